@@ -1,0 +1,163 @@
+"""How a series' points are packed into chunks.
+
+A chunk holds up to ``CHUNK_POINTS`` consecutive points of one series as
+three columns:
+
+- steps: when they go up by a fixed stride (the usual case) only the first
+  step and the stride are kept; otherwise int64s, byte-shuffled and deflated;
+- times: float64 epoch seconds, byte-shuffled and deflated (neighbouring
+  timestamps share their high bytes, so they shrink to about a byte each);
+- values: numbers as raw int64 (when every value is an integer) or float64,
+  strings and charts as deflated JSON.
+
+A number chunk also carries a summary (first, last, minimum and maximum point)
+so that a downsampled read of a long series never unpacks its chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._models import MetricKind, Value
+
+_WIDTH = 8  # bytes per packed int64 / float64
+
+
+def _shuffle(raw: bytes) -> bytes:
+    return b"".join(raw[i::_WIDTH] for i in range(_WIDTH))
+
+
+def _unshuffle(packed: bytes) -> bytes:
+    n = len(packed) // _WIDTH
+    out = bytearray(len(packed))
+    for i in range(_WIDTH):
+        out[i::_WIDTH] = packed[i * n : (i + 1) * n]
+    return bytes(out)
+
+
+def _pack(typecode: str, items: Sequence[Any]) -> bytes:
+    return zlib.compress(_shuffle(array(typecode, items).tobytes()), 1)
+
+
+def _unpack(typecode: str, blob: bytes) -> list[Any]:
+    out = array(typecode)
+    out.frombytes(_unshuffle(zlib.decompress(blob)))
+    return out.tolist()
+
+
+@dataclass(slots=True)
+class Summary:
+    """First, last, minimum and maximum point of a number chunk, as (index, step, value, time).
+
+    ``low``/``high`` are ``None`` when every value is NaN.
+    """
+
+    first: tuple[int, int, float, float]
+    last: tuple[int, int, float, float]
+    low: tuple[int, int, float, float] | None
+    high: tuple[int, int, float, float] | None
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One chunk of points ready to store (see the module docstring)."""
+
+    n: int
+    step0: int
+    stride: int | None
+    steps_blob: bytes | None
+    times_blob: bytes
+    vtype: str
+    values_blob: bytes
+    summary: Summary | None
+
+
+def _stride(steps: list[int]) -> int | None:
+    """The fixed difference between neighbouring steps, or ``None`` when there is none."""
+    n = len(steps)
+    if n == 1:
+        return 1
+    start = steps[0]
+    stride = steps[1] - start
+    if stride == 0:
+        return 0 if steps.count(start) == n else None
+    return stride if steps == list(range(start, start + stride * n, stride)) else None
+
+
+def summarize(steps: Sequence[int], values: Sequence[float], times: Sequence[float]) -> Summary:
+    """First, last, minimum and maximum points; NaNs are never a minimum or maximum."""
+    first = (0, steps[0], values[0], times[0])
+    last_i = len(values) - 1
+    last = (last_i, steps[last_i], values[last_i], times[last_i])
+    total = sum(values)
+    if total == total:  # no NaN anywhere (the common case, decided in C)
+        lo_i = values.index(min(values))
+        hi_i = values.index(max(values))
+    else:
+        finite = [i for i, v in enumerate(values) if v == v]
+        if not finite:
+            return Summary(first, last, None, None)
+        lo_i = min(finite, key=values.__getitem__)
+        hi_i = max(finite, key=values.__getitem__)
+    return Summary(
+        first,
+        last,
+        (lo_i, steps[lo_i], values[lo_i], times[lo_i]),
+        (hi_i, steps[hi_i], values[hi_i], times[hi_i]),
+    )
+
+
+def encode(kind: MetricKind, steps: list[int], values: list[Value], times: list[float]) -> Chunk:
+    """Pack points (at most ``CHUNK_POINTS`` of them) into a chunk."""
+    stride = _stride(steps)
+    steps_blob = None if stride is not None else _pack("q", steps)
+    times_blob = _pack("d", times)
+    summary = None
+    if kind == "number":
+        try:
+            packed = array("q", values)
+            vtype = "q"
+        except (TypeError, OverflowError):
+            packed = array("d", values)
+            vtype = "d"
+        values_blob = packed.tobytes()
+        summary = summarize(steps, values, times)  # type: ignore[arg-type]
+    else:
+        vtype = "json"
+        values_blob = zlib.compress(json.dumps(values, separators=(",", ":")).encode(), 1)
+    return Chunk(len(steps), steps[0], stride, steps_blob, times_blob, vtype, values_blob, summary)
+
+
+def decode_steps(n: int, step0: int, stride: int | None, steps_blob: bytes | None) -> list[int]:
+    """The steps of a stored chunk."""
+    if steps_blob is None:
+        if not stride:
+            return [step0] * n
+        return list(range(step0, step0 + stride * n, stride))
+    return _unpack("q", steps_blob)
+
+
+def decode_times(times_blob: bytes) -> list[float]:
+    """The times of a stored chunk."""
+    return _unpack("d", times_blob)
+
+
+def decode_values(vtype: str, values_blob: bytes) -> list[Value]:
+    """The values of a stored chunk."""
+    if vtype == "json":
+        decoded: list[Value] = json.loads(zlib.decompress(values_blob))
+        return decoded
+    out = array(vtype)
+    out.frombytes(values_blob)
+    return out.tolist()
+
+
+def nan_if_none(value: float | None) -> float:
+    """SQLite stores NaN as NULL; this turns it back."""
+    return math.nan if value is None else value

@@ -1,0 +1,86 @@
+"""Errors raised by runhistory stores and the logger.
+
+The hierarchy::
+
+    RunhistoryError
+    ├── NotFound (also LookupError)
+    │   ├── RunNotFound
+    │   ├── MetricNotFound
+    │   ├── ArtifactNotFound
+    │   └── AssetNotFound
+    ├── AmbiguousRunId (also LookupError)
+    ├── InvalidInput (also ValueError)
+    │   ├── InvalidPath
+    │   ├── MetricKindMismatch
+    │   └── ArtifactTooLarge
+    ├── IntegrityError        a downloaded file does not match its sha256
+    ├── StoreVersionError     the store was written by a newer runhistory
+    └── LoggingError          a logged value could not be stored
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class RunhistoryError(Exception):
+    """Base class of every error runhistory raises on purpose."""
+
+
+class NotFound(RunhistoryError, LookupError):
+    """Something asked for by id, name or path does not exist."""
+
+
+class RunNotFound(NotFound):
+    """No run has this id (or id prefix)."""
+
+
+class MetricNotFound(NotFound):
+    """The run has no metric of this name."""
+
+
+class ArtifactNotFound(NotFound):
+    """The run has no artifact at this path (or under this prefix)."""
+
+
+class AssetNotFound(NotFound):
+    """No asset (or asset version) of this name exists."""
+
+
+class AmbiguousRunId(RunhistoryError, LookupError):
+    """A run id prefix matches more than one run."""
+
+    def __init__(self, prefix: str, candidates: Sequence[str]) -> None:
+        self.prefix = prefix
+        self.candidates = list(candidates)
+        shown = ", ".join(self.candidates[:10])
+        more = "" if len(self.candidates) <= 10 else f" and {len(self.candidates) - 10} more"
+        super().__init__(f"run id prefix {prefix!r} is ambiguous: {shown}{more}")
+
+
+class InvalidInput(RunhistoryError, ValueError):
+    """A name, value, path or size is not acceptable."""
+
+
+class InvalidPath(InvalidInput):
+    """An artifact path is absolute, escapes with ``..``, or holds control characters."""
+
+
+class MetricKindMismatch(InvalidInput, TypeError):
+    """A value's kind (number, string, chart) differs from its series' kind."""
+
+
+class ArtifactTooLarge(InvalidInput):
+    """An artifact is larger than the per-file limit."""
+
+
+class IntegrityError(RunhistoryError):
+    """Downloaded bytes do not match the recorded sha256."""
+
+
+class StoreVersionError(RunhistoryError):
+    """The store's schema is newer than this version of runhistory understands."""
+
+
+class LoggingError(RunhistoryError):
+    """A logged value could not be stored; raised by ``Handle.wait()``."""

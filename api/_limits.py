@@ -1,0 +1,56 @@
+"""Every limit the store and the logger enforce, in one place.
+
+Each constant is checked at the edge (accepted) and one past it (refused) by
+``tests/test_limits.py``; the README lists them under "Limits".
+"""
+
+from __future__ import annotations
+
+#: Longest metric name, in characters.
+MAX_METRIC_NAME_LENGTH = 256
+
+#: Longest experiment or run name, in characters.
+MAX_EXPERIMENT_NAME_LENGTH = 256
+
+#: Longest string metric value, in characters.
+MAX_STRING_LENGTH = 65_536
+
+#: Most numbers in one chart value (a list or 1-D array).
+MAX_CHART_LENGTH = 100_000
+
+#: Longest artifact path, in characters.
+MAX_ARTIFACT_PATH_LENGTH = 1024
+
+#: Longest single component of an artifact path, in UTF-8 bytes (what
+#: file systems allow when the artifact is downloaded).
+MAX_PATH_COMPONENT_BYTES = 255
+
+#: Largest artifact file, in bytes (512 MiB). The logger takes another
+#: value from ``RUNHISTORY_MAX_FILE_SIZE``.
+MAX_ARTIFACT_SIZE = 512 * 1024 * 1024
+
+#: Longest asset name, in characters.
+MAX_ASSET_NAME_LENGTH = 128
+
+#: Points per stored chunk of a series. Every chunk but a series' last holds
+#: exactly this many, which lets reads address points by index.
+CHUNK_POINTS = 1024
+
+#: Most runs one page of ``list_runs`` returns.
+MAX_PAGE_SIZE = 1000
+
+#: Seconds between a live run's heartbeats.
+HEARTBEAT_INTERVAL = 10.0
+
+#: A ``running`` run whose heartbeat is older than this many seconds is
+#: reported as ``lost``.
+LOST_AFTER = 60.0
+
+#: How long a batch's idempotency key is remembered, in seconds (7 days).
+BATCH_KEY_TTL = 7 * 24 * 3600.0
+
+#: Largest integer magnitude a number metric or step may have (int64).
+MAX_INT = 2**63 - 1
+
+#: Longest error text kept on a failed run, in characters (the end is kept).
+MAX_ERROR_LENGTH = 65_536

@@ -1,0 +1,221 @@
+"""The ``Store`` protocol: everything the logger, CLI, app and server need.
+
+A store keeps runs, their metric series, their artifact files and the assets
+promoted from them. The embedded SQLite store implements it; an HTTP client
+and other backends implement the same methods, so callers never know which
+one they hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from ._models import (
+    ArtifactInfo,
+    AssetSummary,
+    AssetVersion,
+    MetricInfo,
+    NewRun,
+    Run,
+    RunPage,
+    RunStatus,
+    Series,
+    SeriesBatch,
+)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where run history lives."""
+
+    # -- runs -------------------------------------------------------------
+
+    def create_run(self, spec: NewRun) -> Run:
+        """Start a run in status ``running``.
+
+        Args:
+            spec: What the starting process knows about itself.
+
+        Returns:
+            The stored run.
+
+        Raises:
+            InvalidInput: a name is empty, too long or holds control characters,
+                or ``spec.run_id`` is malformed or already taken.
+        """
+        ...
+
+    def get_run(self, run_id: str) -> Run:
+        """One run by its full id or any unique prefix of it.
+
+        Raises:
+            RunNotFound: no run matches.
+            AmbiguousRunId: the prefix matches several runs.
+        """
+        ...
+
+    def list_runs(
+        self,
+        *,
+        experiment: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """Runs, newest first.
+
+        Args:
+            experiment: Only runs of this experiment.
+            status: Only runs in this status (``lost`` included).
+            limit: Most runs on the page (1 … ``MAX_PAGE_SIZE``).
+            cursor: ``next_cursor`` of the previous page.
+        """
+        ...
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        git_commit: str | None = None,
+        git_dirty: bool | None = None,
+        skipped_files: list[str] | None = None,
+    ) -> None:
+        """Add what was learnt after the start; ``None`` leaves a field as it is."""
+        ...
+
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the run's owner is alive."""
+        ...
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        error: str | None = None,
+        exit_code: int | None = None,
+    ) -> Run:
+        """End a run as ``completed``, ``failed`` or ``killed``.
+
+        Raises:
+            InvalidInput: ``status`` is not a final status.
+        """
+        ...
+
+    # -- metrics ----------------------------------------------------------
+
+    def append_metrics(
+        self, run_id: str, batch: Mapping[str, SeriesBatch], *, key: str | None = None
+    ) -> bool:
+        """Append points to the run's series, all in one transaction.
+
+        Args:
+            run_id: Full run id.
+            batch: Points per metric name, in logging order.
+            key: Idempotency key; a batch whose key was already stored is not
+                stored again.
+
+        Returns:
+            False when ``key`` had been seen and nothing was written.
+
+        Raises:
+            MetricKindMismatch: a series exists with another kind; nothing is written.
+            InvalidInput: a name or value breaks a limit; nothing is written.
+        """
+        ...
+
+    def list_metrics(self, run_id: str) -> list[MetricInfo]:
+        """The run's metrics, by name, each with its newest value."""
+        ...
+
+    def read_series(self, run_id: str, name: str, *, max_points: int | None = None) -> Series:
+        """One metric's points in logging order.
+
+        Args:
+            run_id: Full run id.
+            name: Metric name.
+            max_points: Return at most this many points (at least 2). Numbers
+                keep the shape: the minimum and maximum of each bucket, and
+                the first and last point always. Strings and charts keep
+                evenly spaced points. The result is the same on every call.
+
+        Raises:
+            MetricNotFound: the run has no such metric.
+        """
+        ...
+
+    # -- artifacts --------------------------------------------------------
+
+    def put_artifact(
+        self,
+        run_id: str,
+        path: str,
+        data: bytes | BinaryIO,
+        *,
+        max_size: int | None = None,
+    ) -> ArtifactInfo:
+        """Store a file with the run, streaming it; a path stored again is replaced.
+
+        Args:
+            run_id: Full run id.
+            path: Relative POSIX path.
+            data: The bytes, or a binary stream read to its end in pieces.
+            max_size: Refuse files larger than this (default ``MAX_ARTIFACT_SIZE``).
+
+        Raises:
+            InvalidPath: the path is absolute, climbs with ``..``, or holds control characters.
+            ArtifactTooLarge: the data is larger than ``max_size``; nothing is kept.
+        """
+        ...
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
+        """The run's files at or under ``prefix`` (a path or a folder), by path."""
+        ...
+
+    def open_artifact(self, run_id: str, path: str) -> BinaryIO:
+        """A binary stream of one artifact's bytes; the caller closes it.
+
+        Raises:
+            ArtifactNotFound: the run has no file at that path.
+        """
+        ...
+
+    # -- assets -----------------------------------------------------------
+
+    def promote(self, run_id: str, prefix: str, name: str) -> AssetVersion:
+        """Make the next version of asset ``name`` from the run's files at or under ``prefix``.
+
+        Raises:
+            ArtifactNotFound: no artifact matches; nothing is created.
+            InvalidInput: the asset name is not acceptable.
+        """
+        ...
+
+    def list_assets(self) -> list[AssetSummary]:
+        """Every asset name with its newest version, by name."""
+        ...
+
+    def list_asset_versions(self, name: str) -> list[AssetVersion]:
+        """Every version of one asset, oldest first.
+
+        Raises:
+            AssetNotFound: no asset of that name.
+        """
+        ...
+
+    def get_asset(self, name: str, version: int | None = None) -> AssetVersion:
+        """One version of an asset (the newest when ``version`` is ``None``).
+
+        Raises:
+            AssetNotFound: no such asset or version.
+        """
+        ...
+
+    def open_asset_file(self, name: str, version: int, path: str) -> BinaryIO:
+        """A binary stream of one file of an asset version; the caller closes it."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...

@@ -1,0 +1,1 @@
+"""The runhistory command line and terminal app."""

@@ -1,0 +1,646 @@
+"""The logger: ``log()`` on the caller's thread, storing on a background writer.
+
+``log()`` checks the value, takes a sequence number and appends a tuple to a
+deque: nothing else happens on the caller's thread. A writer thread drains the
+deque every ``FLUSH_INTERVAL`` seconds (at once when someone waits), sorts the
+points by sequence number, groups them by metric and stores each group as one
+transaction. A handle's ``wait()`` returns when the writer has stored its
+sequence number.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from operator import itemgetter
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, BinaryIO
+
+from runhistory.api import (
+    ArtifactInfo,
+    ArtifactTooLarge,
+    InvalidInput,
+    InvalidPath,
+    LoggingError,
+    MetricKindMismatch,
+    NewRun,
+    RunNotFound,
+    SeriesBatch,
+    Store,
+    open_store,
+)
+from runhistory.api._limits import HEARTBEAT_INTERVAL, MAX_ARTIFACT_SIZE, MAX_ERROR_LENGTH
+from runhistory.api._validate import check_artifact_path, check_metric_name
+
+from ._values import NUMBER, coerce_step, coerce_value
+
+#: Environment variable: join this run instead of starting one.
+RUN_ID_ENV = "RUNHISTORY_RUN_ID"
+#: Environment variable: the experiment of a new run.
+EXPERIMENT_ENV = "RUNHISTORY_EXPERIMENT"
+#: Environment variable: the per-file limit for uploads, in bytes.
+MAX_FILE_SIZE_ENV = "RUNHISTORY_MAX_FILE_SIZE"
+
+#: Seconds the writer sleeps when nobody waits.
+FLUSH_INTERVAL = 0.05
+#: Most points the writer stores in one transaction.
+MAX_BATCH_POINTS = 200_000
+#: Most points queued before ``log()`` waits for the writer to catch up.
+MAX_QUEUED_POINTS = 2_000_000
+#: Attempts at storing a batch before its values are given up as failed.
+STORE_ATTEMPTS = 5
+
+_UNSEEN = object()
+_FAST_KINDS = {float: NUMBER}  # types that skip every check but the name's
+_now = time.time
+_SEQ, _NAME, _VALUE, _STEP, _TIME = (itemgetter(i) for i in range(5))
+
+
+class Handle(int):
+    """The receipt for one logged value: its sequence number, with ``wait()``.
+
+    Each logger has its own subclass, which knows the logger.
+    """
+
+    __slots__ = ()
+    _logger: Logger
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the value is durably stored.
+
+        Args:
+            timeout: Seconds to wait at most; ``None`` waits as long as it takes.
+
+        Raises:
+            TimeoutError: not stored within ``timeout``.
+            LoggingError: the value could not be stored.
+        """
+        self._logger._wait(int(self), timeout)
+
+    @property
+    def seq(self) -> int:
+        """The sequence number ``log()`` gave the value."""
+        return int(self)
+
+    def __repr__(self) -> str:
+        return f"<Handle seq={int(self)}>"
+
+
+class Logger:
+    """Logs metrics and files into one run. Use ``get_logger()`` to get one.
+
+    Safe to call from many threads. In a forked child (a DataLoader worker, a
+    ``multiprocessing`` process) it keeps logging into the same run through a
+    writer of the child's own; only the process that started the run finishes it.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        *,
+        owner: bool,
+        cwd: str | None = None,
+        max_file_size: int | None = None,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+    ) -> None:
+        self.run_id = run_id
+        self.store = store
+        self.max_file_size = MAX_ARTIFACT_SIZE if max_file_size is None else max_file_size
+        self._heartbeat_interval = heartbeat_interval
+        self._cwd = cwd or os.getcwd()
+        self._owner = owner
+        self._kinds: dict[str, str] = {}
+        self._handle_type: type[Handle] = type("Handle", (Handle,), {"__slots__": (), "_logger": self})
+        self._new_handle: Callable[[type[Handle], int], Handle] = int.__new__
+        self._exit_status: tuple[str, str | None] = ("completed", None)
+        self._finished = False
+        self._fresh_state()
+        self._start_writer()
+
+    # -- state that a forked child replaces ----------------------------------
+
+    def _fresh_state(self) -> None:
+        self._pid = os.getpid()
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._append: Callable[[tuple[Any, ...]], None] = self._queue.append
+        self._seq = itertools.count().__next__
+        self._cond = threading.Condition()
+        self._stored_below = 0  # every sequence number below this is stored (or failed)
+        self._stored_above: set[int] = set()  # stored numbers beyond a gap
+        self._failed: dict[int, BaseException] = {}
+        self._wake = threading.Event()
+        self._stop = False
+        self._io_lock = threading.Lock()  # held around store calls; fork() waits for it
+        self._start_lock = threading.Lock()
+        self._writer: threading.Thread | None = None
+
+    def _start_writer(self) -> None:
+        self._writer = threading.Thread(target=self._write_loop, name="runhistory-writer", daemon=True)
+        self._writer.start()
+
+    def _append_starting_writer(self, item: tuple[Any, ...]) -> None:
+        # A forked child's first value starts the child's writer.
+        with self._start_lock:
+            if self._writer is None:
+                self._start_writer()
+            self._append = self._queue.append
+        self._queue.append(item)
+
+    def _after_fork_in_child(self) -> None:
+        self._fresh_state()
+        self._owner = False
+        self._append = self._append_starting_writer
+        if "multiprocessing" in sys.modules:
+            # multiprocessing children leave through os._exit(), skipping atexit;
+            # its finalizers still run, and flush what the child logged.
+            from multiprocessing import util
+
+            util.Finalize(self, self._flush_quietly, exitpriority=100)
+
+    # -- logging --------------------------------------------------------------
+
+    def log(self, name: str, value: Any, step: int | None = None) -> Handle:
+        """Log one value; returns at once.
+
+        Args:
+            name: Metric name (1 … 256 characters, no control characters). The
+                same name again appends to its series.
+            value: An int, float (NaN and ±inf kept), bool, str, a list/tuple
+                of numbers (a chart), or a numpy/torch scalar or 1-D array.
+            step: The step; by default the series' previous step + 1, from 0.
+
+        Returns:
+            A handle whose ``wait()`` blocks until the value is stored.
+
+        Raises:
+            TypeError: the value (or step) is of a type that cannot be logged,
+                or differs in kind from the series' earlier values.
+            ValueError: the name is empty or too long, or the value breaks a limit.
+        """
+        if step is None and self._kinds.get(name, _UNSEEN) is _FAST_KINDS.get(type(value)):
+            seq = self._seq()
+            self._append((seq, name, value, None, _now()))
+            if not seq & 0x3FFF:
+                self._hold_back()
+            return self._new_handle(self._handle_type, seq)
+        return self._log_checked(name, value, step)
+
+    def _log_checked(self, name: str, value: Any, step: Any) -> Handle:
+        kind = self._kinds.get(name)
+        if kind is None:
+            check_metric_name(name)
+        value, value_kind = coerce_value(value)
+        if kind is not None and kind != value_kind:
+            raise MetricKindMismatch(f"metric {name!r} holds {kind} values; cannot log a {value_kind} value")
+        if step is not None:
+            step = coerce_step(step)
+        if kind is None:
+            self._kinds[name] = value_kind
+        seq = self._seq()
+        self._append((seq, name, value, step, _now()))
+        if not seq & 0x3FFF:
+            self._hold_back()
+        return self._new_handle(self._handle_type, seq)
+
+    def _hold_back(self) -> None:
+        """Let the writer catch up when the queue is very long (called every 16384 values)."""
+        if len(self._queue) > MAX_QUEUED_POINTS and self._writer is not None:
+            self._wake.set()
+            while len(self._queue) > MAX_QUEUED_POINTS // 2 and self._writer.is_alive():
+                time.sleep(0.005)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every value logged so far (by any thread) is stored.
+
+        Raises:
+            TimeoutError: not all stored within ``timeout`` seconds.
+        """
+        barrier = self._seq()
+        self._append((barrier, None, None, None, None))
+        self._wait(barrier, timeout, everything_before=True)
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush(timeout=60)
+        except Exception as error:  # at exit there is nobody left to raise to
+            print(f"runhistory: could not flush logged values: {error}", file=sys.stderr)
+
+    def _wait(self, seq: int, timeout: float | None, everything_before: bool = False) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while seq >= self._stored_below and (everything_before or seq not in self._stored_above):
+                self._wake.set()
+                if self._writer is None or not self._writer.is_alive():
+                    raise LoggingError(f"value {seq} cannot be stored: the logger's writer has stopped")
+                remaining = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if remaining <= 0:
+                    raise TimeoutError(f"value {seq} was not stored within {timeout} s")
+                self._cond.wait(remaining)
+            error = self._failed.get(seq)
+        if error is not None:
+            raise LoggingError(f"value {seq} could not be stored: {error}") from error
+
+    # -- the writer -----------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        if self._owner:
+            self._record_git()
+        next_beat = time.monotonic() + self._heartbeat_interval
+        while True:
+            self._wake.wait(FLUSH_INTERVAL)
+            self._wake.clear()
+            stopping = self._stop
+            self._drain()
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + self._heartbeat_interval
+                try:
+                    with self._io_lock:
+                        self.store.heartbeat(self.run_id)
+                except Exception as error:
+                    print(f"runhistory: heartbeat failed: {error}", file=sys.stderr)
+            if stopping and not self._queue:
+                return
+
+    def _drain(self) -> None:
+        queue = self._queue
+        popleft = queue.popleft
+        while queue:
+            batch = [popleft() for _ in range(min(len(queue), MAX_BATCH_POINTS))]
+            self._store_batch(batch)
+
+    def _store_batch(self, batch: list[tuple[Any, ...]]) -> None:
+        batch.sort()  # by sequence number: the order of the log() calls
+        names = tuple(map(_NAME, batch))
+        if names.count(None):  # flush() barriers carry no value
+            points = [item for item in batch if item[1] is not None]
+            names = tuple(map(_NAME, points))
+        else:
+            points = batch
+        if points:
+            groups = self._group(
+                names, tuple(map(_VALUE, points)), tuple(map(_STEP, points)), tuple(map(_TIME, points))
+            )
+            self._store_groups(groups, batch)
+        self._mark_stored(batch)
+
+    def _group(
+        self, names: tuple[str, ...], values: tuple[Any, ...], steps: tuple[Any, ...], times: tuple[Any, ...]
+    ) -> dict[str, SeriesBatch]:
+        first = names[0]
+        if names.count(first) == len(names):
+            return {first: SeriesBatch(self._kinds[first], list(values), list(steps), list(times))}  # type: ignore[arg-type]
+        where: dict[str, list[int]] = {}
+        for i, name in enumerate(names):
+            slots = where.get(name)
+            if slots is None:
+                where[name] = [i]
+            else:
+                slots.append(i)
+        groups = {}
+        for name, slots in where.items():
+            if len(slots) == 1:
+                i = slots[0]
+                groups[name] = SeriesBatch(self._kinds[name], [values[i]], [steps[i]], [times[i]])  # type: ignore[arg-type]
+            else:
+                pick = itemgetter(*slots)
+                groups[name] = SeriesBatch(self._kinds[name], list(pick(values)), list(pick(steps)), list(pick(times)))  # type: ignore[arg-type]
+        return groups
+
+    def _store_groups(self, groups: dict[str, SeriesBatch], batch: list[tuple[Any, ...]]) -> None:
+        error: BaseException | None = None
+        for attempt in range(STORE_ATTEMPTS):
+            try:
+                with self._io_lock:
+                    self.store.append_metrics(self.run_id, groups)
+                return
+            except (InvalidInput, RunNotFound) as refused:
+                error = refused
+                break
+            except Exception as failure:  # e.g. a disk error: try again, then give up
+                error = failure
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+        failed_names = set(groups)
+        if isinstance(error, InvalidInput) and len(groups) > 1:
+            # One series refused (another process gave it another kind): store the rest.
+            for name, points in groups.items():
+                try:
+                    with self._io_lock:
+                        self.store.append_metrics(self.run_id, {name: points})
+                    failed_names.discard(name)
+                except Exception as refused:
+                    error = refused
+        print(f"runhistory: could not store values of {sorted(failed_names)}: {error}", file=sys.stderr)
+        assert error is not None
+        with self._cond:
+            for item in batch:
+                if item[1] in failed_names:
+                    self._failed[item[0]] = error
+
+    def _mark_stored(self, batch: list[tuple[Any, ...]]) -> None:
+        with self._cond:
+            low, high = batch[0][0], batch[-1][0]
+            if low == self._stored_below and high - low + 1 == len(batch) and not self._stored_above:
+                self._stored_below = high + 1
+            else:  # another thread took a number and has not queued it yet
+                self._stored_above.update(map(_SEQ, batch))
+                while self._stored_below in self._stored_above:
+                    self._stored_above.remove(self._stored_below)
+                    self._stored_below += 1
+            self._cond.notify_all()
+
+    def _record_git(self) -> None:
+        import subprocess
+
+        def git(*args: str) -> str | None:
+            try:
+                done = subprocess.run(
+                    ["git", *args], cwd=self._cwd, capture_output=True, text=True, timeout=10
+                )
+            except (OSError, subprocess.SubprocessError):
+                return None
+            return done.stdout if done.returncode == 0 else None
+
+        commit = git("rev-parse", "HEAD")
+        if commit is None:
+            return
+        status = git("status", "--porcelain", "--untracked-files=no")
+        try:
+            with self._io_lock:
+                self.store.update_run(
+                    self.run_id,
+                    git_commit=commit.strip(),
+                    git_dirty=None if status is None else bool(status.strip()),
+                )
+        except Exception as error:
+            print(f"runhistory: could not record the git commit: {error}", file=sys.stderr)
+
+    # -- files ----------------------------------------------------------------
+
+    def upload(self, path: str, data: str | bytes) -> ArtifactInfo:
+        """Store ``data`` as the run's file ``path`` (a relative POSIX path); returns when stored.
+
+        Raises:
+            InvalidPath: the path is absolute, climbs with ``..``, or holds control characters.
+            ArtifactTooLarge: the data is larger than the per-file limit.
+            TypeError: ``data`` is neither str nor bytes.
+        """
+        check_artifact_path(path)
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        elif not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"upload() takes str or bytes, not {type(data).__name__}; use upload_file() for files")
+        with self._io_lock:
+            return self.store.put_artifact(self.run_id, path, bytes(data), max_size=self.max_file_size)
+
+    def upload_file(self, path: str, local_file: str | os.PathLike[str]) -> ArtifactInfo:
+        """Store a local file as the run's file ``path``, streamed (never read whole into memory).
+
+        Raises:
+            InvalidPath: the run path is not acceptable.
+            ArtifactTooLarge: the file is larger than the per-file limit.
+            OSError: the local file cannot be read.
+        """
+        check_artifact_path(path)
+        with open(local_file, "rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > self.max_file_size:
+                raise ArtifactTooLarge(
+                    f"{local_file} is {size} bytes; the per-file limit is {self.max_file_size} bytes"
+                )
+            with self._io_lock:
+                return self.store.put_artifact(self.run_id, path, stream, max_size=self.max_file_size)
+
+    def _upload_outputs(self) -> None:
+        """Upload ``./outputs`` as ``outputs/…``; skip (and record) what cannot go."""
+        root = Path(self._cwd) / "outputs"
+        if not root.is_dir():
+            return
+        real_root = root.resolve()
+        skipped: list[str] = []
+
+        def skip(rel: str, why: str) -> None:
+            skipped.append(f"{rel}: {why}")
+            print(f"runhistory: not uploading {rel}: {why}", file=sys.stderr)
+
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            for entry in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+                local = os.path.join(folder, entry)
+                rel = "outputs/" + Path(local).relative_to(root).as_posix()
+                if os.path.islink(local):
+                    target = Path(os.path.realpath(local))
+                    if not target.is_relative_to(real_root):
+                        skip(rel, f"a symlink leading out of outputs/ (to {target})")
+                        continue
+                    if target.is_dir():
+                        continue  # its files are uploaded from inside outputs/ already
+                try:
+                    with open(local, "rb") as stream:
+                        size = os.fstat(stream.fileno()).st_size
+                        if size > self.max_file_size:
+                            skip(rel, f"{size} bytes, over the per-file limit of {self.max_file_size} bytes")
+                            continue
+                        with self._io_lock:
+                            self.store.put_artifact(self.run_id, rel, stream, max_size=self.max_file_size)
+                except (InvalidPath, ArtifactTooLarge, OSError) as error:
+                    skip(rel, str(error))
+        if skipped:
+            with self._io_lock:
+                self.store.update_run(self.run_id, skipped_files=skipped)
+
+    # -- the end --------------------------------------------------------------
+
+    def finish(self, status: str | None = None, error: str | None = None) -> None:
+        """Store everything logged, upload ``./outputs`` and finish the run.
+
+        Called at exit on its own; call it to end a run earlier. In a process
+        that joined a run (or a forked child), it only flushes.
+
+        Args:
+            status: ``completed`` (the default), ``failed`` or ``killed``.
+            error: Why it failed or was killed.
+        """
+        if self._finished:
+            return
+        self._finished = True
+        if status is not None:
+            self._exit_status = (status, error)
+        try:
+            self.flush()
+        except Exception as failure:
+            print(f"runhistory: could not flush logged values: {failure}", file=sys.stderr)
+        if self._owner and self._pid == os.getpid():
+            try:
+                self._upload_outputs()
+            except Exception as failure:
+                print(f"runhistory: could not upload outputs/: {failure}", file=sys.stderr)
+            final, why = self._exit_status
+            with self._io_lock:
+                self.store.finish_run(self.run_id, final, error=why)  # type: ignore[arg-type]
+        self._stop = True
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.join(timeout=30)
+        self._append = self._refuse
+
+    @staticmethod
+    def _refuse(item: tuple[Any, ...]) -> None:
+        raise LoggingError("this run is finished; values can no longer be logged")
+
+    def _at_exit(self) -> None:
+        if self._pid != os.getpid() or self._finished:
+            return
+        try:
+            self.finish()
+        except Exception as failure:
+            print(f"runhistory: could not finish run {self.run_id[:8]}: {failure}", file=sys.stderr)
+
+    def _note_exception(self, kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if self._pid != os.getpid():
+            return
+        if issubclass(kind, KeyboardInterrupt):
+            self._exit_status = ("killed", "interrupted (SIGINT)")
+        else:
+            import traceback
+
+            text = "".join(traceback.format_exception(kind, value, tb))
+            self._exit_status = ("failed", text[-MAX_ERROR_LENGTH:])
+
+    def _on_signal(self, signum: int) -> None:
+        if self._pid == os.getpid() and not self._finished:
+            name = signal.Signals(signum).name
+            try:
+                self.finish("killed", f"killed by {name}")
+            except Exception as failure:
+                print(f"runhistory: could not finish run {self.run_id[:8]}: {failure}", file=sys.stderr)
+
+
+# -- the process's logger ---------------------------------------------------------
+
+_LOGGER: Logger | None = None
+_LOCK = threading.Lock()
+
+
+def get_logger(
+    *,
+    experiment: str | None = None,
+    name: str | None = None,
+    store: Store | None = None,
+) -> Logger:
+    """This process's logger: starts a run on the first call, or joins one.
+
+    A process with ``RUNHISTORY_RUN_ID`` set (by ``runhistory run``, or by a
+    parent that started a run) joins that run; otherwise a new run starts,
+    and its id is put in ``RUNHISTORY_RUN_ID`` so that subprocesses join it.
+
+    Args:
+        experiment: Experiment of a new run (default ``RUNHISTORY_EXPERIMENT``, else ``default``).
+        name: Optional name of a new run.
+        store: Where to log (default: ``open_store()``, from the environment).
+
+    Raises:
+        RunNotFound: ``RUNHISTORY_RUN_ID`` names a run the store does not have.
+    """
+    global _LOGGER
+    with _LOCK:
+        if _LOGGER is not None and not _LOGGER._finished:
+            return _LOGGER
+        store = store if store is not None else open_store()
+        max_file_size = int(os.environ.get(MAX_FILE_SIZE_ENV) or MAX_ARTIFACT_SIZE)
+        joined = os.environ.get(RUN_ID_ENV)
+        if joined:
+            try:
+                run = store.get_run(joined)
+            except RunNotFound:
+                raise RunNotFound(f"{RUN_ID_ENV}={joined} names no run in {store!r}") from None
+            logger = Logger(store, run.id, owner=False, max_file_size=max_file_size)
+        else:
+            import getpass
+            import platform
+            import socket
+
+            try:
+                user = getpass.getuser()
+            except Exception:  # no user name in a bare container
+                user = str(os.getuid())
+            spec = NewRun(
+                experiment=experiment or os.environ.get(EXPERIMENT_ENV) or "default",
+                name=name,
+                command=list(getattr(sys, "orig_argv", sys.argv)),
+                cwd=os.getcwd(),
+                host=socket.gethostname(),
+                user=user,
+                python=platform.python_version(),
+                pid=os.getpid(),
+            )
+            run = store.create_run(spec)
+            os.environ[RUN_ID_ENV] = run.id
+            logger = Logger(store, run.id, owner=True, max_file_size=max_file_size)
+        _LOGGER = logger
+        _install_exit_hooks()
+        return logger
+
+
+_HOOKS_INSTALLED = False
+
+
+def _install_exit_hooks() -> None:
+    global _HOOKS_INSTALLED
+    if _HOOKS_INSTALLED:
+        return
+    _HOOKS_INSTALLED = True
+    atexit.register(_at_exit)
+    previous_hook = sys.excepthook
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if _LOGGER is not None:
+            _LOGGER._note_exception(kind, value, tb)
+        previous_hook(kind, value, tb)
+
+    sys.excepthook = excepthook
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                signal.signal(signum, _on_signal)
+
+
+def _at_exit() -> None:
+    if _LOGGER is not None:
+        _LOGGER._at_exit()
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if _LOGGER is not None:
+        _LOGGER._on_signal(signum)
+    # Die of the signal as if nobody had caught it, so the parent sees it.
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _before_fork() -> None:
+    if _LOGGER is not None:
+        _LOGGER._io_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    if _LOGGER is not None:
+        _LOGGER._io_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    if _LOGGER is not None:
+        _LOGGER._after_fork_in_child()
+
+
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
