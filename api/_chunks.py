@@ -22,7 +22,7 @@ import zlib
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ._models import MetricKind, Value
 
@@ -120,14 +120,16 @@ def encode(kind: MetricKind, steps: list[int], values: list[Value], times: list[
     times_blob = _pack("d", times)
     summary = None
     if kind == "number":
+        numbers = cast("list[float]", values)
+        packed: array[Any]
         try:
-            packed = array("q", values)
+            packed = array("q", numbers)
             vtype = "q"
         except (TypeError, OverflowError):
-            packed = array("d", values)
+            packed = array("d", numbers)
             vtype = "d"
         values_blob = packed.tobytes()
-        summary = summarize(steps, values, times)  # type: ignore[arg-type]
+        summary = summarize(steps, numbers, times)
     else:
         vtype = "json"
         values_blob = zlib.compress(json.dumps(values, separators=(",", ":")).encode(), 1)
@@ -153,9 +155,9 @@ def decode_values(vtype: str, values_blob: bytes) -> list[Value]:
     if vtype == "json":
         decoded: list[Value] = json.loads(zlib.decompress(values_blob))
         return decoded
-    out = array(vtype)
+    out: array[Any] = array(vtype)
     out.frombytes(values_blob)
-    return out.tolist()
+    return cast("list[Value]", out.tolist())
 
 
 def nan_if_none(value: float | None) -> float:

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from . import _chunks
 from ._errors import (
@@ -241,6 +241,8 @@ class EmbeddedStore:
                         raise
                     time.sleep(0.05)
             conn.execute("PRAGMA synchronous=NORMAL")
+            # A burst of large batches grows the WAL; give the disk back after a checkpoint.
+            conn.execute("PRAGMA journal_size_limit=33554432")
             self._local.conn = conn
         return conn
 
@@ -494,10 +496,10 @@ class EmbeddedStore:
             "SELECT id, kind, count, last_step FROM metrics WHERE run_id = ? AND name = ?", (run_id, name)
         ).fetchone()
         if row is None:
-            metric_id = conn.execute(
+            metric_id = cast(int, conn.execute(
                 "INSERT INTO metrics (run_id, name, kind, count) VALUES (?, ?, ?, 0)",
                 (run_id, name, points.kind),
-            ).lastrowid
+            ).lastrowid)
             count, last_step = 0, None
         else:
             metric_id, kind, count, last_step = row
@@ -599,7 +601,7 @@ class EmbeddedStore:
         }
         lows: dict[int, tuple[int, int, float, float]] = {}
         highs: dict[int, tuple[int, int, float, float]] = {}
-        for r in rows:
+        for r in rows if buckets else ():
             bucket = r[0] * buckets // n_chunks
             base = r[0] * CHUNK_POINTS
             if r[8] is not None:

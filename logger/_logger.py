@@ -160,11 +160,18 @@ class Logger:
         self._owner = False
         self._append = self._append_starting_writer
         if "multiprocessing" in sys.modules:
-            # multiprocessing children leave through os._exit(), skipping atexit;
-            # its finalizers still run, and flush what the child logged.
+            # A multiprocessing child leaves through os._exit(), skipping atexit,
+            # but runs its finalizers first. It clears the finalizers it
+            # inherited before running the after-fork callbacks, so the
+            # finalizer that flushes is registered from one of those.
             from multiprocessing import util
 
-            util.Finalize(self, self._flush_quietly, exitpriority=100)
+            util.register_after_fork(self, Logger._register_flush_finalizer)
+
+    def _register_flush_finalizer(self) -> None:
+        from multiprocessing import util
+
+        util.Finalize(self, self._flush_quietly, exitpriority=100)
 
     # -- logging --------------------------------------------------------------
 

@@ -1,0 +1,45 @@
+"""Running real Python processes that log into a store, for the tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """The test process's environment without runhistory settings, pointed at ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNHISTORY_")}
+    env["RUNHISTORY_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def write_script(folder: Path, code: str, name: str = "job.py") -> Path:
+    """Write a dedented script into ``folder``."""
+    script = folder / name
+    script.write_text(textwrap.dedent(code))
+    return script
+
+
+def start(folder: Path, home: Path, code: str, **extra: str) -> subprocess.Popen[str]:
+    """Start ``code`` as a Python script in ``folder``, logging into ``home``."""
+    script = write_script(folder, code)
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=folder,
+        env=clean_env(home, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run(folder: Path, home: Path, code: str, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` to its end."""
+    process = start(folder, home, code, **extra)
+    out, err = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
