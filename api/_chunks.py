@@ -7,8 +7,9 @@ three columns:
   step and the stride are kept; otherwise int64s, byte-shuffled and deflated;
 - times: float64 epoch seconds, byte-shuffled and deflated (neighbouring
   timestamps share their high bytes, so they shrink to about a byte each);
-- values: numbers as raw int64 (when every value is an integer) or float64,
-  strings and charts as deflated JSON.
+- values: numbers as raw int64 when every value of the chunk is an integer
+  (exact to 64 bits), else float64 (exact for integers up to 2**53, as the
+  doubles other trackers store); strings and charts as deflated JSON.
 
 A number chunk also carries a summary (first, last, minimum and maximum point)
 so that a downsampled read of a long series never unpacks its chunks.
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from ._limits import MAX_INT as _MAX_INT
 from ._models import MetricKind, Value
 
 _WIDTH = 8  # bytes per packed int64 / float64
@@ -87,6 +89,8 @@ def _stride(steps: list[int]) -> int | None:
     stride = steps[1] - start
     if stride == 0:
         return 0 if steps.count(start) == n else None
+    if abs(stride) > _MAX_INT:  # would not fit its INTEGER column: keep the steps themselves
+        return None
     return stride if steps == list(range(start, start + stride * n, stride)) else None
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 #: Longest metric name, in characters.
 MAX_METRIC_NAME_LENGTH = 256
 
-#: Longest experiment or run name, in characters.
+#: Longest experiment name, in characters.
 MAX_EXPERIMENT_NAME_LENGTH = 256
+
+#: Longest run name, in characters.
+MAX_RUN_NAME_LENGTH = 256
 
 #: Longest string metric value, in characters.
 MAX_STRING_LENGTH = 65_536

@@ -47,7 +47,10 @@ from ._limits import (
     LOST_AFTER,
     MAX_ARTIFACT_SIZE,
     MAX_CHART_LENGTH,
+    MAX_ERROR_LENGTH,
+    MAX_INT,
     MAX_PAGE_SIZE,
+    MAX_RUN_NAME_LENGTH,
     MAX_STRING_LENGTH,
 )
 from ._models import (
@@ -151,6 +154,7 @@ CREATE TABLE artifacts (
     created_at REAL NOT NULL,
     PRIMARY KEY (run_id, path)
 ) WITHOUT ROWID;
+CREATE INDEX artifacts_by_sha256 ON artifacts (sha256);
 
 CREATE TABLE assets (
     name TEXT NOT NULL,
@@ -169,6 +173,7 @@ CREATE TABLE asset_files (
     size INTEGER NOT NULL,
     PRIMARY KEY (name, version, path)
 ) WITHOUT ROWID;
+CREATE INDEX asset_files_by_sha256 ON asset_files (sha256);
 
 CREATE TABLE batch_keys (
     key TEXT PRIMARY KEY,
@@ -316,7 +321,7 @@ class EmbeddedStore:
         """See ``Store.create_run``."""
         experiment = check_experiment(spec.experiment)
         if spec.name is not None:
-            check_name(spec.name, "run name", 256)
+            check_name(spec.name, "run name", MAX_RUN_NAME_LENGTH)
         run_id = uuid.uuid4().hex if spec.run_id is None else check_run_id(spec.run_id)
         now = time.time()
         row = (
@@ -375,23 +380,20 @@ class EmbeddedStore:
                 where.append("status = ?")
                 args.append(status)
         if cursor is not None:
+            # The cursor is the last run id of the previous page.
             try:
-                started, _, last_id = cursor.partition("/")
-                after = (float(started), check_run_id(last_id))
-            except ValueError:
-                raise InvalidInput(f"malformed cursor {cursor!r}") from None
-            where.append("(started_at, id) < (?, ?)")
-            args.extend(after)
+                check_run_id(cursor)
+            except InvalidInput:
+                raise InvalidInput(f"malformed cursor {cursor!r}: expected a full run id") from None
+            where.append("(started_at, id) < ((SELECT started_at FROM runs WHERE id = ?), ?)")
+            args.extend((cursor, cursor))
         sql = f"SELECT {_RUN_COLUMNS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
         rows = self._conn().execute(sql, (*args, limit + 1)).fetchall()
         runs = [self._to_run(r, now) for r in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = f"{last[4]!r}/{last[0]}"
+        next_cursor = rows[limit - 1][0] if len(rows) > limit else None
         return RunPage(runs, next_cursor)
 
     def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
@@ -437,6 +439,8 @@ class EmbeddedStore:
         """See ``Store.finish_run``."""
         if status not in FINAL_STATUSES:
             raise InvalidInput(f"a run finishes as one of {', '.join(FINAL_STATUSES)}, not {status!r}")
+        if error is not None and len(error) > MAX_ERROR_LENGTH:
+            error = "…" + error[-(MAX_ERROR_LENGTH - 1) :]  # the end of a traceback says the most
         now = time.time()
         with self._write() as conn:
             self._require_run(conn, run_id)
@@ -631,29 +635,46 @@ class EmbeddedStore:
         """See ``Store.put_artifact``."""
         path = check_artifact_path(path)
         limit = MAX_ARTIFACT_SIZE if max_size is None else max_size
-        self._require_run(self._conn(), run_id)
+        self._require_run(self._conn(), run_id)  # fail before copying a large file
         fd, tmp_name = _mkstemp(self._tmp)
         tmp = Path(tmp_name)
         try:
             with open(fd, "wb") as out:
                 sha256, size = _copy_hashing(data, out, limit, path)
-            blob = self._blob_path(sha256)
-            if blob.exists():
-                tmp.unlink()
-            else:
-                blob.parent.mkdir(exist_ok=True)
-                os.replace(tmp, blob)
+            now = time.time()
+            # The blob lands and its record is written in one transaction, so a
+            # concurrent replacement that drops an unreferenced blob never
+            # removes one that is about to be referenced.
+            with self._write() as conn:
+                self._require_run(conn, run_id)
+                blob = self._blob_path(sha256)
+                if blob.exists():
+                    tmp.unlink()
+                else:
+                    blob.parent.mkdir(exist_ok=True)
+                    os.replace(tmp, blob)
+                old = conn.execute(
+                    "SELECT sha256 FROM artifacts WHERE run_id = ? AND path = ?", (run_id, path)
+                ).fetchone()
+                conn.execute(
+                    "INSERT OR REPLACE INTO artifacts (run_id, path, sha256, size, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (run_id, path, sha256, size, now),
+                )
+                if old is not None and old[0] != sha256 and not self._blob_referenced(conn, old[0]):
+                    self._blob_path(old[0]).unlink(missing_ok=True)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        now = time.time()
-        with self._write() as conn:
-            self._require_run(conn, run_id)
-            conn.execute(
-                "INSERT OR REPLACE INTO artifacts (run_id, path, sha256, size, created_at) VALUES (?, ?, ?, ?, ?)",
-                (run_id, path, sha256, size, now),
-            )
         return ArtifactInfo(path, size, sha256, now)
+
+    @staticmethod
+    def _blob_referenced(conn: sqlite3.Connection, sha256: str) -> bool:
+        return (
+            conn.execute("SELECT 1 FROM artifacts WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone() is not None
+            or conn.execute("SELECT 1 FROM asset_files WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
+            is not None
+        )
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
         """See ``Store.list_artifacts``."""
@@ -788,11 +809,14 @@ def _fill_steps(steps: Sequence[int | None], last_step: int | None) -> list[int]
     """Given steps, with each ``None`` taking the previous step + 1 (the first, the series' last + 1)."""
     previous = -1 if last_step is None else last_step
     if steps.count(None) == len(steps):
-        return list(range(previous + 1, previous + 1 + len(steps)))
-    filled: list[int] = []
-    for step in steps:
-        previous = previous + 1 if step is None else step
-        filled.append(previous)
+        filled = list(range(previous + 1, previous + 1 + len(steps)))
+    else:
+        filled = []
+        for step in steps:
+            previous = previous + 1 if step is None else step
+            filled.append(previous)
+    if max(filled) > MAX_INT or min(filled) < -MAX_INT:
+        raise InvalidInput(f"a step would not fit in 64 bits (the series' last step is {last_step})")
     return filled
 
 

@@ -78,9 +78,10 @@ def download_artifacts(
     dest: str | os.PathLike[str],
     *,
     prefix: str = "",
+    path: str | None = None,
     progress: Progress | None = None,
 ) -> list[Path]:
-    """Save a run's files at or under ``prefix`` below ``dest``, keeping their paths.
+    """Save a run's files at or under ``prefix`` (or the one file ``path``) below ``dest``, keeping their paths.
 
     Every file is written to ``NAME.part`` while its sha256 is computed, and
     renamed only when it matches.
@@ -92,12 +93,17 @@ def download_artifacts(
         ArtifactNotFound: nothing matches ``prefix``.
         IntegrityError: a file's bytes do not match its recorded sha256.
     """
-    infos = store.list_artifacts(run_id, prefix)
-    if not infos:
-        raise ArtifactNotFound(f"run {run_id[:8]} has no artifact at or under {prefix!r}")
+    if path is not None:
+        infos = [a for a in store.list_artifacts(run_id, path) if a.path == path]
+        if not infos:
+            raise ArtifactNotFound(f"run {run_id[:8]} has no artifact {path!r}")
+    else:
+        infos = store.list_artifacts(run_id, prefix)
+        if not infos:
+            raise ArtifactNotFound(f"run {run_id[:8]} has no artifact at or under {prefix!r}")
     return _save_all(
         ((a.path, a.size, a.sha256) for a in infos),
-        lambda path: store.open_artifact(run_id, path),
+        lambda name: store.open_artifact(run_id, name),
         Path(dest),
         progress,
     )

@@ -32,7 +32,15 @@ def check_name(name: object, what: str, max_length: int) -> str:
         )
     if _CONTROL.search(name):
         raise InvalidInput(f"{what} holds a control character: {name!r}")
+    _check_encodable(name, what, InvalidInput)
     return name
+
+
+def _check_encodable(text: str, what: str, error: type[InvalidInput]) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise error(f"{what} is not valid Unicode (it holds a lone surrogate): {text!r}") from None
 
 
 def check_metric_name(name: object) -> str:
@@ -82,6 +90,7 @@ def check_artifact_path(path: object) -> str:
         )
     if _CONTROL.search(path):
         raise InvalidPath(f"artifact path holds a control character: {path!r}")
+    _check_encodable(path, "artifact path", InvalidPath)
     if path.startswith("/"):
         raise InvalidPath(f"artifact path must be relative, not absolute: {path!r}")
     if "\\" in path:
@@ -89,7 +98,7 @@ def check_artifact_path(path: object) -> str:
     for part in path.split("/"):
         if part in ("", ".", ".."):
             raise InvalidPath(f"artifact path may not hold a {part!r} component: {path!r}")
-        if len(part.encode("utf-8", "surrogatepass")) > MAX_PATH_COMPONENT_BYTES:
+        if len(part.encode("utf-8")) > MAX_PATH_COMPONENT_BYTES:
             raise InvalidPath(
                 f"artifact path component is longer than {MAX_PATH_COMPONENT_BYTES} bytes: {part[:40]!r}…"
             )

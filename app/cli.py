@@ -1,18 +1,389 @@
-"""The ``runhistory`` command."""
+"""The ``runhistory`` command: headless access to run history.
+
+Human output by default; ``--json`` prints the documented contract (see
+``runhistory.app.contract``) and nothing else on stdout. Exit codes: 0 ok,
+1 not found or failed, 2 usage.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runhistory.api import (
+    RUN_STATUSES,
+    Run,
+    RunhistoryError,
+    Store,
+    download_artifacts,
+    download_asset,
+    open_store,
+)
+
+from runhistory.api._limits import MAX_PAGE_SIZE
+
+PROG = "runhistory"
+
+
+class UsageError(Exception):
+    """Arguments that parse but do not make sense together (exit 2)."""
+
+
+# -- helpers shared by the commands ------------------------------------------------
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return open_store(home=args.home, url=args.url)
+
+
+def _emit_json(doc: Any) -> None:
+    from .contract import dumps
+
+    sys.stdout.write(dumps(doc) + "\n")
+
+
+def _print(*renderables: Any) -> None:
+    from .human import console
+
+    out = console()
+    for r in renderables:
+        out.print(r)
+
+
+def _progress(total_hint: str) -> tuple[Callable[[str, int, int], None] | None, Callable[[], None]]:
+    """A progress bar on stderr when it is a terminal; (callback, close)."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from .human import console
+
+    bar = Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        console=console(stderr=True), transient=True,
+    )  # fmt: skip
+    task = bar.add_task(total_hint, total=None)
+    bar.start()
+
+    def update(path: str, done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total, description=path)
+
+    return update, bar.stop
+
+
+def _resolve(store: Store, run: str) -> Run:
+    return store.get_run(run)
+
+
+# -- commands ----------------------------------------------------------------------
+
+
+def cmd_last(args: argparse.Namespace) -> int:
+    store = _store(args)
+    runs = store.list_runs(experiment=args.experiment, limit=1).runs
+    if not runs:
+        raise RunhistoryError("no runs yet" + (f" in experiment {args.experiment!r}" if args.experiment else ""))
+    return _show_run(args, store, runs[0])
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    cursor = store.get_run(args.after).id if args.after else None
+    page = store.list_runs(experiment=args.experiment, status=args.status, limit=args.limit, cursor=cursor)
+    if args.json:
+        from .contract import run_doc
+
+        _emit_json([run_doc(r) for r in page.runs])
+        return 0
+    if not page.runs:
+        print("no runs", file=sys.stderr)
+        return 0
+    from .human import runs_table
+
+    _print(runs_table(page.runs))
+    if page.next_cursor:
+        print(f"more: {PROG} list --after {page.runs[-1].short_id}", file=sys.stderr)
+    return 0
+
+
+def _show_run(args: argparse.Namespace, store: Store, run: Run) -> int:
+    metrics = store.list_metrics(run.id)
+    artifacts = store.list_artifacts(run.id)
+    if args.json:
+        from .contract import info_doc
+
+        _emit_json(info_doc(run, metrics, artifacts) if args.command == "info" else _last_doc(run))
+        return 0
+    from .human import run_details
+
+    _print(*run_details(run, metrics, artifacts))
+    return 0
+
+
+def _last_doc(run: Run) -> dict[str, Any]:
+    from .contract import run_doc
+
+    return run_doc(run)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    if args.artifact is not None and args.metric is not None:
+        raise UsageError("give either -a PATH or -m NAME, not both")
+    if args.max_points is not None and args.metric is None:
+        raise UsageError("--max-points goes with -m NAME")
+    store = _store(args)
+    run = _resolve(store, args.run)
+    if args.artifact is not None:
+        with store.open_artifact(run.id, args.artifact) as stream:
+            out = sys.stdout.buffer
+            while piece := stream.read(1 << 20):
+                out.write(piece)
+            out.flush()
+        return 0
+    if args.metric is not None:
+        series = store.read_series(run.id, args.metric, max_points=args.max_points)
+        if args.json:
+            from .contract import series_doc
+
+            _emit_json(series_doc(series))
+        else:
+            from .human import series_table
+
+            _print(series_table(series))
+        return 0
+    return _show_run(args, store, run)
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    store = _store(args)
+    run = _resolve(store, args.run)
+    asset = store.promote(run.id, args.prefix, args.name)
+    if args.json:
+        from .contract import asset_version_doc
+
+        _emit_json(asset_version_doc(asset))
+    else:
+        from .human import promoted_text
+
+        print(promoted_text(asset))
+    return 0
+
+
+def _report_saved(args: argparse.Namespace, saved: list[Path], sizes: dict[str, tuple[int, str]], dest: Path) -> None:
+    if args.json:
+        files = []
+        for path in saved:
+            rel = path.relative_to(dest).as_posix()
+            size, sha256 = sizes[rel]
+            files.append({"path": rel, "saved_to": str(path), "size": size, "sha256": sha256})
+        _emit_json({"destination": str(dest), "files": files})
+    else:
+        from .human import size as human_size
+
+        total = sum(s for s, _ in sizes.values())
+        print(f"saved {len(saved)} file{'s' if len(saved) != 1 else ''} ({human_size(total)}, sha256 checked) to {dest}")
+        for path in saved:
+            print(f"  {path}")
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    if args.artifact is not None and args.prefix is not None:
+        raise UsageError("give either -a PATH or -ap PREFIX, not both")
+    store = _store(args)
+    run = _resolve(store, args.run)
+    prefix = args.artifact if args.artifact is not None else (args.prefix or "")
+    dest = Path(args.output)
+    infos = store.list_artifacts(run.id, prefix)
+    if args.artifact is not None:
+        infos = [a for a in infos if a.path == args.artifact]
+    sizes = {a.path: (a.size, a.sha256) for a in infos}
+    update, close = _progress("downloading")
+    try:
+        if args.artifact is not None:
+            saved = download_artifacts(store, run.id, dest, path=args.artifact, progress=update)
+        else:
+            saved = download_artifacts(store, run.id, dest, prefix=prefix, progress=update)
+    finally:
+        close()
+    _report_saved(args, saved, sizes, dest)
+    return 0
+
+
+def cmd_assets(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.name is None:
+        assets = store.list_assets()
+        if args.json:
+            from .contract import asset_summary_doc
+
+            _emit_json([asset_summary_doc(a) for a in assets])
+        elif not assets:
+            print("no assets yet: promote a run's files with `runhistory promote`", file=sys.stderr)
+        else:
+            from .human import assets_table
+
+            _print(assets_table(assets))
+        return 0
+    versions = store.list_asset_versions(args.name)
+    if args.json:
+        from .contract import asset_version_doc
+
+        _emit_json([asset_version_doc(v) for v in versions])
+    else:
+        from .human import asset_versions_table
+
+        _print(asset_versions_table(versions))
+    return 0
+
+
+def _asset_ref(text: str) -> tuple[str, int | None]:
+    name, sep, version = text.partition(":")
+    if not sep:
+        return name, None
+    try:
+        number = int(version.removeprefix("v"))
+    except ValueError:
+        raise UsageError(f"asset version must be a number: {text!r}") from None
+    return name, number
+
+
+def cmd_asset_download(args: argparse.Namespace) -> int:
+    store = _store(args)
+    name, version = _asset_ref(args.ref)
+    asset = store.get_asset(name, version)
+    dest = Path(args.output)
+    sizes = {f.path: (f.size, f.sha256) for f in asset.files}
+    update, close = _progress("downloading")
+    try:
+        saved = download_asset(store, asset.name, asset.version, dest, progress=update)
+    finally:
+        close()
+    _report_saved(args, saved, sizes, dest)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .run_command import run_tracked
+
+    command = list(args.cmd)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("give the command to run after --, e.g. runhistory run -- python train.py")
+    if args.home:
+        os.environ["RUNHISTORY_HOME"] = str(Path(args.home).expanduser().resolve())
+    return run_tracked(_store(args), command, experiment=args.experiment, name=args.name, json_output=args.json)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(home=args.home, json_output=args.json)
+
+
+# -- the parser ----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON (the documented contract) and nothing else")
+    common.add_argument("--home", default=argparse.SUPPRESS, help="embedded store folder (overrides RUNHISTORY_HOME)")
+    common.add_argument("--url", default=argparse.SUPPRESS, help="history server URL (overrides RUNHISTORY_URL)")
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Run history for machine-learning work, terminal first.",
+        epilog="Log from Python with `from runhistory.logger import get_logger`.",
+    )
+    parser.add_argument("--json", action="store_true", default=False, help=argparse.SUPPRESS)
+    parser.add_argument("--home", default=None, help="embedded store folder (overrides RUNHISTORY_HOME)")
+    parser.add_argument("--url", default=None, help="history server URL (overrides RUNHISTORY_URL)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    last = command("last", cmd_last, "the newest run")
+    last.add_argument("--experiment", "-e", help="newest run of this experiment")
+
+    lst = command("list", cmd_list, "runs, newest first")
+    lst.add_argument("--experiment", "-e", help="only this experiment")
+    lst.add_argument("--status", "-s", choices=RUN_STATUSES, help="only runs in this status")
+    lst.add_argument("--limit", "-n", type=int, default=20, help=f"runs per page (1 … {MAX_PAGE_SIZE}, default 20)")
+    lst.add_argument("--after", metavar="RUN", help="the page after this run (the last id of the previous page)")
+
+    info = command("info", cmd_info, "one run: metadata, metrics, artifacts; or an artifact's bytes, or a metric's points")
+    info.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
+    info.add_argument("-a", "--artifact", metavar="PATH", help="write this artifact's bytes to stdout")
+    info.add_argument("-m", "--metric", metavar="NAME", help="print this metric's points")
+    info.add_argument("--max-points", type=int, metavar="N", help="downsample the metric to at most N points")
+
+    promote = command("promote", cmd_promote, "make a new version of an asset from a run's files")
+    promote.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
+    promote.add_argument("-ap", "--prefix", required=True, help="artifact path or folder to promote")
+    promote.add_argument("-n", "--name", required=True, help="asset name")
+
+    download = command("download", cmd_download, "save a run's artifacts to disk (sha256 checked)")
+    download.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
+    download.add_argument("-a", "--artifact", metavar="PATH", help="only this file")
+    download.add_argument("-ap", "--prefix", help="only files at or under this folder")
+    download.add_argument("-o", "--output", default=".", metavar="DIR", help="destination folder (default: here)")
+
+    assets = command("assets", cmd_assets, "asset names, or one asset's versions")
+    assets.add_argument("name", nargs="?", help="show this asset's versions")
+
+    asset = commands.add_parser("asset", help="work with one asset", description="work with one asset")
+    asset_commands = asset.add_subparsers(dest="asset_command", metavar="COMMAND", required=True)
+    asset_download = asset_commands.add_parser("download", parents=[common], help="save an asset version's files (sha256 checked)")
+    asset_download.set_defaults(handler=cmd_asset_download)
+    asset_download.add_argument("ref", metavar="NAME[:VERSION]", help="asset name, optionally with a version (default: the newest)")
+    asset_download.add_argument("-o", "--output", default=".", metavar="DIR", help="destination folder (default: here)")
+
+    run = command("run", cmd_run, "run a command as a tracked run, its console captured")
+    run.add_argument("--experiment", "-e", help="experiment of the run")
+    run.add_argument("--name", help="name of the run")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD …", help="the command to run")
+
+    demo = command("demo", cmd_demo, "log example runs into a demo store")
+    del demo
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``runhistory`` console script."""
-    print(
-        "runhistory: the command line and the terminal app are coming; "
-        "log runs with `from runhistory.logger import get_logger`.",
-        file=sys.stderr,
-    )
-    return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for option in ("json", "home", "url"):
+        if not hasattr(args, option):
+            setattr(args, option, None)
+    args.json = bool(args.json)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args))
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except (RunhistoryError, OSError, NotImplementedError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`runhistory list | head`): not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

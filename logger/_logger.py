@@ -59,6 +59,8 @@ MAX_QUEUED_POINTS = 2_000_000
 STORE_ATTEMPTS = 5
 
 _UNSEEN = object()
+# Errors that storing the same batch again would repeat.
+_REFUSALS = (InvalidInput, RunNotFound, TypeError, ValueError, OverflowError)
 _FAST_KINDS = {float: NUMBER}  # types that skip every check but the name's
 _now = time.time
 _SEQ, _NAME, _VALUE, _STEP, _TIME = (itemgetter(i) for i in range(5))
@@ -193,7 +195,11 @@ class Logger:
                 or differs in kind from the series' earlier values.
             ValueError: the name is empty or too long, or the value breaks a limit.
         """
-        if step is None and self._kinds.get(name, _UNSEEN) is _FAST_KINDS.get(type(value)):
+        try:
+            fast = step is None and self._kinds.get(name, _UNSEEN) is _FAST_KINDS.get(type(value))
+        except TypeError:  # an unhashable name: let the checks say what is wrong
+            fast = False
+        if fast:
             seq = self._seq()
             self._append((seq, name, value, None, _now()))
             if not seq & 0x3FFF:
@@ -202,7 +208,7 @@ class Logger:
         return self._log_checked(name, value, step)
 
     def _log_checked(self, name: str, value: Any, step: Any) -> Handle:
-        kind = self._kinds.get(name)
+        kind = self._kinds.get(name) if isinstance(name, str) else None
         if kind is None:
             check_metric_name(name)
         value, value_kind = coerce_value(value)
@@ -329,15 +335,16 @@ class Logger:
                 with self._io_lock:
                     self.store.append_metrics(self.run_id, groups)
                 return
-            except (InvalidInput, RunNotFound) as refused:
+            except _REFUSALS as refused:  # trying again would give the same answer
                 error = refused
                 break
             except Exception as failure:  # e.g. a disk error: try again, then give up
                 error = failure
                 time.sleep(min(2.0, 0.1 * 2**attempt))
         failed_names = set(groups)
-        if isinstance(error, InvalidInput) and len(groups) > 1:
-            # One series refused (another process gave it another kind): store the rest.
+        if len(groups) > 1:
+            # Store each series on its own, so that one refused series (another
+            # process gave it another kind) does not take the others with it.
             for name, points in groups.items():
                 try:
                     with self._io_lock:
@@ -466,7 +473,7 @@ class Logger:
 
     # -- the end --------------------------------------------------------------
 
-    def finish(self, status: str | None = None, error: str | None = None) -> None:
+    def finish(self, status: str | None = None, error: str | None = None, exit_code: int | None = None) -> None:
         """Store everything logged, upload ``./outputs`` and finish the run.
 
         Called at exit on its own; call it to end a run earlier. In a process
@@ -475,6 +482,7 @@ class Logger:
         Args:
             status: ``completed`` (the default), ``failed`` or ``killed``.
             error: Why it failed or was killed.
+            exit_code: The exit code of the process the run tracked, if known.
         """
         if self._finished:
             return
@@ -492,7 +500,7 @@ class Logger:
                 print(f"runhistory: could not upload outputs/: {failure}", file=sys.stderr)
             final, why = self._exit_status
             with self._io_lock:
-                self.store.finish_run(self.run_id, final, error=why)  # type: ignore[arg-type]
+                self.store.finish_run(self.run_id, final, error=why, exit_code=exit_code)  # type: ignore[arg-type]
         self._stop = True
         self._wake.set()
         if self._writer is not None:

@@ -1,0 +1,130 @@
+"""The ``--json`` contract: how runs, metrics, artifacts and assets look to scripts.
+
+Fields listed in the README's contract never change; more may be added.
+Times are ISO 8601 with zone; non-finite numbers are the strings ``"NaN"``,
+``"Infinity"`` and ``"-Infinity"`` so that every document is strict JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from runhistory.api import (
+    ArtifactInfo,
+    AssetFile,
+    AssetSummary,
+    AssetVersion,
+    MetricInfo,
+    Run,
+    Series,
+)
+
+
+def iso(moment: datetime | float | None) -> str | None:
+    """ISO 8601 with zone, from an aware datetime or epoch seconds."""
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, tz=timezone.utc)
+    return moment.isoformat()
+
+
+def finite(value: Any) -> Any:
+    """Non-finite floats as strings (also inside lists)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+def run_doc(run: Run) -> dict[str, Any]:
+    """A run."""
+    return {
+        "id": run.id,
+        "experiment": run.experiment,
+        "status": run.status,
+        "started_at": iso(run.started_at),
+        "ended_at": iso(run.ended_at),
+        "command": run.command,
+        "host": run.host,
+        "git_commit": run.git_commit,
+        "error": run.error,
+        "name": run.name,
+        "heartbeat_at": iso(run.heartbeat_at),
+        "cwd": run.cwd,
+        "user": run.user,
+        "python": run.python,
+        "pid": run.pid,
+        "git_dirty": run.git_dirty,
+        "exit_code": run.exit_code,
+        "skipped_files": run.skipped_files,
+    }
+
+
+def metric_doc(metric: MetricInfo) -> dict[str, Any]:
+    """A metric's summary, inside ``info``."""
+    return {
+        "kind": metric.kind,
+        "count": metric.count,
+        "last": finite(metric.last_value),
+        "last_step": metric.last_step,
+        "last_time": iso(metric.last_time),
+    }
+
+
+def artifact_doc(artifact: ArtifactInfo | AssetFile) -> dict[str, Any]:
+    """A stored file."""
+    return {"path": artifact.path, "size": artifact.size, "sha256": artifact.sha256}
+
+
+def info_doc(run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInfo]) -> dict[str, Any]:
+    """``info -r RUN``."""
+    doc = run_doc(run)
+    doc["metrics"] = {m.name: metric_doc(m) for m in metrics}
+    doc["artifacts"] = [artifact_doc(a) for a in artifacts]
+    return doc
+
+
+def series_doc(series: Series) -> dict[str, Any]:
+    """``info -r RUN -m NAME``."""
+    return {
+        "name": series.name,
+        "kind": series.kind,
+        "count": series.count,
+        "downsampled": series.downsampled,
+        "points": [
+            {"step": step, "value": finite(value), "time": iso(moment)}
+            for step, value, moment in zip(series.steps, series.values, series.times)
+        ],
+    }
+
+
+def asset_version_doc(asset: AssetVersion) -> dict[str, Any]:
+    """``promote`` and each version in ``assets NAME``."""
+    return {
+        "name": asset.name,
+        "version": asset.version,
+        "run": asset.run_id,
+        "prefix": asset.prefix,
+        "created_at": iso(asset.created_at),
+        "files": [artifact_doc(f) for f in asset.files],
+    }
+
+
+def asset_summary_doc(asset: AssetSummary) -> dict[str, Any]:
+    """Each asset in ``assets``."""
+    return {
+        "name": asset.name,
+        "latest_version": asset.latest_version,
+        "versions": asset.versions,
+        "updated_at": iso(asset.updated_at),
+    }
+
+
+def dumps(doc: Any) -> str:
+    """Strict JSON (``allow_nan=False``: a stray non-finite number is a bug, not output)."""
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, indent=2)

@@ -1,0 +1,198 @@
+"""How the CLI shows things to a person: tables, colours, relative times, sizes."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from runhistory.api import ArtifactInfo, AssetSummary, AssetVersion, MetricInfo, Run, Series
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+STATUS_STYLE = {
+    "running": "bold cyan",
+    "completed": "green",
+    "failed": "bold red",
+    "killed": "yellow",
+    "lost": "magenta",
+}
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich console: colours on a terminal, plain text when piped."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def ago(moment: datetime | float | None, now: float | None = None) -> str:
+    """'12s ago', '5m ago', '3h ago', '2d ago'."""
+    if moment is None:
+        return "-"
+    seconds = (now or time.time()) - (moment.timestamp() if isinstance(moment, datetime) else moment)
+    if seconds < 0:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
+
+
+def duration(run: Run, now: float | None = None) -> str:
+    """How long the run ran (or has been running): '42s', '3m 05s', '1h 02m'."""
+    end = run.ended_at.timestamp() if run.ended_at else (now or time.time())
+    if run.status == "lost" and run.heartbeat_at is not None:
+        end = run.heartbeat_at.timestamp()
+    seconds = max(0, int(end - run.started_at.timestamp()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def size(n: int) -> str:
+    """'512 B', '3.2 KiB', '1.5 MiB', '2.0 GiB'."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value:.1f} PiB"
+
+
+def value_text(value: Any, width: int = 40) -> str:
+    """A metric value on one line."""
+    if isinstance(value, float):
+        return repr(value) if not math.isfinite(value) else f"{value:.6g}"
+    if isinstance(value, list):
+        inner = ", ".join(value_text(v) for v in value[:8])
+        return f"[{inner}{', …' if len(value) > 8 else ''}] ({len(value)})"
+    text = str(value).replace("\n", "⏎")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def status_text(status: str) -> Any:
+    from rich.text import Text
+
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def runs_table(runs: list[Run]) -> Any:
+    """The runs as a table, newest first."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("run", "experiment", "name", "status", "started", "duration"):
+        table.add_column(column, no_wrap=True)
+    now = time.time()
+    for run in runs:
+        table.add_row(
+            run.short_id, run.experiment, run.name or "", status_text(run.status), ago(run.started_at, now), duration(run, now)
+        )
+    return table
+
+
+def run_details(run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInfo]) -> list[Any]:
+    """One run: metadata, then metrics, then artifacts."""
+    from rich.table import Table
+    from rich.text import Text
+
+    now = time.time()
+    head = Table(box=None, show_header=False, pad_edge=False)
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column()
+    started = run.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    git = "-" if run.git_commit is None else run.git_commit[:12] + (" (dirty)" if run.git_dirty else "")
+    rows: list[tuple[str, Any]] = [
+        ("run", run.id),
+        ("experiment", run.experiment),
+        ("status", status_text(run.status)),
+        ("started", f"{started} ({ago(run.started_at, now)})"),
+        ("duration", duration(run, now)),
+        ("command", " ".join(run.command) or "-"),
+        ("host", f"{run.user}@{run.host}" if run.user else run.host or "-"),
+        ("cwd", run.cwd or "-"),
+        ("python", run.python or "-"),
+        ("git", git),
+    ]
+    if run.name:
+        rows.insert(2, ("name", run.name))
+    if run.exit_code is not None:
+        rows.append(("exit code", str(run.exit_code)))
+    for label, value in rows:
+        head.add_row(label, value)
+    parts: list[Any] = [head]
+    if run.error:
+        parts.append(Text("\nerror:\n" + run.error.rstrip(), style="red"))
+    if run.skipped_files:
+        parts.append(Text("\nnot uploaded:\n  " + "\n  ".join(run.skipped_files), style="yellow"))
+    if metrics:
+        table = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
+        for column in ("metric", "kind", "points", "last step", "last value"):
+            table.add_column(column, no_wrap=column != "last value", justify="right" if column in ("points", "last step") else "left")
+        for m in metrics:
+            table.add_row(m.name, m.kind, str(m.count), str(m.last_step), value_text(m.last_value))
+        parts += [Text(""), table]
+    if artifacts:
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        table.add_column("artifact")
+        table.add_column("size", justify="right", no_wrap=True)
+        table.add_column("sha256", no_wrap=True)
+        for a in artifacts:
+            table.add_row(a.path, size(a.size), a.sha256[:12])
+        parts += [Text(""), table]
+    return parts
+
+
+def series_table(series: Series) -> Any:
+    from rich.table import Table
+
+    title = f"{series.name} ({series.kind}, {series.count} points" + (
+        f", {len(series)} shown)" if series.downsampled else ")"
+    )
+    table = Table(box=None, pad_edge=False, header_style="bold", title=title, title_justify="left")
+    table.add_column("step", justify="right", no_wrap=True)
+    table.add_column("value")
+    table.add_column("time", no_wrap=True)
+    for step, value, moment in zip(series.steps, series.values, series.times):
+        when = datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        table.add_row(str(step), value_text(value, 120), when)
+    return table
+
+
+def assets_table(assets: list[AssetSummary]) -> Any:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("asset", "latest", "versions", "updated"):
+        table.add_column(column, no_wrap=True)
+    for a in assets:
+        table.add_row(a.name, f"v{a.latest_version}", str(a.versions), ago(a.updated_at))
+    return table
+
+
+def asset_versions_table(versions: list[AssetVersion]) -> Any:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("version", "run", "prefix", "files", "size", "created"):
+        table.add_column(column, no_wrap=True)
+    for v in versions:
+        table.add_row(f"{v.name}:{v.version}", v.run_id[:8], v.prefix or "(all)", str(len(v.files)), size(v.size), ago(v.created_at))
+    return table
+
+
+def promoted_text(asset: AssetVersion) -> str:
+    files = "\n".join(f"  {f.path}  {size(f.size)}  {f.sha256[:12]}" for f in asset.files)
+    return f"promoted {asset.prefix or '(all)'} of run {asset.run_id[:8]} to {asset.name}:{asset.version}\n{files}"
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
