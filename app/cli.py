@@ -279,6 +279,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_tracked(_store(args), command, experiment=args.experiment, name=args.name, json_output=args.json)
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    from .tui import run_tui
+
+    return run_tui(_store(args))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -351,8 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="name of the run")
     run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD …", help="the command to run")
 
-    demo = command("demo", cmd_demo, "log example runs into a demo store")
-    del demo
+    command("tui", cmd_tui, "the full-screen terminal app (also: runhistory with no command, on a terminal)")
+    command("demo", cmd_demo, "log example runs into a demo store and open the app on it")
     return parser
 
 
@@ -365,8 +371,11 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, option, None)
     args.json = bool(args.json)
     if args.command is None:
-        parser.print_help()
-        return 0
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            args.handler = cmd_tui
+        else:
+            parser.print_help()
+            return 0
     try:
         return int(args.handler(args))
     except UsageError as error:

@@ -24,6 +24,7 @@ memory never leak from one measure into another. MLflow is optional
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import math
@@ -250,6 +251,20 @@ def worker_rh_bcg(tmp: Path, sz: dict[str, int]) -> dict[str, Any]:
     series = store.read_series(run_id, "loss")
     ds, ds_times = _timed_median(lambda: store.read_series(run_id, "loss", max_points=DOWNSAMPLE), sz["c_reps"])
     ds_series = store.read_series(run_id, "loss", max_points=DOWNSAMPLE)
+
+    # For the notes: a series half as long, written straight to the store (not
+    # through the logger), read downsampled the same way.
+    from runhistory.api import NewRun, SeriesBatch
+
+    half = n // 2
+    run2 = store.create_run(NewRun(experiment="bench-c-half")).id
+    now = time.time()
+    half_values = noisy_loss(half, seed=2)
+    for start in range(0, half, 200_000):
+        part = half_values[start : start + 200_000]
+        store.append_metrics(run2, {"loss": SeriesBatch("number", part, [None] * len(part), [now] * len(part))})
+    half_full, _ = _timed_median(lambda: store.read_series(run2, "loss"), sz["c_reps"])
+    half_ds, _ = _timed_median(lambda: store.read_series(run2, "loss", max_points=DOWNSAMPLE), sz["c_reps"])
     store.close()
     return {
         "points": n,
@@ -267,6 +282,9 @@ def worker_rh_bcg(tmp: Path, sz: dict[str, int]) -> dict[str, Any]:
         "read_ds_ms": ds * 1000,
         "read_ds_all_ms": [t * 1000 for t in ds_times],
         "read_ds_len": len(ds_series.values),
+        "half_points": half,
+        "half_read_full_ms": half_full * 1000,
+        "half_read_ds_ms": half_ds * 1000,
     }
 
 
@@ -439,8 +457,19 @@ def worker_e(tmp: Path, sz: dict[str, int]) -> dict[str, Any]:
             shutil.rmtree(tmp / "ml" / "artifacts" / ml_run.info.run_id, ignore_errors=True)
         os.sync()  # each copy starts with no dirty pages of the previous one
 
+    # For the notes: sha256 alone over the same (cached) file, the ceiling of
+    # any upload that hashes what it stores.
+    def sha256_file() -> None:
+        digest = hashlib.sha256()
+        with open(src, "rb", buffering=0) as f:
+            for piece in iter(lambda: f.read(4 << 20), b""):
+                digest.update(piece)
+
+    sha_s, _ = _timed_median(sha256_file, sz["e_reps"])
+
     mbytes = size / 1e6
     out: dict[str, Any] = {
+        "sha256_mb_s": mbytes / sha_s,
         "mb": mbytes,
         "cp_mb_s": mbytes / statistics.median(cp_s),
         "rh_mb_s": mbytes / statistics.median(rh_s),
@@ -732,7 +761,9 @@ def print_notes(res: dict[str, Any], sizes: dict[str, int], quick: bool) -> None
             f"(caller side alone {_rate(r['points'] / r['log_loop_s'])}). "
             f"(g): WAL checkpoint (busy, log, checkpointed) = {r['checkpoint']}; empty store "
             f"{_n(r['empty_store_bytes'])} B. (c) all reads, ms: whole {[round(x, 1) for x in r['read_full_all_ms']]}, "
-            f"downsampled {[round(x, 1) for x in r['read_ds_all_ms']]}."
+            f"downsampled {[round(x, 1) for x in r['read_ds_all_ms']]}. "
+            f"A {_n(r['half_points'])}-point series: whole {_num(r['half_read_full_ms'])} ms, "
+            f"`max_points={DOWNSAMPLE}` {_num(r['half_read_ds_ms'])} ms."
         )
     r = res.get("ml_bcg")
     if r and "error" not in r:
@@ -760,7 +791,10 @@ def print_notes(res: dict[str, Any], sizes: dict[str, int], quick: bool) -> None
         line = f"(e) ms per copy: cp {s(r['cp_all_s'])}, runhistory {s(r['rh_all_s'])}"
         if "ml_all_s" in r:
             line += f", MLflow {s(r['ml_all_s'])}"
-        notes.append(line + "; `cp` timing includes its process start; page cache warm, `sync` between reps.")
+        notes.append(
+            line + f"; sha256 alone over the cached file: {_num(r['sha256_mb_s'])} MB/s (runhistory hashes what it "
+            "stores, MLflow and `cp` do not); `cp` timing includes its process start; page cache warm, `sync` between reps."
+        )
     r, m = res.get("rh_f"), res.get("ml_f")
     if r:
         line = f"(f) absolute medians: `python -c pass` {r['pass_s']:.3f} s, `import runhistory.logger` {r['import_s']:.3f} s"
