@@ -43,8 +43,15 @@ def _unshuffle(packed: bytes) -> bytes:
     return bytes(out)
 
 
+def _deflate(raw: bytes) -> bytes:
+    # A 4 KiB window and small hash tables: chunks are small, and setting up
+    # zlib's default 32 KiB window costs more than compressing a chunk.
+    packer = zlib.compressobj(1, zlib.DEFLATED, 12, 2)
+    return packer.compress(raw) + packer.flush()
+
+
 def _pack(typecode: str, items: Sequence[Any]) -> bytes:
-    return zlib.compress(_shuffle(array(typecode, items).tobytes()), 1)
+    return _deflate(_shuffle(array(typecode, items).tobytes()))
 
 
 def _unpack(typecode: str, blob: bytes) -> list[Any]:
@@ -136,7 +143,7 @@ def encode(kind: MetricKind, steps: list[int], values: list[Value], times: list[
         summary = summarize(steps, numbers, times)
     else:
         vtype = "json"
-        values_blob = zlib.compress(json.dumps(values, separators=(",", ":")).encode(), 1)
+        values_blob = _deflate(json.dumps(values, separators=(",", ":")).encode())
     return Chunk(len(steps), steps[0], stride, steps_blob, times_blob, vtype, values_blob, summary)
 
 

@@ -15,6 +15,7 @@ import itertools
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -59,6 +60,7 @@ MAX_QUEUED_POINTS = 2_000_000
 STORE_ATTEMPTS = 5
 
 _UNSEEN = object()
+_UPLOAD = object()  # marks a queued upload_file() in the name's place
 # Errors that storing the same batch again would repeat.
 _REFUSALS = (InvalidInput, RunNotFound, TypeError, ValueError, OverflowError)
 _FAST_KINDS = {float: NUMBER}  # types that skip every check but the name's
@@ -119,6 +121,10 @@ class Logger:
         self.max_file_size = MAX_ARTIFACT_SIZE if max_file_size is None else max_file_size
         self._heartbeat_interval = heartbeat_interval
         self._cwd = cwd or os.getcwd()
+        # Files given to upload_file() wait here for the writer; beside the
+        # store when it is local, so that copying them in is cheap.
+        self._staging = Path(getattr(store, "home", None) or tempfile.gettempdir()) / "tmp"
+        self._staging.mkdir(parents=True, exist_ok=True)
         self._owner = owner
         self._kinds: dict[str, str] = {}
         self._handle_type: type[Handle] = type("Handle", (Handle,), {"__slots__": (), "_logger": self})
@@ -293,8 +299,10 @@ class Logger:
     def _store_batch(self, batch: list[tuple[Any, ...]]) -> None:
         batch.sort()  # by sequence number: the order of the log() calls
         names = tuple(map(_NAME, batch))
-        if names.count(None):  # flush() barriers carry no value
-            points = [item for item in batch if item[1] is not None]
+        uploads: list[tuple[Any, ...]] = []
+        if names.count(None) or names.count(_UPLOAD):  # flush() barriers and uploads carry no value
+            points = [item for item in batch if type(item[1]) is str]
+            uploads = [item for item in batch if item[1] is _UPLOAD]
             names = tuple(map(_NAME, points))
         else:
             points = batch
@@ -303,6 +311,8 @@ class Logger:
                 names, tuple(map(_VALUE, points)), tuple(map(_STEP, points)), tuple(map(_TIME, points))
             )
             self._store_groups(groups, batch)
+        if uploads:
+            self._store_uploads(uploads)
         self._mark_stored(batch)
 
     def _group(
@@ -415,8 +425,15 @@ class Logger:
         with self._io_lock:
             return self.store.put_artifact(self.run_id, path, bytes(data), max_size=self.max_file_size)
 
-    def upload_file(self, path: str, local_file: str | os.PathLike[str]) -> ArtifactInfo:
-        """Store a local file as the run's file ``path``, streamed (never read whole into memory).
+    def upload_file(self, path: str, local_file: str | os.PathLike[str]) -> Handle:
+        """Store a local file as the run's file ``path``; returns once the file is copied.
+
+        The file is copied aside at once (so it may change or go away after the
+        call), then hashed and stored by the writer, like a logged value. The
+        file is streamed, never read whole into memory.
+
+        Returns:
+            A handle whose ``wait()`` blocks until the file is stored.
 
         Raises:
             InvalidPath: the run path is not acceptable.
@@ -424,14 +441,31 @@ class Logger:
             OSError: the local file cannot be read.
         """
         check_artifact_path(path)
-        with open(local_file, "rb") as stream:
-            size = os.fstat(stream.fileno()).st_size
-            if size > self.max_file_size:
-                raise ArtifactTooLarge(
-                    f"{local_file} is {size} bytes; the per-file limit is {self.max_file_size} bytes"
-                )
-            with self._io_lock:
-                return self.store.put_artifact(self.run_id, path, stream, max_size=self.max_file_size)
+        staged = _stage_copy(local_file, self._staging, self.max_file_size)
+        seq = self._seq()
+        self._append((seq, _UPLOAD, (path, staged), None, _now()))
+        return self._new_handle(self._handle_type, seq)
+
+    def _store_uploads(self, uploads: list[tuple[Any, ...]]) -> None:
+        for seq, _, (path, staged), _, _ in uploads:
+            error: BaseException | None = None
+            for attempt in range(STORE_ATTEMPTS):
+                try:
+                    with open(staged, "rb") as stream, self._io_lock:
+                        self.store.put_artifact(self.run_id, path, stream, max_size=self.max_file_size)
+                    error = None
+                    break
+                except _REFUSALS as refused:
+                    error = refused
+                    break
+                except Exception as failure:
+                    error = failure
+                    time.sleep(min(2.0, 0.1 * 2**attempt))
+            Path(staged).unlink(missing_ok=True)
+            if error is not None:
+                print(f"runhistory: could not store {path}: {error}", file=sys.stderr)
+                with self._cond:
+                    self._failed[seq] = error
 
     def _upload_outputs(self) -> None:
         """Upload ``./outputs`` as ``outputs/…``; skip (and record) what cannot go."""
@@ -537,6 +571,46 @@ class Logger:
                 self.finish("killed", f"killed by {name}")
             except Exception as failure:
                 print(f"runhistory: could not finish run {self.run_id[:8]}: {failure}", file=sys.stderr)
+
+
+def _stage_copy(local_file: str | os.PathLike[str], folder: Path, limit: int) -> str:
+    """Copy ``local_file`` into ``folder``; refuse it past ``limit`` bytes (also when fstat cannot tell)."""
+    with open(local_file, "rb") as source:
+        size = os.fstat(source.fileno()).st_size
+        if size > limit:
+            raise ArtifactTooLarge(f"{local_file} is {size} bytes; the per-file limit is {limit} bytes")
+        fd, staged = tempfile.mkstemp(dir=folder, prefix="staged-")
+        try:
+            with open(fd, "wb") as out:
+                copied = _kernel_copy(source.fileno(), out.fileno(), size)
+                source.seek(copied)
+                out.seek(copied)
+                # What fstat did not announce (a growing file, a device) streams on, up to the limit.
+                while piece := source.read(1 << 20):
+                    copied += len(piece)
+                    if copied > limit:
+                        raise ArtifactTooLarge(
+                            f"{local_file} is more than {limit} bytes; the per-file limit is {limit} bytes"
+                        )
+                    out.write(piece)
+        except BaseException:
+            os.unlink(staged)
+            raise
+    return staged
+
+
+def _kernel_copy(source: int, target: int, size: int) -> int:
+    """Copy up to ``size`` bytes inside the kernel; returns how many were copied."""
+    copied = 0
+    try:
+        while copied < size:
+            n = os.copy_file_range(source, target, size - copied)
+            if n == 0:
+                break
+            copied += n
+    except OSError:  # not on this file system or kernel: the caller's read loop copies the rest
+        pass
+    return copied
 
 
 # -- the process's logger ---------------------------------------------------------

@@ -742,7 +742,8 @@ def test_upload_of_neither_str_nor_bytes_is_refused(seeded: Logger, data: Any) -
 def test_upload_file_at_the_size_limit_is_stored(seeded: Logger, tmp_path: Path) -> None:
     local = tmp_path / "edge.bin"
     local.write_bytes(os.urandom(SMALL_LIMIT))
-    info = seeded.upload_file("edge.bin", local)
+    seeded.upload_file("edge.bin", local).wait()
+    (info,) = seeded.store.list_artifacts(seeded.run_id, "edge.bin")
     assert info.size == SMALL_LIMIT
     assert info.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
     assert read_artifact(seeded.store, seeded.run_id, "edge.bin") == local.read_bytes()  # type: ignore[arg-type]

@@ -126,7 +126,11 @@ def test_uploads_and_outputs(logger: Logger, store: EmbeddedStore, tmp_path: Pat
     assert info.size == len("héllo".encode())
     local = tmp_path / "model.bin"
     local.write_bytes(b"\x00\x01" * 1000)
-    logger.upload_file("model/model.bin", local)
+    handle = logger.upload_file("model/model.bin", local)
+    local.write_bytes(b"changed after the call")  # the file was copied aside at the call
+    handle.wait()
+    with store.open_artifact(logger.run_id, "model/model.bin") as f:
+        assert f.read() == b"\x00\x01" * 1000
     (tmp_path / "outputs" / "plots").mkdir(parents=True)
     (tmp_path / "outputs" / "plots" / "loss.csv").write_text("step,loss\n0,1.0\n")
     (tmp_path / "outputs" / "summary.json").write_text("{}")
