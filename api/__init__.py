@@ -14,7 +14,9 @@ from ._errors import (
     NotFound,
     RunhistoryError,
     RunNotFound,
+    StoreUnavailable,
     StoreVersionError,
+    Unauthorized,
 )
 from ._models import (
     FINAL_STATUSES,
@@ -74,7 +76,9 @@ __all__ = [
     "Series",
     "SeriesBatch",
     "Store",
+    "StoreUnavailable",
     "StoreVersionError",
+    "Unauthorized",
     "Value",
     "default_home",
     "download_artifacts",

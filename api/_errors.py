@@ -15,6 +15,8 @@ The hierarchy::
     │   └── ArtifactTooLarge
     ├── IntegrityError        a downloaded file does not match its sha256
     ├── StoreVersionError     the store was written by a newer runhistory
+    ├── StoreUnavailable      the server cannot be reached (worth trying again)
+    ├── Unauthorized          the server wants another token
     └── LoggingError          a logged value could not be stored
 """
 
@@ -80,6 +82,14 @@ class IntegrityError(RunhistoryError):
 
 class StoreVersionError(RunhistoryError):
     """The store's schema is newer than this version of runhistory understands."""
+
+
+class StoreUnavailable(RunhistoryError):
+    """The store cannot be reached right now (connection refused, timeout, 5xx)."""
+
+
+class Unauthorized(RunhistoryError):
+    """The server refused the bearer token (or none was given)."""
 
 
 class LoggingError(RunhistoryError):

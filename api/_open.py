@@ -25,16 +25,17 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("runhistory", appauthor=False))
 
 
-def open_store(*, home: str | os.PathLike[str] | None = None, url: str | None = None) -> Store:
-    """The store to use: ``url`` (or ``RUNHISTORY_URL``) names a server, else the
-    embedded store in ``home`` (or ``default_home()``).
-
-    Raises:
-        NotImplementedError: a server URL was given; this version has no HTTP store yet.
-    """
+def open_store(
+    *, home: str | os.PathLike[str] | None = None, url: str | None = None, token: str | None = None
+) -> Store:
+    """The store to use: ``url`` (or ``RUNHISTORY_URL``) names a server, reached
+    with ``token`` (or ``RUNHISTORY_TOKEN``); else the embedded store in
+    ``home`` (or ``default_home()``)."""
     url = url or (None if home is not None else os.environ.get(URL_ENV))
     if url:
-        raise NotImplementedError(f"{URL_ENV}={url}: this version of runhistory has no HTTP store yet")
+        from ._http import HttpStore
+
+        return HttpStore(url, token=token or os.environ.get(TOKEN_ENV) or None)
     from ._sqlite import EmbeddedStore
 
     return EmbeddedStore(default_home() if home is None else home)

@@ -24,7 +24,7 @@ from runhistory.api import (
     open_store,
 )
 
-from runhistory.api._limits import MAX_PAGE_SIZE
+from runhistory.api._limits import MAX_ARTIFACT_SIZE, MAX_PAGE_SIZE
 
 PROG = "runhistory"
 
@@ -279,6 +279,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_tracked(_store(args), command, experiment=args.experiment, name=args.name, json_output=args.json)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from runhistory.api._server import serve
+
+    if args.url:
+        raise UsageError("serve serves an embedded store: give --home (or RUNHISTORY_HOME), not --url")
+    token = args.token or os.environ.get("RUNHISTORY_TOKEN") or None
+    store = open_store(home=args.home or None, url="") if args.home else _embedded_default()
+    serve(store, host=args.host, port=args.port, token=token, insecure=args.insecure, max_file_size=args.max_file_size)
+    return 0
+
+
+def _embedded_default() -> Store:
+    from runhistory.api import EmbeddedStore, default_home
+
+    return EmbeddedStore(default_home())
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from runhistory.logger._spool import spool_root, sync_all
+
+    store = _store(args)
+    url = getattr(store, "url", None)
+    if url is None:
+        raise UsageError("sync sends spooled runs to a server: set RUNHISTORY_URL or give --url")
+    root = spool_root()
+    delivered, left = sync_all(store, root, url=url, report=lambda line: print(f"{PROG}: {line}", file=sys.stderr))
+    if args.json:
+        _emit_json({"delivered": delivered, "left": left, "spool": str(root)})
+    elif delivered or left:
+        print(f"delivered {delivered} spooled run{'s' if delivered != 1 else ''} to {url}"
+              + (f"; {left} still held by running processes" if left else ""))  # fmt: skip
+    else:
+        print(f"nothing to sync in {root}")
+    return 0
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from .tui import run_tui
 
@@ -357,6 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="name of the run")
     run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD …", help="the command to run")
 
+    serve = command("serve", cmd_serve, "serve the embedded store over HTTP to a team")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5100, help="port (default 5100; 0 picks a free one)")
+    serve.add_argument("--token", help="bearer token every request must carry (default: RUNHISTORY_TOKEN)")
+    serve.add_argument("--insecure", action="store_true", help="allow a non-loopback address without a token")
+    serve.add_argument("--max-file-size", type=int, default=MAX_ARTIFACT_SIZE, metavar="BYTES",
+                       help="largest artifact accepted (default 512 MiB)")  # fmt: skip
+
+    command("sync", cmd_sync, "send runs spooled while the server was away (resumable, idempotent)")
     command("tui", cmd_tui, "the full-screen terminal app (also: runhistory with no command, on a terminal)")
     command("demo", cmd_demo, "log example runs into a demo store and open the app on it")
     return parser

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from operator import itemgetter
@@ -26,7 +27,6 @@ from types import FrameType, TracebackType
 from typing import Any, BinaryIO
 
 from runhistory.api import (
-    ArtifactInfo,
     ArtifactTooLarge,
     InvalidInput,
     InvalidPath,
@@ -36,11 +36,15 @@ from runhistory.api import (
     RunNotFound,
     SeriesBatch,
     Store,
+    StoreUnavailable,
+    default_home,
     open_store,
 )
+from runhistory.api import _wire as wire
 from runhistory.api._limits import HEARTBEAT_INTERVAL, MAX_ARTIFACT_SIZE, MAX_ERROR_LENGTH
 from runhistory.api._validate import check_artifact_path, check_metric_name
 
+from ._spool import Spool
 from ._values import NUMBER, coerce_step, coerce_value
 
 #: Environment variable: join this run instead of starting one.
@@ -58,9 +62,17 @@ MAX_BATCH_POINTS = 200_000
 MAX_QUEUED_POINTS = 2_000_000
 #: Attempts at storing a batch before its values are given up as failed.
 STORE_ATTEMPTS = 5
+#: Environment variable: seconds a server may stay away before values go to the spool.
+SPOOL_AFTER_ENV = "RUNHISTORY_SPOOL_AFTER"
+SPOOL_AFTER = 10.0
+#: Environment variable: seconds to wait at exit for a server that is away.
+EXIT_TIMEOUT_ENV = "RUNHISTORY_EXIT_TIMEOUT"
+EXIT_TIMEOUT = 30.0
+#: Seconds between attempts at delivering the spool while the run goes on.
+SPOOL_RETRY_INTERVAL = 2.0
 
 _UNSEEN = object()
-_UPLOAD = object()  # marks a queued upload_file() in the name's place
+_OP = object()  # marks a queued operation (an upload, a run update) in the name's place
 # Errors that storing the same batch again would repeat.
 _REFUSALS = (InvalidInput, RunNotFound, TypeError, ValueError, OverflowError)
 _FAST_KINDS = {float: NUMBER}  # types that skip every check but the name's
@@ -115,15 +127,19 @@ class Logger:
         cwd: str | None = None,
         max_file_size: int | None = None,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        unsent_run: NewRun | None = None,
     ) -> None:
         self.run_id = run_id
         self.store = store
+        local = hasattr(store, "home")
+        self._spool_after = float(os.environ.get(SPOOL_AFTER_ENV) or SPOOL_AFTER)
+        self._exit_timeout = None if local else float(os.environ.get(EXIT_TIMEOUT_ENV) or EXIT_TIMEOUT)
         self.max_file_size = MAX_ARTIFACT_SIZE if max_file_size is None else max_file_size
         self._heartbeat_interval = heartbeat_interval
         self._cwd = cwd or os.getcwd()
         # Files given to upload_file() wait here for the writer; beside the
         # store when it is local, so that copying them in is cheap.
-        self._staging = Path(getattr(store, "home", None) or tempfile.gettempdir()) / "tmp"
+        self._staging = Path(getattr(store, "home", None) or default_home()) / ("tmp" if local else "staging")
         self._staging.mkdir(parents=True, exist_ok=True)
         self._owner = owner
         self._kinds: dict[str, str] = {}
@@ -132,6 +148,12 @@ class Logger:
         self._exit_status: tuple[str, str | None] = ("completed", None)
         self._finished = False
         self._fresh_state()
+        if unsent_run is not None:  # the server was away when the run started
+            self._start_spool(None)
+            assert self._spool is not None
+            spec = {f: getattr(unsent_run, f) for f in NewRun.__dataclass_fields__}
+            self._spool.append({"op": "create_run", "spec": spec})
+            print(f"runhistory: the server did not answer; run {run_id[:8]} starts in {self._spool.folder}", file=sys.stderr)
         self._start_writer()
 
     # -- state that a forked child replaces ----------------------------------
@@ -150,6 +172,13 @@ class Logger:
         self._io_lock = threading.Lock()  # held around store calls; fork() waits for it
         self._start_lock = threading.Lock()
         self._writer: threading.Thread | None = None
+        # Delivery: each batch carries an idempotency key; what the server
+        # cannot take goes to a spool of this process's own.
+        self._key_prefix = f"{self.run_id}-{self._pid}-{uuid.uuid4().hex[:8]}"
+        self._batch_no = 0
+        self._spool: Spool | None = None
+        self._spooled_seqs: dict[int, list[int]] = {}
+        self._giving_up = False
 
     def _start_writer(self) -> None:
         self._writer = threading.Thread(target=self._write_loop, name="runhistory-writer", daemon=True)
@@ -271,16 +300,21 @@ class Logger:
     # -- the writer -----------------------------------------------------------
 
     def _write_loop(self) -> None:
-        if self._owner:
+        if self._owner and self._spool is None:
             self._record_git()
         next_beat = time.monotonic() + self._heartbeat_interval
+        next_delivery = 0.0
         while True:
             self._wake.wait(FLUSH_INTERVAL)
             self._wake.clear()
             stopping = self._stop
             self._drain()
-            if time.monotonic() >= next_beat:
-                next_beat = time.monotonic() + self._heartbeat_interval
+            now = time.monotonic()
+            if self._spool is not None and now >= next_delivery and not self._giving_up:
+                next_delivery = now + SPOOL_RETRY_INTERVAL
+                self._deliver_spool()
+            if now >= next_beat and self._spool is None:
+                next_beat = now + self._heartbeat_interval
                 try:
                     with self._io_lock:
                         self.store.heartbeat(self.run_id)
@@ -299,10 +333,10 @@ class Logger:
     def _store_batch(self, batch: list[tuple[Any, ...]]) -> None:
         batch.sort()  # by sequence number: the order of the log() calls
         names = tuple(map(_NAME, batch))
-        uploads: list[tuple[Any, ...]] = []
-        if names.count(None) or names.count(_UPLOAD):  # flush() barriers and uploads carry no value
+        others: list[tuple[Any, ...]] = []
+        if names.count(None) or names.count(_OP):  # flush() barriers and uploads carry no value
             points = [item for item in batch if type(item[1]) is str]
-            uploads = [item for item in batch if item[1] is _UPLOAD]
+            others = [item for item in batch if type(item[1]) is not str]
             names = tuple(map(_NAME, points))
         else:
             points = batch
@@ -310,10 +344,14 @@ class Logger:
             groups = self._group(
                 names, tuple(map(_VALUE, points)), tuple(map(_STEP, points)), tuple(map(_TIME, points))
             )
-            self._store_groups(groups, batch)
-        if uploads:
-            self._store_uploads(uploads)
-        self._mark_stored(batch)
+            self._batch_no += 1
+            key = f"{self._key_prefix}-{self._batch_no}"
+            self._deliver(("metrics", key, groups), points)
+        for item in others:
+            if item[1] is _OP:
+                self._deliver(item[2], [item])
+            else:  # a barrier: stored once everything before it is
+                self._mark_stored([item[0]])
 
     def _group(
         self, names: tuple[str, ...], values: tuple[Any, ...], steps: tuple[Any, ...], times: tuple[Any, ...]
@@ -335,47 +373,145 @@ class Logger:
                 groups[name] = SeriesBatch(self._kinds[name], [values[i]], [steps[i]], [times[i]])  # type: ignore[arg-type]
             else:
                 pick = itemgetter(*slots)
-                groups[name] = SeriesBatch(self._kinds[name], list(pick(values)), list(pick(steps)), list(pick(times)))  # type: ignore[arg-type]
+                groups[name] = SeriesBatch(
+                    self._kinds[name], list(pick(values)), list(pick(steps)), list(pick(times))  # type: ignore[arg-type]
+                )
         return groups
 
-    def _store_groups(self, groups: dict[str, SeriesBatch], batch: list[tuple[Any, ...]]) -> None:
-        error: BaseException | None = None
-        for attempt in range(STORE_ATTEMPTS):
-            try:
-                with self._io_lock:
-                    self.store.append_metrics(self.run_id, groups)
-                return
-            except _REFUSALS as refused:  # trying again would give the same answer
-                error = refused
-                break
-            except Exception as failure:  # e.g. a disk error: try again, then give up
-                error = failure
-                time.sleep(min(2.0, 0.1 * 2**attempt))
-        failed_names = set(groups)
-        if len(groups) > 1:
-            # Store each series on its own, so that one refused series (another
-            # process gave it another kind) does not take the others with it.
-            for name, points in groups.items():
+    def _deliver(self, op: tuple[Any, ...], items: list[tuple[Any, ...]]) -> None:
+        """Store one operation now, or spool it when the server is away."""
+        if self._spool is None:
+            deadline = time.monotonic() + self._spool_after
+            attempt = 0
+            while True:
                 try:
-                    with self._io_lock:
-                        self.store.append_metrics(self.run_id, {name: points})
-                    failed_names.discard(name)
-                except Exception as refused:
-                    error = refused
-        print(f"runhistory: could not store values of {sorted(failed_names)}: {error}", file=sys.stderr)
-        assert error is not None
-        with self._cond:
-            for item in batch:
-                if item[1] in failed_names:
-                    self._failed[item[0]] = error
+                    self._send(op)
+                    self._mark_stored(list(map(_SEQ, items)))
+                    self._forget_staged(op)
+                    return
+                except StoreUnavailable as away:
+                    if time.monotonic() >= deadline or self._giving_up:
+                        self._start_spool(away)
+                        break
+                except _REFUSALS as refused:  # trying again would give the same answer
+                    self._refused(op, items, refused)
+                    return
+                except Exception as failure:  # e.g. a disk error: try again, then give up
+                    if attempt >= STORE_ATTEMPTS:
+                        self._refused(op, items, failure)
+                        return
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+                attempt += 1
+        assert self._spool is not None
+        index = self._spool.append(self._spooled(op))
+        self._spooled_seqs[index] = list(map(_SEQ, items))
 
-    def _mark_stored(self, batch: list[tuple[Any, ...]]) -> None:
+    def _send(self, op: tuple[Any, ...]) -> None:
+        with self._io_lock:
+            if op[0] == "metrics":
+                self.store.append_metrics(self.run_id, op[2], key=op[1])
+            elif op[0] == "artifact":
+                with open(op[2], "rb") as stream:
+                    self.store.put_artifact(self.run_id, op[1], stream, max_size=self.max_file_size)
+            elif op[0] == "update_run":
+                self.store.update_run(self.run_id, **op[1])
+            elif op[0] == "finish":
+                self.store.finish_run(self.run_id, op[1], error=op[2], exit_code=op[3])
+
+    @staticmethod
+    def _forget_staged(op: tuple[Any, ...]) -> None:
+        if op[0] == "artifact":
+            Path(op[2]).unlink(missing_ok=True)
+
+    def _spooled(self, op: tuple[Any, ...]) -> dict[str, Any]:
+        assert self._spool is not None
+        if op[0] == "metrics":
+            return {"op": "metrics", "key": op[1], "series": wire.batch_to_wire(op[2])}
+        if op[0] == "artifact":
+            return {"op": "artifact", "path": op[1], "file": self._spool.add_file(op[2]), "max_size": self.max_file_size}
+        if op[0] == "update_run":
+            return {"op": "update_run", "changes": op[1]}
+        if op[0] == "finish":
+            return {"op": "finish", "status": op[1], "error": op[2], "exit_code": op[3]}
+        return {"op": op[0], **op[1]}  # create_run
+
+    def _start_spool(self, why: BaseException | None) -> None:
+        from ._spool import Spool, spool_root
+
+        self._spool = Spool.create(spool_root(), self.run_id, getattr(self.store, "url", repr(self.store)))
+        if why is not None:
+            print(
+                f"runhistory: {why}; keeping run {self.run_id[:8]}'s values in {self._spool.folder} "
+                "until the server answers again",
+                file=sys.stderr,
+            )
+
+    def _deliver_spool(self) -> None:
+        from ._spool import deliver
+
+        assert self._spool is not None
+        spooled = self._spooled_seqs
+
+        def delivered(index: int) -> None:
+            seqs = spooled.pop(index, None)
+            if seqs:
+                self._mark_stored(seqs)
+
+        def refused(index: int, error: Exception) -> None:
+            seqs = spooled.pop(index, None) or []
+            print(f"runhistory: the server refused spooled values: {error}", file=sys.stderr)
+            with self._cond:
+                for seq in seqs:
+                    self._failed[seq] = error
+
+        try:
+            with self._io_lock:
+                left = deliver(self.store, self._spool.folder, delivered, refused)
+        except (StoreUnavailable, RunNotFound):
+            return
+        if left == 0:
+            import shutil
+
+            folder = self._spool.folder
+            self._spool.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            self._spool = None
+            print(f"runhistory: the server answers again; run {self.run_id[:8]} is up to date", file=sys.stderr)
+
+    def _refused(self, op: tuple[Any, ...], items: list[tuple[Any, ...]], error: BaseException) -> None:
+        failed_names: set[str] = set()
+        if op[0] == "metrics":
+            groups: dict[str, SeriesBatch] = op[2]
+            failed_names = set(groups)
+            if len(groups) > 1:
+                # Store each series on its own, so that one refused series (another
+                # process gave it another kind) does not take the others with it.
+                for name, points in groups.items():
+                    try:
+                        with self._io_lock:
+                            self.store.append_metrics(self.run_id, {name: points}, key=f"{op[1]}-{name}")
+                        failed_names.discard(name)
+                    except Exception as refused:
+                        error = refused
+            print(f"runhistory: could not store values of {sorted(failed_names)}: {error}", file=sys.stderr)
+        else:
+            self._forget_staged(op)
+            print(f"runhistory: could not store {op[1]}: {error}", file=sys.stderr)
         with self._cond:
-            low, high = batch[0][0], batch[-1][0]
-            if low == self._stored_below and high - low + 1 == len(batch) and not self._stored_above:
+            for item in items:
+                if op[0] != "metrics" or item[1] in failed_names:
+                    self._failed[item[0]] = error
+        self._mark_stored(list(map(_SEQ, items)))
+
+    def _mark_stored(self, seqs: list[int]) -> None:
+        if not seqs:
+            return
+        with self._cond:
+            low, high = seqs[0], seqs[-1]
+            if low == self._stored_below and high - low + 1 == len(seqs) and not self._stored_above:
                 self._stored_below = high + 1
-            else:  # another thread took a number and has not queued it yet
-                self._stored_above.update(map(_SEQ, batch))
+            else:  # a gap: another thread took a number and has not queued it yet, or it is spooled
+                self._stored_above.update(seqs)
                 while self._stored_below in self._stored_above:
                     self._stored_above.remove(self._stored_below)
                     self._stored_below += 1
@@ -409,8 +545,11 @@ class Logger:
 
     # -- files ----------------------------------------------------------------
 
-    def upload(self, path: str, data: str | bytes) -> ArtifactInfo:
-        """Store ``data`` as the run's file ``path`` (a relative POSIX path); returns when stored.
+    def upload(self, path: str, data: str | bytes) -> Handle:
+        """Store ``data`` as the run's file ``path`` (a relative POSIX path); returns at once.
+
+        Returns:
+            A handle whose ``wait()`` blocks until the file is stored.
 
         Raises:
             InvalidPath: the path is absolute, climbs with ``..``, or holds control characters.
@@ -422,8 +561,14 @@ class Logger:
             data = data.encode("utf-8")
         elif not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"upload() takes str or bytes, not {type(data).__name__}; use upload_file() for files")
-        with self._io_lock:
-            return self.store.put_artifact(self.run_id, path, bytes(data), max_size=self.max_file_size)
+        if len(data) > self.max_file_size:
+            raise ArtifactTooLarge(
+                f"artifact {path!r} is {len(data)} bytes; the per-file limit is {self.max_file_size} bytes"
+            )
+        fd, staged = tempfile.mkstemp(dir=self._staging, prefix="staged-")
+        with open(fd, "wb") as out:
+            out.write(data)
+        return self._queue_op(("artifact", path, staged))
 
     def upload_file(self, path: str, local_file: str | os.PathLike[str]) -> Handle:
         """Store a local file as the run's file ``path``; returns once the file is copied.
@@ -442,33 +587,15 @@ class Logger:
         """
         check_artifact_path(path)
         staged = _stage_copy(local_file, self._staging, self.max_file_size)
+        return self._queue_op(("artifact", path, staged))
+
+    def _queue_op(self, op: tuple[Any, ...]) -> Handle:
         seq = self._seq()
-        self._append((seq, _UPLOAD, (path, staged), None, _now()))
+        self._append((seq, _OP, op, None, _now()))
         return self._new_handle(self._handle_type, seq)
 
-    def _store_uploads(self, uploads: list[tuple[Any, ...]]) -> None:
-        for seq, _, (path, staged), _, _ in uploads:
-            error: BaseException | None = None
-            for attempt in range(STORE_ATTEMPTS):
-                try:
-                    with open(staged, "rb") as stream, self._io_lock:
-                        self.store.put_artifact(self.run_id, path, stream, max_size=self.max_file_size)
-                    error = None
-                    break
-                except _REFUSALS as refused:
-                    error = refused
-                    break
-                except Exception as failure:
-                    error = failure
-                    time.sleep(min(2.0, 0.1 * 2**attempt))
-            Path(staged).unlink(missing_ok=True)
-            if error is not None:
-                print(f"runhistory: could not store {path}: {error}", file=sys.stderr)
-                with self._cond:
-                    self._failed[seq] = error
-
     def _upload_outputs(self) -> None:
-        """Upload ``./outputs`` as ``outputs/…``; skip (and record) what cannot go."""
+        """Queue ``./outputs`` as ``outputs/…``; skip (and record) what cannot go."""
         root = Path(self._cwd) / "outputs"
         if not root.is_dir():
             return
@@ -492,18 +619,15 @@ class Logger:
                     if target.is_dir():
                         continue  # its files are uploaded from inside outputs/ already
                 try:
-                    with open(local, "rb") as stream:
-                        size = os.fstat(stream.fileno()).st_size
-                        if size > self.max_file_size:
-                            skip(rel, f"{size} bytes, over the per-file limit of {self.max_file_size} bytes")
-                            continue
-                        with self._io_lock:
-                            self.store.put_artifact(self.run_id, rel, stream, max_size=self.max_file_size)
+                    size = os.stat(local).st_size
+                    if size > self.max_file_size:
+                        skip(rel, f"{size} bytes, over the per-file limit of {self.max_file_size} bytes")
+                        continue
+                    self.upload_file(rel, local)
                 except (InvalidPath, ArtifactTooLarge, OSError) as error:
                     skip(rel, str(error))
         if skipped:
-            with self._io_lock:
-                self.store.update_run(self.run_id, skipped_files=skipped)
+            self._queue_op(("update_run", {"skipped_files": skipped}))
 
     # -- the end --------------------------------------------------------------
 
@@ -511,7 +635,9 @@ class Logger:
         """Store everything logged, upload ``./outputs`` and finish the run.
 
         Called at exit on its own; call it to end a run earlier. In a process
-        that joined a run (or a forked child), it only flushes.
+        that joined a run (or a forked child), it only flushes. When a server
+        cannot be reached, it waits ``RUNHISTORY_EXIT_TIMEOUT`` seconds for
+        it, then leaves what is left in the local spool for ``runhistory sync``.
 
         Args:
             status: ``completed`` (the default), ``failed`` or ``killed``.
@@ -523,23 +649,35 @@ class Logger:
         self._finished = True
         if status is not None:
             self._exit_status = (status, error)
-        try:
-            self.flush()
-        except Exception as failure:
-            print(f"runhistory: could not flush logged values: {failure}", file=sys.stderr)
-        if self._owner and self._pid == os.getpid():
+        owner = self._owner and self._pid == os.getpid()
+        if owner:
             try:
                 self._upload_outputs()
             except Exception as failure:
                 print(f"runhistory: could not upload outputs/: {failure}", file=sys.stderr)
-            final, why = self._exit_status
-            with self._io_lock:
-                self.store.finish_run(self.run_id, final, error=why, exit_code=exit_code)  # type: ignore[arg-type]
+        try:
+            self.flush(timeout=self._exit_timeout)
+        except TimeoutError:
+            self._giving_up = True  # spool the rest without waiting for the server
+        except Exception as failure:
+            print(f"runhistory: could not flush logged values: {failure}", file=sys.stderr)
         self._stop = True
         self._wake.set()
         if self._writer is not None:
-            self._writer.join(timeout=30)
+            self._writer.join()
         self._append = self._refuse
+        if owner:
+            final, why = self._exit_status
+            self._giving_up = True
+            self._deliver(("finish", final, why, exit_code), [])
+        if self._spool is not None:
+            folder = self._spool.folder
+            self._spool.close()
+            print(
+                f"runhistory: the server at {getattr(self.store, 'url', self.store)} did not answer; run "
+                f"{self.run_id[:8]} is kept in {folder}. Send it with `runhistory sync`.",
+                file=sys.stderr,
+            )
 
     @staticmethod
     def _refuse(item: tuple[Any, ...]) -> None:
@@ -648,10 +786,12 @@ def get_logger(
         joined = os.environ.get(RUN_ID_ENV)
         if joined:
             try:
-                run = store.get_run(joined)
+                run_id = store.get_run(joined).id
             except RunNotFound:
                 raise RunNotFound(f"{RUN_ID_ENV}={joined} names no run in {store!r}") from None
-            logger = Logger(store, run.id, owner=False, max_file_size=max_file_size)
+            except StoreUnavailable:  # the server is away: trust the id, spool what comes
+                run_id = joined
+            logger = Logger(store, run_id, owner=False, max_file_size=max_file_size)
         else:
             import getpass
             import platform
@@ -670,13 +810,30 @@ def get_logger(
                 user=user,
                 python=platform.python_version(),
                 pid=os.getpid(),
+                run_id=uuid.uuid4().hex,  # chosen here, so that a spooled run keeps it
             )
-            run = store.create_run(spec)
-            os.environ[RUN_ID_ENV] = run.id
-            logger = Logger(store, run.id, owner=True, max_file_size=max_file_size)
+            try:
+                run_id = store.create_run(spec).id
+                unsent = None
+            except StoreUnavailable:
+                run_id, unsent = str(spec.run_id), spec
+            os.environ[RUN_ID_ENV] = run_id
+            logger = Logger(store, run_id, owner=True, max_file_size=max_file_size, unsent_run=unsent)
+        if not hasattr(store, "home"):
+            threading.Thread(target=_sync_other_spools, args=(store,), daemon=True).start()
         _LOGGER = logger
         _install_exit_hooks()
         return logger
+
+
+def _sync_other_spools(store: Store) -> None:
+    """Deliver spools earlier runs left behind (quietly, in the background)."""
+    from ._spool import sync_all
+
+    try:
+        sync_all(store, url=getattr(store, "url", None), report=lambda line: print(f"runhistory: {line}", file=sys.stderr))
+    except Exception:  # the server is still away: the next run, or `runhistory sync`, tries again
+        pass
 
 
 _HOOKS_INSTALLED = False

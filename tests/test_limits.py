@@ -576,7 +576,7 @@ BAD_PATHS = [
 @pytest.fixture
 def seeded(small_logger: Logger) -> Logger:
     """A small-limit logger whose run holds the artifact ``seed.txt``."""
-    small_logger.upload("seed.txt", b"seed")
+    small_logger.upload("seed.txt", b"seed").wait()
     return small_logger
 
 
@@ -645,7 +645,7 @@ def test_lone_surrogate_artifact_path_is_refused(seeded: Logger) -> None:
 
 def test_artifact_path_at_the_length_limit_is_stored(seeded: Logger) -> None:
     path = path_of_length(MAX_ARTIFACT_PATH_LENGTH)
-    seeded.upload(path, b"edge")
+    seeded.upload(path, b"edge").wait()
     store = seeded.store
     assert read_artifact(store, seeded.run_id, path) == b"edge"  # type: ignore[arg-type]
     store.put_artifact(seeded.run_id, path, b"edge2")
@@ -673,7 +673,7 @@ def test_artifact_path_one_past_the_length_limit_is_refused(seeded: Logger) -> N
 def test_path_component_at_the_byte_limit_is_stored(seeded: Logger, component: str, tmp_path: Path) -> None:
     assert len(component.encode()) == MAX_PATH_COMPONENT_BYTES
     path = f"dir/{component}"
-    seeded.upload(path, b"edge")
+    seeded.upload(path, b"edge").wait()
     assert read_artifact(seeded.store, seeded.run_id, path) == b"edge"  # type: ignore[arg-type]
     # ... and such a file can be created where it is downloaded
     (tmp_path / component).write_bytes(b"ok")
@@ -700,7 +700,7 @@ def test_path_component_one_byte_past_the_limit_is_refused(seeded: Logger, compo
 def test_odd_but_valid_paths_are_stored(seeded: Logger) -> None:
     for path in ["a b/c d.txt", "...", "a/...b", ".hidden", "~/x", "损失/λ.txt", "😀", "-rf", "a:b"]:
         data = path.encode()
-        seeded.upload(path, data)
+        seeded.upload(path, data).wait()
         assert read_artifact(seeded.store, seeded.run_id, path) == data  # type: ignore[arg-type]
 
 
@@ -708,7 +708,8 @@ def test_odd_but_valid_paths_are_stored(seeded: Logger) -> None:
 
 
 def test_upload_at_the_size_limit_is_stored(seeded: Logger) -> None:
-    info = seeded.upload("edge.bin", b"e" * SMALL_LIMIT)
+    seeded.upload("edge.bin", b"e" * SMALL_LIMIT).wait()
+    (info,) = seeded.store.list_artifacts(seeded.run_id, "edge.bin")
     assert info.size == SMALL_LIMIT
     assert read_artifact(seeded.store, seeded.run_id, "edge.bin") == b"e" * SMALL_LIMIT  # type: ignore[arg-type]
 
@@ -875,9 +876,9 @@ def test_output_with_a_bad_name_is_skipped_not_fatal(
 
 @pytest.fixture
 def with_files(seeded: Logger) -> Logger:
-    seeded.upload("model/weights.bin", b"weights-v1")
-    seeded.upload("model/config.json", b'{"layers": 2}')
-    seeded.upload("notes.txt", b"notes")
+    seeded.upload("model/weights.bin", b"weights-v1").wait()
+    seeded.upload("model/config.json", b'{"layers": 2}').wait()
+    seeded.upload("notes.txt", b"notes").wait()
     return seeded
 
 
@@ -925,7 +926,7 @@ def test_promote_twice_makes_versions_1_and_2_with_lineage(with_files: Logger) -
     store = with_files.store
     run_id = with_files.run_id
     first = store.promote(run_id, "model/", "model")
-    with_files.upload("model/weights.bin", b"weights-v2")
+    with_files.upload("model/weights.bin", b"weights-v2").wait()
     second = store.promote(run_id, "model", "model")
     assert (first.version, second.version) == (1, 2)
     assert [a.version for a in store.list_asset_versions("model")] == [1, 2]

@@ -122,7 +122,8 @@ def test_wait_with_a_timeout(logger: Logger) -> None:
 
 
 def test_uploads_and_outputs(logger: Logger, store: EmbeddedStore, tmp_path: Path) -> None:
-    info = logger.upload("notes/readme.txt", "héllo")
+    logger.upload("notes/readme.txt", "héllo").wait()
+    (info,) = store.list_artifacts(logger.run_id, "notes")
     assert info.size == len("héllo".encode())
     local = tmp_path / "model.bin"
     local.write_bytes(b"\x00\x01" * 1000)

@@ -1,0 +1,400 @@
+"""``runhistory serve``: a store as a REST API under ``/api/v1``.
+
+A thin layer: every route calls one ``Store`` method. Blocking store calls run
+in the thread pool; artifact bodies stream both ways in pieces, so memory use
+does not grow with file size. Every route but ``/health`` needs
+``Authorization: Bearer <token>`` when the server has a token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from . import _wire as wire
+from ._errors import (
+    AmbiguousRunId,
+    ArtifactTooLarge,
+    InvalidInput,
+    NotFound,
+    RunhistoryError,
+)
+from ._limits import MAX_ARTIFACT_SIZE, MAX_PAGE_SIZE
+from ._models import NewRun
+from ._store import Store
+from ._validate import check_artifact_path
+
+API = "/api/v1"
+_PIECE = 1 << 20
+
+#: HTTP status for each error a store raises on purpose.
+_STATUS: list[tuple[type[Exception], int]] = [
+    (AmbiguousRunId, 409),
+    (NotFound, 404),
+    (ArtifactTooLarge, 413),
+    (InvalidInput, 422),
+    (RunhistoryError, 500),
+]
+
+
+def error_response(error: Exception) -> JSONResponse:
+    status = next(code for kind, code in _STATUS if isinstance(error, kind))
+    body: dict[str, Any] = {"error": type(error).__name__, "message": str(error)}
+    if isinstance(error, AmbiguousRunId):
+        body["candidates"] = error.candidates
+        body["prefix"] = error.prefix
+    return JSONResponse(body, status_code=status)
+
+
+def _json(doc: Any, status: int = 200) -> Response:
+    # Bodies are already strict JSON values: skip FastAPI's per-item encoder.
+    return Response(json.dumps(doc, allow_nan=False), status_code=status, media_type="application/json")
+
+
+class _BearerToken:
+    """Pure ASGI middleware: a constant-time check of the bearer token."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not secrets.compare_digest(given, self.expected):
+                response = JSONResponse(
+                    {"error": "Unauthorized", "message": "a valid 'Authorization: Bearer <token>' header is required"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class NewRunBody(BaseModel):
+    """A run to start."""
+
+    experiment: str = "default"
+    name: str | None = None
+    command: list[str] = Field(default_factory=list)
+    cwd: str = ""
+    host: str = ""
+    user: str = ""
+    python: str = ""
+    pid: int | None = None
+    run_id: str | None = None
+
+
+class RunChangesBody(BaseModel):
+    """Facts learnt after a run started."""
+
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    skipped_files: list[str] | None = None
+
+
+class FinishBody(BaseModel):
+    """How a run ended."""
+
+    status: Literal["completed", "failed", "killed"]
+    error: str | None = None
+    exit_code: int | None = None
+
+
+class PromoteBody(BaseModel):
+    """What to promote."""
+
+    run_id: str
+    prefix: str = ""
+
+
+_METRICS_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["series"],
+                "properties": {
+                    "key": {"type": "string", "description": "idempotency key: a batch with a known key is not stored again"},
+                    "series": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "required": ["kind", "values", "steps", "times"],
+                            "properties": {
+                                "kind": {"enum": ["number", "string", "chart"]},
+                                "values": {"type": "array", "items": {}},
+                                "steps": {"type": "array", "items": {"type": ["integer", "null"]}},
+                                "times": {"type": "array", "items": {"type": "number"}},
+                            },
+                        },
+                    },
+                },
+            }
+        }
+    },
+}
+
+_STREAM_BODY = {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+def _iter_stream(stream: Any) -> Iterator[bytes]:
+    with stream:
+        while piece := stream.read(_PIECE):
+            yield piece
+
+
+def create_app(store: Store, *, token: str | None = None, max_file_size: int = MAX_ARTIFACT_SIZE) -> FastAPI:
+    """The FastAPI application serving ``store``.
+
+    Args:
+        store: The store to serve.
+        token: When set, every route but ``/health`` needs this bearer token.
+        max_file_size: Largest artifact accepted, in bytes (413 beyond).
+    """
+    app = FastAPI(
+        title="runhistory",
+        description="Run history for machine-learning work: runs, metric series, artifacts, assets.",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+    )
+    spool = Path(getattr(store, "home", tempfile.gettempdir())) / "tmp"
+    spool.mkdir(parents=True, exist_ok=True)
+
+    @app.exception_handler(RunhistoryError)
+    async def on_store_error(request: Request, error: RunhistoryError) -> JSONResponse:
+        return error_response(error)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Whether the service is up (needs no token)."""
+        return {"status": "ok"}
+
+    # -- runs ---------------------------------------------------------------
+
+    @app.post(f"{API}/runs", status_code=201, tags=["runs"])
+    def create_run(body: NewRunBody) -> Response:
+        """Start a run."""
+        run = store.create_run(NewRun(**body.model_dump()))
+        return _json(wire.run_to_wire(run), 201)
+
+    @app.get(f"{API}/runs", tags=["runs"])
+    def list_runs(
+        experiment: str | None = None,
+        status: Literal["running", "completed", "failed", "killed", "lost"] | None = None,
+        limit: int = Query(50, ge=1, le=MAX_PAGE_SIZE),
+        cursor: str | None = None,
+    ) -> Response:
+        """Runs, newest first, a page at a time."""
+        page = store.list_runs(experiment=experiment, status=status, limit=limit, cursor=cursor)
+        return _json(wire.page_to_wire(page))
+
+    @app.get(f"{API}/runs/{{run_ref}}", tags=["runs"])
+    def get_run(run_ref: str) -> Response:
+        """One run, by its id or any unique prefix."""
+        return _json(wire.run_to_wire(store.get_run(run_ref)))
+
+    @app.patch(f"{API}/runs/{{run_id}}", status_code=204, tags=["runs"])
+    def update_run(run_id: str, body: RunChangesBody) -> Response:
+        """Record facts learnt after the start."""
+        store.update_run(run_id, git_commit=body.git_commit, git_dirty=body.git_dirty, skipped_files=body.skipped_files)
+        return Response(status_code=204)
+
+    @app.post(f"{API}/runs/{{run_id}}/heartbeat", status_code=204, tags=["runs"])
+    def heartbeat(run_id: str) -> Response:
+        """The run's owner is alive."""
+        store.heartbeat(run_id)
+        return Response(status_code=204)
+
+    @app.post(f"{API}/runs/{{run_id}}/finish", tags=["runs"])
+    def finish_run(run_id: str, body: FinishBody) -> Response:
+        """End a run."""
+        run = store.finish_run(run_id, body.status, error=body.error, exit_code=body.exit_code)
+        return _json(wire.run_to_wire(run))
+
+    # -- metrics ------------------------------------------------------------
+
+    @app.post(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"], openapi_extra={"requestBody": _METRICS_BODY})
+    async def append_metrics(run_id: str, request: Request) -> Response:
+        """Append a batch of points, once per idempotency key."""
+        raw = await request.body()
+        try:
+            doc = json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as error:
+            raise InvalidInput(f"the body is not strict JSON: {error}") from None
+        if not isinstance(doc, dict):
+            raise InvalidInput("the body must be an object with 'series' (and an optional 'key')")
+        key = doc.get("key")
+        if key is not None and not isinstance(key, str):
+            raise InvalidInput("'key' must be a string")
+        batch = wire.batch_from_wire(doc.get("series"))
+        stored = await run_in_threadpool(store.append_metrics, run_id, batch, key=key)
+        return _json({"stored": stored})
+
+    @app.get(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"])
+    def list_metrics(run_id: str) -> Response:
+        """The run's metrics with their newest values."""
+        return _json([wire.metric_to_wire(m) for m in store.list_metrics(run_id)])
+
+    @app.get(f"{API}/runs/{{run_id}}/series", tags=["metrics"])
+    def read_series(run_id: str, name: str, max_points: int | None = Query(None, ge=2)) -> Response:
+        """One metric's points; ``max_points`` downsamples on the server."""
+        return _json(wire.series_to_wire(store.read_series(run_id, name, max_points=max_points)))
+
+    # -- artifacts ----------------------------------------------------------
+
+    @app.put(f"{API}/runs/{{run_id}}/artifacts/{{path:path}}", status_code=201, tags=["artifacts"],
+             openapi_extra={"requestBody": _STREAM_BODY})  # fmt: skip
+    async def put_artifact(run_id: str, path: str, request: Request) -> Response:
+        """Store a file, streamed; 413 past the per-file limit."""
+        check_artifact_path(path)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_file_size:
+            raise ArtifactTooLarge(f"artifact {path!r} is {declared} bytes; the limit is {max_file_size} bytes")
+        fd, name = tempfile.mkstemp(dir=spool, prefix="receive-")
+        try:
+            size = 0
+            with open(fd, "wb") as out:
+                async for piece in request.stream():
+                    size += len(piece)
+                    if size > max_file_size:
+                        raise ArtifactTooLarge(
+                            f"artifact {path!r} is more than {max_file_size} bytes; the limit is {max_file_size} bytes"
+                        )
+                    out.write(piece)
+
+            def put() -> Any:
+                with open(name, "rb") as stream:
+                    return store.put_artifact(run_id, path, stream, max_size=max_file_size)
+
+            info = await run_in_threadpool(put)
+        finally:
+            os.unlink(name)
+        return _json(wire.artifact_to_wire(info), 201)
+
+    @app.get(f"{API}/runs/{{run_id}}/artifacts", tags=["artifacts"])
+    def list_artifacts(run_id: str, prefix: str = "") -> Response:
+        """The run's files at or under ``prefix``."""
+        return _json([wire.artifact_to_wire(a) for a in store.list_artifacts(run_id, prefix)])
+
+    @app.get(f"{API}/runs/{{run_id}}/artifacts/{{path:path}}", tags=["artifacts"],
+             responses={200: {"content": {"application/octet-stream": {}}}})  # fmt: skip
+    def get_artifact(run_id: str, path: str) -> StreamingResponse:
+        """One file's bytes, streamed."""
+        check_artifact_path(path)
+        stream = store.open_artifact(run_id, path)
+        return StreamingResponse(_iter_stream(stream), media_type="application/octet-stream")
+
+    # -- assets -------------------------------------------------------------
+
+    @app.post(f"{API}/assets/{{name}}/versions", status_code=201, tags=["assets"])
+    def promote(name: str, body: PromoteBody) -> Response:
+        """Make the next version of an asset from a run's files."""
+        return _json(wire.asset_to_wire(store.promote(body.run_id, body.prefix, name)), 201)
+
+    @app.get(f"{API}/assets", tags=["assets"])
+    def list_assets() -> Response:
+        """Every asset with its newest version."""
+        return _json([wire.asset_summary_to_wire(a) for a in store.list_assets()])
+
+    @app.get(f"{API}/assets/{{name}}/versions", tags=["assets"])
+    def list_asset_versions(name: str) -> Response:
+        """Every version of an asset."""
+        return _json([wire.asset_to_wire(a) for a in store.list_asset_versions(name)])
+
+    @app.get(f"{API}/assets/{{name}}/latest", tags=["assets"])
+    def get_latest_asset(name: str) -> Response:
+        """The newest version of an asset."""
+        return _json(wire.asset_to_wire(store.get_asset(name)))
+
+    @app.get(f"{API}/assets/{{name}}/versions/{{version}}", tags=["assets"])
+    def get_asset(name: str, version: int) -> Response:
+        """One version of an asset."""
+        return _json(wire.asset_to_wire(store.get_asset(name, version)))
+
+    @app.get(f"{API}/assets/{{name}}/versions/{{version}}/files/{{path:path}}", tags=["assets"],
+             responses={200: {"content": {"application/octet-stream": {}}}})  # fmt: skip
+    def get_asset_file(name: str, version: int, path: str) -> StreamingResponse:
+        """One file of an asset version, streamed."""
+        check_artifact_path(path)
+        stream = store.open_asset_file(name, version, path)
+        return StreamingResponse(_iter_stream(stream), media_type="application/octet-stream")
+
+    if token:
+        app.add_middleware(_BearerToken, token=token)
+    return app
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON; send non-finite numbers as the strings 'NaN', 'Infinity', '-Infinity'")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    store: Store,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5100,
+    token: str | None = None,
+    insecure: bool = False,
+    max_file_size: int = MAX_ARTIFACT_SIZE,
+) -> None:
+    """Run the server until SIGINT/SIGTERM (in-flight requests finish first).
+
+    Raises:
+        InvalidInput: a non-loopback ``host`` without a token and without ``insecure``.
+    """
+    if not is_loopback(host) and not token and not insecure:
+        raise InvalidInput(
+            f"refusing to serve on {host} without a token: anyone who can reach it could read and "
+            "write your runs. Set --token (or RUNHISTORY_TOKEN), or pass --insecure if the network is trusted."
+        )
+    import socket
+    import sys
+
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]"), port))  # port 0 picks a free one; say which below
+    bound = sock.getsockname()[1]
+    shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
+    config = uvicorn.Config(
+        create_app(store, token=token, max_file_size=max_file_size),
+        log_level="warning", timeout_graceful_shutdown=30,
+    )  # fmt: skip
+    print(
+        f"runhistory: serving {getattr(store, 'home', store)} on http://{shown}:{bound}"
+        + (" (token required)" if token else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+

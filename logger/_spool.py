@@ -1,0 +1,189 @@
+"""Local spool for values and files a server could not take (yet).
+
+When the history server cannot be reached, the logger writes what it would
+have sent into a folder of its own under ``<home>/spool/``::
+
+    <run id>-<pid>-<nonce>/
+        meta.json      the run id and the server URL it was meant for
+        ops.jsonl      one operation a line: create_run, metrics, artifact, update_run, finish
+        files/         copies of the files of artifact operations
+        done           how many operations have been delivered (resumable)
+        lock           held (flock) while its process is alive
+
+Every operation is idempotent: metric batches carry the idempotency key the
+server remembers, a run is created with its final id, and files are
+content-addressed, so delivering an operation twice stores it once.
+``runhistory sync`` (and the next run's logger) deliver spools in order.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runhistory.api import (
+    InvalidInput,
+    NewRun,
+    RunNotFound,
+    Store,
+    StoreUnavailable,
+    default_home,
+)
+from runhistory.api import _wire as wire
+
+
+def spool_root() -> Path:
+    """Where spools live: ``<home>/spool``."""
+    return default_home() / "spool"
+
+
+class Spool:
+    """One process's spool for one run (see the module docstring)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        (folder / "files").mkdir(parents=True, exist_ok=True)
+        self._lock = open(folder / "lock", "w")  # noqa: SIM115 - held for the spool's life
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self._ops = open(folder / "ops.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self.count = _count_lines(folder / "ops.jsonl")
+        self._files = len(list((folder / "files").iterdir()))
+
+    @classmethod
+    def create(cls, root: Path, run_id: str, url: str) -> Spool:
+        folder = root / f"{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        (folder / "meta.json").write_text(json.dumps({"run_id": run_id, "url": url, "pid": os.getpid()}))
+        return cls(folder)
+
+    def append(self, op: dict[str, Any]) -> int:
+        """Write one operation; returns its index."""
+        self._ops.write(json.dumps(op, allow_nan=False, separators=(",", ":")) + "\n")
+        self._ops.flush()
+        self.count += 1
+        return self.count - 1
+
+    def add_file(self, staged: str) -> str:
+        """Move a staged file into the spool; returns its name there."""
+        name = f"files/{self._files}"
+        self._files += 1
+        shutil.move(staged, self.folder / name)
+        return name
+
+    def close(self) -> None:
+        """Make the spool durable and let ``sync`` take it."""
+        self._ops.flush()
+        os.fsync(self._ops.fileno())
+        self._ops.close()
+        self._lock.close()
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def _apply(store: Store, run_id: str, op: dict[str, Any], folder: Path) -> None:
+    kind = op["op"]
+    if kind == "create_run":
+        try:
+            store.create_run(NewRun(**op["spec"]))
+        except InvalidInput:
+            store.get_run(run_id)  # created by an earlier, interrupted delivery: fine
+    elif kind == "metrics":
+        store.append_metrics(run_id, wire.batch_from_wire(op["series"]), key=op["key"])
+    elif kind == "artifact":
+        with open(folder / op["file"], "rb") as stream:
+            store.put_artifact(run_id, op["path"], stream, max_size=op.get("max_size"))
+    elif kind == "update_run":
+        store.update_run(run_id, **op["changes"])
+    elif kind == "finish":
+        store.finish_run(run_id, op["status"], error=op.get("error"), exit_code=op.get("exit_code"))
+    else:
+        raise InvalidInput(f"unknown spooled operation {kind!r}")
+
+
+def deliver(
+    store: Store,
+    folder: Path,
+    on_delivered: Callable[[int], None] | None = None,
+    on_refused: Callable[[int, Exception], None] | None = None,
+) -> int:
+    """Deliver a spool's operations from where the last delivery stopped.
+
+    Returns:
+        How many operations are left (0 when all went).
+
+    Raises:
+        StoreUnavailable: the server went away; what went is recorded in ``done``.
+        RunNotFound: the run is not on the server yet (another spool creates it).
+    """
+    meta = json.loads((folder / "meta.json").read_text())
+    run_id = meta["run_id"]
+    done_file = folder / "done"
+    done = int(done_file.read_text() or 0) if done_file.exists() else 0
+    with open(folder / "ops.jsonl", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for index in range(done, len(lines)):
+        try:
+            _apply(store, run_id, json.loads(lines[index]), folder)
+        except (StoreUnavailable, RunNotFound):
+            raise
+        except InvalidInput as refused:  # the server will never take it: go on without it
+            if on_refused is not None:
+                on_refused(index, refused)
+        done = index + 1
+        tmp = folder / "done.tmp"
+        tmp.write_text(str(done))
+        os.replace(tmp, done_file)
+        if on_delivered is not None:
+            on_delivered(index)
+    return len(lines) - done
+
+
+def sync_all(store: Store, root: Path | None = None, url: str | None = None, report: Callable[[str], None] = print) -> tuple[int, int]:
+    """Deliver every finished spool under ``root`` meant for ``url``.
+
+    Spools still held by a live process are left to it. Returns (spools
+    delivered, spools left).
+    """
+    root = spool_root() if root is None else root
+    if not root.is_dir():
+        return 0, 0
+    pending = sorted(p for p in root.iterdir() if (p / "meta.json").exists())
+    delivered = 0
+    progress = True
+    while pending and progress:
+        progress = False
+        for folder in list(pending):
+            meta = json.loads((folder / "meta.json").read_text())
+            if url is not None and meta.get("url") != url:
+                pending.remove(folder)
+                continue
+            lock = open(folder / "lock", "a")  # noqa: SIM115
+            try:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pending.remove(folder)  # its process is alive and delivers it itself
+                    continue
+                try:
+                    deliver(store, folder, on_refused=lambda i, e: report(f"skipped an operation of {folder.name}: {e}"))
+                except RunNotFound:
+                    continue  # another spool creates the run; try again after it
+                shutil.rmtree(folder)
+                pending.remove(folder)
+                delivered += 1
+                progress = True
+                report(f"delivered run {meta['run_id'][:8]} ({folder.name})")
+            finally:
+                lock.close()
+    return delivered, len(pending)

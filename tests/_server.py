@@ -1,0 +1,62 @@
+"""A real ``runhistory serve`` on an ephemeral 127.0.0.1 port, for the tests."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from ._processes import clean_env
+
+
+class Server:
+    """``runhistory serve`` in a subprocess; ``url`` once it answers."""
+
+    def __init__(self, home: Path, *args: str, port: int = 0, token: str | None = None) -> None:
+        self.home = home
+        self.args = args
+        self.token = token
+        self.port = port
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self) -> Server:
+        command = [sys.executable, "-m", "runhistory.app.cli", "serve", "--home", str(self.home), "--port", str(self.port), *self.args]
+        if self.token:
+            command += ["--token", self.token]
+        self.process = subprocess.Popen(command, env=clean_env(self.home), stderr=subprocess.PIPE, text=True)
+        assert self.process.stderr is not None
+        line = self.process.stderr.readline()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        assert found, f"server did not start: {line}{self.process.stderr.read() if self.process.poll() is not None else ''}"
+        self.port = int(found.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError("server did not answer /health")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()

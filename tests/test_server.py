@@ -1,0 +1,367 @@
+"""The history service: a real ``runhistory serve``, remote loggers, outages and hostile requests."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runhistory.api import EmbeddedStore, NewRun
+from runhistory.api._http import HttpStore
+
+from ._processes import clean_env, run, start
+from ._server import Server
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path / "server").start()
+    yield srv
+    srv.stop()
+
+
+def remote_env(server: Server, client_home: Path, **extra: str) -> dict[str, str]:
+    return {"RUNHISTORY_URL": server.url, **extra}
+
+
+def test_remote_logger_behaves_like_the_embedded_one(server: Server, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "outputs").mkdir(parents=True)
+    (work / "outputs" / "weights.bin").write_bytes(b"\x00" * 5000)
+    done = run(
+        work,
+        tmp_path / "client",
+        """
+        import math
+        from runhistory.logger import get_logger
+        logger = get_logger(experiment="remote")
+        for i in range(30_000):
+            logger.log("loss", 1 / (i + 1))
+        for v in (math.nan, math.inf, -math.inf, 2.5):
+            logger.log("odd", v)
+        logger.log("note", "NaN")  # a string, not a number
+        logger.log("chart", [1, math.nan, -math.inf])
+        logger.upload("config.json", '{"lr": 0.1}')
+        logger.log("last", 1).wait()
+        print(logger.run_id)
+        """,
+        **remote_env(server, tmp_path / "client"),
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    store = EmbeddedStore(server.home)  # what the server keeps
+    r = store.get_run(run_id)
+    assert (r.experiment, r.status) == ("remote", "completed")
+    assert store.read_series(run_id, "loss").values == [1 / (i + 1) for i in range(30_000)]
+    odd = store.read_series(run_id, "odd").values
+    assert math.isnan(odd[0]) and odd[1:] == [math.inf, -math.inf, 2.5]  # type: ignore[operator]
+    assert store.read_series(run_id, "note").values == ["NaN"]
+    chart = store.read_series(run_id, "chart").values[0]
+    assert chart[0] == 1 and math.isnan(chart[1]) and chart[2] == -math.inf  # type: ignore[index]
+    assert [a.path for a in store.list_artifacts(run_id)] == ["config.json", "outputs/weights.bin"]
+    # and the HTTP store reads the same back, downsampled on the server
+    with HttpStore(server.url) as remote:
+        check_remote_reads(remote, run_id)
+
+
+def check_remote_reads(remote: HttpStore, run_id: str) -> None:
+    assert remote.get_run(run_id[:6]).id == run_id
+    small = remote.read_series(run_id, "loss", max_points=100)
+    assert small.downsampled and len(small) <= 100 and small.count == 30_000
+    assert math.isnan(remote.read_series(run_id, "odd").values[0])  # type: ignore[arg-type]
+    with remote.open_artifact(run_id, "outputs/weights.bin") as f:
+        assert f.read() == b"\x00" * 5000
+
+
+def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
+    failed = run(
+        tmp_path, tmp_path / "client",
+        "from runhistory.logger import get_logger\nlg = get_logger()\nfor i in range(500): lg.log('x', i)\nraise ValueError('bad batch')\n",
+        **remote_env(server, tmp_path / "client"),
+    )  # fmt: skip
+    assert failed.returncode == 1
+    process = start(
+        tmp_path, tmp_path / "client",
+        "import time\nfrom runhistory.logger import get_logger\nlg = get_logger()\nfor i in range(5000): lg.log('x', i)\n"
+        "lg.log('x', -1).wait()\nprint('ready', flush=True)\ntime.sleep(60)\n",
+        **remote_env(server, tmp_path / "client"),
+    )  # fmt: skip
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    store = EmbeddedStore(server.home)
+    runs = {r.status: r for r in store.list_runs().runs}
+    assert "ValueError: bad batch" in (runs["failed"].error or "")
+    assert store.read_series(runs["failed"].id, "x").values == list(range(500))
+    assert store.read_series(runs["killed"].id, "x").values == [*range(5000), -1]
+
+
+@pytest.mark.slow
+def test_server_killed_mid_run_and_restarted_keeps_every_point_once(server: Server, tmp_path: Path) -> None:
+    process = start(
+        tmp_path,
+        tmp_path / "client",
+        """
+        import time
+        from runhistory.logger import get_logger
+        lg = get_logger()
+        for i in range(60_000):
+            lg.log("x", i)
+            if i % 1000 == 999:
+                time.sleep(0.05)
+                if i == 9_999:
+                    lg.flush()
+                    print("flushed", flush=True)
+        print(lg.run_id, flush=True)
+        """,
+        **remote_env(server, tmp_path / "client", RUNHISTORY_SPOOL_AFTER="60", RUNHISTORY_EXIT_TIMEOUT="60"),
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "flushed"
+    server.kill()  # mid-run, batches in flight
+    time.sleep(1.5)
+    restarted = Server(server.home, port=server.port).start()
+    try:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        run_id = out.strip()
+        store = EmbeddedStore(server.home)
+        assert store.read_series(run_id, "x").values == list(range(60_000))  # every point, exactly once
+        assert store.get_run(run_id).status == "completed"
+    finally:
+        restarted.stop()
+
+
+@pytest.mark.slow
+def test_server_down_for_the_whole_run_spools_then_sync_delivers_once(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "server")
+    srv.start()
+    url, port = srv.url, srv.port
+    srv.stop()  # down from the start
+    client = tmp_path / "client"
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "model.bin").write_bytes(b"m" * 10_000)
+    done = run(
+        tmp_path,
+        client,
+        """
+        from runhistory.logger import get_logger
+        lg = get_logger(experiment="offline")
+        for i in range(25_000):
+            lg.log("x", i)
+        lg.log("s", "text")
+        lg.upload("notes.txt", "hello")
+        print(lg.run_id)
+        """,
+        RUNHISTORY_URL=url,
+        RUNHISTORY_EXIT_TIMEOUT="1",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "runhistory sync" in done.stderr
+    run_id = done.stdout.strip()
+    spools = list((client / "spool").iterdir())
+    assert len(spools) == 1
+    again = Server(tmp_path / "server", port=port).start()
+    try:
+        env = clean_env(client, RUNHISTORY_URL=url)
+        sync = subprocess.run([sys.executable, "-m", "runhistory.app.cli", "sync", "--json"], env=env, capture_output=True, text=True)
+        assert sync.returncode == 0, sync.stderr
+        assert json.loads(sync.stdout)["delivered"] == 1
+        assert not list((client / "spool").iterdir())
+        store = EmbeddedStore(tmp_path / "server")
+        r = store.get_run(run_id)
+        assert (r.experiment, r.status) == ("offline", "completed")
+        assert store.read_series(run_id, "x").values == list(range(25_000))
+        assert store.read_series(run_id, "s").values == ["text"]
+        assert [a.path for a in store.list_artifacts(run_id)] == ["notes.txt", "outputs/model.bin"]
+        # a second sync finds nothing and duplicates nothing
+        again_sync = subprocess.run([sys.executable, "-m", "runhistory.app.cli", "sync"], env=env, capture_output=True, text=True)
+        assert again_sync.returncode == 0 and "nothing to sync" in again_sync.stdout
+        assert store.read_series(run_id, "x").count == 25_000
+    finally:
+        again.stop()
+
+
+def test_a_replayed_spool_stores_each_batch_once(server: Server, tmp_path: Path) -> None:
+    """Delivery stopped halfway (done pointer lost) and started again: keys keep it exact."""
+    from runhistory.logger._spool import Spool, deliver
+    from runhistory.api import _wire as wire
+    from runhistory.api import SeriesBatch
+
+    spool = Spool.create(tmp_path / "spool", "ab" * 16, server.url)
+    spool.append({"op": "create_run", "spec": {"run_id": "ab" * 16, "experiment": "replay"}})
+    for n in range(3):
+        batch = {"x": SeriesBatch("number", [float(n)], [None], [time.time()])}
+        spool.append({"op": "metrics", "key": f"k{n}", "series": wire.batch_to_wire(batch)})
+    spool.close()
+    with HttpStore(server.url) as remote:
+        assert deliver(remote, spool.folder) == 0
+        (spool.folder / "done").unlink()  # as if the record of progress were lost
+        assert deliver(remote, spool.folder) == 0
+        assert remote.read_series("ab" * 16, "x").values == [0.0, 1.0, 2.0]
+
+
+@pytest.mark.slow
+def test_eight_remote_writers_at_once(server: Server, tmp_path: Path) -> None:
+    code = """
+        from runhistory.logger import get_logger
+        lg = get_logger(experiment="eight")
+        for i in range(20_000):
+            lg.log("x", i)
+        print(lg.run_id)
+    """
+    processes = []
+    for n in range(8):
+        folder = tmp_path / f"w{n}"
+        folder.mkdir()
+        processes.append(start(folder, tmp_path / f"client{n}", code, RUNHISTORY_URL=server.url))
+    for p in processes:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err
+    store = EmbeddedStore(server.home)
+    runs = store.list_runs(experiment="eight").runs
+    assert len(runs) == 8
+    for r in runs:
+        assert r.status == "completed"
+        assert store.read_series(r.id, "x").values == list(range(20_000))
+
+
+def test_tokens(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "server", token=TOKEN).start()
+    try:
+        assert httpx.get(srv.url + "/health").status_code == 200
+        assert httpx.get(srv.url + "/api/v1/runs").status_code == 401
+        assert httpx.get(srv.url + "/openapi.json").status_code == 401
+        wrong = httpx.get(srv.url + "/api/v1/runs", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.json()["error"] == "Unauthorized"
+        right = httpx.get(srv.url + "/api/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert right.status_code == 200
+        env = clean_env(tmp_path / "client", RUNHISTORY_URL=srv.url)
+        cli = [sys.executable, "-m", "runhistory.app.cli", "list"]
+        denied = subprocess.run(cli, env=env, capture_output=True, text=True)
+        assert denied.returncode == 1 and "RUNHISTORY_TOKEN" in denied.stderr and "Traceback" not in denied.stderr
+        allowed = subprocess.run(cli, env={**env, "RUNHISTORY_TOKEN": TOKEN}, capture_output=True, text=True)
+        assert allowed.returncode == 0, allowed.stderr
+    finally:
+        srv.stop()
+
+
+def test_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "runhistory.app.cli", "serve", "--home", str(tmp_path), "--host", "0.0.0.0", "--port", "0"],
+        env=clean_env(tmp_path), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "refusing to serve on 0.0.0.0 without a token" in done.stderr and "--insecure" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["..%2F..%2Fescape.txt", "%2E%2E/%2E%2E/escape.txt", "a/../../escape.txt", "%2Fetc%2Fescape.txt",
+     "a%00b", "a%5C..%5Cescape.txt", "%0d%0aescape"],
+)  # fmt: skip
+def test_traversal_attempts_get_4xx_and_touch_nothing(server: Server, path: str) -> None:
+    with HttpStore(server.url) as remote:
+        run_id = remote.create_run(NewRun()).id
+    base = f"{server.url}/api/v1/runs/{run_id}/artifacts/"
+    put = httpx.put(base + path, content=b"owned")
+    get = httpx.get(base + path)
+    assert 400 <= put.status_code < 500, put.text
+    assert 400 <= get.status_code < 500, get.text
+    assert not (server.home.parent / "escape.txt").exists()
+    assert not (server.home / "escape.txt").exists()
+    assert not list(server.home.parent.rglob("escape.txt"))
+    assert EmbeddedStore(server.home).list_artifacts(run_id) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[]", b'{"series": 3}', b'{"series": {}}', b'{"series": {"x": {"kind": "number"}}}',
+     b'{"series": {"x": {"kind": "number", "values": [NaN], "steps": [null], "times": [1]}}}',
+     b'{"series": {"x": {"kind": "number", "values": ["abc"], "steps": [null], "times": [1]}}}',
+     b'{"series": {"x": {"kind": "number", "values": [1], "steps": ["a"], "times": [1]}}}',
+     b'{"series": {"x": {"kind": "number", "values": [1], "steps": [null], "times": [true]}}}',
+     b'{"series": {"x": {"kind": "number", "values": [1, 2], "steps": [null], "times": [1]}}}',
+     b'{"series": {"": {"kind": "number", "values": [1], "steps": [null], "times": [1]}}}',
+     b'{"key": 5, "series": {"x": {"kind": "number", "values": [1], "steps": [null], "times": [1]}}}',
+     b'{"series": {"x": {"kind": "chart", "values": [[[1]]], "steps": [null], "times": [1]}}}'],
+)  # fmt: skip
+def test_malformed_bodies_get_422_with_a_message(server: Server, body: bytes) -> None:
+    with HttpStore(server.url) as remote:
+        run_id = remote.create_run(NewRun()).id
+    response = httpx.post(f"{server.url}/api/v1/runs/{run_id}/metrics", content=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["message"] or response.json()["detail"]
+
+
+def test_uploads_past_the_limit_get_413(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "server", "--max-file-size", "1000").start()
+    try:
+        with HttpStore(srv.url) as remote:
+            run_id = remote.create_run(NewRun()).id
+            put_past_the_limit(srv.url, run_id)
+            assert [a.path for a in remote.list_artifacts(run_id)] == ["a.bin"]
+        assert not list((srv.home / "tmp").iterdir())
+    finally:
+        srv.stop()
+
+
+def put_past_the_limit(url: str, run_id: str) -> None:
+    assert httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/a.bin", content=b"x" * 1000).status_code == 201
+    too_big = httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/b.bin", content=b"x" * 1001)
+    assert too_big.status_code == 413 and "limit is 1000 bytes" in too_big.json()["message"]
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the limit holds while streaming
+        for _ in range(20):
+            yield b"x" * 100
+
+    streamed = httpx.put(f"{url}/api/v1/runs/{run_id}/artifacts/c.bin", content=chunked())
+    assert streamed.status_code == 413
+
+
+def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
+    done = run(tmp_path, tmp_path / "client", "from runhistory.logger import get_logger\nlg = get_logger()\nlg.log('x', 1.0)\nlg.upload('outputs/m.txt', 'm')\n", RUNHISTORY_URL=server.url)
+    assert done.returncode == 0, done.stderr
+    env = clean_env(tmp_path / "client", RUNHISTORY_URL=server.url)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "runhistory.app.cli", *args], env=env, capture_output=True, text=True)
+
+    last = json.loads(cli("last", "--json").stdout)
+    assert last["status"] == "completed"
+    info = json.loads(cli("info", "-r", last["id"][:6], "--json").stdout)
+    assert info["metrics"]["x"]["last"] == 1.0
+    promoted = json.loads(cli("promote", "-r", last["id"][:6], "-ap", "outputs", "-n", "m", "--json").stdout)
+    assert promoted["version"] == 1
+    got = cli("asset", "download", "m:1", "-o", str(tmp_path / "dl"))
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "dl/outputs/m.txt").read_text() == "m"
+    assert cli("info", "-r", last["id"], "-a", "outputs/m.txt").stdout == "m"
+    assert cli("info", "-r", "ffff").returncode == 1
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_errors(server: Server, tmp_path: Path) -> None:
+    schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    assert schemathesis, "schemathesis is in the test extra"
+    with HttpStore(server.url) as remote:
+        remote.create_run(NewRun())
+    done = subprocess.run(
+        [schemathesis, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "25", "--phases", "examples,coverage,fuzzing", "--workers", "1",
+         "--suppress-health-check", "all", "--no-color"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**clean_env(tmp_path), "SCHEMATHESIS_HOOKS": ""},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
