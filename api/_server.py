@@ -93,7 +93,7 @@ class NewRunBody(BaseModel):
     host: str = ""
     user: str = ""
     python: str = ""
-    pid: int | None = None
+    pid: int | None = Field(None, ge=0, le=2**63 - 1)
     run_id: str | None = None
 
 
@@ -110,7 +110,7 @@ class FinishBody(BaseModel):
 
     status: Literal["completed", "failed", "killed"]
     error: str | None = None
-    exit_code: int | None = None
+    exit_code: int | None = Field(None, ge=-(2**63) + 1, le=2**63 - 1)
 
 
 class PromoteBody(BaseModel):
@@ -178,6 +178,15 @@ def create_app(store: Store, *, token: str | None = None, max_file_size: int = M
     @app.exception_handler(RunhistoryError)
     async def on_store_error(request: Request, error: RunhistoryError) -> JSONResponse:
         return error_response(error)
+
+    @app.exception_handler(UnicodeError)
+    async def on_bad_text(request: Request, error: UnicodeError) -> JSONResponse:
+        # A lone surrogate ("\ud800" in JSON) cannot be stored as text.
+        return error_response(InvalidInput(f"text is not valid Unicode: {error}"))
+
+    @app.exception_handler(OverflowError)
+    async def on_huge_number(request: Request, error: OverflowError) -> JSONResponse:
+        return error_response(InvalidInput(f"a number does not fit in 64 bits: {error}"))
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

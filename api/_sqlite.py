@@ -758,6 +758,7 @@ class EmbeddedStore:
 
     def get_asset(self, name: str, version: int | None = None) -> AssetVersion:
         """See ``Store.get_asset``."""
+        _check_version(name, version)
         conn = self._conn()
         if version is None:
             row = conn.execute(
@@ -776,6 +777,7 @@ class EmbeddedStore:
 
     def open_asset_file(self, name: str, version: int, path: str) -> BinaryIO:
         """See ``Store.open_asset_file``."""
+        _check_version(name, version)
         row = self._conn().execute(
             "SELECT sha256 FROM asset_files WHERE name = ? AND version = ? AND path = ?",
             (name, version, path),
@@ -840,6 +842,11 @@ def _downsample_points(
                 if point is not None:
                     kept[start + point[0]] = (start + point[0], *point[1:])
     return [kept[i] for i in sorted(kept)]
+
+
+def _check_version(name: str, version: int | None) -> None:
+    if version is not None and not (isinstance(version, int) and 1 <= version <= MAX_INT):
+        raise AssetNotFound(f"no asset {name!r} version {version}: versions are 1, 2, 3 …")
 
 
 def _prefix_clause(prefix: str) -> tuple[str, tuple[str, ...]]:

@@ -50,8 +50,15 @@ def _print(*renderables: Any) -> None:
     from .human import console
 
     out = console()
-    for r in renderables:
-        out.print(r)
+    if out.is_terminal:
+        for r in renderables:
+            out.print(r)
+        return
+    # Into a pipe or a file: plain text with no padding at the ends of lines.
+    with out.capture() as captured:
+        for r in renderables:
+            out.print(r)
+    sys.stdout.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
 
 
 def _progress(total_hint: str) -> tuple[Callable[[str, int, int], None] | None, Callable[[], None]]:
@@ -153,7 +160,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         else:
             from .human import series_table
 
-            _print(series_table(series))
+            _print(*series_table(series))
         return 0
     return _show_run(args, store, run)
 
@@ -167,9 +174,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
         _emit_json(asset_version_doc(asset))
     else:
-        from .human import promoted_text
+        from .human import promoted
 
-        print(promoted_text(asset))
+        _print(*promoted(asset))
     return 0
 
 

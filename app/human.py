@@ -151,20 +151,21 @@ def run_details(run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInf
     return parts
 
 
-def series_table(series: Series) -> Any:
+def series_table(series: Series) -> list[Any]:
     from rich.table import Table
+    from rich.text import Text
 
     title = f"{series.name} ({series.kind}, {series.count} points" + (
         f", {len(series)} shown)" if series.downsampled else ")"
     )
-    table = Table(box=None, pad_edge=False, header_style="bold", title=title, title_justify="left")
+    table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("step", justify="right", no_wrap=True)
     table.add_column("value")
     table.add_column("time", no_wrap=True)
     for step, value, moment in zip(series.steps, series.values, series.times):
         when = datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         table.add_row(str(step), value_text(value, 120), when)
-    return table
+    return [Text(title, style="bold"), table]
 
 
 def assets_table(assets: list[AssetSummary]) -> Any:
@@ -189,9 +190,19 @@ def asset_versions_table(versions: list[AssetVersion]) -> Any:
     return table
 
 
-def promoted_text(asset: AssetVersion) -> str:
-    files = "\n".join(f"  {f.path}  {size(f.size)}  {f.sha256[:12]}" for f in asset.files)
-    return f"promoted {asset.prefix or '(all)'} of run {asset.run_id[:8]} to {asset.name}:{asset.version}\n{files}"
+def promoted(asset: AssetVersion) -> list[Any]:
+    from rich.table import Table
+    from rich.text import Text
+
+    head = Text(f"promoted {asset.prefix or '(all)'} of run {asset.run_id[:8]} to ")
+    head.append(f"{asset.name}:{asset.version}", style="bold green")
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
+    table.add_column(no_wrap=True)
+    for f in asset.files:
+        table.add_row(f"  {f.path}", size(f.size), f.sha256[:12])
+    return [head, table]
 
 
 def stderr_is_terminal() -> bool:

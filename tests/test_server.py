@@ -356,7 +356,13 @@ def test_schemathesis_finds_no_server_errors(server: Server, tmp_path: Path) -> 
     schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert schemathesis, "schemathesis is in the test extra"
     with HttpStore(server.url) as remote:
-        remote.create_run(NewRun())
+        run_id = remote.create_run(NewRun()).id
+        remote.put_artifact(run_id, "a.txt", b"a")
+        remote.promote(run_id, "a.txt", "m")
+    # Real identifiers, so that requests reach past the 404s into the store.
+    (tmp_path / "schemathesis.toml").write_text(
+        f'[parameters]\nrun_id = "{run_id}"\nrun_ref = "{run_id[:8]}"\nname = "m"\nversion = 1\npath = "a.txt"\n'
+    )
     done = subprocess.run(
         [schemathesis, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
          "--max-examples", "25", "--phases", "examples,coverage,fuzzing", "--workers", "1",

@@ -253,3 +253,13 @@ def test_a_newer_schema_is_refused_and_older_ones_migrate(tmp_path: Path, monkey
         assert calls == [1]
         conn = sqlite3.connect(home / "runhistory.sqlite3")
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_asset_versions_out_of_range_are_not_found(store: EmbeddedStore) -> None:
+    from runhistory.api import AssetNotFound
+
+    for version in (0, -1, 2**70):
+        with pytest.raises(AssetNotFound):
+            store.get_asset("m", version)
+        with pytest.raises(AssetNotFound):
+            store.open_asset_file("m", version, "x")
