@@ -85,6 +85,7 @@ class Chunk:
     vtype: str
     values_blob: bytes
     summary: Summary | None
+    blocks: bytes | None = None
 
 
 def _stride(steps: list[int]) -> int | None:
@@ -124,12 +125,39 @@ def summarize(steps: Sequence[int], values: Sequence[float], times: Sequence[flo
     )
 
 
+#: Points per block: a number chunk records where each block's minimum and
+#: maximum are, so that downsampling to buckets narrower than a chunk still
+#: reads no more than the values.
+BLOCK_POINTS = 128
+NO_POINT = 0xFFFF  # a block of NaNs has no minimum or maximum
+
+
+def block_extremes(values: Sequence[float]) -> bytes:
+    """For each block of the chunk: the index of its minimum, then of its maximum (uint16s)."""
+    out = array("H")
+    for start in range(0, len(values), BLOCK_POINTS):
+        block = values[start : start + BLOCK_POINTS]
+        total = sum(block)
+        if total == total:
+            out.append(start + block.index(min(block)))
+            out.append(start + block.index(max(block)))
+        else:
+            finite = [i for i, v in enumerate(block) if v == v]
+            if finite:
+                out.append(start + min(finite, key=block.__getitem__))
+                out.append(start + max(finite, key=block.__getitem__))
+            else:
+                out.extend((NO_POINT, NO_POINT))
+    return out.tobytes()
+
+
 def encode(kind: MetricKind, steps: list[int], values: list[Value], times: list[float]) -> Chunk:
     """Pack points (at most ``CHUNK_POINTS`` of them) into a chunk."""
     stride = _stride(steps)
     steps_blob = None if stride is not None else _pack("q", steps)
     times_blob = _pack("d", times)
     summary = None
+    blocks = None
     if kind == "number":
         numbers = cast("list[float]", values)
         packed: array[Any]
@@ -141,10 +169,11 @@ def encode(kind: MetricKind, steps: list[int], values: list[Value], times: list[
             vtype = "d"
         values_blob = packed.tobytes()
         summary = summarize(steps, numbers, times)
+        blocks = block_extremes(numbers)
     else:
         vtype = "json"
         values_blob = _deflate(json.dumps(values, separators=(",", ":")).encode())
-    return Chunk(len(steps), steps[0], stride, steps_blob, times_blob, vtype, values_blob, summary)
+    return Chunk(len(steps), steps[0], stride, steps_blob, times_blob, vtype, values_blob, summary, blocks)
 
 
 def decode_steps(n: int, step0: int, stride: int | None, steps_blob: bytes | None) -> list[int]:
@@ -159,6 +188,13 @@ def decode_steps(n: int, step0: int, stride: int | None, steps_blob: bytes | Non
 def decode_times(times_blob: bytes) -> list[float]:
     """The times of a stored chunk."""
     return _unpack("d", times_blob)
+
+
+def decode_times_array(times_blob: bytes) -> array[float]:
+    """The times of a stored chunk, as an array (cheaper when only a few are read)."""
+    out: array[float] = array("d")
+    out.frombytes(_unshuffle(zlib.decompress(times_blob)))
+    return out
 
 
 def decode_values(vtype: str, values_blob: bytes) -> list[Value]:

@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 import weakref
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,6 +141,7 @@ CREATE TABLE chunks (
     step0 INTEGER NOT NULL,
     stride INTEGER,
     vtype TEXT NOT NULL,
+    blocks BLOB,
     steps BLOB,
     times BLOB NOT NULL,
     vals BLOB NOT NULL,
@@ -555,8 +557,11 @@ class EmbeddedStore:
         if max_points is None or count <= max_points:
             steps, values, times = self._read_all(conn, metric_id)
             return Series(name, kind, count, steps, values, times)
-        if kind == "number" and count // ((max_points - 2) // 2 or 1) >= CHUNK_POINTS:
+        width = count // ((max_points - 2) // 2 or 1)  # points per bucket
+        if kind == "number" and width >= CHUNK_POINTS:
             points = self._downsample_summaries(conn, metric_id, count, max_points)
+        elif kind == "number" and width >= _chunks.BLOCK_POINTS and max_points >= 4:
+            points = self._downsample_blocks(conn, metric_id, count, max_points)
         else:
             steps, values, times = self._read_all(conn, metric_id)
             if kind == "number":
@@ -618,6 +623,55 @@ class EmbeddedStore:
         for point in (*lows.values(), *highs.values()):
             kept[point[0]] = point
         return [kept[i] for i in sorted(kept)]
+
+    def _downsample_blocks(
+        self, conn: sqlite3.Connection, metric_id: int, count: int, max_points: int
+    ) -> list[tuple[int, int, Value, float]]:
+        # Buckets span whole blocks: each block's recorded minimum and maximum,
+        # looked up in the values, decide; times are unpacked only for the
+        # chunks that hold a kept point.
+        buckets = (max_points - 2) // 2
+        n_blocks = -(-count // _chunks.BLOCK_POINTS)
+        per_chunk = CHUNK_POINTS // _chunks.BLOCK_POINTS
+        lows: dict[int, tuple[float, int]] = {}
+        highs: dict[int, tuple[float, int]] = {}
+        chunks: dict[int, tuple[Any, ...]] = {}
+        for row in conn.execute(
+            "SELECT chunk_no, n, step0, stride, steps, times, vtype, vals, blocks FROM chunks "
+            "WHERE metric_id = ? ORDER BY chunk_no",
+            (metric_id,),
+        ):
+            chunk_no, vtype, vals, blocks = row[0], row[6], row[7], row[8]
+            values: array[Any] = array(vtype)
+            values.frombytes(vals)
+            chunks[chunk_no] = (row, values)
+            extremes: array[int] = array("H")
+            extremes.frombytes(blocks)
+            base = chunk_no * CHUNK_POINTS
+            first_block = chunk_no * per_chunk
+            for j in range(0, len(extremes), 2):
+                lo, hi = extremes[j], extremes[j + 1]
+                if lo == _chunks.NO_POINT:
+                    continue
+                bucket = (first_block + j // 2) * buckets // n_blocks
+                low, high = values[lo], values[hi]
+                if bucket not in lows or low < lows[bucket][0]:
+                    lows[bucket] = (low, base + lo)
+                if bucket not in highs or high > highs[bucket][0]:
+                    highs[bucket] = (high, base + hi)
+        wanted = {0, count - 1, *(i for _, i in lows.values()), *(i for _, i in highs.values())}
+        unpacked: dict[int, tuple[Any, Any]] = {}
+        kept = []
+        for index in sorted(wanted):
+            chunk_no, at = divmod(index, CHUNK_POINTS)
+            row, values = chunks[chunk_no]
+            if chunk_no not in unpacked:
+                steps = None if row[4] is None else _chunks.decode_steps(row[1], row[2], row[3], row[4])
+                unpacked[chunk_no] = (steps, _chunks.decode_times_array(row[5]))
+            steps, times = unpacked[chunk_no]
+            step = row[2] + (row[3] or 0) * at if steps is None else steps[at]
+            kept.append((index, step, values[at], times[at]))
+        return kept
 
     # -- artifacts ----------------------------------------------------------
 
@@ -789,8 +843,8 @@ class EmbeddedStore:
 
 _INSERT_CHUNK = (
     "INSERT OR REPLACE INTO chunks (metric_id, chunk_no, n, f_step, f_value, f_time, l_step, l_value, l_time, "
-    "lo_i, lo_step, lo_value, lo_time, hi_i, hi_step, hi_value, hi_time, step0, stride, vtype, steps, times, vals) "
-    "VALUES (" + ", ".join("?" * 23) + ")"
+    "lo_i, lo_step, lo_value, lo_time, hi_i, hi_step, hi_value, hi_time, step0, stride, vtype, blocks, steps, times, vals) "
+    "VALUES (" + ", ".join("?" * 24) + ")"
 )
 
 
@@ -803,7 +857,7 @@ def _chunk_row(metric_id: int, chunk_no: int, chunk: _chunks.Chunk) -> tuple[Any
         summary = (*s.first[1:], *s.last[1:], *low, *high)
     return (
         metric_id, chunk_no, chunk.n, *summary, chunk.step0, chunk.stride, chunk.vtype,
-        chunk.steps_blob, chunk.times_blob, chunk.values_blob,
+        chunk.blocks, chunk.steps_blob, chunk.times_blob, chunk.values_blob,
     )  # fmt: skip
 
 

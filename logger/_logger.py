@@ -386,8 +386,8 @@ class Logger:
             while True:
                 try:
                     self._send(op)
-                    self._mark_stored(list(map(_SEQ, items)))
                     self._forget_staged(op)
+                    self._mark_stored(list(map(_SEQ, items)))
                     return
                 except StoreUnavailable as away:
                     if time.monotonic() >= deadline or self._giving_up:

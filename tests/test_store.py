@@ -137,7 +137,7 @@ def test_a_batch_key_is_stored_once(store: EmbeddedStore) -> None:
 
 
 @pytest.mark.parametrize("count", [CHUNK_POINTS * 50 + 7, 5_000, 100])
-@pytest.mark.parametrize("max_points", [2, 3, 10, 1000])
+@pytest.mark.parametrize("max_points", [2, 3, 10, 200, 1000])  # chunk summaries, block extremes, every point
 def test_downsampling_keeps_first_last_and_extremes(store: EmbeddedStore, count: int, max_points: int) -> None:
     r = store.create_run(NewRun())
     rng = random.Random(count)
