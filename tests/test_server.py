@@ -371,3 +371,66 @@ def test_schemathesis_finds_no_server_errors(server: Server, tmp_path: Path) -> 
         env={**clean_env(tmp_path), "SCHEMATHESIS_HOOKS": ""},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+
+
+def test_remote_os_exit_after_wait_and_forked_children(server: Server, tmp_path: Path) -> None:
+    done = run(
+        tmp_path,
+        tmp_path / "client",
+        """
+        import multiprocessing as mp, os
+        from runhistory.logger import get_logger
+        lg = get_logger()
+
+        def worker(n):
+            for i in range(1000):
+                get_logger().log(f"w{n}", i)
+
+        children = [mp.get_context("fork").Process(target=worker, args=(n,)) for n in range(2)]
+        for c in children:
+            c.start()
+        for c in children:
+            c.join()
+        for i in range(7_777):
+            h = lg.log("x", i)
+        h.wait()
+        print(lg.run_id, flush=True)
+        os._exit(0)
+        """,
+        RUNHISTORY_URL=server.url,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip()
+    store = EmbeddedStore(server.home, lost_after=0.0)
+    assert store.read_series(run_id, "x").values == list(range(7_777))
+    assert store.read_series(run_id, "w0").values == list(range(1000))
+    assert store.read_series(run_id, "w1").values == list(range(1000))
+    assert store.get_run(run_id).status == "lost"  # nobody finished it
+
+
+def test_remote_sigkill_keeps_acknowledged_points(server: Server, tmp_path: Path) -> None:
+    process = start(
+        tmp_path,
+        tmp_path / "client",
+        """
+        import itertools
+        from runhistory.logger import get_logger
+        lg = get_logger()
+        for i in itertools.count():
+            h = lg.log("x", i)
+            if i % 5000 == 4999:
+                h.wait()
+                print(i + 1, lg.run_id, flush=True)
+        """,
+        RUNHISTORY_URL=server.url,
+    )
+    assert process.stdout is not None
+    acknowledged, run_id = 0, ""
+    while acknowledged < 30_000:
+        count, run_id = process.stdout.readline().split()
+        acknowledged = int(count)
+    process.kill()
+    process.communicate(timeout=30)
+    series = EmbeddedStore(server.home).read_series(run_id, "x")
+    assert series.count >= acknowledged
+    assert series.values == list(range(series.count))
