@@ -349,6 +349,21 @@ def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
     assert (tmp_path / "dl/outputs/m.txt").read_text() == "m"
     assert cli("info", "-r", last["id"], "-a", "outputs/m.txt").stdout == "m"
     assert cli("info", "-r", "ffff").returncode == 1
+    assert [r["id"] for r in json.loads(cli("list", "--json").stdout)] == [last["id"]]
+    assert json.loads(cli("assets", "--json").stdout)[0]["name"] == "m"
+    points = json.loads(cli("info", "-r", last["id"], "-m", "x", "--json").stdout)["points"]
+    assert [p["value"] for p in points] == [1.0]
+    saved = cli("download", "-r", last["id"][:8], "-ap", "outputs", "-o", str(tmp_path / "runfiles"))
+    assert saved.returncode == 0 and (tmp_path / "runfiles/outputs/m.txt").read_text() == "m"
+    wrapped = subprocess.run(
+        [sys.executable, "-m", "runhistory.app.cli", "run", "--", sys.executable, "-c",
+         "from runhistory.logger import get_logger; print('hi'); get_logger().log('y', 2.0)"],
+        env=env, capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert wrapped.returncode == 0, wrapped.stderr
+    newest = json.loads(cli("info", "-r", json.loads(cli("last", "--json").stdout)["id"], "--json").stdout)
+    assert newest["metrics"]["y"]["last"] == 2.0
+    assert "logs/console.txt" in {a["path"] for a in newest["artifacts"]}
 
 
 @pytest.mark.slow
