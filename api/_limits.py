@@ -39,6 +39,10 @@ MAX_ASSET_NAME_LENGTH = 128
 #: exactly this many, which lets reads address points by index.
 CHUNK_POINTS = 1024
 
+#: Largest metrics request body the server reads, in bytes (64 MiB); loggers
+#: send batches of at most 50,000 points, about 2.5 MB.
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+
 #: Most runs one page of ``list_runs`` returns.
 MAX_PAGE_SIZE = 1000
 

@@ -30,7 +30,7 @@ from ._errors import (
     NotFound,
     RunhistoryError,
 )
-from ._limits import MAX_ARTIFACT_SIZE, MAX_PAGE_SIZE
+from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, MAX_PAGE_SIZE
 from ._models import NewRun
 from ._store import Store
 from ._validate import check_artifact_path
@@ -38,10 +38,15 @@ from ._validate import check_artifact_path
 API = "/api/v1"
 _PIECE = 1 << 20
 
+class BatchTooLarge(InvalidInput):
+    """A metrics request body past ``MAX_BATCH_BYTES`` (413)."""
+
+
 #: HTTP status for each error a store raises on purpose.
 _STATUS: list[tuple[type[Exception], int]] = [
     (AmbiguousRunId, 409),
     (NotFound, 404),
+    (BatchTooLarge, 413),
     (ArtifactTooLarge, 413),
     (InvalidInput, 422),
     (RunhistoryError, 500),
@@ -240,19 +245,28 @@ def create_app(store: Store, *, token: str | None = None, max_file_size: int = M
     @app.post(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"], openapi_extra={"requestBody": _METRICS_BODY})
     async def append_metrics(run_id: str, request: Request) -> Response:
         """Append a batch of points, once per idempotency key."""
-        raw = await request.body()
-        try:
-            doc = json.loads(raw, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError) as error:
-            raise InvalidInput(f"the body is not strict JSON: {error}") from None
-        if not isinstance(doc, dict):
-            raise InvalidInput("the body must be an object with 'series' (and an optional 'key')")
-        key = doc.get("key")
-        if key is not None and not isinstance(key, str):
-            raise InvalidInput("'key' must be a string")
-        batch = wire.batch_from_wire(doc.get("series"))
-        stored = await run_in_threadpool(store.append_metrics, run_id, batch, key=key)
-        return _json({"stored": stored})
+        pieces = []
+        size = 0
+        async for piece in request.stream():
+            size += len(piece)
+            if size > MAX_BATCH_BYTES:
+                raise BatchTooLarge(f"a metrics batch may be at most {MAX_BATCH_BYTES} bytes; send smaller batches")
+            pieces.append(piece)
+
+        def parse_and_store() -> bool:
+            # Off the event loop: decoding a large batch takes tens of milliseconds.
+            try:
+                doc = json.loads(b"".join(pieces), parse_constant=_refuse_constant)
+            except (ValueError, RecursionError) as error:
+                raise InvalidInput(f"the body is not strict JSON: {error}") from None
+            if not isinstance(doc, dict):
+                raise InvalidInput("the body must be an object with 'series' (and an optional 'key')")
+            key = doc.get("key")
+            if key is not None and not isinstance(key, str):
+                raise InvalidInput("'key' must be a string")
+            return store.append_metrics(run_id, wire.batch_from_wire(doc.get("series")), key=key)
+
+        return _json({"stored": await run_in_threadpool(parse_and_store)})
 
     @app.get(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"])
     def list_metrics(run_id: str) -> Response:

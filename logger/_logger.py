@@ -58,6 +58,8 @@ MAX_FILE_SIZE_ENV = "RUNHISTORY_MAX_FILE_SIZE"
 FLUSH_INTERVAL = 0.05
 #: Most points the writer stores in one transaction.
 MAX_BATCH_POINTS = 200_000
+#: Most points in one request to a server (about 2.5 MB of JSON).
+REMOTE_BATCH_POINTS = 50_000
 #: Most points queued before ``log()`` waits for the writer to catch up.
 MAX_QUEUED_POINTS = 2_000_000
 #: Attempts at storing a batch before its values are given up as failed.
@@ -134,6 +136,7 @@ class Logger:
         local = hasattr(store, "home")
         self._spool_after = float(os.environ.get(SPOOL_AFTER_ENV) or SPOOL_AFTER)
         self._exit_timeout = None if local else float(os.environ.get(EXIT_TIMEOUT_ENV) or EXIT_TIMEOUT)
+        self._max_batch = MAX_BATCH_POINTS if local else REMOTE_BATCH_POINTS
         self.max_file_size = MAX_ARTIFACT_SIZE if max_file_size is None else max_file_size
         self._heartbeat_interval = heartbeat_interval
         self._cwd = cwd or os.getcwd()
@@ -327,7 +330,7 @@ class Logger:
         queue = self._queue
         popleft = queue.popleft
         while queue:
-            batch = [popleft() for _ in range(min(len(queue), MAX_BATCH_POINTS))]
+            batch = [popleft() for _ in range(min(len(queue), self._max_batch))]
             self._store_batch(batch)
 
     def _store_batch(self, batch: list[tuple[Any, ...]]) -> None:

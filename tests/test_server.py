@@ -449,3 +449,13 @@ def test_remote_sigkill_keeps_acknowledged_points(server: Server, tmp_path: Path
     series = EmbeddedStore(server.home).read_series(run_id, "x")
     assert series.count >= acknowledged
     assert series.values == list(range(series.count))
+
+
+def test_a_metrics_body_past_the_limit_gets_413(server: Server) -> None:
+    from runhistory.api._limits import MAX_BATCH_BYTES
+
+    with HttpStore(server.url) as remote:
+        run_id = remote.create_run(NewRun()).id
+    body = b'{"series": {"x": {"kind": "string", "values": ["' + b"a" * MAX_BATCH_BYTES + b'"], "steps": [null], "times": [1]}}}'
+    response = httpx.post(f"{server.url}/api/v1/runs/{run_id}/metrics", content=body, timeout=60)
+    assert response.status_code == 413 and "at most" in response.json()["message"]
