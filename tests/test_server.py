@@ -108,7 +108,8 @@ def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_server_killed_mid_run_and_restarted_keeps_every_point_once(server: Server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_server_killed_mid_run_and_restarted_keeps_every_point_once(server: Server, tmp_path: Path, how: str) -> None:
     process = start(
         tmp_path,
         tmp_path / "client",
@@ -129,7 +130,10 @@ def test_server_killed_mid_run_and_restarted_keeps_every_point_once(server: Serv
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "flushed"
-    server.kill()  # mid-run, batches in flight
+    if how == "SIGKILL":
+        server.kill()  # mid-run, batches in flight
+    else:
+        server.stop()  # graceful: in-flight requests finish first
     time.sleep(1.5)
     restarted = Server(server.home, port=server.port).start()
     try:
