@@ -71,6 +71,7 @@ class Summary:
     last: tuple[int, int, float, float]
     low: tuple[int, int, float, float] | None
     high: tuple[int, int, float, float] | None
+    nan: bool = False
 
 
 @dataclass(slots=True)
@@ -114,7 +115,7 @@ def summarize(steps: Sequence[int], values: Sequence[float], times: Sequence[flo
     else:
         finite = [i for i, v in enumerate(values) if v == v]
         if not finite:
-            return Summary(first, last, None, None)
+            return Summary(first, last, None, None, nan=True)
         lo_i = min(finite, key=values.__getitem__)
         hi_i = max(finite, key=values.__getitem__)
     return Summary(
@@ -122,6 +123,7 @@ def summarize(steps: Sequence[int], values: Sequence[float], times: Sequence[flo
         last,
         (lo_i, steps[lo_i], values[lo_i], times[lo_i]),
         (hi_i, steps[hi_i], values[hi_i], times[hi_i]),
+        nan=total != total,
     )
 
 
@@ -132,13 +134,13 @@ BLOCK_POINTS = 128
 NO_POINT = 0xFFFF  # a block of NaNs has no minimum or maximum
 
 
-def block_extremes(values: Sequence[float]) -> bytes:
+def block_extremes(values: Sequence[float], has_nan: bool = True) -> bytes:
     """For each block of the chunk: the index of its minimum, then of its maximum (uint16s)."""
     out = array("H")
     for start in range(0, len(values), BLOCK_POINTS):
         block = values[start : start + BLOCK_POINTS]
-        total = sum(block)
-        if total == total:
+        total = sum(block) if has_nan else 0.0
+        if total == total:  # no NaN in this block
             out.append(start + block.index(min(block)))
             out.append(start + block.index(max(block)))
         else:
@@ -169,7 +171,7 @@ def encode(kind: MetricKind, steps: list[int], values: list[Value], times: list[
             vtype = "d"
         values_blob = packed.tobytes()
         summary = summarize(steps, numbers, times)
-        blocks = block_extremes(numbers)
+        blocks = block_extremes(numbers, has_nan=summary.nan)
     else:
         vtype = "json"
         values_blob = _deflate(json.dumps(values, separators=(",", ":")).encode())

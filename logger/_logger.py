@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from itertools import repeat, starmap
 from operator import itemgetter
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -330,14 +331,18 @@ class Logger:
         queue = self._queue
         popleft = queue.popleft
         while queue:
-            batch = [popleft() for _ in range(min(len(queue), self._max_batch))]
+            # Only this thread takes from the left, so len() items are there.
+            batch = list(starmap(popleft, repeat((), min(len(queue), self._max_batch))))
             self._store_batch(batch)
 
     def _store_batch(self, batch: list[tuple[Any, ...]]) -> None:
         batch.sort()  # by sequence number: the order of the log() calls
         names = tuple(map(_NAME, batch))
         others: list[tuple[Any, ...]] = []
-        if names.count(None) or names.count(_OP):  # flush() barriers and uploads carry no value
+        first = names[0]
+        if type(first) is str and names.count(first) == len(names):
+            points = batch  # the usual case: one metric, no barriers or uploads
+        elif names.count(None) or names.count(_OP):  # flush() barriers and uploads carry no value
             points = [item for item in batch if type(item[1]) is str]
             others = [item for item in batch if type(item[1]) is not str]
             names = tuple(map(_NAME, points))
@@ -390,7 +395,7 @@ class Logger:
                 try:
                     self._send(op)
                     self._forget_staged(op)
-                    self._mark_stored(list(map(_SEQ, items)))
+                    self._mark_items_stored(items)
                     return
                 except StoreUnavailable as away:
                     if time.monotonic() >= deadline or self._giving_up:
@@ -504,6 +509,15 @@ class Logger:
             for item in items:
                 if op[0] != "metrics" or item[1] in failed_names:
                     self._failed[item[0]] = error
+        self._mark_stored(list(map(_SEQ, items)))
+
+    def _mark_items_stored(self, items: list[tuple[Any, ...]]) -> None:
+        if items and items[0][0] == self._stored_below and items[-1][0] - items[0][0] + 1 == len(items):
+            with self._cond:  # the usual case, without listing the numbers
+                if items[0][0] == self._stored_below and not self._stored_above:
+                    self._stored_below = items[-1][0] + 1
+                    self._cond.notify_all()
+                    return
         self._mark_stored(list(map(_SEQ, items)))
 
     def _mark_stored(self, seqs: list[int]) -> None:
