@@ -6,7 +6,9 @@ import json
 import math
 import os
 import random
+import signal
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,13 +107,122 @@ def log_demo_runs(home: Path) -> list[str]:
     return ids
 
 
+#: Names of the finished demo runs; a demo store holding them all is reused as it is.
+DEMO_RUN_NAMES = ("baseline", "high-lr", "low-lr", "diverged", "resnet18")
+#: Steps per second of the live run: fast enough to watch, slow enough to read.
+LIVE_STEPS_PER_SECOND = 20
+#: Steps per epoch of the live run (an epoch every few seconds).
+LIVE_STEPS_PER_EPOCH = 100
+#: Epochs of the live run (about ten minutes), after which it completes.
+LIVE_EPOCHS = 120
+
+
+def train_live(epochs: int = LIVE_EPOCHS, steps_per_epoch: int = LIVE_STEPS_PER_EPOCH,
+               steps_per_second: float = LIVE_STEPS_PER_SECOND, seed: int = 7) -> None:  # fmt: skip
+    """A training loop that takes its time, for the demo's live run.
+
+    Runs under ``runhistory run`` (which captures what it prints as the run's
+    console) and logs through the real logger, joining that run.
+    """
+    from runhistory.logger import get_logger
+
+    rng = random.Random(seed)
+    logger = get_logger()
+    lr = 1e-3
+    total = epochs * steps_per_epoch
+    logger.log("phase", "warmup")
+    print(f"training resnet34 on cifar-10: {epochs} epochs x {steps_per_epoch} steps, lr={lr}", flush=True)
+    started = time.monotonic()
+    for step in range(total):
+        progress = step / total
+        schedule = lr * (step / 300 if step < 300 else 0.5 * (1 + math.cos(math.pi * progress)))
+        loss = 0.12 + 2.2 * math.exp(-5 * progress) + 0.25 * math.exp(-40 * progress) + rng.gauss(0, 0.035)
+        logger.log("train/loss", loss)
+        logger.log("train/lr", schedule)
+        if step == 300:
+            logger.log("phase", "train")
+            print("warmup done, cosine schedule from here", flush=True)
+        if (step + 1) % 20 == 0:
+            done = (step + 1) % steps_per_epoch or steps_per_epoch
+            bar = "#" * (20 * done // steps_per_epoch)
+            print(f"\repoch {step // steps_per_epoch + 1:3d} [{bar:<20}] loss {loss:.4f}", end="", flush=True)
+        if (step + 1) % steps_per_epoch == 0:
+            epoch = step // steps_per_epoch + 1
+            val_loss = loss + 0.06 + rng.gauss(0, 0.02)
+            accuracy = min(0.995, 0.1 + 0.9 * max(0.0, 1 - val_loss / 2.4) + rng.gauss(0, 0.004))
+            logger.log("val/loss", val_loss, step=step)
+            logger.log("val/accuracy", accuracy, step=step)
+            logger.log("epoch", epoch, step=step)
+            logger.log("val/per_class_accuracy", [max(0.0, min(1.0, accuracy + rng.gauss(0, 0.03))) for _ in range(10)], step=step)
+            print(f"\nepoch {epoch:3d}/{epochs}  train_loss {loss:.4f}  val_loss {val_loss:.4f}  val_acc {accuracy:.4f}", flush=True)
+        # Keep to the pace whatever logging costs.
+        delay = started + (step + 1) / steps_per_second - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    logger.log("phase", "done")
+    print("done", flush=True)
+
+
+def start_live_run(home: Path) -> subprocess.Popen[bytes]:
+    """Start the demo's live run: ``runhistory run -- python -c 'train_live()'`` into ``home``.
+
+    Its output goes to the run's console log only (the app owns the terminal).
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("RUNHISTORY_URL", "RUNHISTORY_TOKEN", "RUNHISTORY_RUN_ID")}
+    env["RUNHISTORY_HOME"] = str(home)
+    workdir = home / "live-run"
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "train.py").write_text(
+        "# The runhistory demo's live run: a training loop that takes its time.\n"
+        "from runhistory.app.demo import train_live\n\ntrain_live()\n"
+    )
+    command = [
+        sys.executable, "-m", "runhistory.app.cli", "--home", str(home), "run", "--experiment", "resnet-cifar",
+        "--name", "resnet34-live", "--", Path(sys.executable).name, "train.py",
+    ]  # fmt: skip
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return subprocess.Popen(
+        command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,  # the terminal's keys are the app's, not the run's
+    )  # fmt: skip
+
+
+def stop_live_run(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop the live run as a user would (SIGTERM: it ends ``killed``), then make sure it is gone."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _has_demo_runs(store: EmbeddedStore) -> bool:
+    names = {r.name for r in store.list_runs(limit=200).runs}
+    return all(name in names for name in DEMO_RUN_NAMES)
+
+
 def run_demo(home: str | None, json_output: bool) -> int:
-    """Log the demo runs into a demo store and show them."""
+    """Log the demo runs into a demo store; on a terminal, start a live run and open the app on it."""
     folder = Path(home).expanduser() if home else demo_home()
-    started = time.time()
-    print(f"runhistory: logging demo runs into {folder} …", file=sys.stderr)
-    ids = log_demo_runs(folder)
+    interactive = not json_output and sys.stdin.isatty() and sys.stdout.isatty()
     store = EmbeddedStore(folder)
+    started = time.time()
+    if interactive and _has_demo_runs(store):
+        print(f"runhistory: demo store {folder} (delete it for a fresh one)", file=sys.stderr)
+        ids = []
+    else:
+        print(f"runhistory: logging demo runs into {folder} …", file=sys.stderr)
+        ids = log_demo_runs(folder)
+    if interactive:
+        from .tui import run_tui
+
+        live = start_live_run(folder)
+        try:
+            return run_tui(store)
+        finally:
+            stop_live_run(live)
     runs = [store.get_run(i) for i in reversed(ids)]
     if json_output:
         from .contract import dumps, run_doc
@@ -123,6 +234,7 @@ def run_demo(home: str | None, json_output: bool) -> int:
         out = console()
         out.print(runs_table(runs))
         out.print(f"\n{len(ids)} runs logged in {time.time() - started:.1f} s. Look around:")
+        out.print(f"  runhistory --home {folder}")
         out.print(f"  runhistory --home {folder} info -r {ids[0][:8]}")
         out.print(f"  runhistory --home {folder} info -r {ids[0][:8]} -m train/loss --max-points 20")
     return 0

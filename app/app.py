@@ -1,0 +1,138 @@
+"""The terminal app: ``make_app(store)`` builds it for the CLI, the tests and the screenshot script."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from runhistory.api import Run, RunhistoryError, Store, StoreUnavailable
+
+from .screens.error import ErrorModal
+from .screens.help import HelpModal
+from .screens.run import RunScreen
+from .screens.runs import RunsScreen
+
+#: Seconds between live refreshes of what is on screen.
+LIVE_INTERVAL = 1.0
+
+
+def store_label(store: Store) -> str:
+    """Where the history lives, in a few words: a folder or a URL."""
+    for attribute in ("url", "base_url", "home"):
+        value = getattr(store, attribute, None)
+        if value:
+            return str(value)
+    return type(store).__name__
+
+
+def error_text(error: BaseException) -> str:
+    """An error in words: the message, with the kind when the message alone is unclear."""
+    message = str(error).strip()
+    if isinstance(error, RunhistoryError) and message:
+        return message
+    kind = type(error).__name__
+    return f"{kind}: {message}" if message else kind
+
+
+class RunHistoryApp(App[None]):
+    """Run history in the terminal: the runs, one run's metrics and charts, live.
+
+    Args:
+        store: Where the history is read from.
+        clock: Returns the current time (epoch seconds); relative times and
+            spinners follow it, so a fixed clock gives fixed screens.
+        live_interval: Seconds between live refreshes; ``None`` turns them off.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "runhistory"
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit", tooltip="Leave runhistory"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys of this screen"),
+    ]
+
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time, live_interval: float | None = LIVE_INTERVAL) -> None:
+        super().__init__()
+        self.store = store
+        self.clock = clock
+        self.live_interval = live_interval
+        self.sub_title = store_label(store)
+        self._troubled = False
+
+    def on_mount(self) -> None:
+        self.push_screen(RunsScreen(self.store, self.clock, self.live_interval))
+
+    def open_run(self, run: Run) -> None:
+        """Show one run on its own screen."""
+        self.push_screen(RunScreen(self.store, run, self.clock, self.live_interval))
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpModal):
+            return
+        extra = getattr(self.screen, "HELP_TEXT", "")
+        title = "Keys — runs" if isinstance(self.screen, RunsScreen) else "Keys — run"
+        self.push_screen(HelpModal(self.screen, title, extra))
+
+    def report_store_error(self, error: BaseException, *, live: bool) -> None:
+        """Show a store failure: a notification while live refresh retries, else a modal."""
+        text = error_text(error)
+        if live:
+            if not self._troubled:
+                self._troubled = True
+                self.notify(f"{text}\nRetrying every {self.live_interval or 1:g} s.", title="Store unreachable",
+                            severity="error", timeout=6)  # fmt: skip
+                self._set_trouble("store unreachable, retrying")
+            return
+        title = "Store unreachable" if isinstance(error, StoreUnavailable) else "Could not read the store"
+        if isinstance(self.screen, ErrorModal):
+            return  # one at a time: the first says it
+        self.push_screen(ErrorModal(title, text))
+
+    def store_recovered(self) -> None:
+        """Live refresh works again after a failure."""
+        if self._troubled:
+            self._troubled = False
+            self.notify("Reading the store again.", title="Store back", timeout=3)
+            self._set_trouble(None)
+
+    def _set_trouble(self, text: str | None) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, RunsScreen):
+                screen.trouble = text
+                screen._redraw()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette lists every action of the screen (with its key) and the app's own."""
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not binding.description or binding.action in seen or binding.action == "command_palette":
+                continue
+            seen.add(binding.action)
+            shown = binding.key_display or key
+            help_text = binding.tooltip or binding.description
+            yield SystemCommand(binding.description, f"{help_text}  [{shown}]",
+                                partial(self._run_binding, active.node, binding.action))  # fmt: skip
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit",):
+                yield command
+
+    async def _run_binding(self, node: object, action: str) -> None:
+        await self.run_action(action, node)  # type: ignore[arg-type]
+
+
+def make_app(store: Store, *, clock: Callable[[], float] = time.time, live_interval: float | None = LIVE_INTERVAL) -> RunHistoryApp:
+    """The terminal app on ``store``.
+
+    Args:
+        store: Where the history is read from (embedded or HTTP).
+        clock: The current time in epoch seconds; pass a fixed one for fixed screens.
+        live_interval: Seconds between live refreshes; ``None`` turns them off.
+    """
+    return RunHistoryApp(store, clock=clock, live_interval=live_interval)

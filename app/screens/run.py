@@ -1,0 +1,323 @@
+"""The run screen: one run's metadata, scalars, charts, text metrics and console.
+
+While the run is running, it is read again every ``live_interval`` seconds:
+the header, the scalars, the charts whose series grew (each read downsampled
+to its chart's width) and the end of the console log.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+from typing import BinaryIO, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from runhistory.api import MetricInfo, Run, RunNotFound, Store
+
+from ..key_metrics import chart_metric_names
+from ..messages import ConsoleRead, RunLoaded, SeriesLoaded, TextHistoryLoaded
+from ..widgets.chart_grid import ChartGrid
+from ..widgets.console_log import ConsoleLog
+from ..widgets.metric_chart import MetricChart
+from ..widgets.metric_picker import MetricPicker
+from ..widgets.run_header import RunHeader
+from ..widgets.scalars_table import ScalarsTable
+from ..widgets.text_history import TextHistory
+from .error import ErrorModal
+from .store_screen import StoreScreen
+
+#: Where ``runhistory run`` stores a run's console.
+CONSOLE_PATH = "logs/console.txt"
+#: Bytes of a console read when it is first shown (its end).
+CONSOLE_TAIL = 256 * 1024
+#: String metric values shown per metric, at most.
+TEXT_POINTS = 500
+#: Cells the metric list takes beside the charts (app.tcss: #metric-picker).
+_PICKER_WIDTH = 29
+#: Lines above and below the charts: header, run header, tabs, footer.
+_CHROME_HEIGHT = 11
+#: Statuses in which a run may still change.
+_LIVE_STATUSES = ("running", "lost")
+
+
+def _skip(stream: BinaryIO, count: int) -> None:
+    """Move ``count`` bytes into ``stream``: a seek when it can, reading otherwise."""
+    try:
+        if stream.seekable():
+            stream.seek(count)
+            return
+    except (AttributeError, OSError):
+        pass
+    while count > 0:
+        piece = stream.read(min(count, 1 << 20))
+        if not piece:
+            return
+        count -= len(piece)
+
+
+class RunScreen(StoreScreen):
+    """One run. Tabs: charts, scalars, text metrics, console."""
+
+    LIVE_GROUPS = frozenset({"run-live"})
+
+    HELP_TEXT = (
+        "Charts: the list on the left holds the run's number series and its chart metrics (lists of "
+        "numbers, marked ▤). Space or a click adds or removes a chart, Enter charts only the highlighted "
+        "metric, a charts them all. Each chart is read downsampled to its width; its footer says how "
+        "many points the metric holds.\n\n"
+        "Tabs 1-4: charts, scalars (the latest value of every metric), text (string metrics with their "
+        "history), console (logs/console.txt). While the run runs, all of it is read again every second."
+    )
+
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("escape", "back", "Back", tooltip="Back to the runs"),
+        Binding("l", "toggle_log_scale", "Log scale", tooltip="Switch the charts' y axis between linear and log"),
+        Binding("1", "tab('charts')", "Charts", show=False),
+        Binding("2", "tab('scalars')", "Scalars", show=False),
+        Binding("3", "tab('text')", "Text", show=False),
+        Binding("4", "tab('console')", "Console", show=False),
+        Binding("a", "all_charts", "All charts", show=False, tooltip="Chart every metric"),
+        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the run again"),
+    ]
+
+    def __init__(self, store: Store, run: Run, clock: Callable[[], float], live_interval: float | None) -> None:
+        super().__init__()
+        self.store = store
+        self.run_data = run
+        self.clock = clock
+        self.live_interval = live_interval
+        self.metrics: list[MetricInfo] = []
+        self.log_scale = False
+        self._chosen: list[str] | None = None  # None until the metrics are first known
+        self._series_shape: dict[str, tuple[int, int]] = {}  # metric -> (count, max_points) drawn
+        self._text_counts: dict[str, int] | None = None
+        self._console_sha: str | None = None
+        self._console_size = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.sub_title = f"run {run.short_id} · {run.experiment}"
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        yield RunHeader(id="run-header")
+        with TabbedContent(initial="charts"):
+            with TabPane("Charts", id="charts"):
+                with Horizontal():
+                    yield MetricPicker(id="metric-picker")
+                    yield ChartGrid(id="chart-grid")
+            with TabPane("Scalars", id="scalars"):
+                yield ScalarsTable(id="scalars-table")
+            with TabPane("Text", id="text"):
+                yield TextHistory(id="text-history")
+            with TabPane("Console", id="console"):
+                yield ConsoleLog(id="console-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RunHeader).show(self.run_data, self.clock())
+        self.query_one(MetricPicker).focus()
+        self.load_run()
+        if self.live_interval:
+            self.set_interval(self.live_interval, self._live_tick)
+
+    # -- reading ------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run-load")
+    def load_run(self) -> None:
+        """The run and its metrics, then its console."""
+        self._read_run()
+        self._read_console(self._console_sha, self._console_size)
+
+    def _live_tick(self) -> None:
+        if self.run_data.status in _LIVE_STATUSES and self.is_current:
+            self.refresh_run(self._console_sha, self._console_size)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run-live")
+    def refresh_run(self, console_sha: str | None, console_size: int) -> None:
+        """The run, its metrics and the console's new end, read again."""
+        self._read_run()
+        self._read_console(console_sha, console_size)
+
+    def _read_run(self) -> None:
+        run = self.store.get_run(self.run_data.id)
+        metrics = self.store.list_metrics(run.id)
+        self.post_message(RunLoaded(run, metrics))
+
+    def _read_console(self, known_sha: str | None, known_size: int) -> None:
+        run_id = self.run_data.id
+        info = next((a for a in self.store.list_artifacts(run_id, CONSOLE_PATH) if a.path == CONSOLE_PATH), None)
+        if info is None:
+            if known_sha != "":
+                self.post_message(ConsoleRead(run_id, b"", "", 0, restart=True, missing=True))
+            return
+        if info.sha256 == known_sha:
+            return
+        grown = 0 < known_size <= info.size
+        with self.store.open_artifact(run_id, CONSOLE_PATH) as stream:
+            start = known_size if grown else max(0, info.size - CONSOLE_TAIL)
+            _skip(stream, start)
+            data = stream.read(CONSOLE_TAIL if not grown else info.size - start)
+        self.post_message(ConsoleRead(run_id, data, info.sha256, start + len(data), restart=not grown))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run-series")
+    def load_series(self, wanted: dict[str, int]) -> None:
+        """Points of each metric in ``wanted``, read with its ``max_points``."""
+        worker = get_current_worker()
+        found = {}
+        for name, max_points in wanted.items():
+            if worker.is_cancelled:
+                return
+            found[name] = self.store.read_series(self.run_data.id, name, max_points=max_points)
+        self.post_message(SeriesLoaded(self.run_data.id, found, wanted))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run-text")
+    def load_text_history(self, names: list[str]) -> None:
+        """Every string metric's values (evenly spaced when there are many)."""
+        found = {name: self.store.read_series(self.run_data.id, name, max_points=TEXT_POINTS) for name in names}
+        self.post_message(TextHistoryLoaded(self.run_data.id, found))
+
+    # -- showing ----------------------------------------------------------------
+
+    async def on_run_loaded(self, message: RunLoaded) -> None:
+        self.run_data = message.run
+        self.metrics = message.metrics
+        now = self.clock()
+        self.query_one(RunHeader).show(message.run, now)
+        self.query_one(ScalarsTable).show(message.metrics, now)
+        drawable = chart_metric_names(message.metrics)
+        grid = self.query_one(ChartGrid)
+        if self._chosen is None:
+            # As many charts as the terminal has room for. Its size, not the grid's: the
+            # grid may not be laid out yet, and the first choice should not depend on that.
+            width, height = self.size.width - _PICKER_WIDTH, self.size.height - _CHROME_HEIGHT
+            fit = grid.columns_that_fit(width) * grid.rows_that_fit(height)
+            self._chosen = drawable[: max(1, fit)]
+        self._chosen = [n for n in self._chosen if n in drawable]
+        self.query_one(MetricPicker).set_metrics(message.metrics, drawable, self._chosen)
+        await self._show_charts()
+        texts = {m.name: m.count for m in message.metrics if m.kind == "string"}
+        if texts != self._text_counts:
+            self._text_counts = texts
+            self.load_text_history(sorted(texts))
+
+    async def _show_charts(self) -> None:
+        grid = self.query_one(ChartGrid)
+        await grid.show_metrics(list(self._chosen or []))
+        self.call_after_refresh(self._request_series)
+
+    def _request_series(self) -> None:
+        """Read the series of charts that grew, changed width, or were never drawn."""
+        counts = {m.name: m.count for m in self.metrics}
+        wanted: dict[str, int] = {}
+        for chart in self.query_one(ChartGrid).charts:
+            if not chart.size.width:
+                continue  # not laid out yet: it asks once it has a size (MetricChart.Resized)
+            shape = (counts.get(chart.metric, 0), chart.max_points)
+            stale = chart.series is None or self._series_shape.get(chart.metric) != shape
+            if stale and chart.metric in counts:
+                wanted[chart.metric] = chart.max_points
+        if wanted:
+            # Charts already being read are read again with the rest (the read is exclusive).
+            self.load_series(wanted)
+
+    def on_series_loaded(self, message: SeriesLoaded) -> None:
+        grid = self.query_one(ChartGrid)
+        for name, series in message.series.items():
+            chart = grid.chart(name)
+            if chart is None:
+                continue
+            chart.show_series(series)
+            self._series_shape[name] = (series.count, message.max_points[name])
+        self._request_series()  # a chart resized or grew meanwhile
+
+    def on_text_history_loaded(self, message: TextHistoryLoaded) -> None:
+        self.query_one(TextHistory).show(message.series)
+
+    def on_console_read(self, message: ConsoleRead) -> None:
+        log = self.query_one(ConsoleLog)
+        self._console_sha = message.sha256
+        self._console_size = message.size
+        if message.missing:
+            self._console_sha = ""
+            log.show_missing(
+                "No console log for this run. Runs started with `runhistory run -- CMD` keep "
+                "their output as the artifact logs/console.txt."
+            )
+            return
+        if message.restart:
+            self._decoder.reset()
+        log.show_text(self._decoder.decode(message.data), restart=message.restart)
+
+    @on(MetricChart.Resized)
+    def _chart_resized(self) -> None:
+        self._request_series()
+
+    # -- choosing metrics ---------------------------------------------------------
+
+    @on(MetricPicker.SelectedChanged)
+    async def _picked(self, event: MetricPicker.SelectedChanged[str]) -> None:
+        picker = self.query_one(MetricPicker)
+        selected = set(picker.selected)
+        chosen = [n for n in picker.names if n in selected]
+        if chosen != self._chosen:
+            self._chosen = chosen
+            await self._show_charts()
+
+    @on(MetricPicker.OnlyThis)
+    async def _only(self, message: MetricPicker.OnlyThis) -> None:
+        self.choose_metrics([message.metric])
+
+    def choose_metrics(self, names: list[str]) -> None:
+        """Chart exactly ``names``."""
+        picker = self.query_one(MetricPicker)
+        picker.deselect_all()
+        for name in names:
+            picker.select(name)
+
+    def action_all_charts(self) -> None:
+        self.query_one(MetricPicker).select_all()
+
+    def action_toggle_log_scale(self) -> None:
+        self.log_scale = not self.log_scale
+        self.query_one(ChartGrid).set_log_scale(self.log_scale)
+        self.notify("log scale" if self.log_scale else "linear scale", timeout=1.5)
+
+    _TAB_FOCUS: ClassVar[dict[str, str]] = {
+        "charts": "#metric-picker", "scalars": "#scalars-table", "text": "#text-history", "console": "#console-log",
+    }
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self.query_one(self._TAB_FOCUS[tab]).focus()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        # Focus follows the tab, so that the keys act on what is shown (and the
+        # hidden pane's widget does not pull its tab back into view).
+        pane = event.pane.id or ""
+        if pane in self._TAB_FOCUS:
+            self.query_one(self._TAB_FOCUS[pane]).focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_reload(self) -> None:
+        self._series_shape.clear()
+        self._text_counts = None
+        self._console_sha, self._console_size = None, 0
+        self.load_run()
+
+    def store_failed(self, group: str, error: BaseException) -> bool:
+        if isinstance(error, RunNotFound):
+            def back(_: None) -> None:
+                if self.is_current:
+                    self.app.pop_screen()
+
+            self.app.push_screen(ErrorModal("Run not found", f"Run {self.run_data.id} is no longer in the store.\n\n{error}"), back)
+            return True
+        return False

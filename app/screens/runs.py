@@ -1,0 +1,609 @@
+"""The runs screen: every run, newest first, live.
+
+Runs are read a page at a time (``list_runs(limit=…, cursor=…)``) as the
+table scrolls near its end, so a store of 100,000 runs paints its first page
+as fast as one of ten. Metrics (the key columns and the sparkline) are read
+only for the runs in view. Every ``live_interval`` seconds the newest page and
+the runs shown as running are read again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.worker import get_current_worker
+
+from runhistory.api import MetricInfo, Run, RunNotFound, Store
+from runhistory.api._limits import MAX_PAGE_SIZE
+
+from ..human import ago, duration
+from ..key_metrics import RowMetrics, finite_values, is_loss_like, key_metric_names, main_series_name
+from ..messages import FilterMetricsRead, RowMetricsLoaded, RunsPageLoaded, RunsRefreshed
+from ..run_filter import RunFilter
+from ..widgets.run_status import SPIN_RATE, spinner_frame, status_text
+from ..widgets.runs_table import RunColumn, RunsTable
+from ..widgets.sparkline import sparkline
+from .help import FILTER_HELP
+from .store_screen import StoreScreen
+
+#: Runs on the first page: more than a tall terminal shows.
+FIRST_PAGE = 100
+#: Runs per later page.
+NEXT_PAGE = 200
+#: Runs a filter scans per request before it lets the screen catch up.
+SCAN_BUDGET = 2_000
+#: Points read for a sparkline (it keeps each bucket's low and high).
+SPARK_POINTS = 48
+#: Running runs re-read per live tick, at most.
+LIVE_RUNS = 100
+
+#: Fixed columns: (key, label, width, right-aligned).
+_FIXED = {
+    "id": ("run", 8, False),
+    "status": ("status", 11, False),
+    "started": ("started", 8, True),
+    "duration": ("duration", 8, True),
+}
+#: Width of a key metric's column: ``%.4g`` of any number fits.
+_METRIC_WIDTH = 10
+_SORTABLE = ["started", "experiment", "status", "duration", "id"]
+
+
+def _descending_first(key: str) -> bool:
+    """Newest, longest and best first: losses ascending, scores descending."""
+    if key.startswith("metric:"):
+        return not is_loss_like(key[len("metric:"):])
+    return key in ("started", "duration")
+
+
+def read_row_metrics(store: Store, run_id: str) -> RowMetrics:
+    """A run's latest metric values and its main series, for one row of the table."""
+    infos = store.list_metrics(run_id)
+    name = main_series_name(infos)
+    spark: list[float] = []
+    if name is not None:
+        spark = finite_values(store.read_series(run_id, name, max_points=SPARK_POINTS).values)
+    return RowMetrics({m.name: m for m in infos}, name, spark)
+
+
+def _number_text(info: MetricInfo | None) -> Text:
+    if info is None:
+        return Text("–", style="dim", justify="right")
+    value = info.last_value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return Text(str(value)[:10], justify="right")
+    if isinstance(value, float) and not math.isfinite(value):
+        return Text(repr(value), style="bold #ff6b6b", justify="right")
+    return Text(f"{value:.4g}", justify="right")
+
+
+class RunsScreen(StoreScreen):
+    """The table of runs, its filter and its sort."""
+
+    LIVE_GROUPS = frozenset({"runs-live"})
+
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("slash", "filter", "Filter", tooltip="Filter runs by id, experiment, status or metric"),
+        Binding("s", "sort", "Sort", tooltip="Sort by the next column"),
+        Binding("S", "reverse_sort", "Reverse", show=False, tooltip="Reverse the sort order"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read every run again"),
+    ]
+
+    def __init__(self, store: Store, clock: Callable[[], float], live_interval: float | None) -> None:
+        super().__init__()
+        self.store = store
+        self.clock = clock
+        self.live_interval = live_interval
+        self.filter = RunFilter()
+        self.sort_key = "started"
+        self.sort_descending = True
+        self.generation = 0
+        self.reading = False
+        self.runs: list[Run] = []
+        self._index: dict[str, int] = {}
+        self.next_cursor: str | None = None
+        self.exhausted = False
+        self.row_metrics: dict[str, RowMetrics] = {}
+        self._filter_metrics: dict[str, list[MetricInfo]] = {}
+        self._asking_metrics: set[str] = set()
+        self.key_metrics: list[str] = []
+        self.trouble: str | None = None
+        self._cell_cache: dict[str, tuple[tuple[object, ...], list[RunColumn], list[Text]]] = {}
+        self._columns_now: list[RunColumn] = []
+
+    # -- layout ---------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        with Horizontal(id="filter-bar"):
+            yield Label("/")
+            yield Input(placeholder="words, a status (failed), exp:NAME · Enter keeps it, Escape clears it",
+                        id="filter", compact=True)  # fmt: skip
+        yield RunsTable(id="runs")
+        yield Static(id="runs-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter-bar").display = False
+        self.query_one(RunsTable).focus()
+        self._load_first_page()
+        if self.live_interval:
+            self.set_interval(self.live_interval, self._live_tick)
+            self.set_interval(1 / SPIN_RATE, self._spin)
+
+    def on_screen_resume(self) -> None:
+        self._redraw()
+
+    def on_resize(self) -> None:
+        self._redraw()
+
+    # -- loading ----------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self.generation += 1
+        self.runs = []
+        self._index = {}
+        self.next_cursor = None
+        self.exhausted = False
+        self.reading = False
+
+    def _load_first_page(self) -> None:
+        self._reset()
+        self.reading = True
+        self.load_runs(self.generation, None, self.filter, want=FIRST_PAGE)
+
+    def _load_more(self) -> None:
+        if self.reading or self.exhausted or self.next_cursor is None:
+            return
+        self.reading = True
+        self.load_runs(self.generation, self.next_cursor, self.filter, want=NEXT_PAGE)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-page")
+    def load_runs(self, generation: int, after: str | None, query: RunFilter, want: int) -> None:
+        """Read pages from ``after`` until ``want`` runs match ``query`` (or the budget is spent)."""
+        worker = get_current_worker()
+        experiment, status = query.store_query
+        cursor = after
+        runs: list[Run] = []
+        metrics: dict[str, list[MetricInfo]] = {}
+        matched = 0
+        while True:
+            limit = want if not query.terms else min(MAX_PAGE_SIZE, max(want, NEXT_PAGE))
+            page = self.store.list_runs(experiment=experiment, status=status, limit=min(limit, MAX_PAGE_SIZE), cursor=cursor)
+            for run in page.runs:
+                if query.terms and query.unmatched_by_run(run):
+                    metrics[run.id] = self.store.list_metrics(run.id)
+                matched += query.matches(run, metrics.get(run.id))
+            runs += page.runs
+            cursor = page.next_cursor
+            if worker.is_cancelled:
+                return
+            if cursor is None or not query.terms or matched >= want or len(runs) >= SCAN_BUDGET:
+                break
+        self.post_message(RunsPageLoaded(generation, runs, cursor, metrics, after))
+
+    def on_runs_page_loaded(self, message: RunsPageLoaded) -> None:
+        if message.generation != self.generation or message.after != (self.next_cursor if self.runs else None):
+            return
+        self.reading = False
+        for run in message.runs:
+            if run.id not in self._index:
+                self._index[run.id] = len(self.runs)
+                self.runs.append(run)
+        self.next_cursor = message.next_cursor
+        self.exhausted = message.next_cursor is None
+        self._filter_metrics.update(message.metrics)
+        self._redraw()
+        table = self.query_one(RunsTable)
+        if self.filter.terms and not self.exhausted and table.row_count < table.size.height + RunsTable.NEAR:
+            self._load_more()  # a filter keeps scanning until the screen is full
+
+    @on(RunsTable.NearEnd)
+    def _near_end(self) -> None:
+        self._load_more()
+
+    # -- metrics of the rows in view ----------------------------------------------
+
+    @on(RunsTable.InView)
+    def _in_view(self, message: RunsTable.InView) -> None:
+        wanted = [i for i in message.run_ids if i not in self.row_metrics and i not in self._asking_metrics]
+        if wanted:
+            self._asking_metrics.update(wanted)
+            self.load_row_metrics(wanted)
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="runs-metrics")
+    def load_row_metrics(self, run_ids: list[str]) -> None:
+        """Latest values and sparkline data of ``run_ids``."""
+        found: dict[str, RowMetrics] = {}
+        try:
+            for run_id in run_ids:
+                found[run_id] = read_row_metrics(self.store, run_id)
+        except RunNotFound:
+            pass  # deleted meanwhile: the next live tick drops it
+        finally:
+            self.post_message(RowMetricsLoaded(found, run_ids))
+
+    def on_row_metrics_loaded(self, message: RowMetricsLoaded) -> None:
+        self._asking_metrics.difference_update(message.asked)
+        self.row_metrics.update(message.metrics)
+        self._redraw()
+
+    # -- live -------------------------------------------------------------------
+
+    def _live_tick(self) -> None:
+        if self.reading or not self.is_current:
+            return
+        table = self.query_one(RunsTable)
+        in_view = set(table.run_ids[int(table.scroll_y): int(table.scroll_y) + table.size.height])
+        watch = [r.id for r in self.runs if r.status == "running" or (r.status == "lost" and r.id in in_view)]
+        running_in_view = [i for i in watch if i in in_view]
+        self.refresh_runs(self.generation, self.filter, watch[:LIVE_RUNS], running_in_view)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-live")
+    def refresh_runs(self, generation: int, query: RunFilter, watch: list[str], metrics_of: list[str]) -> None:
+        """The newest page, the watched runs and the metrics of running runs in view, read again."""
+        experiment, status = query.store_query
+        newest = self.store.list_runs(experiment=experiment, status=status, limit=FIRST_PAGE).runs
+        changed: list[Run] = []
+        gone: list[str] = []
+        for run_id in watch:
+            try:
+                changed.append(self.store.get_run(run_id))
+            except RunNotFound:
+                gone.append(run_id)
+        metrics: dict[str, RowMetrics] = {}
+        for run_id in metrics_of:
+            if run_id not in gone:
+                try:
+                    metrics[run_id] = read_row_metrics(self.store, run_id)
+                except RunNotFound:
+                    gone.append(run_id)
+        self.post_message(RunsRefreshed(generation, newest, changed, metrics, gone))
+
+    def on_runs_refreshed(self, message: RunsRefreshed) -> None:
+        if message.generation != self.generation:
+            return
+        known = self._index
+        fresh = [r for r in message.newest if r.id not in known]
+        if fresh and self.runs and not any(r.id in known for r in message.newest):
+            self._load_first_page()  # more new runs than a page: start again from the top
+            return
+        updates = {r.id: r for r in (*message.newest, *message.changed) if r.id in known}
+        for run_id, run in updates.items():
+            self.runs[known[run_id]] = run
+        if fresh or message.gone:
+            gone = set(message.gone)
+            # New runs go on top; the newest page is in store order already.
+            self.runs = fresh + [r for r in self.runs if r.id not in gone]
+            self._index = {r.id: i for i, r in enumerate(self.runs)}
+            if not self.next_cursor and not self.exhausted and self.runs:
+                self.next_cursor = self.runs[-1].id
+        self.row_metrics.update(message.metrics)
+        self._redraw()
+
+    def _spin(self) -> None:
+        """Turn the spinners of the running runs in view."""
+        if not self.is_current:
+            return
+        table = self.query_one(RunsTable)
+        now = self.clock()
+        top = int(table.scroll_y)
+        for run_id in table.run_ids[top: top + table.size.height]:
+            run = self.runs[self._index[run_id]] if run_id in self._index else None
+            if run is not None and run.status == "running":
+                table.set_cell(run_id, "status", status_text("running", now))
+
+    def store_failed(self, group: str, error: BaseException) -> bool:
+        if group == "runs-page":
+            self.reading = False
+        if group == "runs-metrics":
+            self._asking_metrics.clear()
+        return False
+
+    # -- what the table shows ----------------------------------------------------
+
+    def _columns(self, width: int, shown: list[Run]) -> list[RunColumn]:
+        """Columns that fit ``width`` cells: more key metrics and a wider sparkline when there is room."""
+        pad = 2  # DataTable's cell padding, one each side
+        fixed = sum(w + pad for _, w, _ in _FIXED.values())
+        room = max(0, width - 1 - fixed)  # 1: the vertical scrollbar
+        widest = max((len(r.experiment) + (len(r.name) + 1 if r.name else 0) for r in shown[:200]), default=10)
+        experiment = min(max(widest, 10), 12) + pad
+        room -= experiment
+        wanted = key_metric_names((m.latest.values() for m in self.row_metrics.values()), limit=4)
+        metric_width = _METRIC_WIDTH + pad
+        # The first key metric before the sparkline, the others after it.
+        n_metrics = min(len(wanted), 1, room // metric_width)
+        room -= n_metrics * metric_width
+        spark = 0
+        if room >= 8 + pad:
+            spark = 8 + pad
+            room -= spark
+        more = min(len(wanted) - n_metrics, max(0, room // metric_width))
+        n_metrics += more
+        room -= more * metric_width
+        # Whatever is left widens the experiment column (names), then the sparkline.
+        grow = max(0, min(room, min(widest, 30) + pad - experiment))
+        experiment += grow
+        room -= grow
+        if spark:
+            spark += min(room, 14)
+        self.key_metrics = wanted[:n_metrics]
+        columns = [
+            RunColumn("id", "run", _FIXED["id"][1]),
+            RunColumn("experiment", "experiment", experiment - pad),
+            RunColumn("status", "status", _FIXED["status"][1]),
+            RunColumn("started", "started", _FIXED["started"][1], right=True),
+            RunColumn("duration", "duration", _FIXED["duration"][1], right=True),
+        ]
+        leaves = [n.rsplit("/", 1)[-1] for n in self.key_metrics]
+        for name, leaf in zip(self.key_metrics, leaves):
+            label = name if len(name) <= _METRIC_WIDTH or leaves.count(leaf) > 1 else leaf
+            if len(label) > _METRIC_WIDTH:
+                label = label[: _METRIC_WIDTH - 1] + "…"
+            columns.append(RunColumn(f"metric:{name}", label, _METRIC_WIDTH, right=True))
+        if spark:
+            columns.append(RunColumn("spark", "trend", spark - pad))
+        return self._mark_sort(columns)
+
+    def _mark_sort(self, columns: list[RunColumn]) -> list[RunColumn]:
+        """The sorted column's header is underlined, with an arrow when it fits (the status line says it too)."""
+        arrow = "↓" if self.sort_descending else "↑"
+        marked = []
+        for column in columns:
+            if column.key == self.sort_key:
+                label = column.label + (" " + arrow if len(column.label) + 2 <= column.width else "")
+                column = RunColumn(column.key, label, column.width, column.right, sorted=True)
+            marked.append(column)
+        return marked
+
+    def _row_cells(self, run: Run, columns: list[RunColumn], now: float) -> list[Text]:
+        """A row's cells, built again only when what they show changed (thousands of rows, every second)."""
+        started = ago(run.started_at, now)
+        took = duration(run, now)
+        spin = spinner_frame(now) if run.status == "running" else ""
+        key = (run, self.row_metrics.get(run.id), started, took, spin)
+        cached = self._cell_cache.get(run.id)
+        if cached is not None and cached[0] == key and cached[1] is columns:
+            return cached[2]
+        cells = self._cells(run, columns, now)
+        self._cell_cache[run.id] = (key, columns, cells)
+        return cells
+
+    def _cells(self, run: Run, columns: list[RunColumn], now: float) -> list[Text]:
+        metrics = self.row_metrics.get(run.id)
+        cells: list[Text] = []
+        for column in columns:
+            key = column.key
+            if key == "id":
+                cells.append(Text(run.short_id, style="bold" if run.status == "running" else ""))
+            elif key == "experiment":
+                text = Text(run.experiment, no_wrap=True, overflow="ellipsis")
+                if run.name:
+                    text.append(" " + run.name, style="dim")
+                cells.append(text)
+            elif key == "status":
+                cells.append(status_text(run.status, now))
+            elif key == "started":
+                cells.append(Text(ago(run.started_at, now).removesuffix(" ago"), justify="right", style="dim"))
+            elif key == "duration":
+                cells.append(Text(duration(run, now), justify="right"))
+            elif key.startswith("metric:"):
+                cells.append(_number_text(metrics.latest.get(key[7:]) if metrics else None))
+            elif key == "spark":
+                cells.append(sparkline(metrics.spark, column.width) if metrics else Text(""))
+        return cells
+
+    def _sort_value(self, run: Run, now: float) -> Any:
+        key = self.sort_key
+        if key == "started":
+            return self._index.get(run.id, 0)  # store order: newest first
+        if key == "experiment":
+            return (run.experiment.lower(), (run.name or "").lower())
+        if key == "status":
+            return run.status
+        if key == "id":
+            return run.id
+        if key == "duration":
+            end = run.ended_at.timestamp() if run.ended_at else now
+            return end - run.started_at.timestamp()
+        if key.startswith("metric:"):
+            metrics = self.row_metrics.get(run.id)
+            info = metrics.latest.get(key[7:]) if metrics else None
+            value = info.last_value if info else None
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                return value
+            return None
+        return 0
+
+    def shown_runs(self) -> list[Run]:
+        """The runs the table shows, in its order."""
+        query = self.filter
+        view = self.runs
+        if query.active:
+            view = [
+                r for r in view
+                if query.matches(r, self._metrics_for_filter(r.id))
+            ]  # fmt: skip
+        if self.sort_key == "started":
+            return view[::-1] if not self.sort_descending else list(view)
+        now = self.clock()
+        keyed = [(self._sort_value(r, now), r) for r in view]
+        known = [(k, r) for k, r in keyed if k is not None]
+        unknown = [r for k, r in keyed if k is None]
+        known.sort(key=lambda pair: pair[0], reverse=self.sort_descending)
+        return [r for _, r in known] + unknown
+
+    def _metrics_for_filter(self, run_id: str) -> list[MetricInfo] | None:
+        row = self.row_metrics.get(run_id)
+        if row is not None:
+            return list(row.latest.values())
+        return self._filter_metrics.get(run_id)
+
+    def _redraw(self) -> None:
+        if not self.is_mounted:
+            return
+        table = self.query_one(RunsTable)
+        now = self.clock()
+        shown = self.shown_runs()
+        columns = self._columns(table.size.width or self.size.width, shown)
+        if columns == self._columns_now:
+            columns = self._columns_now
+        self._columns_now = columns
+        table.show(columns, [(r.id, self._row_cells(r, columns, now)) for r in shown])
+        self._render_status(shown)
+
+    def _render_status(self, shown_runs: list[Run]) -> None:
+        shown = len(shown_runs)
+        text = Text()
+        loaded = len(self.runs)
+        more = not self.exhausted
+        if self.filter.active:
+            text.append(f"{shown:,} {'match' if shown == 1 else 'matches'}", style="bold")
+            text.append(f" of {loaded:,}{'+' if more else ''} runs read", style="dim")
+        else:
+            text.append(f"{loaded:,}{'+' if more else ''} {'run' if loaded == 1 else 'runs'}", style="bold")
+        running = sum(1 for r in shown_runs if r.status == "running")
+        if running:
+            text.append(f" · {running} running", style="bold #4fc1ff")
+        if self.reading:
+            text.append(" · reading…", style="dim")
+        if self.sort_key != "started" or not self.sort_descending:
+            label = self.sort_key.removeprefix("metric:")
+            text.append(f" · sorted by {label} {'↓' if self.sort_descending else '↑'}", style="dim")
+            if more:
+                text.append(" (among runs read)", style="dim")
+        if self.filter.active:
+            text.append(" · filter: ", style="dim")
+            text.append(self.filter.text, style="#e5c07b")
+        if self.trouble:
+            text.append(f" · {self.trouble}", style="bold #ff6b6b")
+        elif self.live_interval:
+            text.append(" · live", style="dim #6cc070")
+        self.query_one("#runs-status", Static).update(text)
+
+    # -- actions --------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#runs")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        run_id = str(event.row_key.value)
+        if run_id in self._index:
+            self.history.open_run(self.runs[self._index[run_id]])
+
+    def action_filter(self) -> None:
+        self.query_one("#filter-bar").display = True
+        self.query_one("#filter", Input).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.apply_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        box = self.query_one("#filter", Input)
+        self.query_one("#filter-bar").display = bool(box.value)
+        self.query_one(RunsTable).focus()
+
+    def apply_filter(self, text: str) -> None:
+        """Show only the runs matching ``text`` (see ``RunFilter``)."""
+        query = RunFilter.parse(text)
+        if query == self.filter:
+            return
+        before = self.filter
+        self.filter = query
+        if query.store_query != before.store_query:
+            self._load_first_page()
+        else:
+            # Same runs from the store: filter what was read, and read on if that is too few.
+            self.generation += 1
+            self.reading = False
+            self._redraw()
+            if query.terms:
+                # Runs read before the filter may match by a metric: read those metrics too.
+                unknown = [
+                    r.id for r in self.runs
+                    if self._metrics_for_filter(r.id) is None and query.unmatched_by_run(r)
+                ]  # fmt: skip
+                if unknown:
+                    self.read_filter_metrics(self.generation, unknown)
+                table = self.query_one(RunsTable)
+                if table.row_count < table.size.height + RunsTable.NEAR:
+                    self._load_more()
+        self._redraw()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-filter")
+    def read_filter_metrics(self, generation: int, run_ids: list[str]) -> None:
+        """The metrics of ``run_ids``, for a filter that looks at them."""
+        worker = get_current_worker()
+        found: dict[str, list[MetricInfo]] = {}
+        for run_id in run_ids:
+            if worker.is_cancelled:
+                return
+            try:
+                found[run_id] = self.store.list_metrics(run_id)
+            except RunNotFound:
+                continue
+        self.post_message(FilterMetricsRead(generation, found))
+
+    def on_filter_metrics_read(self, message: FilterMetricsRead) -> None:
+        self._filter_metrics.update(message.metrics)
+        if message.generation == self.generation:
+            self._redraw()
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#filter", Input).value = ""
+        self.query_one("#filter-bar").display = False
+        self.apply_filter("")
+        self.query_one(RunsTable).focus()
+
+    def on_key(self, event: Any) -> None:
+        box = self.query_one("#filter", Input)
+        if event.key == "escape" and box.has_focus:
+            event.stop()
+            self.action_clear_filter()
+
+    def _sort_keys(self) -> list[str]:
+        return _SORTABLE[:4] + [f"metric:{n}" for n in self.key_metrics] + _SORTABLE[4:]
+
+    def sort_by(self, key: str) -> None:
+        """Sort by column ``key``; the same key again flips the order."""
+        if key == "spark":
+            key = f"metric:{self.key_metrics[0]}" if self.key_metrics else "started"
+        if key == self.sort_key:
+            self.sort_descending = not self.sort_descending
+        else:
+            self.sort_key = key
+            self.sort_descending = _descending_first(key)
+        self._redraw()
+
+    @on(RunsTable.SortRequested)
+    def _header_clicked(self, message: RunsTable.SortRequested) -> None:
+        self.sort_by(message.column)
+
+    def action_sort(self) -> None:
+        keys = self._sort_keys()
+        index = keys.index(self.sort_key) if self.sort_key in keys else -1
+        key = keys[(index + 1) % len(keys)]
+        self.sort_key = key
+        self.sort_descending = _descending_first(key)
+        self._redraw()
+
+    def action_reverse_sort(self) -> None:
+        self.sort_descending = not self.sort_descending
+        self._redraw()
+
+    def action_reload(self) -> None:
+        self.row_metrics.clear()
+        self._filter_metrics.clear()
+        self._load_first_page()
+
+    HELP_TEXT = FILTER_HELP

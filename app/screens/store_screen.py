@@ -1,0 +1,42 @@
+"""What every screen that reads the store shares: its workers' failures are shown, never raised."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual import on
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:
+    from ..app import RunHistoryApp
+
+
+class StoreScreen(Screen[None]):
+    """A screen whose store reads run in thread workers (``@work(thread=True, …)``).
+
+    A failed worker of a live-refresh group is reported as a notification (the
+    next tick tries again); any other failure opens an error modal.
+    """
+
+    #: Worker groups that repeat every tick.
+    LIVE_GROUPS: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def history(self) -> RunHistoryApp:
+        """The app, typed."""
+        return cast("RunHistoryApp", self.app)
+
+    @on(Worker.StateChanged)
+    def _worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        live = worker.group in self.LIVE_GROUPS
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            if not self.store_failed(worker.group, worker.error):
+                self.history.report_store_error(worker.error, live=live)
+        elif event.state == WorkerState.SUCCESS and live:
+            self.history.store_recovered()
+
+    def store_failed(self, group: str, error: BaseException) -> bool:
+        """Handle a failure this screen knows better about; True when handled."""
+        return False

@@ -1,0 +1,197 @@
+"""Screenshots of every screen, from the real app on the demo's data.
+
+    .venv/bin/pip install -e '.[screenshots]'
+    .venv/bin/python screenshots/take.py            # writes screenshots/*.svg and *.png
+
+It logs the demo runs into a temporary store through the real logger, starts
+the demo's live run (a real training loop under ``runhistory run``), lets it
+train for ``--wait`` seconds, then drives the app with the Pilot exactly as a
+user would (keys only) and saves each screen with ``save_screenshot``. The
+PNGs are drawn from the SVGs with cairosvg; see ``svg_to_png`` for the one
+liberty taken there (fonts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+_TEXT = re.compile(
+    r'<text class="([^"]+)" x="([\d.]+)" y="([\d.]+)" textLength="([\d.]+)" clip-path="([^"]+)">([^<]*)</text>'
+)
+
+
+def _one_text_per_cell(match: re.Match[str]) -> str:
+    cls, x, y, length, clip, text = match.groups()
+    text = html.unescape(text)
+    cell = float(length) / max(1, len(text))
+    out = []
+    for i, char in enumerate(text):
+        if char in " \u00a0\u2800\n":
+            continue
+        braille = "\u2800" <= char <= "\u28ff"
+        font = ' style="font-family: DejaVu Sans"' if braille else ""
+        out.append(f'<text class="{cls}" x="{float(x) + i * cell:.1f}" y="{y}"{font} clip-path="{clip}">{html.escape(char)}</text>')
+    return "".join(out)
+
+
+def svg_to_png(svg_path: Path, width: int = 1600) -> Path:
+    """Draw an app screenshot (SVG) as a PNG.
+
+    The SVG names the Fira Code web font and relies on ``textLength`` to keep
+    every character in its cell; cairosvg has neither. So for the PNG each
+    character is placed in its own cell, in DejaVu Sans Mono, and braille
+    (the charts' dots, missing from that font) in DejaVu Sans: what a
+    terminal does with its fallback font. Nothing else changes.
+    """
+    import cairosvg
+
+    svg = svg_path.read_text()
+    svg = svg.replace('"Fira Code"', '"DejaVu Sans Mono"').replace("Fira Code, monospace", "DejaVu Sans Mono, monospace")
+    svg = _TEXT.sub(_one_text_per_cell, svg)
+    png = svg_path.with_suffix(".png")
+    cairosvg.svg2png(bytestring=svg.encode(), write_to=str(png), output_width=width)
+    return png
+
+
+async def _until(pilot: Any, condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not reach the expected state")
+        await pilot.pause(0.1)
+
+
+async def _settle(pilot: Any) -> None:
+    """Wait until the app's reads are done and shown (an exclusive read may replace another)."""
+    from textual.worker import WorkerCancelled
+
+    quiet = 0
+    for _ in range(50):
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:
+            continue
+        await pilot.pause(0.1)
+        quiet = 0 if any(w.is_running for w in pilot.app.workers) else quiet + 1
+        if quiet == 3:
+            return
+
+
+async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suffix: str) -> list[Path]:
+    from runhistory.api import EmbeddedStore
+    from runhistory.app.app import make_app
+    from runhistory.app.screens.run import RunScreen
+    from runhistory.app.widgets.chart_grid import ChartGrid
+    from runhistory.app.widgets.runs_table import RunsTable
+
+    app = make_app(EmbeddedStore(home))
+    app.sub_title = "demo store"
+    saved: list[Path] = []
+
+    def save(name: str) -> None:
+        filename = f"{name}{suffix}.svg"
+        app.save_screenshot(filename, path=str(out))
+        saved.append(out / filename)
+
+    async with app.run_test(size=size) as pilot:
+        table = app.screen.query_one(RunsTable)
+        await _until(pilot, lambda: table.row_count >= 6 and bool(table.cells_of(table.run_ids[-1])[-1]))
+        await pilot.press("home")
+        await pilot.pause(1.2)  # one live tick: fresh durations and sparklines
+        save("runs")
+        if suffix:  # the small terminal: the runs and one run are enough
+            await pilot.press("enter")
+            await _settle(pilot)
+            await pilot.pause(1.2)
+            save("run")
+            return saved
+        # The live run: its charts, moving.
+        await pilot.press("enter")
+        await _settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunScreen) and screen.run_data.id == live_id
+        grid = screen.query_one(ChartGrid)
+        await _until(pilot, lambda: all(c.series is not None for c in grid.charts))
+        await pilot.pause(1.5)
+        save("run-charts")
+        await pilot.press("4")
+        await pilot.pause(1.5)
+        save("run-console")
+        await pilot.press("escape")
+        await pilot.pause(0.5)
+        # A finished run: its loss on a log scale, its accuracy, and two chart metrics
+        # (per-class accuracy over the epochs, the ROC curve's true positive rates).
+        await pilot.press("down", "enter")
+        await _settle(pilot)
+        picker = app.screen.query_one("#metric-picker")
+        await pilot.press("enter", "down", "down", "space", "down", "down", "down", "space", "down", "space")
+        await _settle(pilot)
+        await pilot.press("l")
+        await _settle(pilot)
+        await pilot.pause(0.5)
+        assert picker.has_focus
+        save("run-charts-log")
+        await pilot.press("2")
+        await _settle(pilot)
+        save("run-scalars")
+        await pilot.press("3")
+        await _settle(pilot)
+        save("run-text")
+        await pilot.press("escape")
+        await pilot.pause(0.5)
+        # Filter and sort.
+        await pilot.press("slash", *"mnist", "enter", "s", "s", "s", "s", "s")
+        await pilot.pause(0.8)
+        save("runs-filtered-sorted")
+        await pilot.press("escape", "question_mark")
+        await pilot.pause(0.5)
+        save("help")
+    return saved
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Screenshots of every screen, from the real app on demo data.")
+    parser.add_argument("--wait", type=float, default=30.0, help="seconds the live run trains before the pictures (default 30)")
+    parser.add_argument("--out", type=Path, default=HERE, help="folder for the .svg and .png files (default: screenshots/)")
+    args = parser.parse_args()
+
+    from runhistory.api import EmbeddedStore
+    from runhistory.app.demo import log_demo_runs, start_live_run, stop_live_run
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="runhistory-screenshots-") as tmp:
+        home = Path(tmp) / "demo"
+        print("logging the demo runs …", file=sys.stderr)
+        log_demo_runs(home)
+        live = start_live_run(home)
+        try:
+            store = EmbeddedStore(home)
+            deadline = time.monotonic() + 15
+            while not (runs := store.list_runs(status="running", limit=1).runs):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the live run did not start")
+                time.sleep(0.2)
+            print(f"the live run trains for {args.wait:g} s …", file=sys.stderr)
+            time.sleep(args.wait)
+            saved = asyncio.run(_shoot(home, runs[0].id, args.out, (120, 36), ""))
+            saved += asyncio.run(_shoot(home, runs[0].id, args.out, (80, 24), "-80x24"))
+        finally:
+            stop_live_run(live)
+    for svg in saved:
+        png = svg_to_png(svg)
+        print(f"wrote {svg.relative_to(args.out)} and {png.relative_to(args.out)}")
+
+
+if __name__ == "__main__":
+    main()

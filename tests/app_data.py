@@ -1,0 +1,123 @@
+"""A store with fixed runs for the app's tests: fixed ids, fixed times, a fixed clock.
+
+Everything the app shows is derived from the store and the app's clock, so
+with both fixed the screens are the same on every machine (given ``TZ=UTC``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from runhistory.api import EmbeddedStore, NewRun, SeriesBatch, Store
+
+#: The app's "now" in every test: 2023-11-14 22:13:20 UTC.
+NOW = 1_700_000_000.0
+
+BASELINE = "a1" * 16
+HIGH_LR = "b2" * 16
+DIVERGED = "c3" * 16
+LIVE = "d4" * 16
+
+
+@contextmanager
+def frozen_time(moment: list[float]) -> Iterator[None]:
+    """``time.time()`` returns ``moment[0]`` inside (the store stamps runs with it)."""
+    real = time.time
+    time.time = lambda: moment[0]  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        time.time = real  # type: ignore[assignment]
+
+
+def batch(kind: str, values: list[Any], start: float, every: float = 1.0, steps: list[int | None] | None = None) -> SeriesBatch:
+    return SeriesBatch(kind, values, steps or [None] * len(values), [start + i * every for i in range(len(values))])  # type: ignore[arg-type]
+
+
+def loss_curve(n: int, floor: float, seed: int) -> list[float]:
+    # A decaying loss with a deterministic wiggle (no random module: same on every Python).
+    return [floor + 2.0 * math.exp(-5 * i / n) + 0.03 * math.sin(i * 0.7 + seed) for i in range(n)]
+
+
+def _train(store: Store, run_id: str, started: float, floor: float, seed: int, n: int = 300) -> None:
+    store.append_metrics(run_id, {
+        "train/loss": batch("number", loss_curve(n, floor, seed), started + 1, 2.0),
+        "train/lr": batch("number", [1e-3 * (1 - i / n) for i in range(n)], started + 1, 2.0),
+        "val/accuracy": batch("number", [0.5 + 0.04 * i - floor / 10 for i in range(10)], started + 60, 60.0,
+                              steps=[(i + 1) * 30 - 1 for i in range(10)]),
+        "val/per_class_accuracy": batch("chart", [[0.5 + 0.04 * k + 0.01 * c for c in range(10)] for k in range(3)],
+                                        started + 60, 200.0, steps=[99, 199, 299]),
+        "phase": batch("string", ["warmup", "train", "done"], started, 250.0),
+    })  # fmt: skip
+
+
+def make_store(home: Path) -> EmbeddedStore:
+    """Four runs: two completed, one failed, one running (with a console log)."""
+    store = EmbeddedStore(home, lost_after=1e12)  # the running run never turns "lost"
+    moment = [NOW]
+    common = dict(cwd="/home/ada/mnist", host="gpu-box-1", user="ada", python="3.11.7", pid=4242)
+    with frozen_time(moment):
+        for run_id, experiment, name, started, floor, seed in (
+            (BASELINE, "mnist-cnn", "baseline", NOW - 3 * 3600, 0.05, 1),
+            (HIGH_LR, "mnist-cnn", "high-lr", NOW - 2 * 3600, 0.35, 2),
+        ):
+            moment[0] = started
+            store.create_run(NewRun(experiment=experiment, name=name, run_id=run_id,
+                                    command=["python", "train.py", f"--seed={seed}"], **common))  # type: ignore[arg-type]  # fmt: skip
+            store.update_run(run_id, git_commit="3f2a9c1d0b7e4a5f8c6d2e1b0a9f8e7d6c5b4a39", git_dirty=seed == 2)
+            _train(store, run_id, started, floor, seed)
+            moment[0] = started + (1512 if seed == 1 else 1200)
+            store.put_artifact(run_id, "outputs/metrics.csv", b"epoch,loss\n1,0.5\n")
+            store.finish_run(run_id, "completed")
+        moment[0] = NOW - 3600
+        store.create_run(NewRun(experiment="resnet-cifar", name="diverged", run_id=DIVERGED,
+                                command=["python", "train.py", "--lr=0.1"], **common))  # type: ignore[arg-type]  # fmt: skip
+        store.append_metrics(DIVERGED, {"train/loss": batch("number", [2.3, 1.9, 2.8, 7.5, math.nan], NOW - 3590, 5.0)})
+        moment[0] = NOW - 3600 + 65
+        store.finish_run(DIVERGED, "failed", error="Traceback (most recent call last):\n  File \"train.py\", line 88\n"
+                         "RuntimeError: loss is NaN at step 4: gradient exploded")  # fmt: skip
+        moment[0] = NOW - 300
+        store.create_run(NewRun(experiment="resnet-cifar", name="live", run_id=LIVE,
+                                command=["python", "train.py", "--epochs=90"], **common))  # type: ignore[arg-type]  # fmt: skip
+        store.append_metrics(LIVE, {
+            "train/loss": batch("number", loss_curve(120, 0.2, 4), NOW - 290, 2.0),
+            "phase": batch("string", ["warmup"], NOW - 290),
+        })  # fmt: skip
+        store.put_artifact(LIVE, "logs/console.txt", b"training resnet on cifar-10\nepoch 1/90 loss 2.31\n")
+        moment[0] = NOW - 2
+        store.heartbeat(LIVE)
+    return store
+
+
+def fixed_clock() -> Callable[[], float]:
+    return lambda: NOW
+
+
+def insert_runs(home: Path, count: int, newest: float = NOW - 86400) -> None:
+    """``count`` finished runs straight into the store's table (a minute apart, older than every other run)."""
+    EmbeddedStore(home).close()
+    rows = []
+    for i in range(count):
+        started = newest - 60 * i
+        rows.append((
+            uuid.UUID(int=i + 1).hex, f"bulk-{i % 7}", f"bulk run {i}", "completed", started, started + 30, started + 30,
+            json.dumps(["python", "sweep.py", f"--trial={i}"]), "/tmp", "host", "user", "3.11.7", None,
+            None, None, None, None, "[]",
+        ))  # fmt: skip
+    conn = sqlite3.connect(home / "runhistory.sqlite3")
+    with conn:
+        conn.executemany(
+            "INSERT INTO runs (id, experiment, name, status, started_at, ended_at, heartbeat_at, command, cwd, host, "
+            "user, python, pid, git_commit, git_dirty, error, exit_code, skipped_files) VALUES ("
+            + ", ".join("?" * 18) + ")",
+            rows,
+        )  # fmt: skip
+    conn.close()
