@@ -43,6 +43,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from report import count as _n
+from report import met as _met
+from report import mlflow_installed, noisy_loss
+from report import num as _num
+from report import rate as _rate
+from report import print_table as _print_table
+from report import ratio as _ratio
+
+
+def print_table(rows: list[list[str]]) -> None:
+    _print_table(rows, "MLflow (sqlite backend)")
+
+
 # -- sizes ----------------------------------------------------------------------
 
 FULL = {
@@ -91,14 +104,6 @@ def _child_env(**extra: str) -> dict[str, str]:
 
 
 # -- helpers used by the workers ----------------------------------------------------
-
-
-def noisy_loss(n: int, seed: int = 1) -> list[float]:
-    """A decaying training loss with noise: what a real series looks like."""
-    rng = random.Random(seed)
-    gauss = rng.gauss
-    scale = n / 5 or 1
-    return [2.0 * math.exp(-i / scale) + 0.1 + 0.05 * gauss(0.0, 1.0) for i in range(n)]
 
 
 def _percentile(sorted_values: list[int] | list[float], q: float) -> float:
@@ -570,45 +575,6 @@ def run_f(sizes: dict[str, int], have_ml: bool) -> tuple[dict[str, Any], dict[st
 # -- formatting -----------------------------------------------------------------------
 
 
-def _n(x: float) -> str:
-    """A count with thousands separators."""
-    return f"{x:,.0f}"
-
-
-def _num(x: float, unit: str = "") -> str:
-    """Three significant digits, or whole numbers with separators when large."""
-    if x >= 1000:
-        s = f"{x:,.0f}"
-    elif x >= 100:
-        s = f"{x:.0f}"
-    elif x >= 10:
-        s = f"{x:.1f}"
-    elif x >= 1:
-        s = f"{x:.2f}"
-    else:
-        s = f"{x:.3f}"
-    return f"{s} {unit}".rstrip() if unit else s
-
-
-def _rate(x: float) -> str:
-    return f"{x / 1e6:.2f} M points/s" if x >= 1e6 else f"{_n(x)} points/s"
-
-
-def _ratio(rh: float | None, ml: float | None, higher_is_better: bool, smaller_ml: bool = False) -> str:
-    """How many times runhistory beats MLflow on this measure (lower cost / higher rate)."""
-    if rh is None or ml is None or rh <= 0 or ml <= 0:
-        return "—"
-    factor = rh / ml if higher_is_better else ml / rh
-    mark = " †" if smaller_ml else ""
-    if factor >= 1:
-        return f"{_num(factor)}× better{mark}"
-    return f"{_num(1 / factor)}× worse{mark}"
-
-
-def _met(ok: bool | None) -> str:
-    return "—" if ok is None else ("yes" if ok else "**NO**")
-
-
 def build_rows(res: dict[str, Any], sizes: dict[str, int], have_ml: bool, absent: str) -> list[list[str]]:
     """The table's rows, from the workers' results; ``absent`` fills the MLflow cells without MLflow."""
     rows: list[list[str]] = []
@@ -733,14 +699,6 @@ def build_rows(res: dict[str, Any], sizes: dict[str, int], have_ml: bool, absent
     return rows
 
 
-def print_table(rows: list[list[str]]) -> None:
-    header = ["measure", "runhistory", "MLflow (sqlite backend)", "ratio", "target", "met?"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join(["---"] * len(header)) + "|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-
-
 def print_notes(res: dict[str, Any], sizes: dict[str, int], quick: bool) -> None:
     notes = [
         "ratio: how many times runhistory beats MLflow on that measure (a lower cost or a higher rate); "
@@ -810,14 +768,6 @@ def print_notes(res: dict[str, Any], sizes: dict[str, int], quick: bool) -> None
     print()
     for note in notes:
         print(f"- {note}")
-
-
-def mlflow_installed() -> bool:
-    """Whether ``import mlflow`` can find it (without importing it: that takes a second)."""
-    try:
-        return importlib.util.find_spec("mlflow") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def machine_lines() -> list[str]:

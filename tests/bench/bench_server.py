@@ -52,6 +52,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from report import count as _n
+from report import met as _met
+from report import mlflow_installed, noisy_loss
+from report import num as _num
+from report import rate as _rate
+from report import print_table as _print_table
+from report import ratio as _ratio
+
+
+def print_table(rows: list[list[str]]) -> None:
+    _print_table(rows, "MLflow server")
+
+
 # -- sizes ----------------------------------------------------------------------
 
 FULL = {
@@ -241,14 +254,6 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 30) -> None:
 
 
 # -- helpers used by the workers ---------------------------------------------------
-
-
-def noisy_loss(n: int, seed: int = 1) -> list[float]:
-    """A decaying training loss with noise: what a real series looks like."""
-    rng = random.Random(seed)
-    gauss = rng.gauss
-    scale = n / 5 or 1
-    return [2.0 * math.exp(-i / scale) + 0.1 + 0.05 * gauss(0.0, 1.0) for i in range(n)]
 
 
 def ready(info: dict[str, Any] | None = None) -> None:
@@ -885,43 +890,6 @@ def measure_profile(points: int, tmp: Path) -> dict[str, Any]:
 # -- formatting -----------------------------------------------------------------------
 
 
-def _n(x: float) -> str:
-    """A count with thousands separators."""
-    return f"{x:,.0f}"
-
-
-def _num(x: float) -> str:
-    """Three significant digits, or whole numbers with separators when large."""
-    if x >= 1000:
-        return f"{x:,.0f}"
-    if x >= 100:
-        return f"{x:.0f}"
-    if x >= 10:
-        return f"{x:.1f}"
-    if x >= 1:
-        return f"{x:.2f}"
-    return f"{x:.3f}"
-
-
-def _rate(x: float) -> str:
-    return f"{x / 1e6:.2f} M points/s" if x >= 1e6 else f"{_n(x)} points/s"
-
-
-def _ratio(rh: float | None, ml: float | None, higher_is_better: bool, smaller_ml: bool = False) -> str:
-    """How many times runhistory beats MLflow on this measure (lower cost / higher rate)."""
-    if rh is None or ml is None or rh <= 0 or ml <= 0:
-        return "—"
-    factor = rh / ml if higher_is_better else ml / rh
-    mark = " †" if smaller_ml else ""
-    if factor >= 1:
-        return f"{_num(factor)}× better{mark}"
-    return f"{_num(1 / factor)}× worse{mark}"
-
-
-def _met(ok: bool | None) -> str:
-    return "—" if ok is None else ("yes" if ok else "**NO**")
-
-
 def _mb_s(nbytes: int, times: list[float]) -> float:
     return nbytes / 1e6 / statistics.median(times)
 
@@ -1048,14 +1016,6 @@ def build_rows(res: dict[str, Any], sz: dict[str, int], have_ml: bool, absent: s
     return rows
 
 
-def print_table(rows: list[list[str]]) -> None:
-    header = ["measure", "runhistory", "MLflow server", "ratio", "target", "met?"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join(["---"] * len(header)) + "|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-
-
 def print_notes(res: dict[str, Any], sz: dict[str, int], quick: bool, have_ml: bool, ml_version: str) -> None:
     notes = [
         "ratio: how many times runhistory beats MLflow on that measure (a higher rate or a lower peak); "
@@ -1171,13 +1131,6 @@ def _uvicorn_impl() -> str:
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio loop"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11 (pure Python; httptools not installed)"
     return f"{loop}, {http}"
-
-
-def mlflow_installed() -> bool:
-    try:
-        return importlib.util.find_spec("mlflow") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def machine_lines(ml_version: str) -> list[str]:

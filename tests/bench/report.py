@@ -1,0 +1,71 @@
+"""What the benchmark scripts share: the workload's shape and how figures are printed."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+
+
+def noisy_loss(n: int, seed: int = 1) -> list[float]:
+    """A decaying training loss with noise: what a real series looks like."""
+    rng = random.Random(seed)
+    gauss = rng.gauss
+    scale = n / 5 or 1
+    return [2.0 * math.exp(-i / scale) + 0.1 + 0.05 * gauss(0.0, 1.0) for i in range(n)]
+
+
+def mlflow_installed() -> bool:
+    """Whether ``import mlflow`` can find it (without importing it: that takes a second)."""
+    try:
+        return importlib.util.find_spec("mlflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def count(x: float) -> str:
+    """A count with thousands separators."""
+    return f"{x:,.0f}"
+
+
+def num(x: float, unit: str = "") -> str:
+    """Three significant digits, or whole numbers with separators when large."""
+    if x >= 1000:
+        s = f"{x:,.0f}"
+    elif x >= 100:
+        s = f"{x:.0f}"
+    elif x >= 10:
+        s = f"{x:.1f}"
+    elif x >= 1:
+        s = f"{x:.2f}"
+    else:
+        s = f"{x:.3f}"
+    return f"{s} {unit}".rstrip() if unit else s
+
+
+def rate(x: float) -> str:
+    return f"{x / 1e6:.2f} M points/s" if x >= 1e6 else f"{count(x)} points/s"
+
+
+def ratio(rh: float | None, ml: float | None, higher_is_better: bool, smaller_ml: bool = False) -> str:
+    """How many times runhistory beats MLflow on this measure (lower cost / higher rate)."""
+    if rh is None or ml is None or rh <= 0 or ml <= 0:
+        return "—"
+    factor = rh / ml if higher_is_better else ml / rh
+    mark = " †" if smaller_ml else ""
+    if factor >= 1:
+        return f"{num(factor)}× better{mark}"
+    return f"{num(1 / factor)}× worse{mark}"
+
+
+def met(ok: bool | None) -> str:
+    return "—" if ok is None else ("yes" if ok else "**NO**")
+
+
+def print_table(rows: list[list[str]], mlflow_column: str) -> None:
+    """The results as a markdown table."""
+    header = ["measure", "runhistory", mlflow_column, "ratio", "target", "met?"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join(["---"] * len(header)) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
