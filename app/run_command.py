@@ -138,15 +138,16 @@ def run_tracked(
     for pump in pumps:
         pump.join(timeout=10)
     console.close()
+    why: str | None
     if code == 0:
-        status, error, exit_code = "completed", None, 0
+        status, why, exit_code = "completed", None, 0
     elif code < 0:
         signame = signal.Signals(-code).name
-        status, error, exit_code = "killed", f"killed by {signame}", 128 - code
+        status, why, exit_code = "killed", f"killed by {signame}", 128 - code
     else:
-        status, error, exit_code = "failed", f"exited with code {code}", code
-    logger.finish(status, error, exit_code=exit_code)
-    message = f"runhistory: run {run.id[:8]} {status}" + (f" ({error})" if error else "")
+        status, why, exit_code = "failed", f"exited with code {code}", code
+    logger.finish(status, why, exit_code=exit_code)
+    message = f"runhistory: run {run.id[:8]} {status}" + (f" ({why})" if why else "")
     if json_output:
         from .contract import dumps, run_doc
 

@@ -1,4 +1,4 @@
-"""``mypy --strict`` on the core packages, as they are imported."""
+"""``mypy --strict`` on the packages, as they are imported."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_core_is_strictly_typed(tmp_path: Path) -> None:
+def test_everything_is_strictly_typed(tmp_path: Path) -> None:
     # The folders install as runhistory.api / runhistory.logger through
     # package-dir; mypy follows a tree laid out the same way.
     tree = tmp_path / "runhistory"
     tree.mkdir()
-    for folder in ("api", "logger"):
+    for folder in ("api", "logger", "app"):
         (tree / folder).symlink_to(ROOT / folder)
     done = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
-         "-p", "runhistory.api", "-p", "runhistory.logger"],
+         "-p", "runhistory.api", "-p", "runhistory.logger", "-p", "runhistory.app"],
         cwd=tmp_path,
         env={**os.environ, "MYPYPATH": str(tmp_path)},
         capture_output=True,
