@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
-from runhistory.api import MetricInfo, Run, Series
+from runhistory.api import ArtifactInfo, MetricInfo, Run, Series
 
 from .key_metrics import RowMetrics
+from .previews import Preview
 
 
 @dataclass
@@ -142,3 +143,34 @@ class ConsoleRead(Message):
     size: int
     restart: bool
     missing: bool = False
+
+
+@dataclass
+class ArtifactsListed(Message):
+    """The run's artifacts, by path.
+
+    Attributes:
+        run_id: The run.
+        artifacts: Every file the run holds.
+    """
+
+    run_id: str
+    artifacts: list[ArtifactInfo]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ArtifactsListed) and message.run_id == self.run_id
+
+
+@dataclass
+class ArtifactPreviewed(Message):
+    """One artifact's preview, made from its head.
+
+    Attributes:
+        run_id: The run.
+        path: The artifact's path.
+        preview: What the preview pane shows.
+    """
+
+    run_id: str
+    path: str
+    preview: Preview

@@ -92,6 +92,7 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
     from runhistory.api import EmbeddedStore
     from runhistory.app.app import make_app
     from runhistory.app.screens.run import RunScreen
+    from runhistory.app.widgets.artifact_tree import ArtifactTree
     from runhistory.app.widgets.chart_grid import ChartGrid
     from runhistory.app.widgets.runs_table import RunsTable
 
@@ -148,6 +149,12 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
         await pilot.press("3")
         await _settle(pilot)
         save("run-text")
+        await pilot.press("5")
+        await _settle(pilot)
+        app.screen.query_one(ArtifactTree).select_path("outputs/metrics.csv")
+        await _settle(pilot)
+        await pilot.pause(0.5)
+        save("run-artifacts")
         await pilot.press("escape")
         await pilot.pause(0.5)
         # Filter and sort.

@@ -59,6 +59,16 @@ def _train(store: Store, run_id: str, started: float, floor: float, seed: int, n
     })  # fmt: skip
 
 
+#: Files of the baseline run besides its metrics: text, JSON, a table, an image, a checkpoint.
+ARTIFACTS = {
+    "train.py": b"import torch\n\n\ndef main(lr: float = 1e-3) -> None:\n    print(f\"training with lr={lr}\")\n",
+    "config.json": b'{"lr": 0.001, "epochs": 30, "model": {"kind": "cnn", "channels": [32, 64]}}',
+    "outputs/confusion.tsv": b"label\tcat\tdog\ncat\t91\t9\ndog\t7\t93\n",
+    "outputs/samples.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x40\x00\x00\x00\x20\x08\x02\x00\x00\x00" + bytes(40),
+    "checkpoints/model.pt": b"PK\x03\x04" + bytes(range(256)) * 16,
+}
+
+
 def make_store(home: Path) -> EmbeddedStore:
     """Four runs: two completed, one failed, one running (with a console log)."""
     store = EmbeddedStore(home, lost_after=1e12)  # the running run never turns "lost"
@@ -76,6 +86,9 @@ def make_store(home: Path) -> EmbeddedStore:
             _train(store, run_id, started, floor, seed)
             moment[0] = started + (1512 if seed == 1 else 1200)
             store.put_artifact(run_id, "outputs/metrics.csv", b"epoch,loss\n1,0.5\n")
+            if run_id == BASELINE:
+                for path, data in ARTIFACTS.items():
+                    store.put_artifact(run_id, path, data)
             store.finish_run(run_id, "completed")
         moment[0] = NOW - 3600
         store.create_run(NewRun(experiment="resnet-cifar", name="diverged", run_id=DIVERGED,

@@ -18,6 +18,7 @@ from textual.pilot import Pilot
 
 from runhistory.api import EmbeddedStore
 from runhistory.app.app import RunHistoryApp, make_app
+from runhistory.app.widgets.artifact_tree import ArtifactTree
 
 from .app_data import BASELINE, LIVE, fixed_clock, make_store
 from .test_app import FlakyStore, open_run, settle
@@ -73,6 +74,19 @@ def test_run_screen_console(snap_compare: Any, store: EmbeddedStore) -> None:
 
     app = fixed_app(store)
     assert snap_compare(app, terminal_size=SIZE, run_before=open_console)
+
+
+def test_run_screen_artifacts(snap_compare: Any, store: EmbeddedStore) -> None:
+    async def open_artifacts(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await open_run(pilot, BASELINE)
+        await pilot.press("5")
+        await settle(pilot)
+        pilot.app.screen.query_one(ArtifactTree).select_path("config.json")
+        await settle(pilot)
+
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_artifacts)
 
 
 def test_help_modal(snap_compare: Any, store: EmbeddedStore) -> None:

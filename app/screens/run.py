@@ -1,4 +1,4 @@
-"""The run screen: one run's metadata, scalars, charts, text metrics and console.
+"""The run screen: one run's metadata, scalars, charts, text metrics, console and artifacts.
 
 While the run is running, it is read again every ``live_interval`` seconds:
 the header, the scalars, the charts whose series grew (each read downsampled
@@ -15,13 +15,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, TabbedContent, TabPane, Tree
 from textual.worker import get_current_worker
 
-from runhistory.api import MetricInfo, Run, RunNotFound, Store
+from runhistory.api import ArtifactInfo, ArtifactNotFound, MetricInfo, Run, RunNotFound, Store
 
 from ..key_metrics import chart_metric_names
-from ..messages import ConsoleRead, RunLoaded, SeriesLoaded, TextHistoryLoaded
+from ..messages import ArtifactPreviewed, ArtifactsListed, ConsoleRead, RunLoaded, SeriesLoaded, TextHistoryLoaded
+from ..previews import HEAD_BYTES, folder_preview, make_preview
+from ..widgets.artifact_preview import ArtifactPreview
+from ..widgets.artifact_tree import ArtifactTree
 from ..widgets.chart_grid import ChartGrid
 from ..widgets.console_log import ConsoleLog
 from ..widgets.metric_chart import MetricChart
@@ -61,8 +64,21 @@ def _skip(stream: BinaryIO, count: int) -> None:
         count -= len(piece)
 
 
+def _read_head(stream: BinaryIO, count: int) -> bytes:
+    """Up to ``count`` bytes from the start of ``stream`` (a read may return fewer than asked)."""
+    pieces: list[bytes] = []
+    left = count
+    while left > 0:
+        piece = stream.read(left)
+        if not piece:
+            break
+        pieces.append(piece)
+        left -= len(piece)
+    return b"".join(pieces)
+
+
 class RunScreen(StoreScreen):
-    """One run. Tabs: charts, scalars, text metrics, console."""
+    """One run. Tabs: charts, scalars, text metrics, console, artifacts."""
 
     LIVE_GROUPS = frozenset({"run-live"})
 
@@ -71,8 +87,13 @@ class RunScreen(StoreScreen):
         "numbers, marked ▤). Space or a click adds or removes a chart, Enter charts only the highlighted "
         "metric, a charts them all. Each chart is read downsampled to its width; its footer says how "
         "many points the metric holds.\n\n"
-        "Tabs 1-4: charts, scalars (the latest value of every metric), text (string metrics with their "
-        "history), console (logs/console.txt). While the run runs, all of it is read again every second."
+        "Tabs 1-5: charts, scalars (the latest value of every metric), text (string metrics with their "
+        "history), console (logs/console.txt), artifacts (the run's files). While the run runs, all of it "
+        "is read again every second.\n\n"
+        "Artifacts: the tree holds the run's folders and files with their sizes; the highlighted file is "
+        "previewed beside it from its first 256 KiB: text highlighted by its extension, JSON "
+        "pretty-printed, CSV and TSV as a table, images and binary files described. Escape sequences and "
+        "control characters in a file are removed before it is shown."
     )
 
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
@@ -82,6 +103,7 @@ class RunScreen(StoreScreen):
         Binding("2", "tab('scalars')", "Scalars", show=False),
         Binding("3", "tab('text')", "Text", show=False),
         Binding("4", "tab('console')", "Console", show=False),
+        Binding("5", "tab('artifacts')", "Artifacts", show=False),
         Binding("a", "all_charts", "All charts", show=False, tooltip="Chart every metric"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the run again"),
     ]
@@ -100,6 +122,7 @@ class RunScreen(StoreScreen):
         self._console_sha: str | None = None
         self._console_size = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._artifacts_known: list[tuple[str, str]] | None = None
         self.sub_title = f"run {run.short_id} · {run.experiment}"
 
     def compose(self) -> ComposeResult:
@@ -116,6 +139,10 @@ class RunScreen(StoreScreen):
                 yield TextHistory(id="text-history")
             with TabPane("Console", id="console"):
                 yield ConsoleLog(id="console-log")
+            with TabPane("Artifacts", id="artifacts"):
+                with Horizontal():
+                    yield ArtifactTree(id="artifact-tree")
+                    yield ArtifactPreview(id="artifact-preview")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -129,9 +156,10 @@ class RunScreen(StoreScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run-load")
     def load_run(self) -> None:
-        """The run and its metrics, then its console."""
+        """The run and its metrics, then its console and its artifacts."""
         self._read_run()
         self._read_console(self._console_sha, self._console_size)
+        self._read_artifacts()
 
     def _live_tick(self) -> None:
         if self.run_data.status in _LIVE_STATUSES and self.is_current:
@@ -139,9 +167,10 @@ class RunScreen(StoreScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run-live")
     def refresh_run(self, console_sha: str | None, console_size: int) -> None:
-        """The run, its metrics and the console's new end, read again."""
+        """The run, its metrics, the console's new end and the artifacts, read again."""
         self._read_run()
         self._read_console(console_sha, console_size)
+        self._read_artifacts()
 
     def _read_run(self) -> None:
         run = self.store.get_run(self.run_data.id)
@@ -163,6 +192,18 @@ class RunScreen(StoreScreen):
             _skip(stream, start)
             data = stream.read(CONSOLE_TAIL if not grown else info.size - start)
         self.post_message(ConsoleRead(run_id, data, info.sha256, start + len(data), restart=not grown))
+
+    def _read_artifacts(self) -> None:
+        self.post_message(ArtifactsListed(self.run_data.id, self.store.list_artifacts(self.run_data.id)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="artifact-preview")
+    def load_preview(self, info: ArtifactInfo) -> None:
+        """The head of one artifact, made into its preview (never the whole file)."""
+        with self.store.open_artifact(self.run_data.id, info.path) as stream:
+            head = _read_head(stream, HEAD_BYTES)
+        if get_current_worker().is_cancelled:
+            return
+        self.post_message(ArtifactPreviewed(self.run_data.id, info.path, make_preview(info, head)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run-series")
     def load_series(self, wanted: dict[str, int]) -> None:
@@ -253,6 +294,46 @@ class RunScreen(StoreScreen):
             self._decoder.reset()
         log.show_text(self._decoder.decode(message.data), restart=message.restart)
 
+    def on_artifacts_listed(self, message: ArtifactsListed) -> None:
+        known = [(a.path, a.sha256) for a in message.artifacts]
+        if known == self._artifacts_known:
+            return
+        before = dict(self._artifacts_known or [])
+        self._artifacts_known = known
+        tree = self.query_one(ArtifactTree)
+        tree.show(message.artifacts)
+        preview = self.query_one(ArtifactPreview)
+        if not message.artifacts:
+            preview.show_note("No artifacts", "This run has no files. A training script stores them with "
+                              "logger.upload(path, data) or logger.upload_file(path, file); files in ./outputs "
+                              "are uploaded when the run ends.")  # fmt: skip
+            return
+        node = tree.cursor_node
+        if node is None:
+            return
+        if isinstance(node.data, ArtifactInfo) and before.get(node.data.path) == node.data.sha256:
+            return  # the file shown has not changed
+        self._preview_node(node.data)
+
+    @on(Tree.NodeHighlighted, "#artifact-tree")
+    def _artifact_highlighted(self, event: Tree.NodeHighlighted[ArtifactInfo | str]) -> None:
+        self._preview_node(event.node.data)
+
+    def _preview_node(self, data: ArtifactInfo | str | None) -> None:
+        preview = self.query_one(ArtifactPreview)
+        if isinstance(data, ArtifactInfo):
+            preview.show_note(data.path, "Reading…")
+            self.load_preview(data)
+        elif isinstance(data, str):
+            self.workers.cancel_group(self, "artifact-preview")
+            files = [a for a in self.query_one(ArtifactTree).artifacts if a.path.startswith(data)]
+            preview.show(folder_preview(data, files))
+
+    def on_artifact_previewed(self, message: ArtifactPreviewed) -> None:
+        node = self.query_one(ArtifactTree).cursor_node
+        if node is not None and isinstance(node.data, ArtifactInfo) and node.data.path == message.path:
+            self.query_one(ArtifactPreview).show(message.preview)
+
     @on(MetricChart.Resized)
     def _chart_resized(self) -> None:
         self._request_series()
@@ -289,6 +370,7 @@ class RunScreen(StoreScreen):
 
     _TAB_FOCUS: ClassVar[dict[str, str]] = {
         "charts": "#metric-picker", "scalars": "#scalars-table", "text": "#text-history", "console": "#console-log",
+        "artifacts": "#artifact-tree",
     }
 
     def action_tab(self, tab: str) -> None:
@@ -310,9 +392,14 @@ class RunScreen(StoreScreen):
         self._series_shape.clear()
         self._text_counts = None
         self._console_sha, self._console_size = None, 0
+        self._artifacts_known = None
         self.load_run()
 
     def store_failed(self, group: str, error: BaseException) -> bool:
+        if group == "artifact-preview" and isinstance(error, ArtifactNotFound):
+            self.query_one(ArtifactPreview).show_note("Not found", f"The file is no longer in the run.\n\n{error}")
+            self._artifacts_known = None  # list the files again on the next read
+            return True
         if isinstance(error, RunNotFound):
             def back(_: None) -> None:
                 if self.is_current:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import textwrap
 
 from rich.segment import Segment
@@ -11,19 +10,13 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-# Colour and cursor escapes, and every control character but newline and tab:
-# a log must never move the terminal's cursor or change its modes.
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+from ..safe_text import safe_line
 
 
 def clean_line(line: str) -> str:
-    """One line safe to show: escapes and control characters gone, tabs expanded, and a
-    carriage return (a progress bar redrawing its line) keeping what was drawn last."""
-    line = _ESCAPES.sub("", line)
-    if "\r" in line:
-        line = next((part for part in reversed(line.split("\r")) if part), "")
-    return _CONTROLS.sub("", line).expandtabs(8)
+    """One line safe to show: escapes and control characters gone, tabs expanded, long lines
+    cut, and a carriage return (a progress bar redrawing its line) keeping what was drawn last."""
+    return safe_line(line)
 
 
 class ConsoleLog(ScrollView, can_focus=True):
