@@ -28,12 +28,14 @@ def _target(dest: Path, path: str) -> Path:
     return target
 
 
-def _save(source: BinaryIO, target: Path, sha256: str, size: int, on_bytes: Callable[[int], None]) -> None:
+def _save(
+    opener: Callable[[], BinaryIO], target: Path, sha256: str, size: int, on_bytes: Callable[[int], None]
+) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
     try:
-        with source, open(part, "wb") as out:
+        with opener() as source, open(part, "wb") as out:
             while piece := source.read(_PIECE):
                 digest.update(piece)
                 out.write(piece)
@@ -67,7 +69,7 @@ def _save_all(
             if progress is not None:
                 progress(path, done, total)
 
-        _save(opener(path), target, sha256, size, on_bytes)
+        _save(lambda: opener(path), target, sha256, size, on_bytes)
         saved.append(target)
     return saved
 

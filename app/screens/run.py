@@ -32,7 +32,9 @@ from ..widgets.metric_picker import MetricPicker
 from ..widgets.run_header import RunHeader
 from ..widgets.scalars_table import ScalarsTable
 from ..widgets.text_history import TextHistory
+from .download import DownloadModal
 from .error import ErrorModal
+from .promote import PromoteModal
 from .store_screen import StoreScreen
 
 #: Where ``runhistory run`` stores a run's console.
@@ -105,6 +107,8 @@ class RunScreen(StoreScreen):
         Binding("4", "tab('console')", "Console", show=False),
         Binding("5", "tab('artifacts')", "Artifacts", show=False),
         Binding("a", "all_charts", "All charts", show=False, tooltip="Chart every metric"),
+        Binding("d", "download", "Download", tooltip="Save the highlighted file or folder below a folder you name"),
+        Binding("p", "promote", "Promote", tooltip="Make the highlighted file or folder the next version of an asset"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the run again"),
     ]
 
@@ -302,6 +306,7 @@ class RunScreen(StoreScreen):
         self._artifacts_known = known
         tree = self.query_one(ArtifactTree)
         tree.show(message.artifacts)
+        self.refresh_bindings()
         preview = self.query_one(ArtifactPreview)
         if not message.artifacts:
             preview.show_note("No artifacts", "This run has no files. A training script stores them with "
@@ -382,8 +387,35 @@ class RunScreen(StoreScreen):
         # Focus follows the tab, so that the keys act on what is shown (and the
         # hidden pane's widget does not pull its tab back into view).
         pane = event.pane.id or ""
+        self.refresh_bindings()  # download and promote come and go with the artifacts tab
         if pane in self._TAB_FOCUS:
             self.query_one(self._TAB_FOCUS[pane]).focus()
+
+    # -- download and promote --------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Download and promote act on the artifact tree: only offered (and in the footer) on its tab.
+        if action in ("download", "promote"):
+            return self.query_one(TabbedContent).active == "artifacts" and bool(self.query_one(ArtifactTree).artifacts)
+        return True
+
+    def _artifact_selection(self) -> tuple[str | None, str]:
+        """The highlighted file's path (``None`` for a folder) and the prefix it stands for."""
+        node = self.query_one(ArtifactTree).cursor_node
+        data = node.data if node is not None else None
+        if isinstance(data, ArtifactInfo):
+            return data.path, data.path
+        return None, data if isinstance(data, str) else ""
+
+    def action_download(self) -> None:
+        path, prefix = self._artifact_selection()
+        artifacts = self.query_one(ArtifactTree).artifacts
+        files = [a for a in artifacts if a.path == path] if path is not None else [a for a in artifacts if a.path.startswith(prefix)]
+        self.app.push_screen(DownloadModal(self.store, self.run_data.id, files, path=path, prefix=prefix))
+
+    def action_promote(self) -> None:
+        _, prefix = self._artifact_selection()
+        self.app.push_screen(PromoteModal(self.store, self.run_data.id, prefix))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,0 +1,208 @@
+"""Download (``d``) and promote (``p``) on the artifacts tab, driven by the Pilot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Button, Input, ProgressBar, Static
+
+from runhistory.api import EmbeddedStore, RunNotFound
+from runhistory.app.app import RunHistoryApp, make_app
+from runhistory.app.screens.download import DownloadModal
+from runhistory.app.screens.promote import PromoteModal
+from runhistory.app.widgets.artifact_tree import ArtifactTree
+
+from .app_data import ARTIFACTS, BASELINE, fixed_clock, make_store
+from .test_app import SIZE, open_run, pilot_test, settle, wait_for
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EmbeddedStore:
+    return make_store(tmp_path / "store")
+
+
+async def on_artifacts(pilot: Any, path: str) -> None:
+    """Open the baseline run's artifacts tab with ``path`` highlighted."""
+    await settle(pilot)
+    await open_run(pilot, BASELINE)
+    await pilot.press("5")
+    await settle(pilot)
+    assert pilot.app.screen.query_one(ArtifactTree).select_path(path)
+    await pilot.pause()
+
+
+def text_of(app: RunHistoryApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+def notifications(app: RunHistoryApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def download_to(pilot: Any, dest: Path, what: str = "") -> DownloadModal:
+    await pilot.press("d")
+    await pilot.pause()
+    modal = pilot.app.screen
+    assert isinstance(modal, DownloadModal)
+    assert what in text_of(pilot.app, "#download-what")
+    modal.query_one("#download-dest", Input).value = str(dest)
+    await pilot.click("#download")
+    return modal
+
+
+@pilot_test
+async def test_download_a_file(store: EmbeddedStore, tmp_path: Path) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "checkpoints/model.pt")
+        await pilot.press("d")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, DownloadModal)
+        assert "checkpoints/model.pt" in text_of(app, "#download-what")
+        assert modal.query_one("#download-dest", Input).value == str(Path.cwd())  # the default
+        modal.query_one("#download-dest", Input).value = str(tmp_path / "dl")
+        bar = modal.query_one(ProgressBar)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is not modal)
+        assert bar.progress == len(ARTIFACTS["checkpoints/model.pt"])
+        saved = tmp_path / "dl" / "checkpoints" / "model.pt"
+        assert saved.read_bytes() == ARTIFACTS["checkpoints/model.pt"]
+        assert any(str(saved) in n for n in notifications(app))
+
+
+@pilot_test
+async def test_download_a_folder(store: EmbeddedStore, tmp_path: Path) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "outputs/")
+        modal = await download_to(pilot, tmp_path / "dl", "Folder outputs/: 3 files")
+        await wait_for(pilot, lambda: app.screen is not modal)
+        out = tmp_path / "dl" / "outputs"
+        assert sorted(p.name for p in out.iterdir()) == ["confusion.tsv", "metrics.csv", "samples.png"]
+        assert (out / "confusion.tsv").read_bytes() == ARTIFACTS["outputs/confusion.tsv"]
+        assert (out / "metrics.csv").read_bytes() == b"epoch,loss\n1,0.5\n"
+        assert any(f"3 files below {tmp_path / 'dl'}" in n for n in notifications(app))
+        assert not (tmp_path / "dl" / "train.py").exists()
+
+
+@pilot_test
+async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_path: Path) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "train.py")
+        # A folder where the file's partial download should go: an OSError, in words.
+        (tmp_path / "blocked" / "train.py.part").mkdir(parents=True)
+        modal = await download_to(pilot, tmp_path / "blocked")
+        await wait_for(pilot, lambda: "Not downloaded" in text_of(app, "#download-error"))
+        assert app.screen is modal and not modal.query_one("#download", Button).disabled
+
+        # Bytes that do not match their sha256: nothing kept.
+        real_open = store.open_artifact
+
+        def tampered(run_id: str, path: str) -> Any:
+            import io
+
+            real_open(run_id, path).close()
+            return io.BytesIO(b"tampered")
+
+        store.open_artifact = tampered  # type: ignore[method-assign]
+        modal.query_one("#download-dest", Input).value = str(tmp_path / "dl")
+        await pilot.press("enter")  # the field kept the focus
+        await wait_for(pilot, lambda: "sha256" in text_of(app, "#download-error"))
+        assert not (tmp_path / "dl" / "train.py").exists()
+        assert not (tmp_path / "dl" / "train.py.part").exists()
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DownloadModal)
+
+
+@pilot_test
+async def test_promote_checks_the_name_then_makes_versions(store: EmbeddedStore) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "outputs/")
+        await pilot.press("p")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, PromoteModal)
+        assert modal.query_one("#promote-prefix", Input).value == "outputs/"
+        files = text_of(app, "#promote-files")
+        assert "3 files will go in" in files and "outputs/samples.png" in files
+        button = modal.query_one("#promote", Button)
+        assert button.disabled  # no name yet
+
+        await pilot.press(*"bad name!")
+        assert "may hold only letters" in text_of(app, "#promote-name-error")
+        assert button.disabled
+        await pilot.press("enter")  # refused: nothing promoted
+        await settle(pilot)
+        assert store.list_assets() == []
+
+        modal.query_one("#promote-name", Input).value = ""
+        await pilot.press(*"model")
+        await pilot.pause()
+        assert text_of(app, "#promote-name-error") == ""
+        assert not button.disabled
+        await pilot.click("#promote")
+        await wait_for(pilot, lambda: "model:1" in text_of(app, "#promote-result"))
+        await wait_for(pilot, lambda: not button.disabled)
+        await pilot.press("enter")  # from the name field (a second click this soon would be a double click)
+        await wait_for(pilot, lambda: "model:2" in text_of(app, "#promote-result"))
+        assert [f.path for f in store.get_asset("model", 2).files] == [
+            "outputs/confusion.tsv", "outputs/metrics.csv", "outputs/samples.png",
+        ]  # fmt: skip
+        assert any("model:2" in n for n in notifications(app))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, PromoteModal)
+
+
+@pilot_test
+async def test_promote_a_file_and_errors_shown_in_the_modal(store: EmbeddedStore) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "config.json")
+        await pilot.press("p")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, PromoteModal)
+        assert modal.query_one("#promote-prefix", Input).value == "config.json"
+        assert "1 file will go in" in text_of(app, "#promote-files")
+
+        # A prefix with no files: said so, and nothing to promote.
+        modal.query_one("#promote-prefix", Input).value = "nothing/"
+        await settle(pilot)
+        assert "nothing to promote" in text_of(app, "#promote-files")
+        await pilot.press(*"cfg")
+        assert modal.query_one("#promote", Button).disabled
+
+        modal.query_one("#promote-prefix", Input).value = "config.json"
+        await settle(pilot)
+        assert not modal.query_one("#promote", Button).disabled
+
+        def gone(run_id: str, prefix: str, name: str) -> Any:
+            raise RunNotFound(f"no run {run_id[:8]}")
+
+        store.promote = gone  # type: ignore[method-assign]
+        await pilot.click("#promote")
+        await wait_for(pilot, lambda: "Not promoted: no run a1a1a1a1" in text_of(app, "#promote-result"))
+        assert app.screen is modal  # no error modal on top, no traceback
+
+
+@pilot_test
+async def test_download_and_promote_belong_to_the_artifacts_tab(store: EmbeddedStore) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_run(pilot, BASELINE)
+        await pilot.press("d", "p")
+        assert app.screen is screen  # on the charts tab the keys do nothing
+        assert "download" not in {b.binding.action for b in screen.active_bindings.values()
+                                  if screen.check_action(b.binding.action, ())}  # fmt: skip
+        await pilot.press("5")
+        await settle(pilot)
+        await pilot.press("d")
+        assert isinstance(app.screen, DownloadModal)
+        await pilot.press("escape")
+        assert app.screen is screen
