@@ -20,7 +20,6 @@ from ._errors import (
     AmbiguousRunId,
     ArtifactTooLarge,
     InvalidInput,
-    RunhistoryError,
     StoreUnavailable,
     Unauthorized,
 )
@@ -358,5 +357,3 @@ def _pieces(stream: BinaryIO) -> Iterator[bytes]:
     while piece := stream.read(_PIECE):
         yield piece
 
-
-__all__ = ["HttpStore", "RunhistoryError"]

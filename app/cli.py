@@ -82,10 +82,6 @@ def _progress(total_hint: str) -> tuple[Callable[[str, int, int], None] | None, 
     return update, bar.stop
 
 
-def _resolve(store: Store, run: str) -> Run:
-    return store.get_run(run)
-
-
 # -- commands ----------------------------------------------------------------------
 
 
@@ -121,20 +117,14 @@ def _show_run(args: argparse.Namespace, store: Store, run: Run) -> int:
     metrics = store.list_metrics(run.id)
     artifacts = store.list_artifacts(run.id)
     if args.json:
-        from .contract import info_doc
+        from .contract import info_doc, run_doc
 
-        _emit_json(info_doc(run, metrics, artifacts) if args.command == "info" else _last_doc(run))
+        _emit_json(info_doc(run, metrics, artifacts) if args.command == "info" else run_doc(run))
         return 0
     from .human import run_details
 
     _print(*run_details(run, metrics, artifacts))
     return 0
-
-
-def _last_doc(run: Run) -> dict[str, Any]:
-    from .contract import run_doc
-
-    return run_doc(run)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -143,7 +133,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.max_points is not None and args.metric is None:
         raise UsageError("--max-points goes with -m NAME")
     store = _store(args)
-    run = _resolve(store, args.run)
+    run = store.get_run(args.run)
     if args.artifact is not None:
         with store.open_artifact(run.id, args.artifact) as stream:
             out = sys.stdout.buffer
@@ -167,7 +157,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     store = _store(args)
-    run = _resolve(store, args.run)
+    run = store.get_run(args.run)
     asset = store.promote(run.id, args.prefix, args.name)
     if args.json:
         from .contract import asset_version_doc
@@ -201,7 +191,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     if args.artifact is not None and args.prefix is not None:
         raise UsageError("give either -a PATH or -ap PREFIX, not both")
     store = _store(args)
-    run = _resolve(store, args.run)
+    run = store.get_run(args.run)
     prefix = args.artifact if args.artifact is not None else (args.prefix or "")
     dest = Path(args.output)
     infos = store.list_artifacts(run.id, prefix)
@@ -292,15 +282,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.url:
         raise UsageError("serve serves an embedded store: give --home (or RUNHISTORY_HOME), not --url")
     token = args.token or os.environ.get("RUNHISTORY_TOKEN") or None
-    store = open_store(home=args.home or None, url="") if args.home else _embedded_default()
-    serve(store, host=args.host, port=args.port, token=token, insecure=args.insecure, max_file_size=args.max_file_size)
-    return 0
-
-
-def _embedded_default() -> Store:
     from runhistory.api import EmbeddedStore, default_home
 
-    return EmbeddedStore(default_home())
+    store = EmbeddedStore(Path(args.home).expanduser() if args.home else default_home())
+    serve(store, host=args.host, port=args.port, token=token, insecure=args.insecure, max_file_size=args.max_file_size)
+    return 0
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ sequence number.
 from __future__ import annotations
 
 import atexit
-import itertools
 import os
 import signal
 import sys
@@ -21,11 +20,11 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from itertools import repeat, starmap
+from itertools import count, repeat, starmap
 from operator import itemgetter
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, BinaryIO
+from typing import Any
 
 from runhistory.api import (
     ArtifactTooLarge,
@@ -166,7 +165,7 @@ class Logger:
         self._pid = os.getpid()
         self._queue: deque[tuple[Any, ...]] = deque()
         self._append: Callable[[tuple[Any, ...]], None] = self._queue.append
-        self._seq = itertools.count().__next__
+        self._seq = count().__next__
         self._cond = threading.Condition()
         self._stored_below = 0  # every sequence number below this is stored (or failed)
         self._stored_above: set[int] = set()  # stored numbers beyond a gap
