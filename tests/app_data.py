@@ -6,6 +6,7 @@ with both fixed the screens are the same on every machine (given ``TZ=UTC``).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sqlite3
@@ -15,6 +16,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from runhistory.api import EmbeddedStore, NewRun, SeriesBatch, Store
 
@@ -59,12 +62,30 @@ def _train(store: Store, run_id: str, started: float, floor: float, seed: int, n
     })  # fmt: skip
 
 
+def sample_png(width: int = 64, height: int = 32) -> bytes:
+    """A PNG of coloured tiles in a dark grid, 8 pixels apart: red grows to the right, green downwards.
+
+    Stored uncompressed, so its bytes (and the size the tree shows) do not
+    depend on the zlib Pillow was built with.
+    """
+    image = Image.new("RGB", (width, height))
+    columns, rows = max(1, (width - 1) // 8), max(1, (height - 1) // 8)
+    for y in range(height):
+        for x in range(width):
+            line = x % 8 == 0 or y % 8 == 0 or x == width - 1 or y == height - 1
+            tile = (40 + 215 * (x // 8) // columns, 40 + 215 * (y // 8) // rows, 160)
+            image.putpixel((x, y), (20, 20, 20) if line else tile)
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=0)
+    return out.getvalue()
+
+
 #: Files of the baseline run besides its metrics: text, JSON, a table, an image, a checkpoint.
 ARTIFACTS = {
     "train.py": b"import torch\n\n\ndef main(lr: float = 1e-3) -> None:\n    print(f\"training with lr={lr}\")\n",
     "config.json": b'{"lr": 0.001, "epochs": 30, "model": {"kind": "cnn", "channels": [32, 64]}}',
     "outputs/confusion.tsv": b"label\tcat\tdog\ncat\t91\t9\ndog\t7\t93\n",
-    "outputs/samples.png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x40\x00\x00\x00\x20\x08\x02\x00\x00\x00" + bytes(40),
+    "outputs/samples.png": sample_png(),
     "checkpoints/model.pt": b"PK\x03\x04" + bytes(range(256)) * 16,
 }
 
@@ -134,3 +155,21 @@ def insert_runs(home: Path, count: int, newest: float = NOW - 86400) -> None:
             rows,
         )  # fmt: skip
     conn.close()
+
+
+#: Asset versions ``add_assets`` makes: (name, run, prefix, when), in promotion order.
+ASSET_VERSIONS = (
+    ("mnist-classifier", BASELINE, "outputs/", NOW - 150 * 60),
+    ("mnist-classifier", HIGH_LR, "outputs/", NOW - 90 * 60),
+    ("mnist-classifier", BASELINE, "outputs/", NOW - 40 * 60),
+    ("mnist-config", BASELINE, "config.json", NOW - 35 * 60),
+)
+
+
+def add_assets(store: Store) -> None:
+    """Promote files of ``make_store``'s runs at fixed times: mnist-classifier v1–v3 and mnist-config v1."""
+    moment = [NOW]
+    with frozen_time(moment):
+        for name, run_id, prefix, when in ASSET_VERSIONS:
+            moment[0] = when
+            store.promote(run_id, prefix, name)

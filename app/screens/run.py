@@ -22,7 +22,7 @@ from runhistory.api import ArtifactInfo, ArtifactNotFound, MetricInfo, Run, RunN
 
 from ..key_metrics import chart_metric_names
 from ..messages import ArtifactPreviewed, ArtifactsListed, ConsoleRead, RunLoaded, SeriesLoaded, TextHistoryLoaded
-from ..previews import HEAD_BYTES, folder_preview, make_preview
+from ..previews import HEAD_BYTES, folder_preview, make_preview, preview_bytes
 from ..widgets.artifact_preview import ArtifactPreview
 from ..widgets.artifact_tree import ArtifactTree
 from ..widgets.chart_grid import ChartGrid
@@ -80,7 +80,16 @@ def _read_head(stream: BinaryIO, count: int) -> bytes:
 
 
 class RunScreen(StoreScreen):
-    """One run. Tabs: charts, scalars, text metrics, console, artifacts."""
+    """One run. Tabs: charts, scalars, text metrics, console, artifacts.
+
+    Args:
+        store: Where the run is read from.
+        run: The run as last read.
+        clock: The current time (epoch seconds).
+        live_interval: Seconds between live refreshes; ``None`` turns them off.
+        tab: The tab shown first (``charts`` when not given).
+        select: On the artifacts tab, the file path or folder prefix highlighted once the files are listed.
+    """
 
     LIVE_GROUPS = frozenset({"run-live"})
 
@@ -94,8 +103,9 @@ class RunScreen(StoreScreen):
         "is read again every second.\n\n"
         "Artifacts: the tree holds the run's folders and files with their sizes; the highlighted file is "
         "previewed beside it from its first 256 KiB: text highlighted by its extension, JSON "
-        "pretty-printed, CSV and TSV as a table, images and binary files described. Escape sequences and "
-        "control characters in a file are removed before it is shown."
+        "pretty-printed, CSV and TSV as a table, binary files described. Images (PNG, JPEG, GIF, BMP, "
+        "WebP) are read whole, up to 32 MiB, and drawn in coloured half blocks under their description. "
+        "Escape sequences and control characters in a file are removed before it is shown."
     )
 
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
@@ -112,8 +122,19 @@ class RunScreen(StoreScreen):
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the run again"),
     ]
 
-    def __init__(self, store: Store, run: Run, clock: Callable[[], float], live_interval: float | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run: Run,
+        clock: Callable[[], float],
+        live_interval: float | None,
+        *,
+        tab: str | None = None,
+        select: str | None = None,
+    ) -> None:
         super().__init__()
+        self.first_tab = tab if tab in self._TAB_FOCUS else "charts"
+        self._select = select
         self.store = store
         self.run_data = run
         self.clock = clock
@@ -132,7 +153,7 @@ class RunScreen(StoreScreen):
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         yield RunHeader(id="run-header")
-        with TabbedContent(initial="charts"):
+        with TabbedContent(initial=self.first_tab):
             with TabPane("Charts", id="charts"):
                 with Horizontal():
                     yield MetricPicker(id="metric-picker")
@@ -151,7 +172,7 @@ class RunScreen(StoreScreen):
 
     def on_mount(self) -> None:
         self.query_one(RunHeader).show(self.run_data, self.clock())
-        self.query_one(MetricPicker).focus()
+        self.query_one(self._TAB_FOCUS[self.first_tab]).focus()
         self.load_run()
         if self.live_interval:
             self.set_interval(self.live_interval, self._live_tick)
@@ -202,12 +223,19 @@ class RunScreen(StoreScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="artifact-preview")
     def load_preview(self, info: ArtifactInfo) -> None:
-        """The head of one artifact, made into its preview (never the whole file)."""
+        """The head of one artifact, made into its preview; an image is read whole, up to ``IMAGE_BYTES``."""
+        worker = get_current_worker()
         with self.store.open_artifact(self.run_data.id, info.path) as stream:
-            head = _read_head(stream, HEAD_BYTES)
-        if get_current_worker().is_cancelled:
+            data = _read_head(stream, HEAD_BYTES)
+            wanted = preview_bytes(info, data)
+            if wanted > len(data) == HEAD_BYTES and not worker.is_cancelled:
+                data += _read_head(stream, wanted - len(data))
+        if worker.is_cancelled:
             return
-        self.post_message(ArtifactPreviewed(self.run_data.id, info.path, make_preview(info, head)))
+        preview = make_preview(info, data)  # an image is decoded here, off the UI thread
+        if worker.is_cancelled:
+            return
+        self.post_message(ArtifactPreviewed(self.run_data.id, info.path, preview))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run-series")
     def load_series(self, wanted: dict[str, int]) -> None:
@@ -306,6 +334,10 @@ class RunScreen(StoreScreen):
         self._artifacts_known = known
         tree = self.query_one(ArtifactTree)
         tree.show(message.artifacts)
+        if self._select:
+            # Once the new nodes have their lines (the tree's cursor then moves and previews it).
+            tree.call_after_refresh(tree.select_path, self._select)
+            self._select = None
         self.refresh_bindings()
         preview = self.query_one(ArtifactPreview)
         if not message.artifacts:
