@@ -40,6 +40,7 @@ from ._open import HOME_ENV, TOKEN_ENV, URL_ENV, default_home, open_store
 from ._sqlite import SCHEMA_VERSION, EmbeddedStore
 from ._store import Store
 from ._transfer import download_artifacts, download_asset
+from ._validate import check_asset_name
 
 __all__ = [
     "FINAL_STATUSES",
@@ -80,6 +81,7 @@ __all__ = [
     "StoreVersionError",
     "Unauthorized",
     "Value",
+    "check_asset_name",
     "default_home",
     "download_artifacts",
     "download_asset",

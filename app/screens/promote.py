@@ -19,8 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from runhistory.api import ArtifactInfo, AssetVersion, InvalidInput, Store
-from runhistory.api._validate import check_asset_name
+from runhistory.api import ArtifactInfo, AssetVersion, InvalidInput, Store, check_asset_name
 
 from ..human import size as human_bytes
 from ..safe_text import safe_line
