@@ -68,15 +68,28 @@ class RunHistoryApp(App[None]):
     def on_mount(self) -> None:
         self.push_screen(RunsScreen(self.store, self.clock, self.live_interval))
 
-    def open_run(self, run: Run) -> None:
-        """Show one run on its own screen."""
-        self.push_screen(RunScreen(self.store, run, self.clock, self.live_interval))
+    def open_run(self, run: Run, *, tab: str | None = None, select: str | None = None) -> None:
+        """Show one run on its own screen, on ``tab`` with ``select`` highlighted among its files when given."""
+        self.push_screen(RunScreen(self.store, run, self.clock, self.live_interval, tab=tab, select=select))
+
+    def open_assets(self) -> None:
+        """Show the named, versioned assets and their lineage."""
+        from .screens.assets import AssetsScreen
+
+        if not isinstance(self.screen, AssetsScreen):
+            self.push_screen(AssetsScreen(self.store, self.clock))
+
+    def open_compare(self, runs: list[Run]) -> None:
+        """Overlay a metric of ``runs`` and set their latest scalars side by side."""
+        from .screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(self.store, runs, self.clock, self.live_interval))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpModal):
             return
         extra = getattr(self.screen, "HELP_TEXT", "")
-        title = "Keys — runs" if isinstance(self.screen, RunsScreen) else "Keys — run"
+        title = f"Keys — {getattr(self.screen, 'HELP_TITLE', 'run')}"
         self.push_screen(HelpModal(self.screen, title, extra))
 
     def report_store_error(self, error: BaseException, *, live: bool) -> None:
@@ -119,6 +132,8 @@ class RunHistoryApp(App[None]):
             help_text = binding.tooltip or binding.description
             yield SystemCommand(binding.description, f"{help_text}  [{shown}]",
                                 partial(self._run_binding, active.node, binding.action))  # fmt: skip
+        if "assets" not in seen:
+            yield SystemCommand("Assets", "Named, versioned assets and the runs they came from", self.open_assets)
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit",):
                 yield command

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
-from runhistory.api import ArtifactInfo, MetricInfo, Run, Series
+from runhistory.api import ArtifactInfo, AssetSummary, AssetVersion, MetricInfo, Run, Series
 
 from .key_metrics import RowMetrics
 from .previews import Preview
@@ -174,3 +174,51 @@ class ArtifactPreviewed(Message):
     run_id: str
     path: str
     preview: Preview
+
+
+@dataclass
+class AssetsListed(Message):
+    """Every asset name with its newest version, by name."""
+
+    assets: list[AssetSummary]
+
+
+@dataclass
+class AssetVersionsLoaded(Message):
+    """The versions of one asset, oldest first.
+
+    Attributes:
+        name: The asset.
+        versions: Its versions with their files and lineage.
+    """
+
+    name: str
+    versions: list[AssetVersion]
+
+
+@dataclass
+class LineageRunRead(Message):
+    """The run an asset version was promoted from, for its lineage.
+
+    Attributes:
+        run_id: The run asked for.
+        run: The run; ``None`` when it is no longer in the store.
+    """
+
+    run_id: str
+    run: Run | None
+
+
+@dataclass
+class SourceRunRead(Message):
+    """The run an asset version came from, read to be opened.
+
+    Attributes:
+        run_id: The run asked for.
+        run: The run; ``None`` when it is no longer in the store.
+        select: The file path or folder prefix to highlight on its artifacts tab.
+    """
+
+    run_id: str
+    run: Run | None
+    select: str

@@ -101,13 +101,13 @@ async def test_opens_on_the_runs_newest_first(store: EmbeddedStore) -> None:
         table = runs_table(app)
         assert table.run_ids == [LIVE, DIVERGED, HIGH_LR, BASELINE]
         assert table.has_focus
-        live, diverged, _, baseline = (table.cells_of(i) for i in table.run_ids)
+        live, diverged, _, baseline = (table.cells_of(i)[1:] for i in table.run_ids)  # [0]: the mark column
         assert live[:5] == ["d4d4d4d4", "resnet-cifar live", f"{live[2][0]} running", "5m", "5m 00s"]
         assert diverged[2] == "✘ failed" and diverged[3:5] == ["1h", "1m 05s"]
         assert baseline[:5] == ["a1a1a1a1", "mnist-cnn baseline", "✔ completed", "3h", "25m 12s"]
         # Key metrics (latest values) and the sparkline of the main series.
         headers = [str(c.label) for c in table.columns.values()]
-        assert headers[5:] == ["train/loss", "accuracy", "trend"]  # train/lr is bookkeeping
+        assert headers[6:] == ["train/loss", "accuracy", "trend"]  # train/lr is bookkeeping
         assert baseline[5] == f"{0.05 + 2.0 * math.exp(-5 * 299 / 300) + 0.03 * math.sin(299 * 0.7 + 1):.4g}"
         assert diverged[5] == "nan" and diverged[6] == "–"
         assert len(baseline[-1]) == table.columns[table.ordered_columns[-1].key].width
@@ -156,7 +156,7 @@ async def test_sort_by_key_and_by_clicking_a_header(store: EmbeddedStore) -> Non
         await pilot.press("S")
         assert table.run_ids == [LIVE, DIVERGED, HIGH_LR, BASELINE]
         # A click on the "duration" header sorts by it, longest first.
-        x = sum(c.get_render_width(table) for c in table.ordered_columns[:4]) + 2
+        x = sum(c.get_render_width(table) for c in table.ordered_columns[:5]) + 2
         await pilot.click(RunsTable, offset=(x, 0))
         await pilot.pause()
         assert table.run_ids == [BASELINE, HIGH_LR, LIVE, DIVERGED]
@@ -193,7 +193,7 @@ async def test_a_filter_reads_on_until_it_finds_matches(tmp_path: Path) -> None:
         assert isinstance(screen, RunsScreen)
         screen.apply_filter("--trial=2999")  # the oldest run: only a scan finds it
         await wait_for(pilot, lambda: runs_table(app).row_count == 1)
-        assert runs_table(app).cells_of(runs_table(app).run_ids[0])[1] == "bulk-3 bulk run 2999"
+        assert runs_table(app).cells_of(runs_table(app).run_ids[0])[2] == "bulk-3 bulk run 2999"
 
 
 @pilot_test
@@ -362,7 +362,7 @@ async def test_a_running_run_updates_live(store: EmbeddedStore) -> None:
         store.finish_run(LIVE, "completed")
         await wait_for(pilot, lambda: "completed" in screen.query_one(RunHeader).plain)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: table.cells_of(LIVE)[2] == "✔ completed")
+        await wait_for(pilot, lambda: table.cells_of(LIVE)[3] == "✔ completed")
 
 
 # -- manners -------------------------------------------------------------------------
@@ -426,7 +426,7 @@ async def test_usable_at_80_by_24(store: EmbeddedStore) -> None:
         await settle(pilot)
         table = runs_table(app)
         keys = [str(c.key.value) for c in table.ordered_columns]
-        assert keys[:5] == ["id", "experiment", "status", "started", "duration"]
+        assert keys[:6] == ["mark", "id", "experiment", "status", "started", "duration"]
         assert "metric:train/loss" in keys and keys[-1] == "spark"
         assert sum(c.get_render_width(table) for c in table.ordered_columns) <= 80
         screen = await open_run(pilot, BASELINE)

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from runhistory.api import EmbeddedStore
 from runhistory.app.app import RunHistoryApp, make_app
 from runhistory.app.widgets.artifact_tree import ArtifactTree
 
-from .app_data import BASELINE, LIVE, fixed_clock, make_store
+from .app_data import BASELINE, LIVE, add_assets, fixed_clock, make_store
 from .test_app import FlakyStore, open_run, settle
 
 SIZE = (110, 32)
@@ -89,6 +90,19 @@ def test_run_screen_artifacts(snap_compare: Any, store: EmbeddedStore) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=open_artifacts)
 
 
+def test_run_screen_artifacts_image(snap_compare: Any, store: EmbeddedStore) -> None:
+    async def open_image(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await open_run(pilot, BASELINE)
+        await pilot.press("5")
+        await settle(pilot)
+        pilot.app.screen.query_one(ArtifactTree).select_path("outputs/samples.png")
+        await settle(pilot)
+
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_image)
+
+
 def test_help_modal(snap_compare: Any, store: EmbeddedStore) -> None:
     async def ask_for_help(pilot: Pilot[Any]) -> None:
         await settle(pilot)
@@ -104,3 +118,89 @@ def test_error_modal(snap_compare: Any, store: EmbeddedStore) -> None:
     flaky.down = True
     app = fixed_app(flaky)
     assert snap_compare(app, terminal_size=SIZE, run_before=settle)
+
+
+def steady_cursors(pilot: Pilot[Any]) -> None:
+    """Text fields' cursors shown without blinking: the picture does not depend on when it is taken."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+
+
+async def on_artifacts_of_baseline(pilot: Pilot[Any], path: str) -> None:
+    await settle(pilot)
+    await open_run(pilot, BASELINE)
+    await pilot.press("5")
+    await settle(pilot)
+    pilot.app.screen.query_one(ArtifactTree).select_path(path)
+    await settle(pilot)
+
+
+def test_download_modal(snap_compare: Any, store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")  # the folder offered is the current directory
+
+    async def download_outputs(pilot: Pilot[Any]) -> None:
+        await on_artifacts_of_baseline(pilot, "outputs/")
+        await pilot.press("d")
+        await settle(pilot)
+        steady_cursors(pilot)
+        await pilot.pause()
+
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=SIZE, run_before=download_outputs)
+
+
+def test_promote_modal(snap_compare: Any, store: EmbeddedStore) -> None:
+    async def promote_outputs(pilot: Pilot[Any]) -> None:
+        await on_artifacts_of_baseline(pilot, "outputs/")
+        await pilot.press("p")
+        await settle(pilot)
+        await pilot.press(*"mnist-classifier")
+        await settle(pilot)
+        steady_cursors(pilot)
+        await pilot.pause()
+
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=SIZE, run_before=promote_outputs)
+
+
+async def open_assets(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("a")
+    await settle(pilot)
+
+
+def test_assets_screen(snap_compare: Any, store: EmbeddedStore) -> None:
+    add_assets(store)
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_assets)
+
+
+def test_assets_screen_80x24(snap_compare: Any, store: EmbeddedStore) -> None:
+    async def second_version(pilot: Pilot[Any]) -> None:
+        await open_assets(pilot)
+        await pilot.press("tab", "down")
+        await settle(pilot)
+
+    add_assets(store)
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=second_version)
+
+
+def test_assets_screen_empty(snap_compare: Any, store: EmbeddedStore) -> None:
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_assets)
+
+
+def test_download_modal_for_an_asset(snap_compare: Any, store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")  # the folder offered is the current directory
+
+    async def download_version(pilot: Pilot[Any]) -> None:
+        await open_assets(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        steady_cursors(pilot)
+        await pilot.pause()
+
+    add_assets(store)
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=SIZE, run_before=download_version)

@@ -1,14 +1,17 @@
-"""The ``d`` modal: save a run's file, or a folder of them, below a folder the user names.
+"""The ``d`` modal: save a run's file, a folder of them or an asset version below a folder the user names.
 
-The download runs on a thread (``download_artifacts`` checks every file's
-sha256 and keeps nothing that does not match); its progress comes back to
-the bar through ``call_from_thread``. A failure is shown in the modal, in
-words, and the user may pick another folder and try again.
+The download runs on a thread (``download_artifacts`` and ``download_asset``
+check every file's sha256 and keep nothing that does not match); its
+progress comes back to the bar through ``call_from_thread``. A failure is
+shown in the modal, in words, and the user may pick another folder and try
+again.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
@@ -19,18 +22,86 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from runhistory.api import ArtifactInfo, Store, download_artifacts
+from runhistory.api import ArtifactInfo, AssetVersion, Store, download_artifacts, download_asset
 
 from ..human import size as human_bytes
 from ..safe_text import safe_line
+
+
+#: Files named in the modal's summary, at most (the count says how many more).
+SHOWN_FILES = 5
+
+#: Reports a download's progress: the file being saved, bytes done and bytes in all.
+Progress = Callable[[str, int, int], None]
 
 
 class DownloadCancelled(Exception):
     """The user closed the modal while the download ran."""
 
 
+@dataclass(frozen=True)
+class Download:
+    """What a download modal saves, and how.
+
+    Attributes:
+        title: The modal's title.
+        what: What will be saved, in a few lines.
+        hint: The label of the folder field.
+        total: Bytes that will be saved.
+        save: Saves the files below a folder, reporting progress; returns the files saved.
+    """
+
+    title: str
+    what: str
+    hint: str
+    total: int
+    save: Callable[[Path, Progress], list[Path]]
+
+
+def _listing(paths: list[str]) -> str:
+    shown = "\n".join(f"  {safe_line(p, 200)}" for p in paths[:SHOWN_FILES])
+    more = f"\n  … and {len(paths) - SHOWN_FILES} more" if len(paths) > SHOWN_FILES else ""
+    return f"{shown}{more}"
+
+
+def run_files_download(store: Store, run_id: str, files: list[ArtifactInfo], *, path: str | None, prefix: str) -> Download:
+    """A run's one file ``path``, or its files under ``prefix`` (``files`` are those, for the summary)."""
+    total = sum(a.size for a in files)
+    if path is not None:
+        what = f"File {safe_line(path, 200)} ({human_bytes(total)})"
+    else:
+        where = safe_line(prefix, 200) if prefix else "every file of the run"
+        count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
+        what = f"Folder {where}: {count}, {human_bytes(total)}\n{_listing([a.path for a in files])}"
+
+    def save(dest: Path, progress: Progress) -> list[Path]:
+        if path is not None:
+            return download_artifacts(store, run_id, dest, path=path, progress=progress)
+        return download_artifacts(store, run_id, dest, prefix=prefix, progress=progress)
+
+    hint = "Save below this folder (paths inside the run are kept):"
+    return Download(f"Download from run {run_id[:8]}", what, hint, total, save)
+
+
+def asset_download(store: Store, version: AssetVersion) -> Download:
+    """Every file of an asset version."""
+    count = len(version.files)
+    what = (
+        f"Asset {safe_line(version.name, 100)} v{version.version}: {count} file{'s' if count != 1 else ''}, "
+        f"{human_bytes(version.size)}, from run {version.run_id[:8]}\n{_listing([f.path for f in version.files])}"
+    )
+
+    def save(dest: Path, progress: Progress) -> list[Path]:
+        return download_asset(store, version.name, version.version, dest, progress=progress)
+
+    hint = "Save below this folder (the files' paths are kept):"
+    return Download(f"Download asset {safe_line(version.name, 100)} v{version.version}", what, hint, version.size, save)
+
+
 class DownloadModal(ModalScreen[list[Path] | None]):
     """Where to save the highlighted file or folder; a progress bar while it downloads.
+
+    Made for a run's files; ``DownloadModal.for_asset`` makes one for an asset version.
 
     Args:
         store: The store the run is in.
@@ -74,21 +145,24 @@ class DownloadModal(ModalScreen[list[Path] | None]):
         self.path = path
         self.prefix = prefix
         self.dest = dest if dest is not None else os.getcwd()
-        self.total = sum(a.size for a in files)
+        #: What is saved, and how.
+        self.job = run_files_download(store, run_id, files, path=path, prefix=prefix)
+        self.total = self.job.total
 
-    def _what(self) -> str:
-        if self.path is not None:
-            return f"File {safe_line(self.path, 200)} ({human_bytes(self.total)})"
-        where = safe_line(self.prefix, 200) if self.prefix else "every file of the run"
-        shown = "\n".join(f"  {safe_line(a.path, 200)}" for a in self.files[:5])
-        more = f"\n  … and {len(self.files) - 5} more" if len(self.files) > 5 else ""
-        return f"Folder {where}: {len(self.files)} files, {human_bytes(self.total)}\n{shown}{more}"
+    @classmethod
+    def for_asset(cls, store: Store, version: AssetVersion, *, dest: str | None = None) -> DownloadModal:
+        """The modal that saves every file of an asset ``version`` (their paths kept, sha256 checked)."""
+        modal = cls(store, version.run_id, [], path=None, prefix=version.prefix, dest=dest)
+        # The run's arguments only name the version's source; what is saved is the version.
+        modal.job = asset_download(store, version)
+        modal.total = modal.job.total
+        return modal
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Download from run {self.run_id[:8]}", id="download-title")
-            yield Static(self._what(), id="download-what", markup=False)
-            yield Label("Save below this folder (paths inside the run are kept):")
+            yield Label(self.job.title, id="download-title", markup=False)
+            yield Static(self.job.what, id="download-what", markup=False)
+            yield Label(self.job.hint)
             yield Input(self.dest, id="download-dest")
             yield ProgressBar(total=max(self.total, 1), show_eta=False, id="download-progress")
             yield Static("", id="download-error", markup=False)
@@ -137,9 +211,7 @@ class DownloadModal(ModalScreen[list[Path] | None]):
                 raise DownloadCancelled(path)
             self.app.call_from_thread(self._show_progress, done, total)
 
-        if self.path is not None:
-            return download_artifacts(self.store, self.run_id, dest, path=self.path, progress=progress)
-        return download_artifacts(self.store, self.run_id, dest, prefix=self.prefix, progress=progress)
+        return self.job.save(dest, progress)
 
     def _show_progress(self, done: int, total: int) -> None:
         for bar in self.query("#download-progress").results(ProgressBar):  # none once the modal is closed

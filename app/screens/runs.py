@@ -44,9 +44,12 @@ SCAN_BUDGET = 2_000
 SPARK_POINTS = 48
 #: Running runs re-read per live tick, at most.
 LIVE_RUNS = 100
+#: Runs that can be marked and compared at once (each gets its own colour in the overlay).
+MAX_COMPARE = 8
 
 #: Fixed columns: (key, label, width, right-aligned).
 _FIXED = {
+    "mark": ("", 1, False),
     "id": ("run", 8, False),
     "status": ("status", 11, False),
     "started": ("started", 8, True),
@@ -89,12 +92,17 @@ class RunsScreen(StoreScreen):
     """The table of runs, its filter and its sort."""
 
     LIVE_GROUPS = frozenset({"runs-live"})
+    HELP_TITLE = "runs"
 
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("slash", "filter", "Filter", tooltip="Filter runs by id, experiment, status or metric"),
         Binding("s", "sort", "Sort", tooltip="Sort by the next column"),
         Binding("S", "reverse_sort", "Reverse", show=False, tooltip="Reverse the sort order"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("space", "mark", "Mark", tooltip="Mark or unmark the run under the cursor for compare"),
+        Binding("c", "compare", "Compare", tooltip="Compare the marked runs: a metric overlaid, scalars side by side"),
+        Binding("a", "assets", "Assets", tooltip="Named, versioned assets and the runs they came from"),
+        Binding("u", "unmark_all", "Unmark all", show=False, tooltip="Unmark every marked run"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read every run again"),
     ]
 
@@ -117,6 +125,8 @@ class RunsScreen(StoreScreen):
         self._asking_metrics: set[str] = set()
         self.key_metrics: list[str] = []
         self.trouble: str | None = None
+        #: Runs marked for compare, in the order they were marked.
+        self.marked: dict[str, Run] = {}
         self._cell_cache: dict[str, tuple[tuple[object, ...], list[RunColumn], list[Text]]] = {}
         self._columns_now: list[RunColumn] = []
 
@@ -317,17 +327,21 @@ class RunsScreen(StoreScreen):
         fixed = sum(w + pad for _, w, _ in _FIXED.values())
         room = max(0, width - 1 - fixed)  # 1: the vertical scrollbar
         widest = max((len(r.experiment) + (len(r.name) + 1 if r.name else 0) for r in shown[:200]), default=10)
+        metric_width = _METRIC_WIDTH + pad
         experiment = min(max(widest, 10), 12) + pad
+        if room - experiment < metric_width + 6 + pad:
+            experiment = 10 + pad  # a narrow terminal: two cells of the names go to the trend
         room -= experiment
         wanted = key_metric_names((m.latest.values() for m in self.row_metrics.values()), limit=4)
-        metric_width = _METRIC_WIDTH + pad
         # The first key metric before the sparkline, the others after it.
         n_metrics = min(len(wanted), 1, room // metric_width)
         room -= n_metrics * metric_width
         spark = 0
-        if room >= 8 + pad:
-            spark = 8 + pad
-            room -= spark
+        for shortest in (8, 6):
+            if room >= shortest + pad:
+                spark = shortest + pad
+                room -= spark
+                break
         more = min(len(wanted) - n_metrics, max(0, room // metric_width))
         n_metrics += more
         room -= more * metric_width
@@ -339,6 +353,7 @@ class RunsScreen(StoreScreen):
             spark += min(room, 14)
         self.key_metrics = wanted[:n_metrics]
         columns = [
+            RunColumn("mark", "", _FIXED["mark"][1]),
             RunColumn("id", "run", _FIXED["id"][1]),
             RunColumn("experiment", "experiment", experiment - pad),
             RunColumn("status", "status", _FIXED["status"][1]),
@@ -371,7 +386,7 @@ class RunsScreen(StoreScreen):
         started = ago(run.started_at, now)
         took = duration(run, now)
         spin = spinner_frame(now) if run.status == "running" else ""
-        key = (run, self.row_metrics.get(run.id), started, took, spin)
+        key = (run, self.row_metrics.get(run.id), started, took, spin, run.id in self.marked)
         cached = self._cell_cache.get(run.id)
         if cached is not None and cached[0] == key and cached[1] is columns:
             return cached[2]
@@ -384,7 +399,9 @@ class RunsScreen(StoreScreen):
         cells: list[Text] = []
         for column in columns:
             key = column.key
-            if key == "id":
+            if key == "mark":
+                cells.append(Text("●", style="bold #e5c07b") if run.id in self.marked else Text(" "))
+            elif key == "id":
                 cells.append(Text(run.short_id, style="bold" if run.status == "running" else ""))
             elif key == "experiment":
                 text = Text(run.experiment, no_wrap=True, overflow="ellipsis")
@@ -475,6 +492,9 @@ class RunsScreen(StoreScreen):
         running = sum(1 for r in shown_runs if r.status == "running")
         if running:
             text.append(f" · {running} running", style="bold #4fc1ff")
+        if self.marked:
+            text.append(f" · {len(self.marked)} marked", style="bold #e5c07b")
+            text.append(" (c compares)" if len(self.marked) > 1 else " (mark another to compare)", style="dim")
         if self.reading:
             text.append(" · reading…", style="dim")
         if self.sort_key != "started" or not self.sort_descending:
@@ -601,9 +621,47 @@ class RunsScreen(StoreScreen):
         self.sort_descending = not self.sort_descending
         self._redraw()
 
+    def action_mark(self) -> None:
+        """Mark the run under the cursor for compare (or unmark it), then move down a row."""
+        table = self.query_one(RunsTable)
+        run_id = table.cursor_run_id
+        if run_id is None or run_id not in self._index:
+            return
+        if run_id in self.marked:
+            del self.marked[run_id]
+        elif len(self.marked) >= MAX_COMPARE:
+            self.notify(f"At most {MAX_COMPARE} runs compare at once; unmark one first (u unmarks all).",
+                        title="Too many runs", severity="warning")  # fmt: skip
+            return
+        else:
+            self.marked[run_id] = self.runs[self._index[run_id]]
+        self._redraw()
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_unmark_all(self) -> None:
+        self.marked.clear()
+        self._redraw()
+
+    def action_compare(self) -> None:
+        """Compare the marked runs (at least two)."""
+        if len(self.marked) < 2:
+            self.notify("Mark two runs or more with space, then press c.", title="Nothing to compare")
+            return
+        runs = [self.runs[self._index[i]] if i in self._index else run for i, run in self.marked.items()]
+        self.history.open_compare(runs)
+
+    def action_assets(self) -> None:
+        self.history.open_assets()
+
     def action_reload(self) -> None:
         self.row_metrics.clear()
         self._filter_metrics.clear()
         self._load_first_page()
 
-    HELP_TEXT = FILTER_HELP
+    HELP_TEXT = FILTER_HELP + (
+        "\n\nCompare: space marks the run under the cursor (● in the first column) and moves down; "
+        f"mark two to {MAX_COMPARE} runs and press c to see a metric of each overlaid and their latest "
+        "values side by side. u unmarks them all.\n\n"
+        "Assets: a opens the named, versioned assets promoted from runs, with the run each came from."
+    )

@@ -1,0 +1,124 @@
+"""The compared runs' latest values side by side, one row per metric, differences highlighted."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from runhistory.api import MetricInfo, Run
+
+from ..human import value_text
+from ..key_metrics import is_loss_like, rank_metric_names
+from ..safe_text import safe_line
+
+#: Widest value shown in a cell (a chart's list or a long string is cut).
+CELL_WIDTH = 14
+#: Widest metric name shown.
+NAME_WIDTH = 28
+
+_SAME = "dim"
+_DIFFERENT = "bold #e5c07b"
+_BEST = "bold #6cc070"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One metric across the runs.
+
+    Attributes:
+        key: ``metric:NAME``, or ``run:FIELD`` for a field of the run (experiment, status).
+        name: What the row is headed with.
+        values: Each run's latest value, ``None`` where the run lacks it.
+        differs: Not every run holds the same value.
+        best: Index of the best value (lowest loss, highest score) when numbers differ.
+    """
+
+    key: str
+    name: str
+    values: tuple[object, ...]
+    differs: bool
+    best: int | None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def compare_rows(runs: list[Run], metrics: list[list[MetricInfo]]) -> list[Row]:
+    """Rows for ``runs`` (with each run's metrics): the run's experiment and status, then every metric."""
+    rows = [
+        _row("run:experiment", "experiment", tuple(r.experiment for r in runs), best=False),
+        _row("run:status", "status", tuple(r.status for r in runs), best=False),
+    ]
+    latest = [{m.name: m.last_value for m in infos} for infos in metrics]
+    numbers = rank_metric_names({m.name: 1 for infos in metrics for m in infos if m.kind == "number"})
+    others = sorted({m.name for infos in metrics for m in infos if m.kind != "number"})
+    for name in numbers + others:
+        rows.append(_row(f"metric:{name}", name, tuple(values.get(name) for values in latest), best=True))
+    return rows
+
+
+def _row(key: str, name: str, values: tuple[object, ...], *, best: bool) -> Row:
+    differs = len({repr(v) for v in values}) > 1
+    winner: int | None = None
+    numbers = [(_number(v), i) for i, v in enumerate(values)]
+    known = [(n, i) for n, i in numbers if n is not None]
+    if best and differs and len(known) > 1 and len({n for n, _ in known}) > 1:
+        pick = min if is_loss_like(name) else max
+        winner = pick(known, key=lambda pair: pair[0])[1]
+    return Row(key, name, values, differs, winner)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "–"
+    text = safe_line(value_text(value, CELL_WIDTH), CELL_WIDTH * 4)
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+
+class ScalarsDiff(DataTable[Text]):
+    """Metrics down, runs across. Rows whose values differ are highlighted, the best value in green."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self.rows_shown: list[Row] = []
+        self.only_differences = False
+        self._header: tuple[str, ...] = ()
+
+    def show(self, labels: list[Text], rows: list[Row]) -> None:
+        """Columns headed by ``labels`` (one per run), ``rows`` under them (only differing ones if asked)."""
+        header = tuple(label.markup for label in labels)
+        keep = self.cursor_row
+        self.clear(columns=header != self._header)
+        if header != self._header:
+            self._header = header
+            self.add_column(Text("metric"), key="metric", width=NAME_WIDTH)
+            for index, label in enumerate(labels):
+                self.add_column(label, key=f"run{index}", width=CELL_WIDTH)
+        self.rows_shown = [r for r in rows if r.differs or not self.only_differences]
+        for row in self.rows_shown:
+            name = safe_line(row.name, NAME_WIDTH * 4)
+            if len(name) > NAME_WIDTH:
+                name = name[: NAME_WIDTH - 1] + "…"
+            field = row.key.startswith("run:")
+            cells = [Text(name, style=("italic " if field else "") + (_DIFFERENT if row.differs else _SAME), no_wrap=True)]
+            for index, value in enumerate(row.values):
+                style = _BEST if index == row.best else ("" if row.differs else _SAME)
+                numeric = _number(value) is not None or (isinstance(value, float) and not math.isfinite(value))
+                cells.append(Text(_cell(value), style=style, justify="right" if numeric else "left", no_wrap=True))
+            self.add_row(*cells, key=row.key)
+        if self.rows_shown:
+            self.move_cursor(row=min(keep, len(self.rows_shown) - 1), scroll=False)
+
+    @property
+    def cursor_metric(self) -> str | None:
+        """The metric under the cursor (``None`` on a run field)."""
+        if not self.rows_shown or not 0 <= self.cursor_row < len(self.rows_shown):
+            return None
+        row = self.rows_shown[self.cursor_row]
+        return row.name if row.key.startswith("metric:") else None
