@@ -44,6 +44,14 @@ def is_loss_like(name: str) -> bool:
     return _rank(name)[0] <= 1
 
 
+def better(name: str) -> str | None:
+    """``min`` for a loss or an error, ``max`` for a score, ``None`` when the name does not tell (lr, epoch, …)."""
+    klass = _rank(name)[0]
+    if klass <= 1:
+        return "min"
+    return "max" if klass == 2 else None
+
+
 def rank_metric_names(counts: Mapping[str, int]) -> list[str]:
     """Number metric names, most telling first.
 

@@ -14,7 +14,7 @@ from runhistory.app.app import RunHistoryApp, make_app
 from runhistory.app.screens.compare import CompareScreen
 from runhistory.app.screens.runs import MAX_COMPARE, RunsScreen
 from runhistory.app.widgets.compare_chart import CompareChart, time_label, time_ticks
-from runhistory.app.widgets.scalars_diff import ScalarsDiff
+from runhistory.app.widgets.scalars_diff import ScalarsDiff, compare_rows
 
 from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, NOW, batch, fixed_clock, insert_runs, loss_curve, make_store
 from .test_app import SIZE, FlakyStore, pilot_test, runs_table, settle, wait_for
@@ -228,3 +228,23 @@ def test_compare_screen_at_80_by_24_snapshot(snap_compare: Any, store: EmbeddedS
 
     app = fixed_app(store)
     assert snap_compare(app, terminal_size=(80, 24), run_before=compare_two)
+
+
+def test_compare_rows_pick_the_best_only_where_the_name_says_which_way(store: EmbeddedStore) -> None:
+    from runhistory.api import MetricInfo
+
+    def info(name: str, value: object) -> MetricInfo:
+        return MetricInfo(name, "number" if isinstance(value, (int, float)) else "string", 1, 0, value, NOW)  # type: ignore[arg-type]
+
+    runs = [store.get_run(i) for i in (BASELINE, HIGH_LR, DIVERGED)]
+    rows = {r.name: r for r in compare_rows(runs, [
+        [info("val/loss", 0.5), info("val/acc", 0.7), info("train/lr", 1e-3), info("epoch", 3), info("note", "x")],
+        [info("val/loss", float("nan")), info("val/acc", 0.9), info("train/lr", 1e-4), info("epoch", 3)],
+        [info("val/loss", 0.4), info("val/acc", 0.9), info("train/lr", 1e-3), info("epoch", 3), info("note", "x")],
+    ])}  # fmt: skip
+    assert rows["experiment"].differs and rows["status"].values == ("completed", "completed", "failed")
+    assert rows["val/loss"].best == 2  # NaN is never the best
+    assert rows["val/acc"].best in (1, 2) and rows["val/acc"].differs
+    assert rows["train/lr"].differs and rows["train/lr"].best is None  # bookkeeping: no "best" learning rate
+    assert not rows["epoch"].differs and rows["epoch"].best is None
+    assert rows["note"].differs and rows["note"].values == ("x", None, "x")

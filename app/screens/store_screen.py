@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import on
+from textual.events import Resize
 from textual.screen import Screen
+from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
@@ -21,11 +23,21 @@ class StoreScreen(Screen[None]):
 
     #: Worker groups that repeat every tick.
     LIVE_GROUPS: ClassVar[frozenset[str]] = frozenset()
+    #: Below this many columns the footer drops the space between its keys and the palette's key
+    #: (``?`` lists it), so that the screen's own keys fit.
+    COMPACT_FOOTER_BELOW: ClassVar[int] = 100
 
     @property
     def history(self) -> RunHistoryApp:
         """The app, typed."""
         return cast("RunHistoryApp", self.app)
+
+    @on(Resize)
+    def _fit_footer(self, event: Resize) -> None:
+        narrow = event.size.width < self.COMPACT_FOOTER_BELOW
+        for footer in self.query(Footer):
+            footer.compact = narrow
+            footer.show_command_palette = not narrow
 
     @on(Worker.StateChanged)
     def _worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 from runhistory.api import MetricInfo, Run
 
 from ..human import value_text
-from ..key_metrics import is_loss_like, rank_metric_names
+from ..key_metrics import better, rank_metric_names
 from ..safe_text import safe_line
 
 #: Widest value shown in a cell (a chart's list or a long string is cut).
@@ -33,7 +33,8 @@ class Row:
         name: What the row is headed with.
         values: Each run's latest value, ``None`` where the run lacks it.
         differs: Not every run holds the same value.
-        best: Index of the best value (lowest loss, highest score) when numbers differ.
+        best: Index of the best value when numbers differ and the name says which way is
+            better (lowest loss or error, highest score); ``None`` for bookkeeping (lr, epoch).
     """
 
     key: str
@@ -68,8 +69,9 @@ def _row(key: str, name: str, values: tuple[object, ...], *, best: bool) -> Row:
     winner: int | None = None
     numbers = [(_number(v), i) for i, v in enumerate(values)]
     known = [(n, i) for n, i in numbers if n is not None]
-    if best and differs and len(known) > 1 and len({n for n, _ in known}) > 1:
-        pick = min if is_loss_like(name) else max
+    direction = better(name) if best else None
+    if direction is not None and differs and len(known) > 1 and len({n for n, _ in known}) > 1:
+        pick = min if direction == "min" else max
         winner = pick(known, key=lambda pair: pair[0])[1]
     return Row(key, name, values, differs, winner)
 
