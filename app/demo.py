@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import random
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
+
+from PIL import Image, ImageDraw
 
 from runhistory.api import EmbeddedStore, NewRun
 from runhistory.logger import Logger
@@ -26,18 +27,37 @@ def demo_home() -> Path:
     return Path(platformdirs.user_cache_dir("runhistory", appauthor=False)) / "demo"
 
 
-def _png(width: int, height: int, pixel: object) -> bytes:
-    """A small RGB PNG, drawn by ``pixel(x, y) -> (r, g, b)``."""
-    rows = b"".join(
-        b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(width))  # type: ignore[operator]
-        for y in range(height)
-    )
+#: Colours of a heatmap from low to high (dark violet, blue, teal, green, yellow).
+_HEAT = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+def _heat(value: float) -> tuple[int, int, int]:
+    """The heatmap colour of ``value`` (0 to 1), blended between the two nearest of ``_HEAT``."""
+    at = max(0.0, min(1.0, value)) * (len(_HEAT) - 1)
+    low = min(int(at), len(_HEAT) - 2)
+    part = at - low
+    r, g, b = (round(a + (z - a) * part) for a, z in zip(_HEAT[low], _HEAT[low + 1]))
+    return r, g, b
+
+
+def _confusion_png(accuracy: list[float], rng: random.Random, cell: int = 4) -> bytes:
+    """A confusion matrix as a PNG heatmap: a square per (true, predicted) class, brighter for more.
+
+    A class's accuracy is on the diagonal; the rest of its row is its errors,
+    spread unevenly over the other classes.
+    """
+    classes = len(accuracy)
+    image = Image.new("RGB", (classes * cell, classes * cell))
+    draw = ImageDraw.Draw(image)
+    for true, right in enumerate(accuracy):
+        weights = [0.0 if other == true else rng.random() ** 3 for other in range(classes)]
+        for predicted, weight in enumerate(weights):
+            share = right if predicted == true else (1 - right) * weight / (sum(weights) or 1.0)
+            box = (predicted * cell, true * cell, (predicted + 1) * cell - 1, (true + 1) * cell - 1)
+            draw.rectangle(box, fill=_heat(share**0.4))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 def _train(store: EmbeddedStore, workdir: Path, *, experiment: str, name: str, lr: float, epochs: int,
@@ -84,9 +104,7 @@ def _train(store: EmbeddedStore, workdir: Path, *, experiment: str, name: str, l
     logger.log("phase", "done")
     (folder / "outputs" / "metrics.csv").write_text("\n".join(rows) + "\n")
     (folder / "outputs" / "model.bin").write_bytes(rng.randbytes(256 * 1024))
-    (folder / "outputs" / "plots" / "confusion.png").write_bytes(
-        _png(64, 64, lambda x, y: (255 - 3 * abs(x - y), 40 + 3 * x, 40 + 3 * y) if abs(x - y) < 60 else (0, 0, 0))
-    )
+    (folder / "outputs" / "plots" / "confusion.png").write_bytes(_confusion_png(row, rng))
     (folder / "outputs" / "README.md").write_text(f"# {name}\n\nA demo model trained with lr={lr}.\n")
     logger.finish()
     return run.id
@@ -104,6 +122,11 @@ def log_demo_runs(home: Path) -> list[str]:
             _train(store, workdir, experiment="resnet-cifar", name="diverged", lr=1e-1, epochs=20, steps_per_epoch=200, seed=4, fail_at=1337),
             _train(store, workdir, experiment="resnet-cifar", name="resnet18", lr=1e-3, epochs=20, steps_per_epoch=200, seed=5),
         ]  # fmt: skip
+    # Models promoted as a team would: the first try, then the better baseline; the resnet once.
+    baseline, high_lr, _, _, resnet = ids
+    for run_id, name in ((high_lr, "mnist-classifier"), (baseline, "mnist-classifier"), (resnet, "cifar-resnet")):
+        store.promote(run_id, "outputs/", name)
+    store.promote(baseline, "config.json", "mnist-config")
     return ids
 
 
@@ -200,7 +223,7 @@ def stop_live_run(process: subprocess.Popen[bytes], timeout: float = 15.0) -> No
 
 def _has_demo_runs(store: EmbeddedStore) -> bool:
     names = {r.name for r in store.list_runs(limit=200).runs}
-    return all(name in names for name in DEMO_RUN_NAMES)
+    return all(name in names for name in DEMO_RUN_NAMES) and bool(store.list_assets())
 
 
 def run_demo(home: str | None, json_output: bool) -> int:

@@ -317,3 +317,15 @@ def test_global_home_flag_overrides_the_environment(tmp_path: Path, logged: tupl
     )  # fmt: skip
     assert good in {r["id"] for r in json.loads(done.stdout)}
     assert math.isfinite(1.0) and os.sep == "/"
+
+
+def test_demo_logs_runs_with_files_and_promoted_assets(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    runs = as_json(cli(tmp_path / "unused", "--home", str(home), "demo", "--json", timeout=120))
+    assert sorted(r["name"] for r in runs) == ["baseline", "diverged", "high-lr", "low-lr", "resnet18"]
+    assets = as_json(cli(tmp_path / "unused", "--home", str(home), "assets", "--json"))
+    assert [(a["name"], a["versions"]) for a in assets] == [("cifar-resnet", 1), ("mnist-classifier", 2), ("mnist-config", 1)]
+    by_name = {r["name"]: r["id"] for r in runs}
+    versions = as_json(cli(tmp_path / "unused", "--home", str(home), "assets", "mnist-classifier", "--json"))
+    assert [(v["version"], v["run"]) for v in versions] == [(1, by_name["high-lr"]), (2, by_name["baseline"])]
+    assert "outputs/plots/confusion.png" in [f["path"] for f in versions[1]["files"]]
