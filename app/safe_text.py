@@ -101,7 +101,8 @@ def safe_text(
         raw = text[start:end]
         start = end + 1
         if len(lines) == max_lines or total >= max_chars:
-            cut = True
+            # Only the empty end after a final newline left: nothing was cut.
+            cut = not (end == len(text) and raw == "" and lines)
             break
         line = safe_line(raw, max_line_chars)
         cut = cut or line.endswith(CUT_MARK) and not raw.endswith(CUT_MARK)

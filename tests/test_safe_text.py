@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from runhistory.app.safe_text import CUT_MARK, MAX_LINE_CHARS, safe_line, safe_text, strip_escapes
+from runhistory.app.safe_text import CUT_MARK, MAX_CHARS, MAX_LINE_CHARS, MAX_LINES, safe_line, safe_text, strip_escapes
 
 #: Anything a terminal would act on: C0 (but newline), DEL and C1 controls.
 TERMINAL_CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
@@ -56,3 +56,19 @@ def test_nothing_a_terminal_acts_on_survives() -> None:
     text, _ = safe_text(hostile)
     assert not TERMINAL_CONTROLS.search(text.replace("\t", ""))
     assert "\x1b" not in text
+
+
+def test_the_default_limits_at_the_edge_and_one_past() -> None:
+    assert safe_text(b"x" * MAX_LINE_CHARS) == ("x" * MAX_LINE_CHARS, False)
+    text, cut = safe_text(b"x" * (MAX_LINE_CHARS + 1))
+    assert cut and len(text) == MAX_LINE_CHARS and text.endswith(CUT_MARK)
+    assert safe_text(b"y\n" * MAX_LINES) == ("\n".join(["y"] * MAX_LINES), False)
+    text, cut = safe_text(b"y\n" * (MAX_LINES + 1))
+    assert cut and text.count("\n") == MAX_LINES - 1
+    # MAX_CHARS: lines short enough and few enough that only the total counts.
+    per_line = MAX_CHARS // MAX_LINES  # 100 characters, newline included
+    exact = ("z" * (per_line - 1) + "\n") * MAX_LINES
+    text, cut = safe_text(exact.encode())
+    assert not cut and len(text) == MAX_CHARS - 1  # the last newline is not kept
+    text, cut = safe_text(("z" * per_line + "\n") * MAX_LINES)
+    assert cut and len(text) <= MAX_CHARS
