@@ -99,7 +99,7 @@ class RunHistoryApp(App[None]):
             if not self._troubled:
                 self._troubled = True
                 self.notify(f"{text}\nRetrying every {self.live_interval or 1:g} s.", title="Store unreachable",
-                            severity="error", timeout=6)  # fmt: skip
+                            severity="error", timeout=6, markup=False)  # fmt: skip
                 self._set_trouble("store unreachable, retrying")
             return
         title = "Store unreachable" if isinstance(error, StoreUnavailable) else "Could not read the store"

@@ -18,6 +18,7 @@ import itertools
 import json
 import mimetypes
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import cast
@@ -286,7 +287,12 @@ def decode_image(data: bytes) -> tuple[Image.Image, int]:
     than ``IMAGE_PIXELS`` pixels (checked before decoding), and what Pillow raises
     for a file it cannot read (``OSError``, ``SyntaxError``, ``ValueError`` …).
     """
-    with Image.open(io.BytesIO(data), formats=_IMAGE_FORMATS) as image:
+    with warnings.catch_warnings():
+        # A file whose header says less than Pillow finds (a JPEG with a second, larger size
+        # marker) is refused here as an error rather than decoded with a warning.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        opened = Image.open(io.BytesIO(data), formats=_IMAGE_FORMATS)
+    with opened as image:
         width, height = image.size
         if width * height > IMAGE_PIXELS:
             raise ValueError(f"{width}×{height} pixels, more than {IMAGE_PIXELS:,}")

@@ -391,6 +391,23 @@ def test_a_decompression_bomb_is_described_without_a_warning(kind: str) -> None:
     assert "Not drawn: 100,000,000 pixels, more than" in preview.text and not is_drawn(preview)
 
 
+def test_a_jpeg_whose_second_size_marker_is_a_bomb_is_refused_without_a_warning() -> None:
+    # The header check reads the first size marker (16×16); Pillow goes by the last (10000×10000).
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), RED).save(out, "JPEG")
+    data = out.getvalue()
+    at = data.index(b"\xff\xc0")
+    sof = data[at: at + 2 + struct.unpack(">H", data[at + 2: at + 4])[0]]
+    big = sof[:5] + struct.pack(">HH", 10_000, 10_000) + sof[9:]
+    crafted = data[:at] + sof + big + data[at + len(sof):]
+    assert image_info(crafted) == ("JPEG", 16, 16)
+    with pytest.warns(Image.DecompressionBombWarning):
+        Image.open(io.BytesIO(crafted)).close()
+    preview = make_preview(info_of(crafted), crafted)
+    assert "Not drawn: could not decode" in preview.text and "decompression bomb" in preview.text
+    assert not is_drawn(preview)
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbled", "header only", "no size"])
 def test_a_broken_image_gives_a_note(damage: str) -> None:
     data = png(Image.new("RGB", (300, 200), RED))

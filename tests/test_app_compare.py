@@ -166,10 +166,10 @@ async def test_the_scalars_table_highlights_differences(store: EmbeddedStore) ->
         assert list(rows)[:4] == ["experiment", "status", "train/loss", "val/accuracy"]
         assert not rows["experiment"].differs and not rows["phase"].differs
         # Lower is better for a loss, higher for an accuracy.
-        assert rows["train/loss"].differs and rows["train/loss"].best == 0
-        assert rows["val/accuracy"].differs and rows["val/accuracy"].best == 0
+        assert rows["train/loss"].differs and rows["train/loss"].best == {0}
+        assert rows["val/accuracy"].differs and rows["val/accuracy"].best == {0}
         assert rows["val/accuracy"].values == (0.855, 0.825)
-        assert rows["train/lr"].best is None  # the same value: nothing to pick
+        assert not rows["train/lr"].best  # the same value: nothing to pick
         await pilot.press("f")
         await pilot.pause()
         assert [row.name for row in table.rows_shown] == ["train/loss", "val/accuracy"]
@@ -205,6 +205,38 @@ async def test_compare_follows_a_running_run_and_a_deleted_one(store: EmbeddedSt
         assert isinstance(app.screen, CompareScreen)
 
 
+@pilot_test
+async def test_odd_names_and_kinds_are_shown_safely(store: EmbeddedStore) -> None:
+    # A name with markup brackets, a name that is a number in one run and text (with a
+    # title-changing escape sequence) in the other.
+    store.append_metrics(BASELINE, {"x[/]y": batch("number", [1.0, 2.0], NOW), "note": batch("number", [1], NOW)})
+    store.append_metrics(HIGH_LR, {"x[/]y": batch("number", [3.0, 1.0], NOW),
+                                   "note": batch("string", ["\x1b]0;owned\x07hi"], NOW)})  # fmt: skip
+    app = make_app_fixed(store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await compare(pilot, BASELINE, HIGH_LR)
+        picker = screen.query_one("#compare-metrics", OptionList)
+        names = [str(picker.get_option_at_index(i).prompt) for i in range(picker.option_count)]
+        picker.highlighted = names.index("x[/]y")
+        await settle(pilot)
+        chart = screen.query_one(CompareChart)
+        assert chart.metric == "x[/]y" and "x[/]y" in chart.render_str(chart.border_title or "").plain
+        picker.highlighted = names.index("note 1/2")
+        await settle(pilot)
+        rows = [row.name for row in screen.query_one(ScalarsDiff).rows_shown]
+        assert rows.count("note") == 1
+        assert "owned" not in legend(screen)  # the legend shows number values only
+        shown = app.export_screenshot()
+        assert "\x1b]0" not in shown and "\x07" not in shown
+        # Enter on a row that cannot be drawn says why.
+        table = screen.query_one(ScalarsDiff)
+        table.focus()
+        table.move_cursor(row=1)  # status
+        await pilot.press("enter")
+        await pilot.pause()
+        assert any("Only number metrics" in n for n in notifications(pilot))
+
+
 def test_time_ticks_are_round_times() -> None:
     assert time_ticks(0, 600, 9) == [0, 120, 240, 360, 480, 600]
     assert [time_label(t) for t in time_ticks(0, 7200, 8)] == ["0s", "30m", "1h", "1h30m", "2h"]
@@ -238,13 +270,18 @@ def test_compare_rows_pick_the_best_only_where_the_name_says_which_way(store: Em
 
     runs = [store.get_run(i) for i in (BASELINE, HIGH_LR, DIVERGED)]
     rows = {r.name: r for r in compare_rows(runs, [
-        [info("val/loss", 0.5), info("val/acc", 0.7), info("train/lr", 1e-3), info("epoch", 3), info("note", "x")],
-        [info("val/loss", float("nan")), info("val/acc", 0.9), info("train/lr", 1e-4), info("epoch", 3)],
-        [info("val/loss", 0.4), info("val/acc", 0.9), info("train/lr", 1e-3), info("epoch", 3), info("note", "x")],
+        [info("val/loss", 0.5), info("val/acc", 0.7), info("train/lr", 1e-3), info("epoch", 3), info("note", "x"),
+         info("count", 3), info("mixed", 1.5)],
+        [info("val/loss", float("nan")), info("val/acc", 0.9), info("train/lr", 1e-4), info("epoch", 3),
+         info("count", 3.0), info("mixed", "a string")],
+        [info("val/loss", 0.4), info("val/acc", 0.9), info("train/lr", 1e-3), info("epoch", 3), info("note", "x"),
+         info("count", 3)],
     ])}  # fmt: skip
     assert rows["experiment"].differs and rows["status"].values == ("completed", "completed", "failed")
-    assert rows["val/loss"].best == 2  # NaN is never the best
-    assert rows["val/acc"].best in (1, 2) and rows["val/acc"].differs
-    assert rows["train/lr"].differs and rows["train/lr"].best is None  # bookkeeping: no "best" learning rate
-    assert not rows["epoch"].differs and rows["epoch"].best is None
+    assert rows["val/loss"].best == {2}  # NaN is never the best
+    assert rows["val/acc"].best == {1, 2} and rows["val/acc"].differs  # a tie: both are the best
+    assert rows["train/lr"].differs and not rows["train/lr"].best  # bookkeeping: no "best" learning rate
+    assert not rows["epoch"].differs and not rows["epoch"].best
+    assert not rows["count"].differs  # 3 and 3.0 are the same number
+    assert rows["mixed"].name == "mixed" and [r.name for r in rows.values()].count("mixed") == 1
     assert rows["note"].differs and rows["note"].values == ("x", None, "x")

@@ -42,10 +42,12 @@ class CompareRunsRead(Message):
     """The compared runs read again, with their metrics.
 
     Attributes:
+        asked: Which read this answers (reads are numbered as they are asked for).
         runs: Each run as now stored, in marking order (``None``: deleted).
         metrics: Each run's metrics (empty for a deleted run).
     """
 
+    asked: int
     runs: list[Run | None]
     metrics: list[list[MetricInfo]]
 
@@ -115,6 +117,8 @@ class CompareScreen(StoreScreen):
         self.log_scale = False
         self._names: list[str] = []
         self._read_shape: tuple[str, int, tuple[int, ...]] | None = None
+        self._asked = 0  # reads of the runs asked for
+        self._shown = 0  # the newest read shown: an older one that answers late is dropped
         self.sub_title = f"compare {len(runs)} runs"
 
     def compose(self) -> ComposeResult:
@@ -129,13 +133,20 @@ class CompareScreen(StoreScreen):
     def on_mount(self) -> None:
         self.query_one("#compare-metrics", OptionList).focus()
         self._show_legend()
-        self.load_runs()
+        self._ask_runs(live=False)
         if self.live_interval:
             self.set_interval(self.live_interval, self._live_tick)
 
     # -- reading ------------------------------------------------------------------
 
-    def _read_runs(self) -> None:
+    def _ask_runs(self, *, live: bool) -> None:
+        self._asked += 1
+        if live:
+            self.refresh_runs(self._asked)
+        else:
+            self.load_runs(self._asked)
+
+    def _read_runs(self, asked: int) -> None:
         runs: list[Run | None] = []
         metrics: list[list[MetricInfo]] = []
         for run in self.runs:
@@ -149,17 +160,17 @@ class CompareScreen(StoreScreen):
             except RunNotFound:
                 runs.append(None)
                 metrics.append([])
-        self.post_message(CompareRunsRead(runs, metrics))
+        self.post_message(CompareRunsRead(asked, runs, metrics))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare-load")
-    def load_runs(self) -> None:
+    def load_runs(self, asked: int) -> None:
         """The runs and their metric lists."""
-        self._read_runs()
+        self._read_runs(asked)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare-live")
-    def refresh_runs(self) -> None:
+    def refresh_runs(self, asked: int) -> None:
         """The runs and their metric lists, read again while one runs."""
-        self._read_runs()
+        self._read_runs(asked)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare-series")
     def load_series(self, metric: str, max_points: int) -> None:
@@ -181,11 +192,14 @@ class CompareScreen(StoreScreen):
 
     def _live_tick(self) -> None:
         if self.is_current and any(r is not None and r.status in _LIVE_STATUSES for r in self.runs):
-            self.refresh_runs()
+            self._ask_runs(live=True)
 
     # -- showing --------------------------------------------------------------------
 
     def on_compare_runs_read(self, message: CompareRunsRead) -> None:
+        if message.asked < self._shown:
+            return
+        self._shown = message.asked
         self.runs = message.runs
         self.metrics = message.metrics
         counts: Counter[str] = Counter()
@@ -232,13 +246,14 @@ class CompareScreen(StoreScreen):
                 if value is None:
                     text.append(" (no such metric)", style="dim")
                 else:
-                    text.append(f" {value_text(value, 12)}", style="dim")
+                    text.append(f" {safe_line(value_text(value, 12), 40)}", style="dim")
         self.query_one("#compare-legend", Static).update(text)
 
     def _latest_of(self, metric: str | None) -> list[object]:
+        """Each run's latest value of the number metric ``metric`` (``None`` where it has none)."""
         found: list[object] = []
         for infos in self.metrics:
-            info = next((m for m in infos if m.name == metric), None)
+            info = next((m for m in infos if m.name == metric and m.kind == "number"), None)
             found.append(info.last_value if info is not None else None)
         return found
 
@@ -301,6 +316,8 @@ class CompareScreen(StoreScreen):
         if metric in self._names:
             self.choose(metric)
             self.query_one("#compare-metrics", OptionList).highlighted = self._names.index(metric)
+        else:
+            self.notify("Only number metrics are drawn; this row is a run field, text or a list.", timeout=3)
 
     def choose(self, metric: str | None) -> None:
         """Draw ``metric`` for every run."""
@@ -335,7 +352,7 @@ class CompareScreen(StoreScreen):
 
     def action_reload(self) -> None:
         self._read_shape = None
-        self.load_runs()
+        self._ask_runs(live=False)
 
 
 def _spread(values: tuple[object, ...], runs: list[Run | None]) -> tuple[object, ...]:
@@ -344,9 +361,7 @@ def _spread(values: tuple[object, ...], runs: list[Run | None]) -> tuple[object,
     return tuple(next(found) if run is not None else None for run in runs)
 
 
-def _spread_index(index: int | None, runs: list[Run | None]) -> int | None:
-    """A column index among the runs still there, as an index among all of them."""
-    if index is None:
-        return None
+def _spread_index(indexes: frozenset[int], runs: list[Run | None]) -> frozenset[int]:
+    """Column indexes among the runs still there, as indexes among all of them."""
     present = [i for i, run in enumerate(runs) if run is not None]
-    return present[index]
+    return frozenset(present[i] for i in indexes)

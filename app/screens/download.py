@@ -225,7 +225,7 @@ class DownloadModal(ModalScreen[list[Path] | None]):
             saved: list[Path] = worker.result or []
             dest = Path(self.query_one("#download-dest", Input).value.strip()).expanduser().absolute()
             shown = str(saved[0]) if len(saved) == 1 else f"{len(saved)} files below {dest}"
-            self.app.notify(f"Downloaded {shown}", title="Download done")
+            self.app.notify(f"Downloaded {shown}", title="Download done", markup=False)
             self.dismiss(saved)
         elif event.state == WorkerState.ERROR and worker.error is not None:
             from ..app import error_text  # the app module imports the screens

@@ -195,7 +195,7 @@ class PromoteModal(ModalScreen[AssetVersion | None]):
                     f"Promoted {shown}: {len(version.files)} file{'s' if len(version.files) != 1 else ''}, "
                     f"{human_bytes(version.size)}.", "done",
                 )  # fmt: skip
-                self.app.notify(f"Promoted {shown}", title="Asset promoted")
+                self.app.notify(f"Promoted {shown}", title="Asset promoted", markup=False)
                 self._update_button()
         elif event.state == WorkerState.ERROR and worker.error is not None:
             from ..app import error_text  # the app module imports the screens

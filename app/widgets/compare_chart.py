@@ -115,7 +115,8 @@ class CompareChart(PlotextPlot):
 
     def _titles(self) -> None:
         name = self.metric or "no metric"
-        self.border_title = f"{name} (log)" if self.log_scale else name
+        # Text, not markup: a metric's name may hold brackets.
+        self.border_title = Text(f"{name} (log)" if self.log_scale else name)
         drawn = sum(1 for line in self.lines if line.series is not None and line.series.values)
         across = "time since start" if self.by_time else "step"
         self.border_subtitle = f"{drawn} of {len(self.lines)} runs · x: {across}"

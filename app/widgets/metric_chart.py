@@ -81,7 +81,7 @@ class MetricChart(PlotextPlot):
         super().__init__(id=id)
         self.metric = metric
         self.series: Series | None = None
-        self.border_title = metric
+        self.border_title = Text(metric)  # Text, not markup: a metric's name may hold brackets
 
     @property
     def max_points(self) -> int:
@@ -98,7 +98,7 @@ class MetricChart(PlotextPlot):
         self.post_message(self.Resized(self))
 
     def watch_log_scale(self) -> None:
-        self.border_title = f"{self.metric} (log)" if self.log_scale else self.metric
+        self.border_title = Text(f"{self.metric} (log)" if self.log_scale else self.metric)
         if self.series is not None:
             self.border_subtitle = self._summary(self.series)
         self.refresh()

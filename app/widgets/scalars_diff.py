@@ -32,16 +32,17 @@ class Row:
         key: ``metric:NAME``, or ``run:FIELD`` for a field of the run (experiment, status).
         name: What the row is headed with.
         values: Each run's latest value, ``None`` where the run lacks it.
-        differs: Not every run holds the same value.
-        best: Index of the best value when numbers differ and the name says which way is
-            better (lowest loss or error, highest score); ``None`` for bookkeeping (lr, epoch).
+        differs: Not every run holds the same value (1 and 1.0 are the same).
+        best: Columns of the best value (every run that ties for it) when numbers differ and
+            the name says which way is better (lowest loss or error, highest score); empty for
+            bookkeeping (lr, epoch).
     """
 
     key: str
     name: str
     values: tuple[object, ...]
     differs: bool
-    best: int | None
+    best: frozenset[int]
 
 
 def _number(value: object) -> float | None:
@@ -58,22 +59,28 @@ def compare_rows(runs: list[Run], metrics: list[list[MetricInfo]]) -> list[Row]:
     ]
     latest = [{m.name: m.last_value for m in infos} for infos in metrics]
     numbers = rank_metric_names({m.name: 1 for infos in metrics for m in infos if m.kind == "number"})
-    others = sorted({m.name for infos in metrics for m in infos if m.kind != "number"})
+    # A name that is a number in one run and a string in another is listed once, with the numbers.
+    others = sorted({m.name for infos in metrics for m in infos if m.kind != "number"} - set(numbers))
     for name in numbers + others:
         rows.append(_row(f"metric:{name}", name, tuple(values.get(name) for values in latest), best=True))
     return rows
 
 
 def _row(key: str, name: str, values: tuple[object, ...], *, best: bool) -> Row:
-    differs = len({repr(v) for v in values}) > 1
-    winner: int | None = None
-    numbers = [(_number(v), i) for i, v in enumerate(values)]
-    known = [(n, i) for n, i in numbers if n is not None]
+    differs = len({_same_as(v) for v in values}) > 1
+    winners: frozenset[int] = frozenset()
+    known = [(n, i) for i, v in enumerate(values) if (n := _number(v)) is not None]
     direction = better(name) if best else None
-    if direction is not None and differs and len(known) > 1 and len({n for n, _ in known}) > 1:
-        pick = min if direction == "min" else max
-        winner = pick(known, key=lambda pair: pair[0])[1]
-    return Row(key, name, values, differs, winner)
+    if direction is not None and differs and len({n for n, _ in known}) > 1:
+        top = (min if direction == "min" else max)(n for n, _ in known)
+        winners = frozenset(i for n, i in known if n == top)
+    return Row(key, name, values, differs, winners)
+
+
+def _same_as(value: object) -> object:
+    """What a value is compared by: finite numbers by their value (1 == 1.0), the rest by their text."""
+    number = _number(value)
+    return number if number is not None else repr(value)
 
 
 def _cell(value: object) -> str:
@@ -110,7 +117,7 @@ class ScalarsDiff(DataTable[Text]):
             field = row.key.startswith("run:")
             cells = [Text(name, style=("italic " if field else "") + (_DIFFERENT if row.differs else _SAME), no_wrap=True)]
             for index, value in enumerate(row.values):
-                style = _BEST if index == row.best else ("" if row.differs else _SAME)
+                style = _BEST if index in row.best else ("" if row.differs else _SAME)
                 numeric = _number(value) is not None or (isinstance(value, float) and not math.isfinite(value))
                 cells.append(Text(_cell(value), style=style, justify="right" if numeric else "left", no_wrap=True))
             self.add_row(*cells, key=row.key)
