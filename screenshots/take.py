@@ -91,7 +91,10 @@ async def _settle(pilot: Any) -> None:
 async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suffix: str) -> list[Path]:
     from runhistory.api import EmbeddedStore
     from runhistory.app.app import make_app
+    from textual.widgets import Input
+
     from runhistory.app.screens.run import RunScreen
+    from runhistory.app.screens.runs import RunsScreen
     from runhistory.app.widgets.artifact_tree import ArtifactTree
     from runhistory.app.widgets.chart_grid import ChartGrid
     from runhistory.app.widgets.runs_table import RunsTable
@@ -155,6 +158,46 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
         await _settle(pilot)
         await pilot.pause(0.5)
         save("run-artifacts")
+        app.screen.query_one(ArtifactTree).select_path("outputs/plots/confusion.png")
+        await _settle(pilot)
+        await pilot.pause(0.5)
+        save("run-artifacts-image")
+        # Download and promote, by keyboard, from the tree's selection.
+        app.screen.query_one(ArtifactTree).select_path("outputs/")
+        await pilot.pause(0.3)
+        await pilot.press("d")
+        await _settle(pilot)
+        app.screen.query_one("#download-dest", Input).value = "~/models"
+        await pilot.pause(0.3)
+        save("download")
+        await pilot.press("escape", "p")
+        await _settle(pilot)
+        await pilot.press(*"mnist-classifier")
+        await _settle(pilot)
+        await pilot.pause(0.3)
+        save("promote")
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        await pilot.pause(0.5)
+        # Compare three runs of one experiment: space marks, c compares.
+        runs_screen = app.screen
+        assert isinstance(runs_screen, RunsScreen)
+        by_name = {r.name: r.id for r in runs_screen.runs}
+        for name in ("baseline", "high-lr", "low-lr"):
+            table.move_cursor(row=table.run_ids.index(by_name[name]))
+            await pilot.press("space")
+        await pilot.press("c")
+        await _settle(pilot)
+        await pilot.pause(0.5)
+        save("compare")
+        await pilot.press("escape", "u", "home")
+        await pilot.pause(0.5)
+        # The assets promoted by the demo, with their lineage.
+        await pilot.press("a")
+        await _settle(pilot)
+        await pilot.pause(0.5)
+        save("assets")
         await pilot.press("escape")
         await pilot.pause(0.5)
         # Filter and sort.
