@@ -7,6 +7,7 @@ import re
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, features
@@ -48,6 +49,14 @@ def title_of(app: RunHistoryApp) -> str:
     return str(preview_of(app).query_one("#preview-title", Static).render())
 
 
+async def open_artifacts(pilot: Any, run_id: str = BASELINE) -> None:
+    """From the runs screen, open ``run_id`` on its artifacts tab, its files read."""
+    await settle(pilot)
+    await open_run(pilot, run_id)
+    await pilot.press("5")
+    await settle(pilot)
+
+
 async def choose(pilot: object, path: str) -> ArtifactPreview:
     """Highlight ``path`` in the tree and wait for its preview."""
     app: RunHistoryApp = pilot.app  # type: ignore[attr-defined]
@@ -62,10 +71,7 @@ async def choose(pilot: object, path: str) -> ArtifactPreview:
 async def test_artifacts_tab_shows_the_tree_and_previews_each_kind(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await open_run(pilot, BASELINE)
-        await pilot.press("5")
-        await settle(pilot)
+        await open_artifacts(pilot)
         tree = app.screen.query_one(ArtifactTree)
         assert tree.has_focus
         assert [a.path for a in tree.artifacts] == [
@@ -123,10 +129,7 @@ async def test_artifacts_tab_shows_the_tree_and_previews_each_kind(store: Embedd
 async def test_a_run_without_artifacts_says_so(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await open_run(pilot, DIVERGED)
-        await pilot.press("5")
-        await settle(pilot)
+        await open_artifacts(pilot, DIVERGED)
         assert "no files" in preview_of(app).text
 
 
@@ -142,10 +145,7 @@ async def test_a_hostile_artifact_cannot_reach_the_terminal(store: EmbeddedStore
     store.put_artifact(BASELINE, "logs/console.txt", hostile[:400] + b"\nend\n")
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await open_run(pilot, BASELINE)
-        await pilot.press("5")
-        await settle(pilot)
+        await open_artifacts(pilot)
         preview = await choose(pilot, "logs/hostile.txt")
         assert preview.preview is not None and preview.preview.kind == "text" and preview.preview.cut
         assert "head shown" in title_of(app)
@@ -448,10 +448,7 @@ async def test_an_image_is_drawn_in_the_pane(store: EmbeddedStore) -> None:
     store.put_artifact(BASELINE, "outputs/wide.png", png(red_over_blue(400, 80)))
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await open_run(pilot, BASELINE)
-        await pilot.press("5")
-        await settle(pilot)
+        await open_artifacts(pilot)
         preview = await choose(pilot, "outputs/small.png")
         assert preview.preview is not None and is_drawn(preview.preview)
         assert preview.text.startswith("PNG image, 16×7 pixels")
@@ -490,10 +487,7 @@ async def test_a_corrupt_image_in_the_pane_gives_a_note(store: EmbeddedStore) ->
     store.put_artifact(BASELINE, "outputs/broken.png", data[:41] + bytes(200) + data[-12:])
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await open_run(pilot, BASELINE)
-        await pilot.press("5")
-        await settle(pilot)
+        await open_artifacts(pilot)
         preview = await choose(pilot, "outputs/broken.png")
         assert preview.preview is not None and not is_drawn(preview.preview)
         assert "Not drawn: could not decode: " in preview.text
@@ -506,10 +500,7 @@ async def test_images_at_and_past_the_limits_in_the_pane(store: EmbeddedStore) -
     store.put_artifact(BASELINE, "outputs/huge.png", png_claiming(IMAGE_PIXELS + 1, 1))
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await open_run(pilot, BASELINE)
-        await pilot.press("5")
-        await settle(pilot)
+        await open_artifacts(pilot)
         # The whole 32 MiB is read, so the picture (its pixels after the padding) is drawn.
         preview = await choose(pilot, "outputs/at-limit.png")
         assert preview.preview is not None and is_drawn(preview.preview)

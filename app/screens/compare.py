@@ -308,6 +308,8 @@ class CompareScreen(StoreScreen):
 
     @on(OptionList.OptionHighlighted, "#compare-metrics")
     def _metric_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_index != event.option_list.highlighted:
+            return  # the list was filled again since: the highlight has moved on
         self.choose(event.option.id)
 
     @on(DataTable.RowSelected, "#compare-scalars")

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import RenderResult
 from textual.message import Message
-from textual_plotext import PlotextPlot
 
 from runhistory.api import Series
 
-from .metric_chart import nice_ticks, tick_label
+from .metric_chart import ChartBox, nice_ticks, tick_label
 
 #: One colour per compared run, in marking order: distinct on dark and light themes.
 RUN_COLORS: tuple[tuple[int, int, int], ...] = (
@@ -62,20 +61,8 @@ def _finite(xs: list[float], values: Sequence[object], log: bool) -> tuple[list[
     return keep_x, keep_y
 
 
-class CompareChart(PlotextPlot):
+class CompareChart(ChartBox):
     """A metric's series from each compared run, over a shared x axis (steps, or time since start)."""
-
-    DEFAULT_CSS = """
-    CompareChart {
-        border: round $panel-lighten-2;
-        border-title-color: $text;
-        border-title-style: bold;
-        border-subtitle-color: $text-muted;
-        padding: 0 1 0 0;
-        min-height: 6;
-    }
-    CompareChart:focus { border: round $accent; }
-    """
 
     @dataclass
     class Resized(Message):
@@ -126,12 +113,8 @@ class CompareChart(PlotextPlot):
             return Text("no number metric to compare", style="dim")
         if not self.lines:
             return Text("loading…", style="dim")
+        self.new_figure()
         plt = self.plt
-        plt.clear_figure()
-        plt.frame(False)
-        plt.grid(False, False)
-        plt.xaxes(True, False)
-        plt.yaxes(True, False)
         low, high = math.inf, -math.inf
         drawn = 0
         for line in self.lines:

@@ -46,7 +46,32 @@ def tick_label(value: float) -> str:
     return f"{value:g}"
 
 
-class MetricChart(PlotextPlot):
+class ChartBox(PlotextPlot):
+    """A plotext plot in a titled, rounded box: the metric's name on top, a summary below."""
+
+    DEFAULT_CSS = """
+    ChartBox {
+        border: round $panel-lighten-2;
+        border-title-color: $text;
+        border-title-style: bold;
+        border-subtitle-color: $text-muted;
+        padding: 0 1 0 0;
+        min-height: 6;
+    }
+    ChartBox:focus { border: round $accent; }
+    """
+
+    def new_figure(self) -> None:
+        """Start drawing again: no frame or grid, an x axis below and a y axis on the left."""
+        plt = self.plt
+        plt.clear_figure()
+        plt.frame(False)
+        plt.grid(False, False)
+        plt.xaxes(True, False)
+        plt.yaxes(True, False)
+
+
+class MetricChart(ChartBox):
     """A metric's chart in a titled box.
 
     Number series are drawn over their steps; chart metrics (lists of numbers)
@@ -54,15 +79,7 @@ class MetricChart(PlotextPlot):
     """
 
     DEFAULT_CSS = """
-    MetricChart {
-        border: round $panel-lighten-2;
-        border-title-color: $text;
-        border-title-style: bold;
-        border-subtitle-color: $text-muted;
-        padding: 0 1 0 0;
-        min-height: 8;
-    }
-    MetricChart:focus { border: round $accent; }
+    MetricChart { min-height: 8; }
     """
 
     @dataclass
@@ -132,12 +149,8 @@ class MetricChart(PlotextPlot):
             return Text("loading…", style="dim")
         if not series.values:
             return Text("no points yet", style="dim")
+        self.new_figure()
         plt = self.plt
-        plt.clear_figure()
-        plt.frame(False)
-        plt.grid(False, False)
-        plt.xaxes(True, False)
-        plt.yaxes(True, False)
         note = self._draw_numbers(series) if series.kind == "number" else self._draw_charts(series)
         if note is not None:
             return note
