@@ -65,9 +65,10 @@ async def test_download_a_file(store: EmbeddedStore, tmp_path: Path) -> None:
         assert modal.query_one("#download-dest", Input).value == str(Path.cwd())  # the default
         modal.query_one("#download-dest", Input).value = str(tmp_path / "dl")
         bar = modal.query_one(ProgressBar)
+        assert bar.styles.visibility == "hidden"  # no bar before there is something to show
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is not modal)
-        assert bar.progress == len(ARTIFACTS["checkpoints/model.pt"])
+        assert bar.progress == len(ARTIFACTS["checkpoints/model.pt"]) and bar.styles.visibility == "visible"
         saved = tmp_path / "dl" / "checkpoints" / "model.pt"
         assert saved.read_bytes() == ARTIFACTS["checkpoints/model.pt"]
         assert any(str(saved) in n for n in notifications(app))

@@ -120,7 +120,8 @@ class DownloadModal(ModalScreen[list[Path] | None]):
     }
     DownloadModal #download-title { text-style: bold; margin-bottom: 1; }
     DownloadModal #download-what { height: auto; max-height: 8; color: $text-muted; margin-bottom: 1; }
-    DownloadModal #download-progress { margin-top: 1; }
+    DownloadModal #download-progress { margin-top: 1; visibility: hidden; }
+    DownloadModal #download-progress.-started { visibility: visible; }
     DownloadModal #download-error { color: $error; height: auto; margin-top: 1; }
     DownloadModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     DownloadModal Button { margin-left: 1; }
@@ -186,7 +187,9 @@ class DownloadModal(ModalScreen[list[Path] | None]):
         # Focus leaves the button before it is disabled, so that it does not land on Cancel.
         self.query_one("#download-dest", Input).focus()
         self.query_one("#download", Button).disabled = True
-        self.query_one("#download-progress", ProgressBar).update(progress=0)
+        bar = self.query_one("#download-progress", ProgressBar)
+        bar.update(progress=0)
+        bar.add_class("-started")  # the bar takes its place from the start: the modal does not move
         self.download(Path(text).expanduser().absolute())
 
     @on(Button.Pressed, "#cancel")
