@@ -54,10 +54,10 @@ def _pack(typecode: str, items: Sequence[Any]) -> bytes:
     return _deflate(_shuffle(array(typecode, items).tobytes()))
 
 
-def _unpack(typecode: str, blob: bytes) -> list[Any]:
+def _unpack(typecode: str, blob: bytes) -> array[Any]:
     out = array(typecode)
     out.frombytes(_unshuffle(zlib.decompress(blob)))
-    return out.tolist()
+    return out
 
 
 @dataclass(slots=True)
@@ -103,27 +103,37 @@ def _stride(steps: list[int]) -> int | None:
     return stride if steps == list(range(start, start + stride * n, stride)) else None
 
 
+def extremes(values: Sequence[float], has_nan: bool = True) -> tuple[int, int] | None:
+    """Where the minimum and the maximum are; NaNs are never either (``None`` when all are NaN).
+
+    ``has_nan=False`` says the values hold no NaN, which skips looking for one.
+    """
+    total = sum(values) if has_nan else 0.0
+    if total == total:  # no NaN (the common case, decided in C)
+        return values.index(min(values)), values.index(max(values))
+    finite = [i for i, v in enumerate(values) if v == v]
+    if not finite:
+        return None
+    return min(finite, key=values.__getitem__), max(finite, key=values.__getitem__)
+
+
 def summarize(steps: Sequence[int], values: Sequence[float], times: Sequence[float]) -> Summary:
     """First, last, minimum and maximum points; NaNs are never a minimum or maximum."""
     first = (0, steps[0], values[0], times[0])
     last_i = len(values) - 1
     last = (last_i, steps[last_i], values[last_i], times[last_i])
     total = sum(values)
-    if total == total:  # no NaN anywhere (the common case, decided in C)
-        lo_i = values.index(min(values))
-        hi_i = values.index(max(values))
-    else:
-        finite = [i for i, v in enumerate(values) if v == v]
-        if not finite:
-            return Summary(first, last, None, None, nan=True)
-        lo_i = min(finite, key=values.__getitem__)
-        hi_i = max(finite, key=values.__getitem__)
+    nan = total != total
+    found = extremes(values, has_nan=nan)
+    if found is None:
+        return Summary(first, last, None, None, nan=True)
+    lo_i, hi_i = found
     return Summary(
         first,
         last,
         (lo_i, steps[lo_i], values[lo_i], times[lo_i]),
         (hi_i, steps[hi_i], values[hi_i], times[hi_i]),
-        nan=total != total,
+        nan=nan,
     )
 
 
@@ -138,18 +148,8 @@ def block_extremes(values: Sequence[float], has_nan: bool = True) -> bytes:
     """For each block of the chunk: the index of its minimum, then of its maximum (uint16s)."""
     out = array("H")
     for start in range(0, len(values), BLOCK_POINTS):
-        block = values[start : start + BLOCK_POINTS]
-        total = sum(block) if has_nan else 0.0
-        if total == total:  # no NaN in this block
-            out.append(start + block.index(min(block)))
-            out.append(start + block.index(max(block)))
-        else:
-            finite = [i for i, v in enumerate(block) if v == v]
-            if finite:
-                out.append(start + min(finite, key=block.__getitem__))
-                out.append(start + max(finite, key=block.__getitem__))
-            else:
-                out.extend((NO_POINT, NO_POINT))
+        found = extremes(values[start : start + BLOCK_POINTS], has_nan)
+        out.extend((NO_POINT, NO_POINT) if found is None else (start + found[0], start + found[1]))
     return out.tobytes()
 
 
@@ -184,19 +184,17 @@ def decode_steps(n: int, step0: int, stride: int | None, steps_blob: bytes | Non
         if not stride:
             return [step0] * n
         return list(range(step0, step0 + stride * n, stride))
-    return _unpack("q", steps_blob)
+    return _unpack("q", steps_blob).tolist()
 
 
 def decode_times(times_blob: bytes) -> list[float]:
     """The times of a stored chunk."""
-    return _unpack("d", times_blob)
+    return _unpack("d", times_blob).tolist()
 
 
 def decode_times_array(times_blob: bytes) -> array[float]:
     """The times of a stored chunk, as an array (cheaper when only a few are read)."""
-    out: array[float] = array("d")
-    out.frombytes(_unshuffle(zlib.decompress(times_blob)))
-    return out
+    return _unpack("d", times_blob)
 
 
 def decode_values(vtype: str, values_blob: bytes) -> list[Value]:

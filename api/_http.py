@@ -36,7 +36,7 @@ from ._models import (
     Series,
     SeriesBatch,
 )
-from ._validate import check_artifact_path
+from ._validate import check_artifact_path, check_asset_name
 
 if TYPE_CHECKING:
     import httpx
@@ -320,8 +320,6 @@ class HttpStore:
     # -- assets -----------------------------------------------------------------
 
     def promote(self, run_id: str, prefix: str, name: str) -> AssetVersion:
-        from ._validate import check_asset_name
-
         check_asset_name(name)
         body = {"run_id": run_id, "prefix": prefix}
         return wire.asset_from_wire(self._call("POST", f"/assets/{quote(name, safe='')}/versions", json=body).json())

@@ -30,8 +30,8 @@ from ._errors import (
     NotFound,
     RunhistoryError,
 )
-from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, MAX_PAGE_SIZE
-from ._models import NewRun
+from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, MAX_INT, MAX_PAGE_SIZE
+from ._models import NewRun, RunStatus
 from ._store import Store
 from ._validate import check_artifact_path
 
@@ -98,7 +98,7 @@ class NewRunBody(BaseModel):
     host: str = ""
     user: str = ""
     python: str = ""
-    pid: int | None = Field(None, ge=0, le=2**63 - 1)
+    pid: int | None = Field(None, ge=0, le=MAX_INT)
     run_id: str | None = None
 
 
@@ -115,7 +115,7 @@ class FinishBody(BaseModel):
 
     status: Literal["completed", "failed", "killed"]
     error: str | None = None
-    exit_code: int | None = Field(None, ge=-(2**63) + 1, le=2**63 - 1)
+    exit_code: int | None = Field(None, ge=-MAX_INT, le=MAX_INT)
 
 
 class PromoteBody(BaseModel):
@@ -209,7 +209,7 @@ def create_app(store: Store, *, token: str | None = None, max_file_size: int = M
     @app.get(f"{API}/runs", tags=["runs"])
     def list_runs(
         experiment: str | None = None,
-        status: Literal["running", "completed", "failed", "killed", "lost"] | None = None,
+        status: RunStatus | None = None,
         limit: int = Query(50, ge=1, le=MAX_PAGE_SIZE),
         cursor: str | None = None,
     ) -> Response:

@@ -881,21 +881,17 @@ def _downsample_points(
 ) -> list[tuple[int, int, Value, float]]:
     """The first, last, and each bucket's minimum and maximum point, in order."""
     count = len(steps)
-    buckets = max(1, (max_points - 2) // 2)
-    kept: dict[int, tuple[int, int, Value, float]] = {
-        0: (0, steps[0], values[0], times[0]),
-        count - 1: (count - 1, steps[-1], values[-1], times[-1]),
-    }
+    kept = {0, count - 1}
     if max_points >= 4:
+        buckets = (max_points - 2) // 2
         for b in range(buckets):
             start, end = b * count // buckets, (b + 1) * count // buckets
             if start == end:
                 continue
-            s = _chunks.summarize(steps[start:end], values[start:end], times[start:end])
-            for point in (s.low, s.high):
-                if point is not None:
-                    kept[start + point[0]] = (start + point[0], *point[1:])
-    return [kept[i] for i in sorted(kept)]
+            found = _chunks.extremes(values[start:end])
+            if found is not None:
+                kept.update((start + found[0], start + found[1]))
+    return [(i, steps[i], values[i], times[i]) for i in sorted(kept)]
 
 
 def _check_version(name: str, version: int | None) -> None:

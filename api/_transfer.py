@@ -28,9 +28,7 @@ def _target(dest: Path, path: str) -> Path:
     return target
 
 
-def _save(
-    opener: Callable[[], BinaryIO], target: Path, sha256: str, size: int, on_bytes: Callable[[int], None]
-) -> None:
+def _save(opener: Callable[[], BinaryIO], target: Path, sha256: str, on_bytes: Callable[[int], None]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
@@ -60,7 +58,7 @@ def _save_all(
     total = sum(size for _, size, _ in files)
     done = 0
     saved: list[Path] = []
-    for path, size, sha256 in files:
+    for path, _, sha256 in files:
         target = _target(dest, path)
 
         def on_bytes(n: int, path: str = path) -> None:
@@ -69,7 +67,7 @@ def _save_all(
             if progress is not None:
                 progress(path, done, total)
 
-        _save(lambda: opener(path), target, sha256, size, on_bytes)
+        _save(lambda: opener(path), target, sha256, on_bytes)
         saved.append(target)
     return saved
 

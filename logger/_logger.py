@@ -349,7 +349,7 @@ class Logger:
             points = batch
         if points:
             groups = self._group(
-                names, tuple(map(_VALUE, points)), tuple(map(_STEP, points)), tuple(map(_TIME, points))
+                names, list(map(_VALUE, points)), list(map(_STEP, points)), list(map(_TIME, points))
             )
             self._batch_no += 1
             key = f"{self._key_prefix}-{self._batch_no}"
@@ -361,11 +361,11 @@ class Logger:
                 self._mark_stored([item[0]])
 
     def _group(
-        self, names: tuple[str, ...], values: tuple[Any, ...], steps: tuple[Any, ...], times: tuple[Any, ...]
+        self, names: tuple[str, ...], values: list[Any], steps: list[Any], times: list[Any]
     ) -> dict[str, SeriesBatch]:
         first = names[0]
         if names.count(first) == len(names):
-            return {first: SeriesBatch(self._kinds[first], list(values), list(steps), list(times))}  # type: ignore[arg-type]
+            return {first: SeriesBatch(self._kinds[first], values, steps, times)}  # type: ignore[arg-type]
         where: dict[str, list[int]] = {}
         for i, name in enumerate(names):
             slots = where.get(name)
@@ -438,9 +438,7 @@ class Logger:
             return {"op": "artifact", "path": op[1], "file": self._spool.add_file(op[2]), "max_size": self.max_file_size}
         if op[0] == "update_run":
             return {"op": "update_run", "changes": op[1]}
-        if op[0] == "finish":
-            return {"op": "finish", "status": op[1], "error": op[2], "exit_code": op[3]}
-        return {"op": op[0], **op[1]}  # create_run
+        return {"op": "finish", "status": op[1], "error": op[2], "exit_code": op[3]}
 
     def _start_spool(self, why: BaseException | None) -> None:
         from ._spool import Spool, spool_root
