@@ -192,18 +192,15 @@ def cmd_download(args: argparse.Namespace) -> int:
         raise UsageError("give either -a PATH or -ap PREFIX, not both")
     store = _store(args)
     run = store.get_run(args.run)
-    prefix = args.artifact if args.artifact is not None else (args.prefix or "")
+    prefix = args.prefix or ""
     dest = Path(args.output)
-    infos = store.list_artifacts(run.id, prefix)
+    infos = store.list_artifacts(run.id, args.artifact if args.artifact is not None else prefix)
     if args.artifact is not None:
         infos = [a for a in infos if a.path == args.artifact]
     sizes = {a.path: (a.size, a.sha256) for a in infos}
     update, close = _progress("downloading")
     try:
-        if args.artifact is not None:
-            saved = download_artifacts(store, run.id, dest, path=args.artifact, progress=update)
-        else:
-            saved = download_artifacts(store, run.id, dest, prefix=prefix, progress=update)
+        saved = download_artifacts(store, run.id, dest, prefix=prefix, path=args.artifact, progress=update)
     finally:
         close()
     _report_saved(args, saved, sizes, dest)
@@ -404,10 +401,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``runhistory`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    for option in ("json", "home", "url"):
-        if not hasattr(args, option):
-            setattr(args, option, None)
-    args.json = bool(args.json)
     if args.command is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
             args.handler = cmd_tui

@@ -8,7 +8,6 @@ Times are ISO 8601 with zone; non-finite numbers are the strings ``"NaN"``,
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,6 +20,7 @@ from runhistory.api import (
     Run,
     Series,
 )
+from runhistory.api._wire import encode_value, encode_values
 
 
 def iso(moment: datetime | float | None) -> str | None:
@@ -30,15 +30,6 @@ def iso(moment: datetime | float | None) -> str | None:
     if not isinstance(moment, datetime):
         moment = datetime.fromtimestamp(moment, tz=timezone.utc)
     return moment.isoformat()
-
-
-def finite(value: Any) -> Any:
-    """Non-finite floats as strings (also inside lists)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, list):
-        return [finite(v) for v in value]
-    return value
 
 
 def run_doc(run: Run) -> dict[str, Any]:
@@ -70,7 +61,7 @@ def metric_doc(metric: MetricInfo) -> dict[str, Any]:
     return {
         "kind": metric.kind,
         "count": metric.count,
-        "last": finite(metric.last_value),
+        "last": encode_value(metric.kind, metric.last_value),
         "last_step": metric.last_step,
         "last_time": iso(metric.last_time),
     }
@@ -97,8 +88,8 @@ def series_doc(series: Series) -> dict[str, Any]:
         "count": series.count,
         "downsampled": series.downsampled,
         "points": [
-            {"step": step, "value": finite(value), "time": iso(moment)}
-            for step, value, moment in zip(series.steps, series.values, series.times)
+            {"step": step, "value": value, "time": iso(moment)}
+            for step, value, moment in zip(series.steps, encode_values(series.kind, series.values), series.times)
         ],
     }
 

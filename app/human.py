@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -203,7 +202,3 @@ def promoted(asset: AssetVersion) -> list[Any]:
     for f in asset.files:
         table.add_row(f"  {f.path}", size(f.size), f.sha256[:12])
     return [head, table]
-
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()

@@ -414,16 +414,14 @@ def _table_preview(info: ArtifactInfo, head: bytes, delimiter: str, cut: bool) -
     header, body = (rows[0], rows[1:]) if rows else ([], [])
     width = min(TABLE_COLUMNS, max((len(r) for r in rows), default=0))
     table = Table(show_lines=False, box=None, header_style="bold", pad_edge=False, padding=(0, 1))
-
-    def cell(value: str) -> str:
-        return safe_line(value, CELL_CHARS)
-
+    # Each cell made safe once, for the table and its plain text alike.
+    header = [safe_line(v, CELL_CHARS) for v in header[:width]]
+    shown = [[safe_line(v, CELL_CHARS) for v in row[:width]] for row in body[:TABLE_ROWS]]
     for i in range(width):
-        table.add_column(Text(cell(header[i]) if i < len(header) else ""), no_wrap=True, overflow="ellipsis")
-    shown = body[:TABLE_ROWS]
+        table.add_column(Text(header[i] if i < len(header) else ""), no_wrap=True, overflow="ellipsis")
     for row in shown:
-        table.add_row(*(Text(cell(v)) for v in row[:width]))
-    plain = "\n".join("\t".join(cell(v) for v in row[:width]) for row in [header, *shown])
+        table.add_row(*map(Text, row))
+    plain = "\n".join("\t".join(row) for row in [header, *shown])
     more = len(body) > TABLE_ROWS or cut
     what = "TSV" if delimiter == "\t" else "CSV"
     summary = f"{len(shown)} rows shown" + (" (the first)" if more else "")

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from runhistory.api import NewRun, Store
 from runhistory.logger import Logger
-from runhistory.logger._logger import RUN_ID_ENV
+from runhistory.logger._logger import EXPERIMENT_ENV, RUN_ID_ENV
 
 #: Where the captured console goes in the run.
 CONSOLE_PATH = "logs/console.txt"
@@ -90,7 +90,7 @@ def run_tracked(
     """Run ``command`` as a tracked run and return its exit code (128 + N for signal N)."""
     run = store.create_run(
         NewRun(
-            experiment=experiment or os.environ.get("RUNHISTORY_EXPERIMENT") or "default",
+            experiment=experiment or os.environ.get(EXPERIMENT_ENV) or "default",
             name=name,
             command=command,
             cwd=os.getcwd(),
