@@ -26,7 +26,7 @@ from runhistory.api import AssetNotFound, AssetVersion, Run, RunNotFound, Store
 from ..messages import AssetsListed, AssetVersionsLoaded, LineageRunRead, SourceRunRead
 from ..safe_text import safe_line
 from ..widgets.assets_tables import AssetFiles, AssetLineage, AssetNames, AssetVersions, promoted_path, version_label
-from .download import DownloadModal
+from .download import DownloadModal, asset_download
 from .store_screen import StoreScreen
 
 #: Columns from which the names and the versions sit side by side.
@@ -126,22 +126,19 @@ class AssetsScreen(StoreScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="asset-lineage")
     def load_lineage(self, run_id: str) -> None:
         """The source run of a version, for its experiment, name and status."""
-        try:
-            run = self.store.get_run(run_id)
-        except RunNotFound:
-            self.post_message(LineageRunRead(run_id, None))
-            return
-        self.post_message(LineageRunRead(run_id, run))
+        self.post_message(LineageRunRead(run_id, self._read_run(run_id)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="asset-source")
     def load_source_run(self, run_id: str, select: str) -> None:
         """The source run of a version, read again to be opened."""
+        self.post_message(SourceRunRead(run_id, self._read_run(run_id), select))
+
+    def _read_run(self, run_id: str) -> Run | None:
+        """The run (on a worker's thread); ``None`` when it is no longer in the store."""
         try:
-            run = self.store.get_run(run_id)
+            return self.store.get_run(run_id)
         except RunNotFound:
-            self.post_message(SourceRunRead(run_id, None, select))
-            return
-        self.post_message(SourceRunRead(run_id, run, select))
+            return None
 
     # -- showing ------------------------------------------------------------------
 
@@ -288,7 +285,7 @@ class AssetsScreen(StoreScreen):
 
     def action_download(self) -> None:
         if self.version is not None:
-            self.app.push_screen(DownloadModal.for_asset(self.store, self.version))
+            self.app.push_screen(DownloadModal(asset_download(self.store, self.version)))
 
     def action_reload(self) -> None:
         self._keep_name = self.asset_name

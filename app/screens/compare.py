@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from rich.text import Text
@@ -30,7 +30,7 @@ from ..human import value_text
 from ..key_metrics import key_metric_names, rank_metric_names
 from ..safe_text import safe_line
 from ..widgets.compare_chart import CompareChart, Line, run_color
-from ..widgets.scalars_diff import ScalarsDiff, compare_rows
+from ..widgets.scalars_diff import Row, ScalarsDiff, compare_rows
 from .store_screen import StoreScreen
 
 #: Run statuses that may still change.
@@ -263,15 +263,11 @@ class CompareScreen(StoreScreen):
             label = Text("━ ", style=f"bold {run_color(index)}")
             label.append(run.short_id if run is not None else "deleted")
             labels.append(label)
-        present = [(r, m) for r, m in zip(self.runs, self.metrics)]
-        rows = compare_rows([r for r, _ in present if r is not None], [m for r, m in present if r is not None])
-        if any(r is None for r in self.runs):
+        kept = [i for i, run in enumerate(self.runs) if run is not None]
+        rows = compare_rows([run for run in self.runs if run is not None], [self.metrics[i] for i in kept])
+        if len(kept) < len(self.runs):
             # A deleted run keeps its column (and colour), empty.
-            rows = [
-                type(row)(row.key, row.name, _spread(row.values, self.runs), row.differs,
-                          _spread_index(row.best, self.runs))
-                for row in rows
-            ]  # fmt: skip
+            rows = [_spread(row, kept, len(self.runs)) for row in rows]
         self.query_one(ScalarsDiff).show(labels, rows)
 
     def _request_series(self) -> None:
@@ -357,13 +353,9 @@ class CompareScreen(StoreScreen):
         self._ask_runs(live=False)
 
 
-def _spread(values: tuple[object, ...], runs: list[Run | None]) -> tuple[object, ...]:
-    """Values of the runs still there, spread back over every column (``None`` for a deleted run)."""
-    found = iter(values)
-    return tuple(next(found) if run is not None else None for run in runs)
-
-
-def _spread_index(indexes: frozenset[int], runs: list[Run | None]) -> frozenset[int]:
-    """Column indexes among the runs still there, as indexes among all of them."""
-    present = [i for i, run in enumerate(runs) if run is not None]
-    return frozenset(present[i] for i in indexes)
+def _spread(row: Row, kept: list[int], columns: int) -> Row:
+    """``row`` of the runs still there (columns ``kept``) over all ``columns``: ``None`` for a deleted run."""
+    values: list[object] = [None] * columns
+    for column, value in zip(kept, row.values):
+        values[column] = value
+    return replace(row, values=tuple(values), best=frozenset(kept[i] for i in row.best))

@@ -99,16 +99,10 @@ def asset_download(store: Store, version: AssetVersion) -> Download:
 
 
 class DownloadModal(ModalScreen[list[Path] | None]):
-    """Where to save the highlighted file or folder; a progress bar while it downloads.
-
-    Made for a run's files; ``DownloadModal.for_asset`` makes one for an asset version.
+    """Where to save ``job``'s files; a progress bar while it downloads.
 
     Args:
-        store: The store the run is in.
-        run_id: The run.
-        files: The files that will be saved (for the summary and the bar's total).
-        path: The one file to save, or ``None`` to save everything under ``prefix``.
-        prefix: The folder to save (ending in "/"; "" is every file of the run).
+        job: What is saved, and how (``run_files_download``, ``asset_download``).
         dest: The folder offered (the current directory when not given).
     """
 
@@ -129,35 +123,11 @@ class DownloadModal(ModalScreen[list[Path] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="Close without downloading")]
 
-    def __init__(
-        self,
-        store: Store,
-        run_id: str,
-        files: list[ArtifactInfo],
-        *,
-        path: str | None,
-        prefix: str = "",
-        dest: str | None = None,
-    ) -> None:
+    def __init__(self, job: Download, *, dest: str | None = None) -> None:
         super().__init__()
-        self.store = store
-        self.run_id = run_id
-        self.files = files
-        self.path = path
-        self.prefix = prefix
-        self.dest = dest if dest is not None else os.getcwd()
         #: What is saved, and how.
-        self.job = run_files_download(store, run_id, files, path=path, prefix=prefix)
-        self.total = self.job.total
-
-    @classmethod
-    def for_asset(cls, store: Store, version: AssetVersion, *, dest: str | None = None) -> DownloadModal:
-        """The modal that saves every file of an asset ``version`` (their paths kept, sha256 checked)."""
-        modal = cls(store, version.run_id, [], path=None, prefix=version.prefix, dest=dest)
-        # The run's arguments only name the version's source; what is saved is the version.
-        modal.job = asset_download(store, version)
-        modal.total = modal.job.total
-        return modal
+        self.job = job
+        self.dest = dest if dest is not None else os.getcwd()
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -165,7 +135,7 @@ class DownloadModal(ModalScreen[list[Path] | None]):
             yield Static(self.job.what, id="download-what", markup=False)
             yield Label(self.job.hint)
             yield Input(self.dest, id="download-dest")
-            yield ProgressBar(total=max(self.total, 1), show_eta=False, id="download-progress")
+            yield ProgressBar(total=max(self.job.total, 1), show_eta=False, id="download-progress")
             yield Static("", id="download-error", markup=False)
             with Horizontal():
                 yield Button("Download", variant="primary", id="download")

@@ -32,7 +32,7 @@ from ..widgets.metric_picker import MetricPicker
 from ..widgets.run_header import RunHeader
 from ..widgets.scalars_table import ScalarsTable
 from ..widgets.text_history import TextHistory
-from .download import DownloadModal
+from .download import DownloadModal, run_files_download
 from .error import ErrorModal
 from .promote import PromoteModal
 from .store_screen import StoreScreen
@@ -443,7 +443,8 @@ class RunScreen(StoreScreen):
         path, prefix = self._artifact_selection()
         artifacts = self.query_one(ArtifactTree).artifacts
         files = [a for a in artifacts if a.path == path] if path is not None else [a for a in artifacts if a.path.startswith(prefix)]
-        self.app.push_screen(DownloadModal(self.store, self.run_data.id, files, path=path, prefix=prefix))
+        job = run_files_download(self.store, self.run_data.id, files, path=path, prefix=prefix)
+        self.app.push_screen(DownloadModal(job))
 
     def action_promote(self) -> None:
         _, prefix = self._artifact_selection()

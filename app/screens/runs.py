@@ -28,6 +28,7 @@ from ..human import ago, duration
 from ..key_metrics import RowMetrics, finite_values, is_loss_like, key_metric_names, main_series_name
 from ..messages import FilterMetricsRead, RowMetricsLoaded, RunsPageLoaded, RunsRefreshed
 from ..run_filter import RunFilter
+from ..widgets.cells import fit
 from ..widgets.run_status import SPIN_RATE, spinner_frame, status_text
 from ..widgets.runs_table import RunColumn, RunsTable
 from ..widgets.sparkline import sparkline
@@ -213,9 +214,13 @@ class RunsScreen(StoreScreen):
         self.exhausted = message.next_cursor is None
         self._filter_metrics.update(message.metrics)
         self._redraw()
+        self._read_until_full()
+
+    def _read_until_full(self) -> None:
+        """A filter reads on until its matches fill the screen (or every run is read)."""
         table = self.query_one(RunsTable)
-        if self.filter.terms and not self.exhausted and table.row_count < table.size.height + RunsTable.NEAR:
-            self._load_more()  # a filter keeps scanning until the screen is full
+        if self.filter.terms and table.row_count < table.size.height + RunsTable.NEAR:
+            self._load_more()
 
     @on(RunsTable.NearEnd)
     def _near_end(self) -> None:
@@ -352,20 +357,12 @@ class RunsScreen(StoreScreen):
         if spark:
             spark += min(room, 14)
         self.key_metrics = wanted[:n_metrics]
-        columns = [
-            RunColumn("mark", "", _FIXED["mark"][1]),
-            RunColumn("id", "run", _FIXED["id"][1]),
-            RunColumn("experiment", "experiment", experiment - pad),
-            RunColumn("status", "status", _FIXED["status"][1]),
-            RunColumn("started", "started", _FIXED["started"][1], right=True),
-            RunColumn("duration", "duration", _FIXED["duration"][1], right=True),
-        ]
+        always = [RunColumn(key, *spec) for key, spec in _FIXED.items()]
+        columns = [*always[:2], RunColumn("experiment", "experiment", experiment - pad), *always[2:]]
         leaves = [n.rsplit("/", 1)[-1] for n in self.key_metrics]
         for name, leaf in zip(self.key_metrics, leaves):
             label = name if len(name) <= _METRIC_WIDTH or leaves.count(leaf) > 1 else leaf
-            if len(label) > _METRIC_WIDTH:
-                label = label[: _METRIC_WIDTH - 1] + "…"
-            columns.append(RunColumn(f"metric:{name}", label, _METRIC_WIDTH, right=True))
+            columns.append(RunColumn(f"metric:{name}", fit(label, _METRIC_WIDTH), _METRIC_WIDTH, right=True))
         if spark:
             columns.append(RunColumn("spark", "trend", spark - pad))
         return self._mark_sort(columns)
@@ -383,18 +380,18 @@ class RunsScreen(StoreScreen):
 
     def _row_cells(self, run: Run, columns: list[RunColumn], now: float) -> list[Text]:
         """A row's cells, built again only when what they show changed (thousands of rows, every second)."""
-        started = ago(run.started_at, now)
+        started = ago(run.started_at, now).removesuffix(" ago")
         took = duration(run, now)
         spin = spinner_frame(now) if run.status == "running" else ""
         key = (run, self.row_metrics.get(run.id), started, took, spin, run.id in self.marked)
         cached = self._cell_cache.get(run.id)
         if cached is not None and cached[0] == key and cached[1] is columns:
             return cached[2]
-        cells = self._cells(run, columns, now)
+        cells = self._cells(run, columns, now, started, took)
         self._cell_cache[run.id] = (key, columns, cells)
         return cells
 
-    def _cells(self, run: Run, columns: list[RunColumn], now: float) -> list[Text]:
+    def _cells(self, run: Run, columns: list[RunColumn], now: float, started: str, took: str) -> list[Text]:
         metrics = self.row_metrics.get(run.id)
         cells: list[Text] = []
         for column in columns:
@@ -411,9 +408,9 @@ class RunsScreen(StoreScreen):
             elif key == "status":
                 cells.append(status_text(run.status, now))
             elif key == "started":
-                cells.append(Text(ago(run.started_at, now).removesuffix(" ago"), justify="right", style="dim"))
+                cells.append(Text(started, justify="right", style="dim"))
             elif key == "duration":
-                cells.append(Text(duration(run, now), justify="right"))
+                cells.append(Text(took, justify="right"))
             elif key.startswith("metric:"):
                 cells.append(_number_text(metrics.latest.get(key[7:]) if metrics else None))
             elif key == "spark":
@@ -555,9 +552,7 @@ class RunsScreen(StoreScreen):
                 ]  # fmt: skip
                 if unknown:
                     self.read_filter_metrics(self.generation, unknown)
-                table = self.query_one(RunsTable)
-                if table.row_count < table.size.height + RunsTable.NEAR:
-                    self._load_more()
+                self._read_until_full()
         self._redraw()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-filter")
@@ -612,10 +607,7 @@ class RunsScreen(StoreScreen):
     def action_sort(self) -> None:
         keys = self._sort_keys()
         index = keys.index(self.sort_key) if self.sort_key in keys else -1
-        key = keys[(index + 1) % len(keys)]
-        self.sort_key = key
-        self.sort_descending = _descending_first(key)
-        self._redraw()
+        self.sort_by(keys[(index + 1) % len(keys)])
 
     def action_reverse_sort(self) -> None:
         self.sort_descending = not self.sort_descending

@@ -20,6 +20,7 @@ from runhistory.api import AssetFile, AssetSummary, AssetVersion, Run
 from ..human import ago
 from ..human import size as human_bytes
 from ..safe_text import safe_line
+from .cells import fit
 from .run_status import status_text
 
 #: Characters of an asset name or a prefix shown in a table cell (longer ones are cut with "…").
@@ -28,11 +29,6 @@ NAME_CHARS = 24
 PATH_CHARS = 60
 #: Hex digits of a file's sha256 shown.
 SHA_CHARS = 12
-
-
-def _cut(text: str, chars: int) -> str:
-    text = safe_line(text, chars + 1)
-    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def version_label(version: int) -> str:
@@ -88,7 +84,7 @@ class AssetNames(_PaneTable):
         """Show ``assets`` as of clock time ``now``, the cursor on the name ``keep`` when it is still there."""
         rows = [
             (a.name, [
-                Text(_cut(a.name, NAME_CHARS), style="bold"),
+                Text(fit(a.name, NAME_CHARS), style="bold"),
                 Text(version_label(a.latest_version), justify="right"),
                 Text(str(a.versions), justify="right"),
                 Text(ago(a.updated_at, now), style="dim", justify="right"),
@@ -120,7 +116,7 @@ class AssetVersions(_PaneTable):
                 Text(version_label(v.version), style="bold"),
                 Text(ago(v.created_at, now), style="dim", justify="right"),
                 Text(v.run_id[:8], style="#e5c07b"),
-                Text(_cut(promoted_path(v), NAME_CHARS)) if v.prefix else Text("(every file)", style="dim"),
+                Text(fit(promoted_path(v), NAME_CHARS)) if v.prefix else Text("(every file)", style="dim"),
                 Text(str(len(v.files)), justify="right"),
                 Text(human_bytes(v.size), justify="right"),
             ])
@@ -145,7 +141,7 @@ class AssetFiles(_PaneTable):
         """Show ``files`` (sorted by path), the cursor on the first."""
         rows = [
             (f.path, [
-                Text(_cut(f.path, PATH_CHARS)),
+                Text(fit(f.path, PATH_CHARS)),
                 Text(human_bytes(f.size), justify="right"),
                 Text(f.sha256[:SHA_CHARS], style="dim"),
             ])

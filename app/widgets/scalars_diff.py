@@ -12,7 +12,7 @@ from runhistory.api import MetricInfo, Run
 
 from ..human import value_text
 from ..key_metrics import better, rank_metric_names
-from ..safe_text import safe_line
+from .cells import fit
 
 #: Widest value shown in a cell (a chart's list or a long string is cut).
 CELL_WIDTH = 14
@@ -84,10 +84,7 @@ def _same_as(value: object) -> object:
 
 
 def _cell(value: object) -> str:
-    if value is None:
-        return "–"
-    text = safe_line(value_text(value, CELL_WIDTH), CELL_WIDTH * 4)
-    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+    return "–" if value is None else fit(value_text(value, CELL_WIDTH), CELL_WIDTH)
 
 
 class ScalarsDiff(DataTable[Text]):
@@ -111,9 +108,7 @@ class ScalarsDiff(DataTable[Text]):
                 self.add_column(label, key=f"run{index}", width=CELL_WIDTH)
         self.rows_shown = [r for r in rows if r.differs or not self.only_differences]
         for row in self.rows_shown:
-            name = safe_line(row.name, NAME_WIDTH * 4)
-            if len(name) > NAME_WIDTH:
-                name = name[: NAME_WIDTH - 1] + "…"
+            name = fit(row.name, NAME_WIDTH)
             field = row.key.startswith("run:")
             cells = [Text(name, style=("italic " if field else "") + (_DIFFERENT if row.differs else _SAME), no_wrap=True)]
             for index, value in enumerate(row.values):
