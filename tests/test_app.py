@@ -72,6 +72,11 @@ def runs_table(app: RunHistoryApp) -> RunsTable:
     return app.screen.query_one(RunsTable)
 
 
+def notifications(app: RunHistoryApp) -> list[str]:
+    """The messages of the notifications the app has shown."""
+    return [n.message for n in app._notifications]
+
+
 async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -469,7 +474,7 @@ async def test_store_errors_show_a_modal_or_a_notification_never_a_traceback(sto
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen)
         # The live refresh fails too: one notification, and the status line says so.
-        await wait_for(pilot, lambda: bool(app._notifications))
+        await wait_for(pilot, lambda: bool(notifications(app)))
         assert "retrying" in str(app.screen.query_one("#runs-status").render())
         flaky.down = False
         app.screen.action_reload()

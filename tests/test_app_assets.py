@@ -21,7 +21,8 @@ from runhistory.app.widgets.artifact_tree import ArtifactTree
 from runhistory.app.widgets.assets_tables import AssetFiles, AssetLineage, AssetNames, AssetVersions
 
 from .app_data import ARTIFACTS, BASELINE, HIGH_LR, add_assets, fixed_clock, make_store
-from .test_app import SIZE, FlakyStore, pilot_test, settle, wait_for
+from .test_app import SIZE, FlakyStore, notifications, pilot_test, settle, wait_for
+from .test_app_transfers import fill_download
 
 
 @pytest.fixture
@@ -48,10 +49,6 @@ def rows(table: Any) -> list[list[str]]:
 
 def lineage(app: RunHistoryApp) -> str:
     return app.screen.query_one(AssetLineage).plain
-
-
-def notifications(app: RunHistoryApp) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 @pilot_test
@@ -229,11 +226,7 @@ async def test_download_a_version(store: EmbeddedStore, tmp_path: Path) -> None:
         screen.query_one(AssetNames).focus()
         await pilot.press("down")
         await settle(pilot)
-        await pilot.press("d")
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, DownloadModal)
-        modal.query_one("#download-dest", Input).value = str(tmp_path / "cfg")
+        await fill_download(pilot, tmp_path / "cfg")
         await pilot.click("#download")
         await wait_for(pilot, lambda: app.screen is screen)
         assert (tmp_path / "cfg" / "config.json").read_bytes() == ARTIFACTS["config.json"]
@@ -254,11 +247,7 @@ async def test_download_errors_stay_in_the_modal(store: EmbeddedStore, tmp_path:
             return io.BytesIO(b"tampered")
 
         store.open_asset_file = tampered  # type: ignore[method-assign]
-        await pilot.press("d")
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, DownloadModal)
-        modal.query_one("#download-dest", Input).value = str(tmp_path / "dl")
+        modal = await fill_download(pilot, tmp_path / "dl")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "sha256" in str(modal.query_one("#download-error", Static).render()))
         assert app.screen is modal

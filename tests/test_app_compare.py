@@ -17,7 +17,7 @@ from runhistory.app.widgets.compare_chart import CompareChart, time_label, time_
 from runhistory.app.widgets.scalars_diff import ScalarsDiff, compare_rows
 
 from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, NOW, batch, fixed_clock, insert_runs, loss_curve, make_store
-from .test_app import SIZE, FlakyStore, pilot_test, runs_table, settle, wait_for
+from .test_app import SIZE, FlakyStore, notifications, pilot_test, runs_table, settle, wait_for
 from .test_app_snapshots import SIZE as SNAPSHOT_SIZE
 from .test_app_snapshots import fixed_app, utc  # noqa: F401  (utc: a fixture)
 
@@ -54,10 +54,6 @@ def legend(screen: CompareScreen) -> str:
     return str(screen.query_one("#compare-legend", Static).render())
 
 
-def notifications(pilot: Any) -> list[str]:
-    return [n.message for n in pilot.app._notifications]
-
-
 @pilot_test
 async def test_space_marks_runs_and_c_needs_two(store: EmbeddedStore) -> None:
     app = make_app_fixed(store)
@@ -67,7 +63,7 @@ async def test_space_marks_runs_and_c_needs_two(store: EmbeddedStore) -> None:
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen)
-        assert any("Mark two runs" in n for n in notifications(pilot))
+        assert any("Mark two runs" in n for n in notifications(app))
         await mark(pilot, BASELINE)  # the last row: the cursor stays on it
         assert table.cells_of(BASELINE)[0] == "●" and table.cells_of(HIGH_LR)[0] == " "
         assert table.cursor_row == table.run_ids.index(BASELINE)
@@ -104,7 +100,7 @@ async def test_at_most_max_compare_runs_are_marked(tmp_path: Path) -> None:
         assert len(screen.marked) == MAX_COMPARE
         await mark(pilot, ids[MAX_COMPARE])
         assert len(screen.marked) == MAX_COMPARE and ids[MAX_COMPARE] not in screen.marked
-        assert any(f"At most {MAX_COMPARE} runs" in n for n in notifications(pilot))
+        assert any(f"At most {MAX_COMPARE} runs" in n for n in notifications(app))
         await pilot.press("c")
         await settle(pilot)
         compared = app.screen
@@ -234,7 +230,7 @@ async def test_odd_names_and_kinds_are_shown_safely(store: EmbeddedStore) -> Non
         table.move_cursor(row=1)  # status
         await pilot.press("enter")
         await pilot.pause()
-        assert any("Only number metrics" in n for n in notifications(pilot))
+        assert any("Only number metrics" in n for n in notifications(app))
 
 
 def test_time_ticks_are_round_times() -> None:

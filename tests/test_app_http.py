@@ -11,13 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
 
 from runhistory.api import EmbeddedStore, Store, open_store
 from runhistory.app.app import make_app
 from runhistory.app.screens.assets import AssetsScreen
 from runhistory.app.screens.compare import CompareScreen
-from runhistory.app.screens.download import DownloadModal
 from runhistory.app.screens.run import RunScreen
 from runhistory.app.screens.runs import RunsScreen
 from runhistory.app.widgets.compare_chart import CompareChart
@@ -26,6 +24,7 @@ from ._server import Server
 from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, add_assets, fixed_clock, make_store
 from .test_app import SIZE, open_run, pilot_test, runs_table, settle, wait_for
 from .test_app_artifacts import choose, is_drawn
+from .test_app_transfers import fill_download
 
 
 @pytest.fixture
@@ -83,11 +82,7 @@ async def test_the_app_over_http(served: tuple[EmbeddedStore, Store], tmp_path: 
         await settle(pilot)
         assets = app.screen
         assert isinstance(assets, AssetsScreen)
-        await pilot.press("d")
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, DownloadModal)
-        modal.query_one("#download-dest", Input).value = str(tmp_path / "dl")
+        await fill_download(pilot, tmp_path / "dl")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is assets)
         for version_file in local.get_asset("mnist-classifier", 3).files:

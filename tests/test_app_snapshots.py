@@ -79,12 +79,7 @@ def test_run_screen_console(snap_compare: Any, store: EmbeddedStore) -> None:
 
 def test_run_screen_artifacts(snap_compare: Any, store: EmbeddedStore) -> None:
     async def open_artifacts(pilot: Pilot[Any]) -> None:
-        await settle(pilot)
-        await open_run(pilot, BASELINE)
-        await pilot.press("5")
-        await settle(pilot)
-        pilot.app.screen.query_one(ArtifactTree).select_path("config.json")
-        await settle(pilot)
+        await on_artifacts_of_baseline(pilot, "config.json")
 
     app = fixed_app(store)
     assert snap_compare(app, terminal_size=SIZE, run_before=open_artifacts)
@@ -92,12 +87,7 @@ def test_run_screen_artifacts(snap_compare: Any, store: EmbeddedStore) -> None:
 
 def test_run_screen_artifacts_image(snap_compare: Any, store: EmbeddedStore) -> None:
     async def open_image(pilot: Pilot[Any]) -> None:
-        await settle(pilot)
-        await open_run(pilot, BASELINE)
-        await pilot.press("5")
-        await settle(pilot)
-        pilot.app.screen.query_one(ArtifactTree).select_path("outputs/samples.png")
-        await settle(pilot)
+        await on_artifacts_of_baseline(pilot, "outputs/samples.png")
 
     app = fixed_app(store)
     assert snap_compare(app, terminal_size=SIZE, run_before=open_image)

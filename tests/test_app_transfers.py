@@ -15,7 +15,8 @@ from runhistory.app.screens.promote import PromoteModal
 from runhistory.app.widgets.artifact_tree import ArtifactTree
 
 from .app_data import ARTIFACTS, BASELINE, fixed_clock, make_store
-from .test_app import SIZE, open_run, pilot_test, settle, wait_for
+from .test_app import SIZE, notifications, open_run, pilot_test, settle, wait_for
+from .test_app_artifacts import open_artifacts
 
 
 @pytest.fixture
@@ -25,10 +26,7 @@ def store(tmp_path: Path) -> EmbeddedStore:
 
 async def on_artifacts(pilot: Any, path: str) -> None:
     """Open the baseline run's artifacts tab with ``path`` highlighted."""
-    await settle(pilot)
-    await open_run(pilot, BASELINE)
-    await pilot.press("5")
-    await settle(pilot)
+    await open_artifacts(pilot)
     assert pilot.app.screen.query_one(ArtifactTree).select_path(path)
     await pilot.pause()
 
@@ -37,18 +35,14 @@ def text_of(app: RunHistoryApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).render())
 
 
-def notifications(app: RunHistoryApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
-async def download_to(pilot: Any, dest: Path, what: str = "") -> DownloadModal:
+async def fill_download(pilot: Any, dest: Path, what: str = "") -> DownloadModal:
+    """Open the download modal with ``d``, check it offers ``what``, and fill in ``dest`` (not yet submitted)."""
     await pilot.press("d")
     await pilot.pause()
     modal = pilot.app.screen
     assert isinstance(modal, DownloadModal)
     assert what in text_of(pilot.app, "#download-what")
     modal.query_one("#download-dest", Input).value = str(dest)
-    await pilot.click("#download")
     return modal
 
 
@@ -79,7 +73,8 @@ async def test_download_a_folder(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
         await on_artifacts(pilot, "outputs/")
-        modal = await download_to(pilot, tmp_path / "dl", "Folder outputs/: 3 files")
+        modal = await fill_download(pilot, tmp_path / "dl", "Folder outputs/: 3 files")
+        await pilot.click("#download")
         await wait_for(pilot, lambda: app.screen is not modal)
         out = tmp_path / "dl" / "outputs"
         assert sorted(p.name for p in out.iterdir()) == ["confusion.tsv", "metrics.csv", "samples.png"]
@@ -96,7 +91,8 @@ async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_
         await on_artifacts(pilot, "train.py")
         # A folder where the file's partial download should go: an OSError, in words.
         (tmp_path / "blocked" / "train.py.part").mkdir(parents=True)
-        modal = await download_to(pilot, tmp_path / "blocked")
+        modal = await fill_download(pilot, tmp_path / "blocked")
+        await pilot.click("#download")
         await wait_for(pilot, lambda: "Not downloaded" in text_of(app, "#download-error"))
         assert app.screen is modal and not modal.query_one("#download", Button).disabled
 

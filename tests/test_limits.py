@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -580,9 +581,13 @@ def seeded(small_logger: Logger) -> Logger:
     return small_logger
 
 
-def assert_nothing_stored(lg: Logger, before: dict[str, tuple[int, str]], blobs: list[Path]) -> None:
+@contextmanager
+def nothing_stored(lg: Logger) -> Iterator[EmbeddedStore]:
+    """After the block, the run's artifacts (``seed.txt`` too) and the store's blobs are as they were, tmp/ is empty."""
     store = lg.store
     assert isinstance(store, EmbeddedStore)
+    before, blobs = artifacts(store, lg.run_id), files_under(store.home / "blobs")
+    yield store
     assert artifacts(store, lg.run_id) == before
     assert read_artifact(store, lg.run_id, "seed.txt") == b"seed"
     assert files_under(store.home / "tmp") == []
@@ -591,35 +596,23 @@ def assert_nothing_stored(lg: Logger, before: dict[str, tuple[int, str]], blobs:
 
 @pytest.mark.parametrize("path", BAD_PATHS, ids=repr)
 def test_bad_artifact_path_is_refused_by_upload(seeded: Logger, path: str) -> None:
-    store = seeded.store
-    assert isinstance(store, EmbeddedStore)
-    before, blobs = artifacts(store, seeded.run_id), files_under(store.home / "blobs")
-    with pytest.raises(InvalidPath, match="artifact path"):
+    with nothing_stored(seeded), pytest.raises(InvalidPath, match="artifact path"):
         seeded.upload(path, b"data")
     assert issubclass(InvalidPath, ValueError)
-    assert_nothing_stored(seeded, before, blobs)
 
 
 @pytest.mark.parametrize("path", BAD_PATHS, ids=repr)
 def test_bad_artifact_path_is_refused_by_upload_file(seeded: Logger, path: str, tmp_path: Path) -> None:
-    store = seeded.store
-    assert isinstance(store, EmbeddedStore)
     local = tmp_path / "local.txt"
     local.write_bytes(b"data")
-    before, blobs = artifacts(store, seeded.run_id), files_under(store.home / "blobs")
-    with pytest.raises(InvalidPath, match="artifact path"):
+    with nothing_stored(seeded), pytest.raises(InvalidPath, match="artifact path"):
         seeded.upload_file(path, local)
-    assert_nothing_stored(seeded, before, blobs)
 
 
 @pytest.mark.parametrize("path", BAD_PATHS, ids=repr)
 def test_bad_artifact_path_is_refused_by_the_store(seeded: Logger, path: str) -> None:
-    store = seeded.store
-    assert isinstance(store, EmbeddedStore)
-    before, blobs = artifacts(store, seeded.run_id), files_under(store.home / "blobs")
-    with pytest.raises(InvalidPath, match="artifact path"):
+    with nothing_stored(seeded) as store, pytest.raises(InvalidPath, match="artifact path"):
         store.put_artifact(seeded.run_id, path, b"data")
-    assert_nothing_stored(seeded, before, blobs)
 
 
 @pytest.mark.parametrize("path", [5, None, b"a.txt"], ids=repr)
@@ -633,14 +626,11 @@ def test_non_str_artifact_path_is_refused(seeded: Logger, path: Any) -> None:
 def test_lone_surrogate_artifact_path_is_refused(seeded: Logger) -> None:
     """A path SQLite cannot store (a lone surrogate) is refused as InvalidPath before
     anything is written, not with a UnicodeEncodeError after the blob landed."""
-    store = seeded.store
-    assert isinstance(store, EmbeddedStore)
-    before, blobs = artifacts(store, seeded.run_id), files_under(store.home / "blobs")
-    with pytest.raises(InvalidPath, match="artifact path"):
-        seeded.upload("bad\udc80.txt", b"new content")
-    with pytest.raises(InvalidPath, match="artifact path"):
-        store.put_artifact(seeded.run_id, "bad\ud800.txt", b"other content")
-    assert_nothing_stored(seeded, before, blobs)
+    with nothing_stored(seeded) as store:
+        with pytest.raises(InvalidPath, match="artifact path"):
+            seeded.upload("bad\udc80.txt", b"new content")
+        with pytest.raises(InvalidPath, match="artifact path"):
+            store.put_artifact(seeded.run_id, "bad\ud800.txt", b"other content")
 
 
 def test_artifact_path_at_the_length_limit_is_stored(seeded: Logger) -> None:
@@ -653,16 +643,13 @@ def test_artifact_path_at_the_length_limit_is_stored(seeded: Logger) -> None:
 
 
 def test_artifact_path_one_past_the_length_limit_is_refused(seeded: Logger) -> None:
-    store = seeded.store
-    assert isinstance(store, EmbeddedStore)
     path = path_of_length(MAX_ARTIFACT_PATH_LENGTH + 1)
-    before, blobs = artifacts(store, seeded.run_id), files_under(store.home / "blobs")
     match = rf"{MAX_ARTIFACT_PATH_LENGTH + 1} characters long; the limit is {MAX_ARTIFACT_PATH_LENGTH}"
-    with pytest.raises(InvalidPath, match=match):
-        seeded.upload(path, b"x")
-    with pytest.raises(InvalidPath, match=match):
-        store.put_artifact(seeded.run_id, path, b"x")
-    assert_nothing_stored(seeded, before, blobs)
+    with nothing_stored(seeded) as store:
+        with pytest.raises(InvalidPath, match=match):
+            seeded.upload(path, b"x")
+        with pytest.raises(InvalidPath, match=match):
+            store.put_artifact(seeded.run_id, path, b"x")
 
 
 @pytest.mark.parametrize(
@@ -686,15 +673,12 @@ def test_path_component_at_the_byte_limit_is_stored(seeded: Logger, component: s
 )
 def test_path_component_one_byte_past_the_limit_is_refused(seeded: Logger, component: str) -> None:
     assert len(component.encode()) == MAX_PATH_COMPONENT_BYTES + 1
-    store = seeded.store
-    assert isinstance(store, EmbeddedStore)
-    before, blobs = artifacts(store, seeded.run_id), files_under(store.home / "blobs")
-    for path in (component, f"dir/{component}", f"{component}/file"):
-        with pytest.raises(InvalidPath, match=f"longer than {MAX_PATH_COMPONENT_BYTES} bytes"):
-            seeded.upload(path, b"x")
-        with pytest.raises(InvalidPath, match=f"longer than {MAX_PATH_COMPONENT_BYTES} bytes"):
-            store.put_artifact(seeded.run_id, path, b"x")
-    assert_nothing_stored(seeded, before, blobs)
+    with nothing_stored(seeded) as store:
+        for path in (component, f"dir/{component}", f"{component}/file"):
+            with pytest.raises(InvalidPath, match=f"longer than {MAX_PATH_COMPONENT_BYTES} bytes"):
+                seeded.upload(path, b"x")
+            with pytest.raises(InvalidPath, match=f"longer than {MAX_PATH_COMPONENT_BYTES} bytes"):
+                store.put_artifact(seeded.run_id, path, b"x")
 
 
 def test_odd_but_valid_paths_are_stored(seeded: Logger) -> None:
@@ -720,24 +704,17 @@ def test_upload_at_the_size_limit_is_stored(seeded: Logger) -> None:
     ids=["bytes", "str", "str-utf8-bytes", "bytearray"],
 )
 def test_upload_one_byte_past_the_size_limit_is_refused(seeded: Logger, data: str | bytes) -> None:
-    store = seeded.store
-    assert isinstance(store, EmbeddedStore)
-    before, blobs = artifacts(store, seeded.run_id), files_under(store.home / "blobs")
-    with pytest.raises(ArtifactTooLarge, match=rf"limit is {SMALL_LIMIT} bytes"):
-        seeded.upload("big.bin", data)
-    with pytest.raises(ArtifactTooLarge, match=rf"limit is {SMALL_LIMIT} bytes"):
-        seeded.upload("seed.txt", data)  # does not replace what the path held
-    assert_nothing_stored(seeded, before, blobs)
+    with nothing_stored(seeded):
+        with pytest.raises(ArtifactTooLarge, match=rf"limit is {SMALL_LIMIT} bytes"):
+            seeded.upload("big.bin", data)
+        with pytest.raises(ArtifactTooLarge, match=rf"limit is {SMALL_LIMIT} bytes"):
+            seeded.upload("seed.txt", data)  # does not replace what the path held
 
 
 @pytest.mark.parametrize("data", [123, None, ["a"], {"a": 1}], ids=repr)
 def test_upload_of_neither_str_nor_bytes_is_refused(seeded: Logger, data: Any) -> None:
-    store = seeded.store
-    assert isinstance(store, EmbeddedStore)
-    before, blobs = artifacts(store, seeded.run_id), files_under(store.home / "blobs")
-    with pytest.raises(TypeError, match="upload\\(\\) takes str or bytes"):
+    with nothing_stored(seeded), pytest.raises(TypeError, match="upload\\(\\) takes str or bytes"):
         seeded.upload("x.bin", data)
-    assert_nothing_stored(seeded, before, blobs)
 
 
 def test_upload_file_at_the_size_limit_is_stored(seeded: Logger, tmp_path: Path) -> None:
@@ -751,27 +728,20 @@ def test_upload_file_at_the_size_limit_is_stored(seeded: Logger, tmp_path: Path)
 
 
 def test_upload_file_one_byte_past_the_size_limit_is_refused(seeded: Logger, tmp_path: Path) -> None:
-    store = seeded.store
-    assert isinstance(store, EmbeddedStore)
     local = tmp_path / "big.bin"
     local.write_bytes(b"x" * (SMALL_LIMIT + 1))
-    before, blobs = artifacts(store, seeded.run_id), files_under(store.home / "blobs")
-    with pytest.raises(ArtifactTooLarge, match=rf"{SMALL_LIMIT + 1} bytes; the per-file limit is {SMALL_LIMIT}"):
-        seeded.upload_file("big.bin", local)
-    with open(local, "rb") as stream, pytest.raises(ArtifactTooLarge, match=rf"limit is {SMALL_LIMIT} bytes"):
-        store.put_artifact(seeded.run_id, "big.bin", stream, max_size=SMALL_LIMIT)
-    assert_nothing_stored(seeded, before, blobs)
+    with nothing_stored(seeded) as store:
+        with pytest.raises(ArtifactTooLarge, match=rf"{SMALL_LIMIT + 1} bytes; the per-file limit is {SMALL_LIMIT}"):
+            seeded.upload_file("big.bin", local)
+        with open(local, "rb") as stream, pytest.raises(ArtifactTooLarge, match=rf"limit is {SMALL_LIMIT} bytes"):
+            store.put_artifact(seeded.run_id, "big.bin", stream, max_size=SMALL_LIMIT)
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_upload_file_of_an_endless_stream_stops_at_the_limit(seeded: Logger) -> None:
     """A file whose size fstat cannot tell (a device) is still cut off at the limit."""
-    store = seeded.store
-    assert isinstance(store, EmbeddedStore)
-    before, blobs = artifacts(store, seeded.run_id), files_under(store.home / "blobs")
-    with pytest.raises(ArtifactTooLarge, match=rf"limit is {SMALL_LIMIT} bytes"):
+    with nothing_stored(seeded), pytest.raises(ArtifactTooLarge, match=rf"limit is {SMALL_LIMIT} bytes"):
         seeded.upload_file("zero.bin", "/dev/zero")
-    assert_nothing_stored(seeded, before, blobs)
 
 
 def test_sparse_file_over_the_default_limit_is_refused_quickly(logger: Logger, tmp_path: Path) -> None:

@@ -31,10 +31,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
     srv.stop()
 
 
-def remote_env(server: Server, client_home: Path, **extra: str) -> dict[str, str]:
-    return {"RUNHISTORY_URL": server.url, **extra}
-
-
 def test_remote_logger_behaves_like_the_embedded_one(server: Server, tmp_path: Path) -> None:
     work = tmp_path / "work"
     (work / "outputs").mkdir(parents=True)
@@ -56,7 +52,7 @@ def test_remote_logger_behaves_like_the_embedded_one(server: Server, tmp_path: P
         logger.log("last", 1).wait()
         print(logger.run_id)
         """,
-        **remote_env(server, tmp_path / "client"),
+        RUNHISTORY_URL=server.url,
     )
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.strip()
@@ -88,14 +84,14 @@ def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
     failed = run(
         tmp_path, tmp_path / "client",
         "from runhistory.logger import get_logger\nlg = get_logger()\nfor i in range(500): lg.log('x', i)\nraise ValueError('bad batch')\n",
-        **remote_env(server, tmp_path / "client"),
+        RUNHISTORY_URL=server.url,
     )  # fmt: skip
     assert failed.returncode == 1
     process = start(
         tmp_path, tmp_path / "client",
         "import time\nfrom runhistory.logger import get_logger\nlg = get_logger()\nfor i in range(5000): lg.log('x', i)\n"
         "lg.log('x', -1).wait()\nprint('ready', flush=True)\ntime.sleep(60)\n",
-        **remote_env(server, tmp_path / "client"),
+        RUNHISTORY_URL=server.url,
     )  # fmt: skip
     assert process.stdout is not None and process.stdout.readline().strip() == "ready"
     process.send_signal(signal.SIGTERM)
@@ -126,7 +122,7 @@ def test_server_killed_mid_run_and_restarted_keeps_every_point_once(server: Serv
                     print("flushed", flush=True)
         print(lg.run_id, flush=True)
         """,
-        **remote_env(server, tmp_path / "client", RUNHISTORY_SPOOL_AFTER="60", RUNHISTORY_EXIT_TIMEOUT="60"),
+        RUNHISTORY_URL=server.url, RUNHISTORY_SPOOL_AFTER="60", RUNHISTORY_EXIT_TIMEOUT="60",
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "flushed"

@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
-import math
 import os
 import platform
-import random
 import shlex
 import shutil
 import sqlite3
@@ -44,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from report import count as _n
+from report import machine_line, mlflow_installed, noisy_loss
 from report import met as _met
-from report import mlflow_installed, noisy_loss
 from report import num as _num
 from report import rate as _rate
 from report import print_table as _print_table
@@ -583,16 +580,6 @@ def build_rows(res: dict[str, Any], sizes: dict[str, int], have_ml: bool, absent
         r = res.get(key)
         return None if r is None or "error" in r else r
 
-    def ml_cell(key: str, fmt: Callable[[dict[str, Any]], str]) -> str:
-        if not have_ml:
-            return absent
-        r = res.get(key)
-        if r is None:
-            return "skipped"
-        if "error" in r:
-            return f"error ({r['error']})"
-        return fmt(r)
-
     def rh_cell(key: str, fmt: Callable[[dict[str, Any]], str]) -> str:
         r = res.get(key)
         if r is None:
@@ -600,6 +587,9 @@ def build_rows(res: dict[str, Any], sizes: dict[str, int], have_ml: bool, absent
         if "error" in r:
             return f"error ({r['error']})"
         return fmt(r)
+
+    def ml_cell(key: str, fmt: Callable[[dict[str, Any]], str]) -> str:
+        return rh_cell(key, fmt) if have_ml else absent
 
     def field(r: dict[str, Any] | None, name: str) -> float | None:
         return None if r is None else r.get(name)
@@ -771,30 +761,13 @@ def print_notes(res: dict[str, Any], sizes: dict[str, int], quick: bool) -> None
 
 
 def machine_lines() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        mem_s = f"{mem:.0f} GiB RAM"
-    except (ValueError, OSError):
-        mem_s = "RAM unknown"
     ml = "not installed"
     if mlflow_installed():
         from importlib.metadata import version
 
         ml = version("mlflow")
     return [
-        f"- machine: {os.cpu_count()} cores ({usable} usable), {cpu}, {mem_s}, {platform.platform()}",
+        machine_line(),
         f"- python {platform.python_version()} ({sys.executable}), sqlite {sqlite3.sqlite_version}, mlflow {ml}",
         f"- temporary folders under {tempfile.gettempdir()}",
     ]

@@ -30,10 +30,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import os
 import platform
-import random
 import re
 import shlex
 import shutil
@@ -53,8 +51,8 @@ from pathlib import Path
 from typing import Any
 
 from report import count as _n
+from report import machine_line, mlflow_installed, noisy_loss
 from report import met as _met
-from report import mlflow_installed, noisy_loss
 from report import num as _num
 from report import rate as _rate
 from report import print_table as _print_table
@@ -485,6 +483,15 @@ class ServerError(RuntimeError):
     pass
 
 
+def _tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a log file, on one line ("" if it cannot be read)."""
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " / ".join(line.strip() for line in text[-lines:])
+
+
 class Server:
     """A server subprocess on 127.0.0.1; ``url`` once it answers its health check."""
 
@@ -515,11 +522,7 @@ class Server:
         raise ServerError(f"{self.kind} did not answer /health within {START_TIMEOUT} s: {self.log_tail()}")
 
     def log_tail(self, lines: int = 6) -> str:
-        try:
-            text = self.log.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return " / ".join(line.strip() for line in text[-lines:])
+        return _tail(self.log, lines)
 
     def start(self) -> Server:
         raise NotImplementedError
@@ -679,11 +682,7 @@ class Worker:
         return result
 
     def err_tail(self, lines: int = 8) -> str:
-        try:
-            text = self.err_file.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return " / ".join(line.strip() for line in text[-lines:])
+        return _tail(self.err_file, lines)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -1134,28 +1133,11 @@ def _uvicorn_impl() -> str:
 
 
 def machine_lines(ml_version: str) -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        mem_s = f"{mem:.0f} GiB RAM"
-    except (ValueError, OSError):
-        mem_s = "RAM unknown"
     from importlib.metadata import version
 
     versions = ", ".join(f"{p} {version(p)}" for p in ("uvicorn", "fastapi", "httpx") if importlib.util.find_spec(p))
     return [
-        f"- machine: {os.cpu_count()} cores ({usable} usable), {cpu}, {mem_s}, {platform.platform()}",
+        machine_line(),
         f"- python {platform.python_version()} ({sys.executable}), sqlite {sqlite3.sqlite_version}, "
         f"mlflow {ml_version}, {versions}",
         f"- temporary folders under {tempfile.gettempdir()}; servers and clients on 127.0.0.1",

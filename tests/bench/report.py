@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
+import platform
 import random
+from pathlib import Path
 
 
 def noisy_loss(n: int, seed: int = 1) -> list[float]:
@@ -21,6 +24,28 @@ def mlflow_installed() -> bool:
         return importlib.util.find_spec("mlflow") is not None
     except (ImportError, ValueError):
         return False
+
+
+def machine_line() -> str:
+    """The machine the figures were measured on: cores, CPU model, RAM, OS."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        mem_s = f"{mem:.0f} GiB RAM"
+    except (ValueError, OSError):
+        mem_s = "RAM unknown"
+    return f"- machine: {os.cpu_count()} cores ({usable} usable), {cpu}, {mem_s}, {platform.platform()}"
 
 
 def count(x: float) -> str:
