@@ -19,7 +19,7 @@ from rich.table import Table
 from textual.geometry import Region
 from textual.widgets import Static
 
-from runhistory.api import ArtifactInfo, EmbeddedStore
+from runhistory.api import ArtifactInfo, EmbeddedStore, NewRun
 from runhistory.app.app import RunHistoryApp, make_app
 from runhistory.app.previews import (
     HEAD_BYTES, IMAGE_BYTES, IMAGE_PIXELS, IMAGE_ROWS, MATTE, THUMBNAIL, Picture, Preview, decode_image, fit_size,
@@ -29,7 +29,7 @@ from runhistory.app.widgets.artifact_preview import ArtifactPreview
 from runhistory.app.widgets.artifact_tree import ArtifactTree
 from runhistory.app.widgets.console_log import ConsoleLog
 
-from .app_data import BASELINE, DIVERGED, LIVE, fixed_clock, make_store
+from .app_data import BASELINE, DIVERGED, LIVE, NOW, batch, fixed_clock, make_store
 from .test_app import SIZE, open_run, pilot_test, settle, wait_for
 
 #: Bytes a terminal would act on, in what the app draws (its SVG export keeps the text).
@@ -164,6 +164,24 @@ async def test_a_hostile_artifact_cannot_reach_the_terminal(store: EmbeddedStore
         assert app.screen.query_one(ConsoleLog).text.startswith("title  clear  red RED bell  c1")
         screen = app.export_screenshot()
         assert "owned" not in screen and "\x07" not in screen
+
+
+@pilot_test
+async def test_hostile_text_in_a_runs_command_error_and_string_metrics_is_harmless(store: EmbeddedStore) -> None:
+    hostile = "\x1b]0;owned\x07\x1b[2J"
+    run = store.create_run(NewRun(experiment="hostile", command=["python", f"{hostile}train.py"]))
+    store.append_metrics(run.id, {"note": batch("string", [f"{hostile}plain"], NOW)})
+    store.finish_run(run.id, "failed", error=f"Traceback\nRuntimeError: {hostile}boom")
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await open_run(pilot, run.id)
+        for tab in ("1", "2", "3"):  # the header on each; the scalars and text tabs show the string
+            await pilot.press(tab)
+            await settle(pilot)
+            screen = app.export_screenshot()
+            assert "owned" not in screen and "\x07" not in screen and ESCAPE not in screen
+        assert "boom" in screen and "plain" in screen
 
 
 @pilot_test

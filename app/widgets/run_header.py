@@ -11,6 +11,7 @@ from textual.widgets import Static
 from runhistory.api import Run
 
 from ..human import ago, duration
+from ..safe_text import safe_line
 from .run_status import status_text
 
 
@@ -69,11 +70,11 @@ class RunHeader(Static):
             title.append(f" · {run.name}")
         title.append(f"  {run.id}", style="dim")
         command = Text("$ ", style="dim")
-        command.append(shlex.join(run.command) if run.command else "(command not recorded)")
+        command.append(safe_line(shlex.join(run.command)) if run.command else "(command not recorded)")
         lines: list[Text] = [title, _when(run, now), command, _origin(run)]
         if run.error:
             last = next((line for line in reversed(run.error.strip().splitlines()) if line.strip()), run.error)
-            lines.append(Text(last.strip(), style="bold #ff6b6b"))
+            lines.append(Text(safe_line(last.strip()), style="bold #ff6b6b"))
         for line in lines:
             line.no_wrap = True
             line.overflow = "ellipsis"

@@ -8,16 +8,12 @@ from textual.widgets import DataTable
 from runhistory.api import MetricInfo
 
 from ..human import ago, value_text
+from .cells import fit
 
 _COLUMNS = (("metric", "metric"), ("kind", "kind"), ("points", "points"), ("step", "last step"),
             ("logged", "logged"), ("value", "last value"))  # fmt: skip
 #: Widest last value shown (a chart's list is cut): the table should fit a terminal.
 _VALUE_WIDTH = 72
-
-
-def _value(value: object) -> str:
-    text = value_text(value, _VALUE_WIDTH)
-    return text if len(text) <= _VALUE_WIDTH else text[: _VALUE_WIDTH - 1] + "…"
 
 
 class ScalarsTable(DataTable[Text]):
@@ -39,7 +35,8 @@ class ScalarsTable(DataTable[Text]):
             self.clear()
             self._shown = {}
         for m in metrics:
-            cells = (m.name, m.kind, f"{m.count:,}", str(m.last_step), ago(m.last_time, now), _value(m.last_value))
+            value = fit(value_text(m.last_value, _VALUE_WIDTH), _VALUE_WIDTH)
+            cells = (m.name, m.kind, f"{m.count:,}", str(m.last_step), ago(m.last_time, now), value)
             before = self._shown.get(m.name)
             if before == cells:
                 continue

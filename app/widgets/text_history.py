@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 from runhistory.api import Series
 
 from ..human import value_text
+from .cells import fit
 
 
 class TextHistory(DataTable[Text]):
@@ -37,7 +38,7 @@ class TextHistory(DataTable[Text]):
                 when = datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S")
                 self.add_row(
                     Text(name, style="bold"), Text(str(step), justify="right"), Text(when, style="dim"),
-                    Text(value_text(value, 200)),
+                    Text(fit(value_text(value, 200), 200)),
                 )  # fmt: skip
             if s.downsampled:
                 self.add_row(Text(name, style="bold"), Text(""), Text(""),
