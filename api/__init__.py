@@ -36,7 +36,7 @@ from ._models import (
     SeriesBatch,
     Value,
 )
-from ._open import HOME_ENV, TOKEN_ENV, URL_ENV, default_home, open_store
+from ._open import HOME_ENV, TOKEN_ENV, TOKEN_FILE_ENV, URL_ENV, default_home, find_token, open_store
 from ._sqlite import SCHEMA_VERSION, EmbeddedStore
 from ._store import Store
 from ._transfer import download_artifacts, download_asset
@@ -49,6 +49,7 @@ __all__ = [
     "RUN_STATUSES",
     "SCHEMA_VERSION",
     "TOKEN_ENV",
+    "TOKEN_FILE_ENV",
     "URL_ENV",
     "AmbiguousRunId",
     "ArtifactInfo",
@@ -85,5 +86,6 @@ __all__ = [
     "default_home",
     "download_artifacts",
     "download_asset",
+    "find_token",
     "open_store",
 ]

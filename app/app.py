@@ -12,6 +12,7 @@ from textual.screen import Screen
 
 from runhistory.api import Run, RunhistoryError, Store, StoreUnavailable
 
+from .safe_text import safe_text
 from .screens.error import ErrorModal
 from .screens.help import HelpModal
 from .screens.run import RunScreen
@@ -31,8 +32,9 @@ def store_label(store: Store) -> str:
 
 
 def error_text(error: BaseException) -> str:
-    """An error in words: the message, with the kind when the message alone is unclear."""
-    message = str(error).strip()
+    """An error in words, safe to show: the message (it may quote a name or a server's
+    words, so it is cleaned by ``safe_text``), with the kind when the message alone is unclear."""
+    message = safe_text(str(error).strip())[0]
     if isinstance(error, RunhistoryError) and message:
         return message
     kind = type(error).__name__

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from runhistory.api import (
     RUN_STATUSES,
@@ -21,9 +21,9 @@ from runhistory.api import (
     Store,
     download_artifacts,
     download_asset,
+    find_token,
     open_store,
 )
-
 from runhistory.api._limits import MAX_ARTIFACT_SIZE, MAX_PAGE_SIZE
 
 PROG = "runhistory"
@@ -33,11 +33,36 @@ class UsageError(Exception):
     """Arguments that parse but do not make sense together (exit 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors come as a JSON object on stderr when ``--json`` was given."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            _emit_error(message, "UsageError")
+            raise SystemExit(2)
+        super().error(message)
+
+
 # -- helpers shared by the commands ------------------------------------------------
 
 
 def _store(args: argparse.Namespace) -> Store:
-    return open_store(home=args.home, url=args.url)
+    return open_store(home=args.home, url=args.url, token_file=args.token_file)
+
+
+def _emit_error(message: str, kind: str) -> None:
+    """An error on stderr: ``{"error", "kind"}`` under ``--json`` (exact, JSON-escaped),
+    else one cleaned line (the message may hold a name or a server's words)."""
+    if _Parser.json_errors:
+        from .contract import dumps
+
+        sys.stderr.write(dumps({"error": message, "kind": kind}) + "\n")
+    else:
+        from .safe_text import safe_text
+
+        print(f"{PROG}: error: {safe_text(message)[0]}", file=sys.stderr)
 
 
 def _emit_json(doc: Any) -> None:
@@ -65,19 +90,22 @@ def _progress(total_hint: str) -> tuple[Callable[[str, int, int], None] | None, 
     """A progress bar on stderr when it is a terminal; (callback, close)."""
     if not sys.stderr.isatty():
         return None, lambda: None
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     from .human import console
 
+    from .safe_text import safe_line
+
     bar = Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        # A path is a stored string: shown literally (markup=False) and cleaned.
+        TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
         console=console(stderr=True), transient=True,
     )  # fmt: skip
     task = bar.add_task(total_hint, total=None)
     bar.start()
 
     def update(path: str, done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total, description=path)
+        bar.update(task, completed=done, total=total, description=safe_line(path, 60))
 
     return update, bar.stop
 
@@ -136,6 +164,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     run = store.get_run(args.run)
     if args.artifact is not None:
         with store.open_artifact(run.id, args.artifact) as stream:
+            if sys.stdout.isatty():
+                _show_artifact(stream, args.artifact)
+                return 0
             out = sys.stdout.buffer
             while piece := stream.read(1 << 20):
                 out.write(piece)
@@ -153,6 +184,29 @@ def cmd_info(args: argparse.Namespace) -> int:
             _print(*series_table(series))
         return 0
     return _show_run(args, store, run)
+
+
+def _show_artifact(stream: Any, path: str) -> None:
+    """An artifact on a terminal: text cleaned of escape sequences and control
+    characters, a binary file refused (its bytes go to a pipe or a file as they are)."""
+    import codecs
+
+    from .safe_text import safe_line, strip_escapes
+
+    piece = stream.read(1 << 16)
+    if b"\0" in piece[:8192]:
+        raise RunhistoryError(
+            f"{safe_line(path)} is a binary file: not written to the terminal; "
+            "redirect it (> FILE) or pipe it to see its bytes"
+        )
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    out = sys.stdout
+    while piece:
+        # Every ESC and C1 control is dropped, so no sequence survives a split between pieces.
+        out.write(strip_escapes(decoder.decode(piece)))
+        piece = stream.read(1 << 20)
+    out.write(strip_escapes(decoder.decode(b"", final=True)))
+    out.flush()
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -278,7 +332,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.url:
         raise UsageError("serve serves an embedded store: give --home (or RUNHISTORY_HOME), not --url")
-    token = args.token or os.environ.get("RUNHISTORY_TOKEN") or None
+    token = find_token(args.token, args.token_file)
     from runhistory.api import EmbeddedStore, default_home
 
     store = EmbeddedStore(Path(args.home).expanduser() if args.home else default_home())
@@ -322,12 +376,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON (the documented contract) and nothing else")
     common.add_argument("--home", default=argparse.SUPPRESS, help="embedded store folder (overrides RUNHISTORY_HOME)")
     common.add_argument("--url", default=argparse.SUPPRESS, help="history server URL (overrides RUNHISTORY_URL)")
+    common.add_argument("--token-file", default=argparse.SUPPRESS, metavar="FILE",
+                        help="file holding the server's token (overrides RUNHISTORY_TOKEN and RUNHISTORY_TOKEN_FILE)")
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Run history for machine-learning work, terminal first.",
         epilog="Log from Python with `from runhistory.logger import get_logger`.",
@@ -335,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", default=False, help=argparse.SUPPRESS)
     parser.add_argument("--home", default=None, help="embedded store folder (overrides RUNHISTORY_HOME)")
     parser.add_argument("--url", default=None, help="history server URL (overrides RUNHISTORY_URL)")
+    parser.add_argument("--token-file", default=None, metavar="FILE",
+                        help="file holding the server's token (overrides RUNHISTORY_TOKEN and RUNHISTORY_TOKEN_FILE)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
@@ -386,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command("serve", cmd_serve, "serve the embedded store over HTTP to a team")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=5100, help="port (default 5100; 0 picks a free one)")
-    serve.add_argument("--token", help="bearer token every request must carry (default: RUNHISTORY_TOKEN)")
+    serve.add_argument("--token", help="bearer token every request must carry (default: RUNHISTORY_TOKEN); "
+                       "visible to other users in `ps`: prefer --token-file FILE or the variable")
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback address without a token")
     serve.add_argument("--max-file-size", type=int, default=MAX_ARTIFACT_SIZE, metavar="BYTES",
                        help="largest artifact accepted (default 512 MiB)")  # fmt: skip
@@ -399,8 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``runhistory`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    _Parser.json_errors = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     parser = build_parser()
     args = parser.parse_args(argv)
+    _Parser.json_errors = bool(args.json)
     if args.command is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
             args.handler = cmd_tui
@@ -410,20 +472,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except UsageError as error:
-        parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+        if not args.json:
+            parser.print_usage(sys.stderr)
+        _emit_error(str(error), "UsageError")
         return 2
-    except (RunhistoryError, OSError, NotImplementedError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # The reader went away (`runhistory list | head`): not an error.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except (RunhistoryError, OSError, NotImplementedError) as error:
+        _emit_error(str(error), type(error).__name__)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Times are ISO 8601 with zone; non-finite numbers are the strings ``"NaN"``,
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -116,6 +117,19 @@ def asset_summary_doc(asset: AssetSummary) -> dict[str, Any]:
     }
 
 
+# Characters JSON may carry raw but a terminal could act on (DEL, the C1 controls, one
+# of which is an 8-bit escape) or that make text read other than it is (line and
+# paragraph separators, bidi overrides): written as \u escapes, so the document stays
+# exact and shows harmlessly when it lands on a terminal. json.dumps escapes C0 itself.
+_ESCAPED = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def dumps(doc: Any) -> str:
-    """Strict JSON (``allow_nan=False``: a stray non-finite number is a bug, not output)."""
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False, indent=2)
+    """Strict JSON (``allow_nan=False``: a stray non-finite number is a bug, not output).
+
+    Non-ASCII text stays readable; characters a terminal could act on are written
+    as ``\\uXXXX`` escapes (they can only occur inside strings, so escaping them in
+    the output is exact).
+    """
+    text = json.dumps(doc, ensure_ascii=False, allow_nan=False, indent=2)
+    return _ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from runhistory.api import ArtifactInfo, AssetSummary, AssetVersion, MetricInfo, Run, Series
 
+from .safe_text import safe_line, safe_text
+
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
 STATUS_STYLE = {
     "running": "bold cyan",
@@ -67,20 +70,33 @@ def size(n: int) -> str:
 
 
 def value_text(value: Any, width: int = 40) -> str:
-    """A metric value on one line."""
+    """A metric value on one line, safe to show (a string value is cleaned by ``safe_line``)."""
     if isinstance(value, float):
         return repr(value) if not math.isfinite(value) else f"{value:.6g}"
     if isinstance(value, list):
         inner = ", ".join(value_text(v) for v in value[:8])
         return f"[{inner}{', …' if len(value) > 8 else ''}] ({len(value)})"
-    text = str(value).replace("\n", "⏎")
+    text = safe_line(str(value).replace("\n", "⏎"), width + 1)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def status_text(status: str) -> Any:
+def literal(text: str | None, style: str = "") -> Text:
+    """A stored string as rich text: shown as it is (never read as markup), on one line,
+    cleaned of escape sequences and control characters by ``safe_line``."""
     from rich.text import Text
 
-    return Text(status, style=STATUS_STYLE.get(status, ""))
+    return Text(safe_line(text or ""), style=style)
+
+
+def literal_block(text: str, style: str = "") -> Text:
+    """Like ``literal`` for text of several lines (an error's traceback)."""
+    from rich.text import Text
+
+    return Text(safe_text(text)[0], style=style)
+
+
+def status_text(status: str) -> Any:
+    return literal(status, STATUS_STYLE.get(status, ""))
 
 
 def runs_table(runs: list[Run]) -> Any:
@@ -93,8 +109,9 @@ def runs_table(runs: list[Run]) -> Any:
     now = time.time()
     for run in runs:
         table.add_row(
-            run.short_id, run.experiment, run.name or "", status_text(run.status), ago(run.started_at, now), duration(run, now)
-        )
+            literal(run.short_id), literal(run.experiment), literal(run.name), status_text(run.status),
+            ago(run.started_at, now), duration(run, now),
+        )  # fmt: skip
     return table
 
 
@@ -110,34 +127,39 @@ def run_details(run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInf
     started = run.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     git = "-" if run.git_commit is None else run.git_commit[:12] + (" (dirty)" if run.git_dirty else "")
     rows: list[tuple[str, Any]] = [
-        ("run", run.id),
-        ("experiment", run.experiment),
+        ("run", literal(run.id)),
+        ("experiment", literal(run.experiment)),
         ("status", status_text(run.status)),
         ("started", f"{started} ({ago(run.started_at, now)})"),
         ("duration", duration(run, now)),
-        ("command", " ".join(run.command) or "-"),
-        ("host", f"{run.user}@{run.host}" if run.user else run.host or "-"),
-        ("cwd", run.cwd or "-"),
-        ("python", run.python or "-"),
-        ("git", git),
+        ("command", literal(" ".join(run.command) or "-")),
+        ("host", literal(f"{run.user}@{run.host}" if run.user else run.host or "-")),
+        ("cwd", literal(run.cwd or "-")),
+        ("python", literal(run.python or "-")),
+        ("git", literal(git)),
     ]
     if run.name:
-        rows.insert(2, ("name", run.name))
+        rows.insert(2, ("name", literal(run.name)))
     if run.exit_code is not None:
         rows.append(("exit code", str(run.exit_code)))
     for label, value in rows:
         head.add_row(label, value)
     parts: list[Any] = [head]
     if run.error:
-        parts.append(Text("\nerror:\n" + run.error.rstrip(), style="red"))
+        parts.append(Text("\nerror:", style="red"))
+        parts.append(literal_block(run.error.rstrip(), style="red"))
     if run.skipped_files:
-        parts.append(Text("\nnot uploaded:\n  " + "\n  ".join(run.skipped_files), style="yellow"))
+        parts.append(Text("\nnot uploaded:", style="yellow"))
+        parts.extend(literal("  " + line, style="yellow") for line in run.skipped_files)
     if metrics:
         table = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
         for column in ("metric", "kind", "points", "last step", "last value"):
             table.add_column(column, no_wrap=column != "last value", justify="right" if column in ("points", "last step") else "left")
         for m in metrics:
-            table.add_row(m.name, m.kind, str(m.count), str(m.last_step), value_text(m.last_value))
+            table.add_row(
+                literal(m.name), literal(m.kind), literal(str(m.count)), literal(str(m.last_step)),
+                literal(value_text(m.last_value)),
+            )  # fmt: skip
         parts += [Text(""), table]
     if artifacts:
         table = Table(box=None, pad_edge=False, header_style="bold")
@@ -145,7 +167,7 @@ def run_details(run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInf
         table.add_column("size", justify="right", no_wrap=True)
         table.add_column("sha256", no_wrap=True)
         for a in artifacts:
-            table.add_row(a.path, size(a.size), a.sha256[:12])
+            table.add_row(literal(a.path), size(a.size), literal(a.sha256[:12]))
         parts += [Text(""), table]
     return parts
 
@@ -154,7 +176,7 @@ def series_table(series: Series) -> list[Any]:
     from rich.table import Table
     from rich.text import Text
 
-    title = f"{series.name} ({series.kind}, {series.count} points" + (
+    title = safe_line(series.name) + f" ({series.kind}, {series.count} points" + (
         f", {len(series)} shown)" if series.downsampled else ")"
     )
     table = Table(box=None, pad_edge=False, header_style="bold")
@@ -163,7 +185,7 @@ def series_table(series: Series) -> list[Any]:
     table.add_column("time", no_wrap=True)
     for step, value, moment in zip(series.steps, series.values, series.times):
         when = datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-        table.add_row(str(step), value_text(value, 120), when)
+        table.add_row(literal(str(step)), literal(value_text(value, 120)), when)
     return [Text(title, style="bold"), table]
 
 
@@ -174,7 +196,7 @@ def assets_table(assets: list[AssetSummary]) -> Any:
     for column in ("asset", "latest", "versions", "updated"):
         table.add_column(column, no_wrap=True)
     for a in assets:
-        table.add_row(a.name, f"v{a.latest_version}", str(a.versions), ago(a.updated_at))
+        table.add_row(literal(a.name), f"v{a.latest_version}", str(a.versions), ago(a.updated_at))
     return table
 
 
@@ -185,7 +207,10 @@ def asset_versions_table(versions: list[AssetVersion]) -> Any:
     for column in ("version", "run", "prefix", "files", "size", "created"):
         table.add_column(column, no_wrap=True)
     for v in versions:
-        table.add_row(f"{v.name}:{v.version}", v.run_id[:8], v.prefix or "(all)", str(len(v.files)), size(v.size), ago(v.created_at))
+        table.add_row(
+            literal(f"{v.name}:{v.version}"), literal(v.run_id[:8]), literal(v.prefix or "(all)"),
+            str(len(v.files)), size(v.size), ago(v.created_at),
+        )  # fmt: skip
     return table
 
 
@@ -193,12 +218,14 @@ def promoted(asset: AssetVersion) -> list[Any]:
     from rich.table import Table
     from rich.text import Text
 
-    head = Text(f"promoted {asset.prefix or '(all)'} of run {asset.run_id[:8]} to ")
-    head.append(f"{asset.name}:{asset.version}", style="bold green")
+    head = Text("promoted ")
+    head.append_text(literal(asset.prefix or "(all)"))
+    head.append_text(literal(f" of run {asset.run_id[:8]} to "))
+    head.append_text(literal(f"{asset.name}:{asset.version}", style="bold green"))
     table = Table(box=None, pad_edge=False, show_header=False)
     table.add_column(no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
     table.add_column(no_wrap=True)
     for f in asset.files:
-        table.add_row(f"  {f.path}", size(f.size), f.sha256[:12])
+        table.add_row(literal(f"  {f.path}"), size(f.size), literal(f.sha256[:12]))
     return [head, table]

@@ -83,7 +83,7 @@ def _number_text(info: MetricInfo | None) -> Text:
         return Text("–", style="dim", justify="right")
     value = info.last_value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return Text(str(value)[:10], justify="right")
+        return Text(fit(str(value), _METRIC_WIDTH), justify="right")
     if isinstance(value, float) and not math.isfinite(value):
         return Text(repr(value), style="bold #ff6b6b", justify="right")
     return Text(f"{value:.4g}", justify="right")
