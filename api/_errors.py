@@ -12,7 +12,8 @@ The hierarchy::
     ├── InvalidInput (also ValueError)
     │   ├── InvalidPath
     │   ├── MetricKindMismatch
-    │   └── ArtifactTooLarge
+    │   ├── ArtifactTooLarge
+    │   └── BatchTooLarge     a metrics request past the server's size limit
     ├── IntegrityError        a downloaded file does not match its sha256
     ├── StoreVersionError     the store was written by a newer runhistory
     ├── StoreUnavailable      the server cannot be reached (worth trying again)
@@ -76,6 +77,10 @@ class ArtifactTooLarge(InvalidInput):
     """An artifact is larger than the per-file limit."""
 
 
+class BatchTooLarge(InvalidInput):
+    """A metrics batch is larger than the server takes in one request; smaller ones go."""
+
+
 class IntegrityError(RunhistoryError):
     """Downloaded bytes do not match the recorded sha256."""
 
@@ -89,7 +94,7 @@ class StoreUnavailable(RunhistoryError):
 
 
 class Unauthorized(RunhistoryError):
-    """The server refused the bearer token (or none was given)."""
+    """The server refused the bearer token, or none was given (401), or the token may not do this (403)."""
 
 
 class LoggingError(RunhistoryError):

@@ -19,6 +19,7 @@ from . import _wire as wire
 from ._errors import (
     AmbiguousRunId,
     ArtifactTooLarge,
+    BatchTooLarge,
     InvalidInput,
     StoreUnavailable,
     Unauthorized,
@@ -83,8 +84,8 @@ def _raise_for(response: httpx.Response) -> None:
             f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" if isinstance(d, dict) else str(d)
             for d in (message if isinstance(message, list) else [message])
         )
-    if status == 401:
-        raise Unauthorized(f"{response.request.url.host}: {message} (set RUNHISTORY_TOKEN)")
+    if status in (401, 403):
+        raise Unauthorized(f"{response.request.url.host} answered {status}: {message} (set RUNHISTORY_TOKEN)")
     if status >= 500 or status == 429:
         raise StoreUnavailable(f"server answered {status}: {message}")
     if status == 409 and body.get("error") == "AmbiguousRunId":
@@ -93,7 +94,7 @@ def _raise_for(response: httpx.Response) -> None:
     if kind is not None:
         raise kind(message)
     if status == 413:
-        raise ArtifactTooLarge(message)
+        raise (BatchTooLarge if body.get("error") == "BatchTooLarge" else ArtifactTooLarge)(message)
     raise InvalidInput(f"server answered {status}: {message}")
 
 

@@ -12,7 +12,7 @@ from textual.screen import Screen
 
 from runhistory.api import Run, RunhistoryError, Store, StoreUnavailable
 
-from .safe_text import safe_text
+from runhistory.api._safe_text import safe_text
 from .screens.error import ErrorModal
 from .screens.help import HelpModal
 from .screens.run import RunScreen

@@ -60,7 +60,7 @@ def _emit_error(message: str, kind: str) -> None:
 
         sys.stderr.write(dumps({"error": message, "kind": kind}) + "\n")
     else:
-        from .safe_text import safe_text
+        from runhistory.api._safe_text import safe_text
 
         print(f"{PROG}: error: {safe_text(message)[0]}", file=sys.stderr)
 
@@ -94,7 +94,7 @@ def _progress(total_hint: str) -> tuple[Callable[[str, int, int], None] | None, 
 
     from .human import console
 
-    from .safe_text import safe_line
+    from runhistory.api._safe_text import safe_line
 
     bar = Progress(
         # A path is a stored string: shown literally (markup=False) and cleaned.
@@ -191,7 +191,7 @@ def _show_artifact(stream: Any, path: str) -> None:
     characters, a binary file refused (its bytes go to a pipe or a file as they are)."""
     import codecs
 
-    from .safe_text import safe_line, strip_escapes
+    from runhistory.api._safe_text import safe_line, strip_escapes
 
     piece = stream.read(1 << 16)
     if b"\0" in piece[:8192]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from runhistory.api import ArtifactInfo, AssetSummary, AssetVersion, MetricInfo, Run, Series
 
-from .safe_text import safe_line, safe_text
+from runhistory.api._safe_text import safe_line, safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -36,7 +36,7 @@ from rich.text import Text
 from runhistory.api import ArtifactInfo
 
 from .human import size as human_bytes
-from .safe_text import decode, safe_line, safe_text
+from runhistory.api._safe_text import decode, safe_line, safe_text
 
 #: Bytes of a file read for its preview (its head).
 HEAD_BYTES = 256 * 1024

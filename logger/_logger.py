@@ -28,6 +28,7 @@ from typing import Any
 
 from runhistory.api import (
     ArtifactTooLarge,
+    BatchTooLarge,
     InvalidInput,
     InvalidPath,
     LoggingError,
@@ -37,9 +38,11 @@ from runhistory.api import (
     SeriesBatch,
     Store,
     StoreUnavailable,
+    Unauthorized,
     default_home,
     open_store,
 )
+from runhistory.api._safe_text import safe_line
 from runhistory.api import _wire as wire
 from runhistory.api._limits import HEARTBEAT_INTERVAL, MAX_ARTIFACT_SIZE, MAX_ERROR_LENGTH
 from runhistory.api._validate import check_artifact_path, check_metric_name
@@ -156,7 +159,7 @@ class Logger:
             assert self._spool is not None
             spec = {f: getattr(unsent_run, f) for f in NewRun.__dataclass_fields__}
             self._spool.append({"op": "create_run", "spec": spec})
-            print(f"runhistory: the server did not answer; run {run_id[:8]} starts in {self._spool.folder}", file=sys.stderr)
+            _say(f"the server did not answer; run {run_id[:8]} starts in {self._spool.folder}")
         self._start_writer()
 
     # -- state that a forked child replaces ----------------------------------
@@ -170,6 +173,8 @@ class Logger:
         self._stored_below = 0  # every sequence number below this is stored (or failed)
         self._stored_above: set[int] = set()  # stored numbers beyond a gap
         self._failed: dict[int, BaseException] = {}
+        # Failures no wait() or flush() has raised yet: flush() raises for those before it.
+        self._unreported: dict[int, BaseException] = {}
         self._wake = threading.Event()
         self._stop = False
         self._io_lock = threading.Lock()  # held around store calls; fork() waits for it
@@ -182,6 +187,9 @@ class Logger:
         self._spool: Spool | None = None
         self._spooled_seqs: dict[int, list[int]] = {}
         self._giving_up = False
+        # Set while the server refuses this run's token: values go to the spool and
+        # their handles fail at once (this process's token will not mend itself).
+        self._refusal: Unauthorized | None = None
 
     def _start_writer(self) -> None:
         self._writer = threading.Thread(target=self._write_loop, name="runhistory-writer", daemon=True)
@@ -274,6 +282,11 @@ class Logger:
 
         Raises:
             TimeoutError: not all stored within ``timeout`` seconds.
+            LoggingError: values logged before it could not be stored (refused
+                by the store, or kept in the local spool because the server
+                refused the token); it says how many and why. Each failure is
+                raised once, by a value's ``wait()`` or by the first ``flush()``
+                after it.
         """
         barrier = self._seq()
         self._append((barrier, None, None, None, None))
@@ -283,7 +296,7 @@ class Logger:
         try:
             self.flush(timeout=60)
         except Exception as error:  # at exit there is nobody left to raise to
-            print(f"runhistory: could not flush logged values: {error}", file=sys.stderr)
+            _say(f"could not flush logged values: {error}")
 
     def _wait(self, seq: int, timeout: float | None, everything_before: bool = False) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -297,7 +310,18 @@ class Logger:
                     raise TimeoutError(f"value {seq} was not stored within {timeout} s")
                 self._cond.wait(remaining)
             error = self._failed.get(seq)
-        if error is not None:
+            self._unreported.pop(seq, None)
+            earlier = [e for s, e in self._unreported.items() if s < seq] if everything_before else []
+            for failed_seq in [s for s in self._unreported if s < seq] if earlier else ():
+                del self._unreported[failed_seq]
+        if earlier:
+            reasons = list(dict.fromkeys(str(e) for e in earlier))
+            more = f" (and {len(reasons) - 1} other reason{'s' if len(reasons) > 2 else ''})" if len(reasons) > 1 else ""
+            n = len(earlier)
+            raise LoggingError(
+                f"{n} value{'s' if n != 1 else ''} logged before flush() could not be stored: {reasons[0]}{more}"
+            ) from earlier[0]
+        if error is not None and not everything_before:
             raise LoggingError(f"value {seq} could not be stored: {error}") from error
 
     # -- the writer -----------------------------------------------------------
@@ -322,7 +346,7 @@ class Logger:
                     with self._io_lock:
                         self.store.heartbeat(self.run_id)
                 except Exception as error:
-                    print(f"runhistory: heartbeat failed: {error}", file=sys.stderr)
+                    _say(f"heartbeat failed: {error}")
             if stopping and not self._queue:
                 return
 
@@ -386,7 +410,13 @@ class Logger:
         return groups
 
     def _deliver(self, op: tuple[Any, ...], items: list[tuple[Any, ...]]) -> None:
-        """Store one operation now, or spool it when the server is away."""
+        """Store one operation now, or spool it when the server is away or refuses the token.
+
+        A refusal about the data (422, 413) fails only the values it is about;
+        a refusal about the server (unreachable, 5xx, 429: after
+        ``RUNHISTORY_SPOOL_AFTER`` seconds of retries; 401/403: at once) sends
+        them to the spool for ``runhistory sync``.
+        """
         if self._spool is None:
             deadline = time.monotonic() + self._spool_after
             attempt = 0
@@ -400,6 +430,13 @@ class Logger:
                     if time.monotonic() >= deadline or self._giving_up:
                         self._start_spool(away)
                         break
+                except Unauthorized as refused:  # not about the data: keep it for a valid token
+                    self._refusal = refused
+                    self._start_spool(refused)
+                    break
+                except BatchTooLarge as too_large:
+                    self._deliver_in_halves(op, items, too_large)
+                    return
                 except _REFUSALS as refused:  # trying again would give the same answer
                     self._refused(op, items, refused)
                     return
@@ -411,7 +448,49 @@ class Logger:
                 attempt += 1
         assert self._spool is not None
         index = self._spool.append(self._spooled(op))
-        self._spooled_seqs[index] = list(map(_SEQ, items))
+        seqs = list(map(_SEQ, items))
+        if self._refusal is not None:
+            self._fail(seqs, self._kept_error())
+        else:
+            self._spooled_seqs[index] = seqs
+
+    def _deliver_in_halves(self, op: tuple[Any, ...], items: list[tuple[Any, ...]], error: BatchTooLarge) -> None:
+        """A metrics batch the server found too large, sent again as two halves (each with a key of its own)."""
+        groups: dict[str, SeriesBatch] = op[2]
+        names = list(groups)
+        if len(names) > 1:
+            halves = [names[: len(names) // 2], names[len(names) // 2 :]]
+            parts = [({n: groups[n] for n in half}, [it for it in items if it[1] in half]) for half in halves]
+        else:
+            (name,) = names
+            points = groups[name]
+            n = len(points.values)
+            if n < 2:  # one value larger than a request may be: it fails alone
+                self._refused(op, items, error)
+                return
+            h = n // 2
+            mine = [it for it in items if it[1] == name]
+            parts = [
+                ({name: SeriesBatch(points.kind, points.values[a:b], points.steps[a:b], points.times[a:b])}, mine[a:b])
+                for a, b in ((0, h), (h, n))
+            ]
+        for i, (part, part_items) in enumerate(parts):
+            self._deliver(("metrics", f"{op[1]}.{i}", part), part_items)
+
+    def _kept_error(self) -> LoggingError:
+        folder = self._spool.folder if self._spool is not None else "the spool"
+        return LoggingError(
+            f"{self._refusal}: kept in {folder}, not on the server; "
+            "fix the token, then run `runhistory sync` to send them"
+        )
+
+    def _fail(self, seqs: list[int], error: BaseException) -> None:
+        """Settle ``seqs`` as failed with ``error`` (their wait() raises it; so does the next flush())."""
+        with self._cond:
+            for seq in seqs:
+                self._failed[seq] = error
+                self._unreported[seq] = error
+        self._mark_stored(seqs)
 
     def _send(self, op: tuple[Any, ...]) -> None:
         with self._io_lock:
@@ -443,12 +522,17 @@ class Logger:
     def _start_spool(self, why: BaseException | None) -> None:
         from ._spool import Spool, spool_root
 
-        self._spool = Spool.create(spool_root(), self.run_id, getattr(self.store, "url", repr(self.store)))
-        if why is not None:
-            print(
-                f"runhistory: {why}; keeping run {self.run_id[:8]}'s values in {self._spool.folder} "
-                "until the server answers again",
-                file=sys.stderr,
+        url = getattr(self.store, "url", repr(self.store))
+        self._spool = Spool.create(spool_root(), self.run_id, url)
+        if isinstance(why, Unauthorized):
+            _say(
+                f"{url} refused run {self.run_id[:8]}'s token ({why}); its values are kept in "
+                f"{self._spool.folder}: fix RUNHISTORY_TOKEN, then run `runhistory sync`"
+            )
+        elif why is not None:
+            _say(
+                f"{url} is unavailable ({why}); run {self.run_id[:8]}'s values are kept in "
+                f"{self._spool.folder} and sent when it answers again (or by `runhistory sync`)"
             )
 
     def _deliver_spool(self) -> None:
@@ -464,14 +548,18 @@ class Logger:
 
         def refused(index: int, error: Exception) -> None:
             seqs = spooled.pop(index, None) or []
-            print(f"runhistory: the server refused spooled values: {error}", file=sys.stderr)
+            _say(f"the server refused spooled values: {error}")
             with self._cond:
                 for seq in seqs:
                     self._failed[seq] = error
+                    self._unreported[seq] = error
 
         try:
             with self._io_lock:
                 left = deliver(self.store, self._spool.folder, delivered, refused)
+        except Unauthorized as still_refused:
+            self._refusal = still_refused
+            return
         except (StoreUnavailable, RunNotFound):
             return
         if left == 0:
@@ -481,7 +569,8 @@ class Logger:
             self._spool.close()
             shutil.rmtree(folder, ignore_errors=True)
             self._spool = None
-            print(f"runhistory: the server answers again; run {self.run_id[:8]} is up to date", file=sys.stderr)
+            self._refusal = None
+            _say(f"the server answers again; run {self.run_id[:8]} is up to date")
 
     def _refused(self, op: tuple[Any, ...], items: list[tuple[Any, ...]], error: BaseException) -> None:
         failed_names: set[str] = set()
@@ -498,14 +587,15 @@ class Logger:
                         failed_names.discard(name)
                     except Exception as refused:
                         error = refused
-            print(f"runhistory: could not store values of {sorted(failed_names)}: {error}", file=sys.stderr)
+            _say(f"could not store values of {sorted(failed_names)}: {error}")
         else:
             self._forget_staged(op)
-            print(f"runhistory: could not store {op[1]}: {error}", file=sys.stderr)
+            _say(f"could not store {op[1]}: {error}")
         with self._cond:
             for item in items:
                 if op[0] != "metrics" or item[1] in failed_names:
                     self._failed[item[0]] = error
+                    self._unreported[item[0]] = error
         self._mark_stored(list(map(_SEQ, items)))
 
     def _mark_items_stored(self, items: list[tuple[Any, ...]]) -> None:
@@ -555,7 +645,7 @@ class Logger:
                     git_dirty=None if status is None else bool(status.strip()),
                 )
         except Exception as error:
-            print(f"runhistory: could not record the git commit: {error}", file=sys.stderr)
+            _say(f"could not record the git commit: {error}")
 
     # -- files ----------------------------------------------------------------
 
@@ -618,7 +708,7 @@ class Logger:
 
         def skip(rel: str, why: str) -> None:
             skipped.append(f"{rel}: {why}")
-            print(f"runhistory: not uploading {rel}: {why}", file=sys.stderr)
+            _say(f"not uploading {rel}: {why}")
 
         for folder, dirs, files in os.walk(root):
             dirs.sort()
@@ -668,13 +758,13 @@ class Logger:
             try:
                 self._upload_outputs()
             except Exception as failure:
-                print(f"runhistory: could not upload outputs/: {failure}", file=sys.stderr)
+                _say(f"could not upload outputs/: {failure}")
         try:
             self.flush(timeout=self._exit_timeout)
         except TimeoutError:
             self._giving_up = True  # spool the rest without waiting for the server
         except Exception as failure:
-            print(f"runhistory: could not flush logged values: {failure}", file=sys.stderr)
+            _say(f"could not flush logged values: {failure}")
         self._stop = True
         self._wake.set()
         if self._writer is not None:
@@ -687,11 +777,13 @@ class Logger:
         if self._spool is not None:
             folder = self._spool.folder
             self._spool.close()
-            print(
-                f"runhistory: the server at {getattr(self.store, 'url', self.store)} did not answer; run "
-                f"{self.run_id[:8]} is kept in {folder}. Send it with `runhistory sync`.",
-                file=sys.stderr,
-            )
+            url = getattr(self.store, "url", self.store)
+            if self._refusal is not None:
+                _say(f"{url} refused the token; run {self.run_id[:8]} is kept in {folder}. "
+                     "Fix RUNHISTORY_TOKEN and send it with `runhistory sync`.")  # fmt: skip
+            else:
+                _say(f"the server at {url} did not answer; run {self.run_id[:8]} is kept in {folder}. "
+                     "Send it with `runhistory sync`.")  # fmt: skip
 
     @staticmethod
     def _refuse(item: tuple[Any, ...]) -> None:
@@ -703,7 +795,7 @@ class Logger:
         try:
             self.finish()
         except Exception as failure:
-            print(f"runhistory: could not finish run {self.run_id[:8]}: {failure}", file=sys.stderr)
+            _say(f"could not finish run {self.run_id[:8]}: {failure}")
 
     def _note_exception(self, kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         if self._pid != os.getpid():
@@ -722,7 +814,7 @@ class Logger:
             try:
                 self.finish("killed", f"killed by {name}")
             except Exception as failure:
-                print(f"runhistory: could not finish run {self.run_id[:8]}: {failure}", file=sys.stderr)
+                _say(f"could not finish run {self.run_id[:8]}: {failure}")
 
 
 def _stage_copy(local_file: str | os.PathLike[str], folder: Path, limit: int) -> str:
@@ -763,6 +855,11 @@ def _kernel_copy(source: int, target: int, size: int) -> int:
     except OSError:  # not on this file system or kernel: the caller's read loop copies the rest
         pass
     return copied
+
+
+def _say(line: str) -> None:
+    """One line on stderr; it may quote a server's words, so it is cleaned first."""
+    print(f"runhistory: {safe_line(line, 2000)}", file=sys.stderr)
 
 
 # -- the process's logger ---------------------------------------------------------
@@ -845,7 +942,7 @@ def _sync_other_spools(store: Store) -> None:
     from ._spool import sync_all
 
     try:
-        sync_all(store, url=getattr(store, "url", None), report=lambda line: print(f"runhistory: {line}", file=sys.stderr))
+        sync_all(store, url=getattr(store, "url", None), report=_say)
     except Exception:  # the server is still away: the next run, or `runhistory sync`, tries again
         pass
 

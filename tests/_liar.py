@@ -6,11 +6,22 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 #: An answer: (status, headers, body).
 Answer = tuple[int, dict[str, str], bytes]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the server was asked."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
 
 
 def json_answer(doc: Any, status: int = 200) -> Answer:
@@ -19,14 +30,14 @@ def json_answer(doc: Any, status: int = 200) -> Answer:
 
 
 class Liar:
-    """An HTTP server on 127.0.0.1 (an ephemeral port) whose answers come from ``answer(method, path)``.
+    """An HTTP server on 127.0.0.1 (an ephemeral port) whose answers come from ``answer(request)``.
 
-    Use as a context manager; ``requests`` lists (method, path) of what it was asked.
+    Use as a context manager; ``requests`` lists what it was asked.
     """
 
-    def __init__(self, answer: Callable[[str, str], Answer]) -> None:
+    def __init__(self, answer: Callable[[Request], Answer]) -> None:
         self.answer = answer
-        self.requests: list[tuple[str, str]] = []
+        self.requests: list[Request] = []
         liar = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,16 +45,18 @@ class Liar:
 
             def _reply(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                received = b""
                 if length:
-                    self.rfile.read(length)
+                    received = self.rfile.read(length)
                 elif self.headers.get("Transfer-Encoding") == "chunked":
                     while True:
                         size = int(self.rfile.readline().strip() or b"0", 16)
-                        self.rfile.read(size + 2)
+                        received += self.rfile.read(size + 2)[:size]
                         if size == 0:
                             break
-                liar.requests.append((self.command, self.path))
-                status, headers, body = liar.answer(self.command, self.path)
+                request = Request(self.command, self.path, dict(self.headers.items()), received)
+                liar.requests.append(request)
+                status, headers, body = liar.answer(request)
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
@@ -69,3 +82,13 @@ class Liar:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def forward(request: Request, url: str) -> Answer:
+    """``request`` sent on to the server at ``url``, and its answer."""
+    import httpx
+
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length", "transfer-encoding")}
+    response = httpx.request(request.method, url + request.path, content=request.body, headers=headers, timeout=60)
+    kept = {k: v for k, v in response.headers.items() if k.lower() in ("content-type",)}
+    return response.status_code, kept, response.content

@@ -107,7 +107,7 @@ def test_errors_under_json_are_objects_on_stderr_with_the_same_codes(hostile: tu
 
 def test_a_servers_words_are_cleaned_on_the_terminal_and_exact_in_json(tmp_path: Path) -> None:
     message = f"no such run{HOSTILE} (from the server)"
-    with Liar(lambda method, path: json_answer({"error": "RunNotFound", "message": message}, 404)) as liar:
+    with Liar(lambda request: json_answer({"error": "RunNotFound", "message": message}, 404)) as liar:
         human = cli(tmp_path, "--url", liar.url, "info", "-r", "abcd")
         as_json = cli(tmp_path, "--url", liar.url, "info", "-r", "abcd", "--json")
     assert human.returncode == 1 and as_json.returncode == 1

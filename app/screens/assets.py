@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from runhistory.api import AssetNotFound, AssetVersion, Run, RunNotFound, Store
 
 from ..messages import AssetsListed, AssetVersionsLoaded, LineageRunRead, SourceRunRead
-from ..safe_text import safe_line
+from runhistory.api._safe_text import safe_line
 from ..widgets.assets_tables import AssetFiles, AssetLineage, AssetNames, AssetVersions, promoted_path, version_label
 from .download import DownloadModal, asset_download
 from .store_screen import StoreScreen

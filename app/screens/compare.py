@@ -28,7 +28,7 @@ from runhistory.api import MetricInfo, Run, RunNotFound, Series, Store
 
 from ..human import value_text
 from ..key_metrics import key_metric_names, rank_metric_names
-from ..safe_text import safe_line
+from runhistory.api._safe_text import safe_line
 from ..widgets.compare_chart import CompareChart, Line, run_color
 from ..widgets.scalars_diff import Row, ScalarsDiff, compare_rows
 from .store_screen import StoreScreen

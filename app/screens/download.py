@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from runhistory.api import ArtifactInfo, AssetVersion, Store, download_artifacts, download_asset
 
 from ..human import size as human_bytes
-from ..safe_text import safe_line
+from runhistory.api._safe_text import safe_line
 
 
 #: Files named in the modal's summary, at most (the count says how many more).

@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState
 from runhistory.api import ArtifactInfo, AssetVersion, InvalidInput, Store, check_asset_name
 
 from ..human import size as human_bytes
-from ..safe_text import safe_line
+from runhistory.api._safe_text import safe_line
 
 #: Files listed in the modal, at most (the count says how many more).
 SHOWN_FILES = 12

@@ -9,7 +9,7 @@ from textual.widgets.tree import TreeNode
 from runhistory.api import ArtifactInfo
 
 from ..human import size as human_bytes
-from ..safe_text import safe_line
+from runhistory.api._safe_text import safe_line
 
 #: A node's data: the file, or the folder's prefix (ending in "/").
 NodeData = ArtifactInfo | str

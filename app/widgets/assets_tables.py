@@ -19,7 +19,7 @@ from runhistory.api import AssetFile, AssetSummary, AssetVersion, Run
 
 from ..human import ago
 from ..human import size as human_bytes
-from ..safe_text import safe_line
+from runhistory.api._safe_text import safe_line
 from .cells import fit
 from .run_status import status_text
 

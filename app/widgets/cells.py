@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..safe_text import safe_line
+from runhistory.api._safe_text import safe_line
 
 
 def fit(text: str, chars: int) -> str:

@@ -10,7 +10,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..safe_text import safe_line
+from runhistory.api._safe_text import safe_line
 
 
 def clean_line(line: str) -> str:

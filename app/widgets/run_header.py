@@ -11,7 +11,7 @@ from textual.widgets import Static
 from runhistory.api import Run
 
 from ..human import ago, duration
-from ..safe_text import safe_line
+from runhistory.api._safe_text import safe_line
 from .run_status import status_text
 
 

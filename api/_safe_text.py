@@ -1,10 +1,14 @@
-"""Text from a run's files made safe to put on a terminal.
+"""Text from a store, a server or a file made safe to put on a terminal.
 
-Anything a training script wrote (an artifact, its console) may hold terminal
-escape sequences (a title change, a cursor move, a clear-screen), bare control
+Anything a training script wrote (a name, a string value, an artifact, its
+console) and anything a server answers may hold terminal escape sequences (a
+title change, a cursor move, a clear-screen, a clipboard write), bare control
 characters, invalid UTF-8 or one enormous line. What leaves this module holds
 none of those: printable characters, newlines and spaces only, with lines and
 the whole text cut to sizes a screen can draw quickly.
+
+``safe_line`` and ``safe_text`` are the one way the CLI, the app and the
+logger clean such text before it reaches a terminal.
 """
 
 from __future__ import annotations
