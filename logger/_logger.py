@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import count, repeat, starmap
 from operator import itemgetter
 from pathlib import Path
@@ -148,6 +148,9 @@ class Logger:
         self._staging = Path(getattr(store, "home", None) or default_home()) / ("tmp" if local else "staging")
         self._staging.mkdir(parents=True, exist_ok=True)
         self._owner = owner
+        # What ./outputs held when the run started: only what the run creates or
+        # changes there is uploaded at its end, never an earlier run's leftovers.
+        self._outputs_before = _outputs_snapshot(Path(self._cwd) / "outputs") if owner else {}
         self._kinds: dict[str, str] = {}
         self._handle_type: type[Handle] = type("Handle", (Handle,), {"__slots__": (), "_logger": self})
         self._new_handle: Callable[[type[Handle], int], Handle] = int.__new__
@@ -699,37 +702,37 @@ class Logger:
         return self._new_handle(self._handle_type, seq)
 
     def _upload_outputs(self) -> None:
-        """Queue ``./outputs`` as ``outputs/…``; skip (and record) what cannot go."""
+        """Queue what this run wrote in ``./outputs`` as ``outputs/…``; skip (and record)
+        what cannot go, and files left there from before the run that it did not change."""
         root = Path(self._cwd) / "outputs"
         if not root.is_dir():
             return
-        real_root = root.resolve()
         skipped: list[str] = []
 
         def skip(rel: str, why: str) -> None:
             skipped.append(f"{rel}: {why}")
             _say(f"not uploading {rel}: {why}")
 
-        for folder, dirs, files in os.walk(root):
-            dirs.sort()
-            for entry in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
-                local = os.path.join(folder, entry)
-                rel = "outputs/" + Path(local).relative_to(root).as_posix()
-                if os.path.islink(local):
-                    target = Path(os.path.realpath(local))
-                    if not target.is_relative_to(real_root):
-                        skip(rel, f"a symlink leading out of outputs/ (to {target})")
-                        continue
-                    if target.is_dir():
-                        continue  # its files are uploaded from inside outputs/ already
-                try:
-                    size = os.stat(local).st_size
-                    if size > self.max_file_size:
-                        skip(rel, f"{size} bytes, over the per-file limit of {self.max_file_size} bytes")
-                        continue
-                    self.upload_file(rel, local)
-                except (InvalidPath, ArtifactTooLarge, OSError) as error:
-                    skip(rel, str(error))
+        left_from_before = 0
+        for local, rel, why in _outputs(root):
+            if why is not None:
+                skip(rel, why)
+                continue
+            try:
+                st = os.stat(local)
+                if self._outputs_before.get(rel) == _signature(st):
+                    left_from_before += 1
+                    continue
+                if st.st_size > self.max_file_size:
+                    skip(rel, f"{st.st_size} bytes, over the per-file limit of {self.max_file_size} bytes")
+                    continue
+                self.upload_file(rel, local)
+            except (InvalidPath, ArtifactTooLarge, OSError) as error:
+                skip(rel, str(error))
+        if left_from_before:
+            files = f"{left_from_before} file{'s' if left_from_before != 1 else ''}"
+            skipped.append(f"outputs/: {files} left from before this run started, unchanged since, not uploaded")
+            _say(f"not uploading {files} of outputs/ left from before run {self.run_id[:8]} started (unchanged)")
         if skipped:
             self._queue_op(("update_run", {"skipped_files": skipped}))
 
@@ -815,6 +818,47 @@ class Logger:
                 self.finish("killed", f"killed by {name}")
             except Exception as failure:
                 _say(f"could not finish run {self.run_id[:8]}: {failure}")
+
+
+def _outputs(root: Path) -> Iterator[tuple[str, str, str | None]]:
+    """The files under ``root`` (``outputs/``) as (local path, ``outputs/…`` path, why it cannot go or None).
+
+    Symlinks are followed only when they stay inside ``root``; a symlinked folder
+    inside it is skipped (its files are found through the real one).
+    """
+    real_root = root.resolve()
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for entry in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            local = os.path.join(folder, entry)
+            rel = "outputs/" + Path(local).relative_to(root).as_posix()
+            if os.path.islink(local):
+                target = Path(os.path.realpath(local))
+                if not target.is_relative_to(real_root):
+                    yield local, rel, f"a symlink leading out of outputs/ (to {target})"
+                    continue
+                if target.is_dir():
+                    continue
+            yield local, rel, None
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file is written or replaced: its modification time, size, inode and device."""
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev
+
+
+def _outputs_snapshot(root: Path) -> dict[str, tuple[int, int, int, int]]:
+    """The signature of every file in ``root`` now (empty when there is no such folder)."""
+    if not root.is_dir():
+        return {}
+    found = {}
+    for local, rel, why in _outputs(root):
+        if why is None:
+            try:
+                found[rel] = _signature(os.stat(local))
+            except OSError:
+                continue
+    return found
 
 
 def _stage_copy(local_file: str | os.PathLike[str], folder: Path, limit: int) -> str:

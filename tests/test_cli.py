@@ -51,16 +51,17 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     """A store with two runs: a finished one with metrics and files, and a failed one."""
     work = tmp_path_factory.mktemp("cli")
     home = work / "store"
-    (work / "outputs").mkdir()
-    (work / "outputs" / "model.bin").write_bytes(bytes(range(256)) * 100)
-    (work / "outputs" / "config.json").write_text('{"lr": 0.001}')
     done = run(
         work,
         home,
         """
         import math
+        from pathlib import Path
         from runhistory.logger import get_logger
         logger = get_logger(experiment="cli")
+        Path("outputs").mkdir()
+        Path("outputs/model.bin").write_bytes(bytes(range(256)) * 100)
+        Path("outputs/config.json").write_text('{"lr": 0.001}')
         for i in range(1000):
             logger.log("loss", 1.0 / (i + 1))
         logger.log("odd", math.nan)
