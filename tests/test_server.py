@@ -33,15 +33,17 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 def test_remote_logger_behaves_like_the_embedded_one(server: Server, tmp_path: Path) -> None:
     work = tmp_path / "work"
-    (work / "outputs").mkdir(parents=True)
-    (work / "outputs" / "weights.bin").write_bytes(b"\x00" * 5000)
+    work.mkdir()
     done = run(
         work,
         tmp_path / "client",
         """
         import math
+        from pathlib import Path
         from runhistory.logger import get_logger
         logger = get_logger(experiment="remote")
+        Path("outputs").mkdir()
+        Path("outputs/weights.bin").write_bytes(bytes(5000))
         for i in range(30_000):
             logger.log("loss", 1 / (i + 1))
         for v in (math.nan, math.inf, -math.inf, 2.5):
@@ -150,14 +152,15 @@ def test_server_down_for_the_whole_run_spools_then_sync_delivers_once(tmp_path: 
     url, port = srv.url, srv.port
     srv.stop()  # down from the start
     client = tmp_path / "client"
-    (tmp_path / "outputs").mkdir()
-    (tmp_path / "outputs" / "model.bin").write_bytes(b"m" * 10_000)
     done = run(
         tmp_path,
         client,
         """
+        from pathlib import Path
         from runhistory.logger import get_logger
         lg = get_logger(experiment="offline")
+        Path("outputs").mkdir()
+        Path("outputs/model.bin").write_bytes(b"m" * 10_000)
         for i in range(25_000):
             lg.log("x", i)
         lg.log("s", "text")
