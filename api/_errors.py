@@ -16,7 +16,10 @@ The hierarchy::
     │   └── BatchTooLarge     a metrics request past the server's size limit
     ├── IntegrityError        a downloaded file does not match its sha256
     ├── StoreVersionError     the store was written by a newer runhistory
+    ├── StoreCorrupt          the store's database file is damaged
+    ├── StoreReadOnly         the store cannot be written (it can still be read)
     ├── StoreUnavailable      the server cannot be reached (worth trying again)
+    │   └── BadResponse       its answer is not what a runhistory server sends
     ├── Unauthorized          the server wants another token
     └── LoggingError          a logged value could not be stored
 """
@@ -89,8 +92,20 @@ class StoreVersionError(RunhistoryError):
     """The store's schema is newer than this version of runhistory understands."""
 
 
+class StoreCorrupt(RunhistoryError):
+    """The embedded store's database file is damaged (truncated, overwritten, not a database)."""
+
+
+class StoreReadOnly(RunhistoryError):
+    """The store cannot be written here (a read-only folder or file system); reads still work."""
+
+
 class StoreUnavailable(RunhistoryError):
     """The store cannot be reached right now (connection refused, timeout, 5xx)."""
+
+
+class BadResponse(StoreUnavailable):
+    """The server's answer is not what a runhistory server sends (a proxy's page, a wrong URL)."""
 
 
 class Unauthorized(RunhistoryError):

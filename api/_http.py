@@ -10,8 +10,8 @@ import io
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 from . import _errors
@@ -19,6 +19,7 @@ from . import _wire as wire
 from ._errors import (
     AmbiguousRunId,
     ArtifactTooLarge,
+    BadResponse,
     BatchTooLarge,
     InvalidInput,
     StoreUnavailable,
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 
 API = "/api/v1"
 _PIECE = 1 << 20
+_T = TypeVar("_T")
+# What a decoder raises when an answer is not what it should be (InvalidInput is a ValueError).
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError)
 
 # Errors the server may name, raised again here as themselves.
 _KNOWN = {
@@ -189,6 +193,17 @@ class HttpStore:
         _raise_for(response)
         return response
 
+    def _answer(self, method: str, path: str, decode: Callable[[Any], _T], **kwargs: Any) -> _T:
+        """The decoded answer to a request; ``BadResponse`` when it is not what runhistory sends."""
+        response = self._call(method, path, **kwargs)
+        try:
+            return decode(response.json())
+        except _MALFORMED as error:
+            raise BadResponse(
+                f"{self.url} answered {method} {API}{path} with something that is not runhistory's answer "
+                f"({error}); is it a runhistory server? It began: {response.text[:200]!r}"
+            ) from None
+
     def _open(self, path: str) -> BinaryIO:
         import httpx
 
@@ -216,12 +231,12 @@ class HttpStore:
 
     def create_run(self, spec: NewRun) -> Run:
         body = {f: getattr(spec, f) for f in NewRun.__dataclass_fields__}
-        return wire.run_from_wire(self._call("POST", "/runs", json=body).json())
+        return self._answer("POST", "/runs", wire.run_from_wire, json=body)
 
     def get_run(self, run_id: str) -> Run:
         if not run_id:
             raise _errors.RunNotFound("no run ''")
-        return wire.run_from_wire(self._call("GET", f"/runs/{quote(run_id, safe='')}").json())
+        return self._answer("GET", f"/runs/{quote(run_id, safe='')}", wire.run_from_wire)
 
     def list_runs(
         self,
@@ -235,7 +250,7 @@ class HttpStore:
             k: v for k, v in (("experiment", experiment), ("status", status), ("cursor", cursor)) if v is not None
         }
         params["limit"] = limit
-        return wire.page_from_wire(self._call("GET", "/runs", params=params).json())
+        return self._answer("GET", "/runs", wire.page_from_wire, params=params)
 
     def update_run(
         self,
@@ -260,7 +275,7 @@ class HttpStore:
         exit_code: int | None = None,
     ) -> Run:
         body = {"status": status, "error": error, "exit_code": exit_code}
-        return wire.run_from_wire(self._call("POST", f"/runs/{run_id}/finish", json=body).json())
+        return self._answer("POST", f"/runs/{run_id}/finish", wire.run_from_wire, json=body)
 
     # -- metrics ----------------------------------------------------------------
 
@@ -268,19 +283,17 @@ class HttpStore:
         import json
 
         body = json.dumps({"key": key, "series": wire.batch_to_wire(dict(batch))}, allow_nan=False)
-        response = self._call(
-            "POST", f"/runs/{run_id}/metrics", content=body, headers={"Content-Type": "application/json"}
-        )
-        return bool(response.json()["stored"])
+        return self._answer("POST", f"/runs/{run_id}/metrics", _stored, content=body,
+                            headers={"Content-Type": "application/json"})  # fmt: skip
 
     def list_metrics(self, run_id: str) -> list[MetricInfo]:
-        return [wire.metric_from_wire(m) for m in self._call("GET", f"/runs/{run_id}/metrics").json()]
+        return self._answer("GET", f"/runs/{run_id}/metrics", _list_of(wire.metric_from_wire))
 
     def read_series(self, run_id: str, name: str, *, max_points: int | None = None) -> Series:
         params: dict[str, Any] = {"name": name}
         if max_points is not None:
             params["max_points"] = max_points
-        return wire.series_from_wire(self._call("GET", f"/runs/{run_id}/series", params=params).json())
+        return self._answer("GET", f"/runs/{run_id}/series", wire.series_from_wire, params=params)
 
     # -- artifacts --------------------------------------------------------------
 
@@ -311,8 +324,7 @@ class HttpStore:
         return wire.artifact_from_wire(response.json())
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
-        found = self._call("GET", f"/runs/{run_id}/artifacts", params={"prefix": prefix}).json()
-        return [wire.artifact_from_wire(a) for a in found]
+        return self._answer("GET", f"/runs/{run_id}/artifacts", _list_of(wire.artifact_from_wire), params={"prefix": prefix})
 
     def open_artifact(self, run_id: str, path: str) -> BinaryIO:
         check_artifact_path(path)
@@ -323,17 +335,17 @@ class HttpStore:
     def promote(self, run_id: str, prefix: str, name: str) -> AssetVersion:
         check_asset_name(name)
         body = {"run_id": run_id, "prefix": prefix}
-        return wire.asset_from_wire(self._call("POST", f"/assets/{quote(name, safe='')}/versions", json=body).json())
+        return self._answer("POST", f"/assets/{quote(name, safe='')}/versions", wire.asset_from_wire, json=body)
 
     def list_assets(self) -> list[AssetSummary]:
-        return [wire.asset_summary_from_wire(a) for a in self._call("GET", "/assets").json()]
+        return self._answer("GET", "/assets", _list_of(wire.asset_summary_from_wire))
 
     def list_asset_versions(self, name: str) -> list[AssetVersion]:
-        return [wire.asset_from_wire(a) for a in self._call("GET", f"/assets/{quote(name, safe='')}/versions").json()]
+        return self._answer("GET", f"/assets/{quote(name, safe='')}/versions", _list_of(wire.asset_from_wire))
 
     def get_asset(self, name: str, version: int | None = None) -> AssetVersion:
         where = "latest" if version is None else f"versions/{int(version)}"
-        return wire.asset_from_wire(self._call("GET", f"/assets/{quote(name, safe='')}/{where}").json())
+        return self._answer("GET", f"/assets/{quote(name, safe='')}/{where}", wire.asset_from_wire)
 
     def open_asset_file(self, name: str, version: int, path: str) -> BinaryIO:
         check_artifact_path(path)
@@ -343,6 +355,22 @@ class HttpStore:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _list_of(decode: Callable[[Any], _T]) -> Callable[[Any], list[_T]]:
+    def decode_all(doc: Any) -> list[_T]:
+        if not isinstance(doc, list):
+            raise TypeError(f"a list was expected, not a {type(doc).__name__}")
+        return [decode(item) for item in doc]
+
+    return decode_all
+
+
+def _stored(doc: Any) -> bool:
+    stored = doc["stored"]
+    if not isinstance(stored, bool):
+        raise TypeError("'stored' must be true or false")
+    return stored
 
 
 def _size_left(stream: BinaryIO) -> int | None:

@@ -16,6 +16,7 @@ commits.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -40,6 +41,9 @@ from ._errors import (
     MetricKindMismatch,
     MetricNotFound,
     RunNotFound,
+    StoreCorrupt,
+    StoreReadOnly,
+    StoreUnavailable,
     StoreVersionError,
 )
 from ._limits import (
@@ -87,6 +91,8 @@ SCHEMA_VERSION = 1
 
 #: Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT = 60.0
+#: Tries at switching a new connection to WAL while another process holds the database (0.05 s apart).
+_WAL_ATTEMPTS = 200
 
 _DB_NAME = "runhistory.sqlite3"
 _COPY_PIECE = 1 << 20  # bytes read or hashed at a time when streaming
@@ -225,7 +231,12 @@ class EmbeddedStore:
         for folder in (self.home, self._blobs, self._tmp):
             folder.mkdir(parents=True, exist_ok=True)
         self._db_path = self.home / _DB_NAME
-        self._prepare_schema(self._conn())
+        #: True when the store could only be opened for reading (a read-only folder or file system).
+        self.read_only = False
+        try:
+            self._prepare_schema(self._conn())
+        except sqlite3.DatabaseError as error:
+            raise self._translated(error) from None
         _STORES.add(self)
 
     def __repr__(self) -> str:
@@ -236,22 +247,61 @@ class EmbeddedStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self._db_path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-            )
-            for attempt in range(200):
-                try:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    break
-                except sqlite3.OperationalError:  # another process is switching it
-                    if attempt == 199:
-                        raise
-                    time.sleep(0.05)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # A burst of large batches grows the WAL; give the disk back after a checkpoint.
-            conn.execute("PRAGMA journal_size_limit=33554432")
+            conn = self._open_read_only() if self.read_only else self._open()
             self._local.conn = conn
         return conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._db_path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+        for attempt in range(_WAL_ATTEMPTS):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as error:
+                if not self._writable():
+                    # Nothing here can be written (not even WAL's shared-memory file): read only.
+                    conn.close()
+                    self.read_only = True
+                    return self._open_read_only()
+                if "locked" not in str(error) or attempt == _WAL_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05)  # another process is switching it
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # A burst of large batches grows the WAL; give the disk back after a checkpoint.
+        conn.execute("PRAGMA journal_size_limit=33554432")
+        return conn
+
+    def _writable(self) -> bool:
+        return os.access(self.home, os.W_OK) and (not self._db_path.exists() or os.access(self._db_path, os.W_OK))
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        uri = self._db_path.resolve().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.OperationalError:
+            # WAL needs its shared-memory file, which a read-only folder cannot hold:
+            # read the database file as it is (nobody can write it through this path).
+            conn.close()
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        return conn
+
+    def _translated(self, error: sqlite3.DatabaseError) -> Exception:
+        """A SQLite error in the user's words: a damaged file, a read-only store; others as they are."""
+        text = str(error)
+        if "readonly" in text or "read-only" in text or self.read_only and "unable to open" in text:
+            return StoreReadOnly(
+                f"the store at {self.home} is read-only here ({text}): it can be read, not written; "
+                "use a store you can write (--home DIR or RUNHISTORY_HOME)"
+            )
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return StoreCorrupt(
+                f"the store's database {self._db_path} is damaged ({text}): restore it from a backup, or "
+                "move it aside (its blobs/ stay) to start a new store there"
+            )
+        if isinstance(error, sqlite3.OperationalError) and "unable to open" in text:
+            return StoreUnavailable(f"cannot open the store's database {self._db_path}: {text}")
+        return error
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -839,6 +889,30 @@ class EmbeddedStore:
         if row is None:
             raise AssetNotFound(f"asset {name}:{version} has no file {path!r}")
         return open(self._blob_path(row[0]), "rb")
+
+
+def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` with SQLite's errors said in the user's words (see ``EmbeddedStore._translated``)."""
+
+    @functools.wraps(method)
+    def call(self: EmbeddedStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as error:
+            translated = self._translated(error)
+            if translated is error:
+                raise
+            raise translated from None
+
+    return call
+
+
+for _name in (
+    "create_run", "get_run", "list_runs", "update_run", "heartbeat", "finish_run", "append_metrics",
+    "list_metrics", "read_series", "put_artifact", "list_artifacts", "open_artifact", "promote",
+    "list_assets", "list_asset_versions", "get_asset", "open_asset_file",
+):  # fmt: skip
+    setattr(EmbeddedStore, _name, _translating(getattr(EmbeddedStore, _name)))
 
 
 _INSERT_CHUNK = (

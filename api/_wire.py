@@ -14,6 +14,7 @@ from typing import Any
 from ._errors import InvalidInput
 from ._models import (
     METRIC_KINDS,
+    RUN_STATUSES,
     ArtifactInfo,
     AssetFile,
     AssetSummary,
@@ -28,6 +29,28 @@ from ._models import (
 )
 
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_NUMBER = (int, float)
+_TEXT = (str,)
+_MAYBE_TEXT = (str, type(None))
+
+
+def _get(doc: Any, key: str, types: tuple[type, ...]) -> Any:
+    """``doc[key]`` when it is one of ``types``; ``TypeError``/``KeyError`` naming it otherwise.
+
+    What a server answers is checked before it is believed: a field of the
+    wrong type would otherwise fail far from here, in a table or a chart.
+    """
+    value = doc[key]
+    if not isinstance(value, types):
+        raise TypeError(f"{key!r} is a {type(value).__name__}, not {' or '.join(t.__name__ for t in types)}")
+    return value
+
+
+def _texts(doc: Any, key: str) -> list[str]:
+    items: list[str] = _get(doc, key, (list,))
+    if not all(isinstance(item, str) for item in items):
+        raise TypeError(f"{key!r} must be a list of strings")
+    return items
 
 
 def _finite_number(value: Any) -> Any:
@@ -158,13 +181,19 @@ def run_to_wire(run: Run) -> dict[str, Any]:
 
 
 def run_from_wire(doc: dict[str, Any]) -> Run:
+    status = _get(doc, "status", _TEXT)
+    if status not in RUN_STATUSES:
+        raise ValueError(f"'status' is {status!r}, not one of {', '.join(RUN_STATUSES)}")
     return Run(
-        id=doc["id"], experiment=doc["experiment"], name=doc["name"], status=doc["status"],
-        started_at=utc(doc["started_at"]),  # type: ignore[arg-type]
-        ended_at=utc(doc["ended_at"]), heartbeat_at=utc(doc["heartbeat_at"]), command=doc["command"],
-        cwd=doc["cwd"], host=doc["host"], user=doc["user"], python=doc["python"], pid=doc["pid"],
-        git_commit=doc["git_commit"], git_dirty=doc["git_dirty"], error=doc["error"],
-        exit_code=doc["exit_code"], skipped_files=doc["skipped_files"],
+        id=_get(doc, "id", _TEXT), experiment=_get(doc, "experiment", _TEXT), name=_get(doc, "name", _MAYBE_TEXT),
+        status=status, started_at=utc(_get(doc, "started_at", _NUMBER)),  # type: ignore[arg-type]
+        ended_at=utc(_get(doc, "ended_at", (*_NUMBER, type(None)))),
+        heartbeat_at=utc(_get(doc, "heartbeat_at", (*_NUMBER, type(None)))), command=_texts(doc, "command"),
+        cwd=_get(doc, "cwd", _TEXT), host=_get(doc, "host", _TEXT), user=_get(doc, "user", _TEXT),
+        python=_get(doc, "python", _TEXT), pid=_get(doc, "pid", (int, type(None))),
+        git_commit=_get(doc, "git_commit", _MAYBE_TEXT), git_dirty=_get(doc, "git_dirty", (bool, type(None))),
+        error=_get(doc, "error", _MAYBE_TEXT), exit_code=_get(doc, "exit_code", (int, type(None))),
+        skipped_files=_texts(doc, "skipped_files"),
     )  # fmt: skip
 
 
@@ -173,7 +202,7 @@ def page_to_wire(page: RunPage) -> dict[str, Any]:
 
 
 def page_from_wire(doc: dict[str, Any]) -> RunPage:
-    return RunPage([run_from_wire(r) for r in doc["runs"]], doc["next_cursor"])
+    return RunPage([run_from_wire(r) for r in _get(doc, "runs", (list,))], _get(doc, "next_cursor", _MAYBE_TEXT))
 
 
 def metric_to_wire(m: MetricInfo) -> dict[str, Any]:
@@ -182,8 +211,16 @@ def metric_to_wire(m: MetricInfo) -> dict[str, Any]:
 
 
 def metric_from_wire(doc: dict[str, Any]) -> MetricInfo:
-    return MetricInfo(doc["name"], doc["kind"], doc["count"], doc["last_step"],
-                      decode_value(doc["kind"], doc["last_value"]), doc["last_time"])  # fmt: skip
+    kind = _kind(doc)
+    return MetricInfo(_get(doc, "name", _TEXT), kind, _get(doc, "count", (int,)), _get(doc, "last_step", (int,)),
+                      decode_value(kind, doc["last_value"]), _get(doc, "last_time", _NUMBER))  # fmt: skip
+
+
+def _kind(doc: Any) -> Any:
+    kind = _get(doc, "kind", _TEXT)
+    if kind not in METRIC_KINDS:
+        raise ValueError(f"'kind' is {kind!r}, not one of {', '.join(METRIC_KINDS)}")
+    return kind
 
 
 def series_to_wire(s: Series) -> dict[str, Any]:
@@ -192,9 +229,16 @@ def series_to_wire(s: Series) -> dict[str, Any]:
 
 
 def series_from_wire(doc: dict[str, Any]) -> Series:
-    kind = doc["kind"]
-    return Series(doc["name"], kind, doc["count"], doc["steps"], decode_values(kind, doc["values"], doc["name"]),
-                  doc["times"], doc["downsampled"])  # fmt: skip
+    kind = _kind(doc)
+    name = _get(doc, "name", _TEXT)
+    steps, times = _get(doc, "steps", (list,)), _get(doc, "times", (list,))
+    values = decode_values(kind, doc["values"], name)
+    if not len(steps) == len(values) == len(times):
+        raise ValueError("'steps', 'values' and 'times' differ in length")
+    if not all(type(step) is int for step in steps) or not all(isinstance(t, _NUMBER) for t in times):
+        raise TypeError("'steps' must be integers and 'times' numbers")
+    return Series(name, kind, _get(doc, "count", (int,)), steps, values, times,
+                  _get(doc, "downsampled", (bool,)))  # fmt: skip
 
 
 def artifact_to_wire(a: ArtifactInfo) -> dict[str, Any]:
@@ -202,7 +246,8 @@ def artifact_to_wire(a: ArtifactInfo) -> dict[str, Any]:
 
 
 def artifact_from_wire(doc: dict[str, Any]) -> ArtifactInfo:
-    return ArtifactInfo(doc["path"], doc["size"], doc["sha256"], doc["created_at"])
+    return ArtifactInfo(_get(doc, "path", _TEXT), _get(doc, "size", (int,)), _get(doc, "sha256", _TEXT),
+                        _get(doc, "created_at", _NUMBER))  # fmt: skip
 
 
 def asset_to_wire(a: AssetVersion) -> dict[str, Any]:
@@ -211,8 +256,10 @@ def asset_to_wire(a: AssetVersion) -> dict[str, Any]:
 
 
 def asset_from_wire(doc: dict[str, Any]) -> AssetVersion:
-    return AssetVersion(doc["name"], doc["version"], doc["run_id"], doc["prefix"], doc["created_at"],
-                        [AssetFile(f["path"], f["size"], f["sha256"]) for f in doc["files"]])  # fmt: skip
+    files = [AssetFile(_get(f, "path", _TEXT), _get(f, "size", (int,)), _get(f, "sha256", _TEXT))
+             for f in _get(doc, "files", (list,))]  # fmt: skip
+    return AssetVersion(_get(doc, "name", _TEXT), _get(doc, "version", (int,)), _get(doc, "run_id", _TEXT),
+                        _get(doc, "prefix", _TEXT), _get(doc, "created_at", _NUMBER), files)  # fmt: skip
 
 
 def asset_summary_to_wire(a: AssetSummary) -> dict[str, Any]:
@@ -220,4 +267,5 @@ def asset_summary_to_wire(a: AssetSummary) -> dict[str, Any]:
 
 
 def asset_summary_from_wire(doc: dict[str, Any]) -> AssetSummary:
-    return AssetSummary(doc["name"], doc["latest_version"], doc["versions"], doc["updated_at"])
+    return AssetSummary(_get(doc, "name", _TEXT), _get(doc, "latest_version", (int,)), _get(doc, "versions", (int,)),
+                        _get(doc, "updated_at", _NUMBER))  # fmt: skip
