@@ -11,6 +11,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
@@ -25,7 +26,7 @@ from ._errors import (
     StoreUnavailable,
     Unauthorized,
 )
-from ._limits import MAX_ARTIFACT_SIZE
+from ._limits import MAX_ARTIFACT_SIZE, REMOTE_BATCH_POINTS
 from ._models import (
     ArtifactInfo,
     AssetSummary,
@@ -158,6 +159,31 @@ class HttpStore:
 
     def __repr__(self) -> str:
         return f"HttpStore({self.url!r})"
+
+    # -- what callers need to know (see ``Store``) ----------------------------
+
+    @property
+    def location(self) -> str:
+        """The server's URL."""
+        return self.url
+
+    @property
+    def is_local(self) -> bool:
+        """Never: the server may be away, and a logger spools for it."""
+        return False
+
+    @property
+    def batch_points(self) -> int:
+        """``REMOTE_BATCH_POINTS``: a request small enough to send and retry quickly."""
+        return REMOTE_BATCH_POINTS
+
+    def staging_dir(self) -> Path:
+        """``<home>/staging`` on this machine (see ``default_home()``)."""
+        from ._open import default_home
+
+        folder = default_home() / "staging"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def __enter__(self) -> HttpStore:
         return self

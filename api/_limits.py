@@ -61,3 +61,9 @@ MAX_INT = 2**63 - 1
 
 #: Longest error text kept on a failed run, in characters (the end is kept).
 MAX_ERROR_LENGTH = 65_536
+
+#: Most points a logger stores in one transaction of the embedded store.
+EMBEDDED_BATCH_POINTS = 200_000
+
+#: Most points a logger sends in one request to a server (about 2.5 MB of JSON).
+REMOTE_BATCH_POINTS = 50_000

@@ -6,23 +6,17 @@ import os
 from pathlib import Path
 
 from ._errors import InvalidInput
+from ._settings import HOME_ENV, TOKEN_ENV, TOKEN_FILE_ENV, URL_ENV, Settings
 from ._store import Store
 
-#: Environment variable naming the embedded store's folder.
-HOME_ENV = "RUNHISTORY_HOME"
-#: Environment variable naming a ``runhistory serve`` to use instead.
-URL_ENV = "RUNHISTORY_URL"
-#: Environment variable holding the server's bearer token.
-TOKEN_ENV = "RUNHISTORY_TOKEN"
-#: Environment variable naming a file that holds the token (kept out of ``ps`` and the environment).
-TOKEN_FILE_ENV = "RUNHISTORY_TOKEN_FILE"
+__all__ = ["HOME_ENV", "TOKEN_ENV", "TOKEN_FILE_ENV", "URL_ENV", "default_home", "find_token", "open_store"]
 
 
-def default_home() -> Path:
+def default_home(settings: Settings | None = None) -> Path:
     """``RUNHISTORY_HOME``, else the platform's user data folder for runhistory."""
-    home = os.environ.get(HOME_ENV)
-    if home:
-        return Path(home).expanduser()
+    settings = settings or Settings.from_environ()
+    if settings.home is not None:
+        return settings.home
     import platformdirs  # only here: it is not needed when RUNHISTORY_HOME is set
 
     return Path(platformdirs.user_data_dir("runhistory", appauthor=False))
@@ -44,17 +38,20 @@ def read_token_file(path: str | os.PathLike[str]) -> str:
     return token
 
 
-def find_token(token: str | None = None, token_file: str | os.PathLike[str] | None = None) -> str | None:
+def find_token(
+    token: str | None = None, token_file: str | os.PathLike[str] | None = None, settings: Settings | None = None
+) -> str | None:
     """The bearer token: ``token``, else the one in ``token_file``, else
     ``RUNHISTORY_TOKEN``, else the one in the file ``RUNHISTORY_TOKEN_FILE`` names."""
     if token:
         return token
     if token_file:
         return read_token_file(token_file)
-    if os.environ.get(TOKEN_ENV):
-        return os.environ[TOKEN_ENV]
-    if os.environ.get(TOKEN_FILE_ENV):
-        return read_token_file(os.environ[TOKEN_FILE_ENV])
+    settings = settings or Settings.from_environ()
+    if settings.token:
+        return settings.token
+    if settings.token_file:
+        return read_token_file(settings.token_file)
     return None
 
 
@@ -64,15 +61,21 @@ def open_store(
     url: str | None = None,
     token: str | None = None,
     token_file: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
 ) -> Store:
     """The store to use: ``url`` (or ``RUNHISTORY_URL``) names a server, reached
     with the token ``find_token(token, token_file)`` finds; else the embedded
-    store in ``home`` (or ``default_home()``)."""
-    url = url or (None if home is not None else os.environ.get(URL_ENV))
+    store in ``home`` (or ``default_home()``).
+
+    Raises:
+        InvalidSetting: a ``RUNHISTORY_*`` variable makes no sense.
+    """
+    settings = settings or Settings.from_environ()
+    url = url or (None if home is not None else settings.url)
     if url:
         from ._http import HttpStore
 
-        return HttpStore(url, token=find_token(token, token_file))
+        return HttpStore(url, token=find_token(token, token_file, settings))
     from ._sqlite import EmbeddedStore
 
-    return EmbeddedStore(default_home() if home is None else home)
+    return EmbeddedStore(default_home(settings) if home is None else home)

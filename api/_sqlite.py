@@ -49,6 +49,7 @@ from ._errors import (
 from ._limits import (
     BATCH_KEY_TTL,
     CHUNK_POINTS,
+    EMBEDDED_BATCH_POINTS,
     LOST_AFTER,
     MAX_ARTIFACT_SIZE,
     MAX_CHART_LENGTH,
@@ -241,6 +242,27 @@ class EmbeddedStore:
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.home)!r})"
+
+    # -- what callers need to know (see ``Store``) ----------------------------
+
+    @property
+    def location(self) -> str:
+        """The store's folder."""
+        return str(self.home)
+
+    @property
+    def is_local(self) -> bool:
+        """Always: the store is this machine's folder."""
+        return True
+
+    @property
+    def batch_points(self) -> int:
+        """``EMBEDDED_BATCH_POINTS``: one transaction takes many points."""
+        return EMBEDDED_BATCH_POINTS
+
+    def staging_dir(self) -> Path:
+        """The store's ``tmp/`` (files staged there are renamed into ``blobs/``)."""
+        return self._tmp
 
     # -- connections --------------------------------------------------------
 

@@ -9,6 +9,7 @@ one they hold.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from ._models import (
@@ -27,7 +28,51 @@ from ._models import (
 
 @runtime_checkable
 class Store(Protocol):
-    """Where run history lives."""
+    """Where run history lives.
+
+    Besides the calls on runs, metrics, artifacts and assets, a store says
+    what its callers need to know about it: where it is (``location``),
+    whether it is on this machine's disk (``is_local``), how large a batch of
+    points it takes best (``batch_points``) and where a logger may stage
+    files (``staging_dir()``). Callers never guess these from the store's
+    type or attributes.
+    """
+
+    # -- what callers need to know ----------------------------------------
+
+    @property
+    def location(self) -> str:
+        """Where the history lives, in a few words: a folder or a URL.
+
+        Shown to people, and recorded with a spool so that ``runhistory sync``
+        delivers it to the store it was meant for.
+        """
+        ...
+
+    @property
+    def is_local(self) -> bool:
+        """Whether writes go to this machine's disk, so that the store is never "away".
+
+        A logger on a local store keeps no spool, does not wait for the store
+        at exit, and does not look for other runs' spools to deliver.
+        """
+        ...
+
+    @property
+    def batch_points(self) -> int:
+        """The most points a logger should send in one ``append_metrics`` call."""
+        ...
+
+    def staging_dir(self) -> Path:
+        """A folder of this process's own where a logger may copy files given to
+        ``upload_file()`` until they are stored.
+
+        On the store's own file system when the store is local (storing a staged
+        file is then a rename or a kernel copy); a folder of this machine's
+        otherwise. Created when asked for; what a process that died left in it
+        is swept away later.
+        """
+        ...
 
     # -- runs -------------------------------------------------------------
 

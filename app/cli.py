@@ -344,15 +344,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from runhistory.logger._spool import spool_root, sync_all
 
     store = _store(args)
-    url = getattr(store, "url", None)
-    if url is None:
+    if store.is_local:
         raise UsageError("sync sends spooled runs to a server: set RUNHISTORY_URL or give --url")
     root = spool_root()
-    delivered, left = sync_all(store, root, url=url, report=lambda line: print(f"{PROG}: {line}", file=sys.stderr))
+    delivered, left = sync_all(store, root, report=lambda line: print(f"{PROG}: {line}", file=sys.stderr))
     if args.json:
         _emit_json({"delivered": delivered, "left": left, "spool": str(root)})
     elif delivered or left:
-        print(f"delivered {delivered} spooled run{'s' if delivered != 1 else ''} to {url}"
+        print(f"delivered {delivered} spooled run{'s' if delivered != 1 else ''} to {store.location}"
               + (f"; {left} still held by running processes" if left else ""))  # fmt: skip
     else:
         print(f"nothing to sync in {root}")

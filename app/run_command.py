@@ -11,9 +11,10 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from runhistory.api import NewRun, Store
+from runhistory.api import Store
+from runhistory.api._settings import RUN_ID_ENV, Settings
 from runhistory.logger import Logger
-from runhistory.logger._logger import EXPERIMENT_ENV, RUN_ID_ENV
+from runhistory.logger._process import describe_process
 
 #: Where the captured console goes in the run.
 CONSOLE_PATH = "logs/console.txt"
@@ -88,19 +89,9 @@ def run_tracked(
     store: Store, command: list[str], *, experiment: str | None, name: str | None, json_output: bool
 ) -> int:
     """Run ``command`` as a tracked run and return its exit code (128 + N for signal N)."""
-    run = store.create_run(
-        NewRun(
-            experiment=experiment or os.environ.get(EXPERIMENT_ENV) or "default",
-            name=name,
-            command=command,
-            cwd=os.getcwd(),
-            host=os.uname().nodename,
-            user=_user(),
-            python=sys.version.split()[0],
-            pid=os.getpid(),
-        )
-    )
-    logger = Logger(store, run.id, owner=True)
+    settings = Settings.from_environ()
+    run = store.create_run(describe_process(experiment or settings.experiment or "default", name, command))
+    logger = Logger(store, run.id, owner=True, settings=settings)
     print(f"runhistory: run {run.id[:8]} started: {' '.join(command)}", file=sys.stderr)
     env = {**os.environ, RUN_ID_ENV: run.id, "PYTHONUNBUFFERED": "1"}
     console = _Console(logger)
@@ -154,12 +145,3 @@ def run_tracked(
         sys.stdout.write(dumps(run_doc(store.get_run(run.id))) + "\n")
     print(message, file=sys.stderr)
     return exit_code
-
-
-def _user() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:
-        return str(os.getuid())

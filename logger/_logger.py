@@ -1,16 +1,15 @@
 """The logger: ``log()`` on the caller's thread, storing on a background writer.
 
 ``log()`` checks the value, takes a sequence number and appends a tuple to a
-deque: nothing else happens on the caller's thread. A writer thread drains the
-deque every ``FLUSH_INTERVAL`` seconds (at once when someone waits), sorts the
-points by sequence number, groups them by metric and stores each group as one
-transaction. A handle's ``wait()`` returns when the writer has stored its
-sequence number.
+deque: nothing else happens on the caller's thread. The writer (``_writer``)
+stores sorted batches through the delivery (``_delivery``: retries, the
+spool), and the receipts (``_receipts``) tell a handle's ``wait()`` when its
+value is stored. The process's life (exit, signals, fork, ``outputs/``) is
+followed by ``_process``.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import signal
 import sys
@@ -19,70 +18,43 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
-from itertools import count, repeat, starmap
-from operator import itemgetter
+from collections.abc import Callable
+from itertools import count
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from runhistory.api import (
     ArtifactTooLarge,
-    BatchTooLarge,
-    InvalidInput,
     InvalidPath,
     LoggingError,
     MetricKindMismatch,
     NewRun,
     RunNotFound,
-    SeriesBatch,
     Store,
     StoreUnavailable,
-    Unauthorized,
-    default_home,
     open_store,
 )
-from runhistory.api._safe_text import safe_line
-from runhistory.api import _wire as wire
-from runhistory.api._limits import HEARTBEAT_INTERVAL, MAX_ARTIFACT_SIZE, MAX_ERROR_LENGTH
+from runhistory.api._limits import HEARTBEAT_INTERVAL, MAX_ERROR_LENGTH
+from runhistory.api._settings import EXPERIMENT_ENV, MAX_FILE_SIZE_ENV, RUN_ID_ENV, Settings
 from runhistory.api._validate import check_artifact_path, check_metric_name
 
-from ._spool import Spool
+from ._delivery import Delivery
+from ._diagnostics import say
+from ._ops import FinishRun, Item, Op, PutArtifact, UpdateRun
+from ._process import describe_process, git_state, install_hooks, outputs_files, outputs_snapshot, signature
+from ._receipts import Receipts
 from ._values import NUMBER, coerce_step, coerce_value
+from ._writer import OP, Writer
 
-#: Environment variable: join this run instead of starting one.
-RUN_ID_ENV = "RUNHISTORY_RUN_ID"
-#: Environment variable: the experiment of a new run.
-EXPERIMENT_ENV = "RUNHISTORY_EXPERIMENT"
-#: Environment variable: the per-file limit for uploads, in bytes.
-MAX_FILE_SIZE_ENV = "RUNHISTORY_MAX_FILE_SIZE"
+__all__ = ["EXPERIMENT_ENV", "MAX_FILE_SIZE_ENV", "RUN_ID_ENV", "Handle", "Logger", "get_logger"]
 
-#: Seconds the writer sleeps when nobody waits.
-FLUSH_INTERVAL = 0.05
-#: Most points the writer stores in one transaction.
-MAX_BATCH_POINTS = 200_000
-#: Most points in one request to a server (about 2.5 MB of JSON).
-REMOTE_BATCH_POINTS = 50_000
 #: Most points queued before ``log()`` waits for the writer to catch up.
 MAX_QUEUED_POINTS = 2_000_000
-#: Attempts at storing a batch before its values are given up as failed.
-STORE_ATTEMPTS = 5
-#: Environment variable: seconds a server may stay away before values go to the spool.
-SPOOL_AFTER_ENV = "RUNHISTORY_SPOOL_AFTER"
-SPOOL_AFTER = 10.0
-#: Environment variable: seconds to wait at exit for a server that is away.
-EXIT_TIMEOUT_ENV = "RUNHISTORY_EXIT_TIMEOUT"
-EXIT_TIMEOUT = 30.0
-#: Seconds between attempts at delivering the spool while the run goes on.
-SPOOL_RETRY_INTERVAL = 2.0
 
 _UNSEEN = object()
-_OP = object()  # marks a queued operation (an upload, a run update) in the name's place
-# Errors that storing the same batch again would repeat.
-_REFUSALS = (InvalidInput, RunNotFound, TypeError, ValueError, OverflowError)
 _FAST_KINDS = {float: NUMBER}  # types that skip every check but the name's
 _now = time.time
-_SEQ, _NAME, _VALUE, _STEP, _TIME = (itemgetter(i) for i in range(5))
 
 
 class Handle(int):
@@ -121,6 +93,16 @@ class Logger:
     Safe to call from many threads. In a forked child (a DataLoader worker, a
     ``multiprocessing`` process) it keeps logging into the same run through a
     writer of the child's own; only the process that started the run finishes it.
+
+    Args:
+        store: Where the run is.
+        run_id: The run.
+        owner: Whether this process started the run (it uploads ``outputs/`` and finishes it).
+        cwd: The folder whose ``outputs/`` is the run's (default: the current one).
+        max_file_size: The per-file upload limit (default ``RUNHISTORY_MAX_FILE_SIZE``).
+        heartbeat_interval: Seconds between the owner's signs of life.
+        unsent_run: The run as it should be created, when the server was away at the start.
+        settings: The environment's settings (default: read now).
     """
 
     def __init__(
@@ -133,24 +115,20 @@ class Logger:
         max_file_size: int | None = None,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         unsent_run: NewRun | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        settings = settings or Settings.from_environ()
         self.run_id = run_id
         self.store = store
-        local = hasattr(store, "home")
-        self._spool_after = float(os.environ.get(SPOOL_AFTER_ENV) or SPOOL_AFTER)
-        self._exit_timeout = None if local else float(os.environ.get(EXIT_TIMEOUT_ENV) or EXIT_TIMEOUT)
-        self._max_batch = MAX_BATCH_POINTS if local else REMOTE_BATCH_POINTS
-        self.max_file_size = MAX_ARTIFACT_SIZE if max_file_size is None else max_file_size
+        self._settings = settings
+        self._exit_timeout = None if store.is_local else settings.exit_timeout
+        self.max_file_size = settings.max_file_size if max_file_size is None else max_file_size
         self._heartbeat_interval = heartbeat_interval
         self._cwd = cwd or os.getcwd()
-        # Files given to upload_file() wait here for the writer; beside the
-        # store when it is local, so that copying them in is cheap.
-        self._staging = Path(getattr(store, "home", None) or default_home()) / ("tmp" if local else "staging")
-        self._staging.mkdir(parents=True, exist_ok=True)
         self._owner = owner
         # What ./outputs held when the run started: only what the run creates or
         # changes there is uploaded at its end, never an earlier run's leftovers.
-        self._outputs_before = _outputs_snapshot(Path(self._cwd) / "outputs") if owner else {}
+        self._outputs_before = outputs_snapshot(Path(self._cwd) / "outputs") if owner else {}
         self._kinds: dict[str, str] = {}
         self._handle_type: type[Handle] = type("Handle", (Handle,), {"__slots__": (), "_logger": self})
         self._new_handle: Callable[[type[Handle], int], Handle] = int.__new__
@@ -158,47 +136,37 @@ class Logger:
         self._finished = False
         self._fresh_state()
         if unsent_run is not None:  # the server was away when the run started
-            self._start_spool(None)
-            assert self._spool is not None
-            spec = {f: getattr(unsent_run, f) for f in NewRun.__dataclass_fields__}
-            self._spool.append({"op": "create_run", "spec": spec})
-            _say(f"the server did not answer; run {run_id[:8]} starts in {self._spool.folder}")
+            self._delivery.start_unsent(unsent_run)
         self._start_writer()
 
     # -- state that a forked child replaces ----------------------------------
 
     def _fresh_state(self) -> None:
         self._pid = os.getpid()
-        self._queue: deque[tuple[Any, ...]] = deque()
-        self._append: Callable[[tuple[Any, ...]], None] = self._queue.append
+        self._queue: deque[Item] = deque()
+        self._append: Callable[[Item], None] = self._queue.append
         self._seq = count().__next__
-        self._cond = threading.Condition()
-        self._stored_below = 0  # every sequence number below this is stored (or failed)
-        self._stored_above: set[int] = set()  # stored numbers beyond a gap
-        self._failed: dict[int, BaseException] = {}
-        # Failures no wait() or flush() has raised yet: flush() raises for those before it.
-        self._unreported: dict[int, BaseException] = {}
-        self._wake = threading.Event()
-        self._stop = False
-        self._io_lock = threading.Lock()  # held around store calls; fork() waits for it
+        self._receipts = Receipts()
+        self.io_lock = threading.Lock()  # held around store calls; fork() waits for it
         self._start_lock = threading.Lock()
-        self._writer: threading.Thread | None = None
-        # Delivery: each batch carries an idempotency key; what the server
-        # cannot take goes to a spool of this process's own.
-        self._key_prefix = f"{self.run_id}-{self._pid}-{uuid.uuid4().hex[:8]}"
-        self._batch_no = 0
-        self._spool: Spool | None = None
-        self._spooled_seqs: dict[int, list[int]] = {}
-        self._giving_up = False
-        # Set while the server refuses this run's token: values go to the spool and
-        # their handles fail at once (this process's token will not mend itself).
-        self._refusal: Unauthorized | None = None
+        self._writer: Writer | None = None
+        self._delivery = Delivery(self.store, self.run_id, self._receipts, self._settings.spool_after, self.io_lock)
 
     def _start_writer(self) -> None:
-        self._writer = threading.Thread(target=self._write_loop, name="runhistory-writer", daemon=True)
+        record_git = self._record_git if self._owner and self._delivery.spool is None else None
+        self._writer = Writer(
+            self._queue,
+            self._delivery,
+            self._kinds,
+            key_prefix=f"{self.run_id}-{self._pid}-{uuid.uuid4().hex[:8]}",
+            batch_points=self.store.batch_points,
+            heartbeat=self._heartbeat,
+            heartbeat_interval=self._heartbeat_interval,
+            first=record_git,
+        )
         self._writer.start()
 
-    def _append_starting_writer(self, item: tuple[Any, ...]) -> None:
+    def _append_starting_writer(self, item: Item) -> None:
         # A forked child's first value starts the child's writer.
         with self._start_lock:
             if self._writer is None:
@@ -206,7 +174,8 @@ class Logger:
             self._append = self._queue.append
         self._queue.append(item)
 
-    def _after_fork_in_child(self) -> None:
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a queue, a writer and a delivery of its own; it never finishes the run."""
         self._fresh_state()
         self._owner = False
         self._append = self._append_starting_writer
@@ -275,9 +244,10 @@ class Logger:
 
     def _hold_back(self) -> None:
         """Let the writer catch up when the queue is very long (called every 16384 values)."""
-        if len(self._queue) > MAX_QUEUED_POINTS and self._writer is not None:
-            self._wake.set()
-            while len(self._queue) > MAX_QUEUED_POINTS // 2 and self._writer.is_alive():
+        writer = self._writer
+        if len(self._queue) > MAX_QUEUED_POINTS and writer is not None:
+            writer.wake.set()
+            while len(self._queue) > MAX_QUEUED_POINTS // 2 and writer.is_alive():
                 time.sleep(0.005)
 
     def flush(self, timeout: float | None = None) -> None:
@@ -299,356 +269,35 @@ class Logger:
         try:
             self.flush(timeout=60)
         except Exception as error:  # at exit there is nobody left to raise to
-            _say(f"could not flush logged values: {error}")
+            say(f"could not flush logged values: {error}")
 
     def _wait(self, seq: int, timeout: float | None, everything_before: bool = False) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while seq >= self._stored_below and (everything_before or seq not in self._stored_above):
-                self._wake.set()
-                if self._writer is None or not self._writer.is_alive():
-                    raise LoggingError(f"value {seq} cannot be stored: the logger's writer has stopped")
-                remaining = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
-                if remaining <= 0:
-                    raise TimeoutError(f"value {seq} was not stored within {timeout} s")
-                self._cond.wait(remaining)
-            error = self._failed.get(seq)
-            self._unreported.pop(seq, None)
-            earlier = [e for s, e in self._unreported.items() if s < seq] if everything_before else []
-            for failed_seq in [s for s in self._unreported if s < seq] if earlier else ():
-                del self._unreported[failed_seq]
-        if earlier:
-            reasons = list(dict.fromkeys(str(e) for e in earlier))
-            more = f" (and {len(reasons) - 1} other reason{'s' if len(reasons) > 2 else ''})" if len(reasons) > 1 else ""
-            n = len(earlier)
-            raise LoggingError(
-                f"{n} value{'s' if n != 1 else ''} logged before flush() could not be stored: {reasons[0]}{more}"
-            ) from earlier[0]
-        if error is not None and not everything_before:
-            raise LoggingError(f"value {seq} could not be stored: {error}") from error
+        writer = self._writer
 
-    # -- the writer -----------------------------------------------------------
+        def nudge() -> None:
+            if writer is not None:
+                writer.wake.set()
 
-    def _write_loop(self) -> None:
-        if self._owner and self._spool is None:
-            self._record_git()
-        next_beat = time.monotonic() + self._heartbeat_interval
-        next_delivery = 0.0
-        while True:
-            self._wake.wait(FLUSH_INTERVAL)
-            self._wake.clear()
-            stopping = self._stop
-            self._drain()
-            now = time.monotonic()
-            if self._spool is not None and now >= next_delivery and not self._giving_up:
-                next_delivery = now + SPOOL_RETRY_INTERVAL
-                self._deliver_spool()
-            if now >= next_beat and self._spool is None:
-                next_beat = now + self._heartbeat_interval
-                try:
-                    with self._io_lock:
-                        self.store.heartbeat(self.run_id)
-                except Exception as error:
-                    _say(f"heartbeat failed: {error}")
-            if stopping and not self._queue:
-                return
+        def alive() -> bool:
+            return writer is not None and writer.is_alive()
 
-    def _drain(self) -> None:
-        queue = self._queue
-        popleft = queue.popleft
-        while queue:
-            # Only this thread takes from the left, so len() items are there.
-            batch = list(starmap(popleft, repeat((), min(len(queue), self._max_batch))))
-            self._store_batch(batch)
+        self._receipts.wait(seq, timeout, everything_before=everything_before, nudge=nudge, alive=alive)
 
-    def _store_batch(self, batch: list[tuple[Any, ...]]) -> None:
-        batch.sort()  # by sequence number: the order of the log() calls
-        names = tuple(map(_NAME, batch))
-        others: list[tuple[Any, ...]] = []
-        first = names[0]
-        if type(first) is str and names.count(first) == len(names):
-            points = batch  # the usual case: one metric, no barriers or uploads
-        elif names.count(None) or names.count(_OP):  # flush() barriers and uploads carry no value
-            points = [item for item in batch if type(item[1]) is str]
-            others = [item for item in batch if type(item[1]) is not str]
-            names = tuple(map(_NAME, points))
-        else:
-            points = batch
-        if points:
-            groups = self._group(
-                names, list(map(_VALUE, points)), list(map(_STEP, points)), list(map(_TIME, points))
-            )
-            self._batch_no += 1
-            key = f"{self._key_prefix}-{self._batch_no}"
-            self._deliver(("metrics", key, groups), points)
-        for item in others:
-            if item[1] is _OP:
-                self._deliver(item[2], [item])
-            else:  # a barrier: stored once everything before it is
-                self._mark_stored([item[0]])
+    # -- what the writer calls ------------------------------------------------
 
-    def _group(
-        self, names: tuple[str, ...], values: list[Any], steps: list[Any], times: list[Any]
-    ) -> dict[str, SeriesBatch]:
-        first = names[0]
-        if names.count(first) == len(names):
-            return {first: SeriesBatch(self._kinds[first], values, steps, times)}  # type: ignore[arg-type]
-        where: dict[str, list[int]] = {}
-        for i, name in enumerate(names):
-            slots = where.get(name)
-            if slots is None:
-                where[name] = [i]
-            else:
-                slots.append(i)
-        groups = {}
-        for name, slots in where.items():
-            if len(slots) == 1:
-                i = slots[0]
-                groups[name] = SeriesBatch(self._kinds[name], [values[i]], [steps[i]], [times[i]])  # type: ignore[arg-type]
-            else:
-                pick = itemgetter(*slots)
-                groups[name] = SeriesBatch(
-                    self._kinds[name], list(pick(values)), list(pick(steps)), list(pick(times))  # type: ignore[arg-type]
-                )
-        return groups
-
-    def _deliver(self, op: tuple[Any, ...], items: list[tuple[Any, ...]]) -> None:
-        """Store one operation now, or spool it when the server is away or refuses the token.
-
-        A refusal about the data (422, 413) fails only the values it is about;
-        a refusal about the server (unreachable, 5xx, 429: after
-        ``RUNHISTORY_SPOOL_AFTER`` seconds of retries; 401/403: at once) sends
-        them to the spool for ``runhistory sync``.
-        """
-        if self._spool is None:
-            deadline = time.monotonic() + self._spool_after
-            attempt = 0
-            while True:
-                try:
-                    self._send(op)
-                    self._forget_staged(op)
-                    self._mark_items_stored(items)
-                    return
-                except StoreUnavailable as away:
-                    if time.monotonic() >= deadline or self._giving_up:
-                        self._start_spool(away)
-                        break
-                except Unauthorized as refused:  # not about the data: keep it for a valid token
-                    self._refusal = refused
-                    self._start_spool(refused)
-                    break
-                except BatchTooLarge as too_large:
-                    self._deliver_in_halves(op, items, too_large)
-                    return
-                except _REFUSALS as refused:  # trying again would give the same answer
-                    self._refused(op, items, refused)
-                    return
-                except Exception as failure:  # e.g. a disk error: try again, then give up
-                    if attempt >= STORE_ATTEMPTS:
-                        self._refused(op, items, failure)
-                        return
-                time.sleep(min(2.0, 0.1 * 2**attempt))
-                attempt += 1
-        assert self._spool is not None
-        index = self._spool.append(self._spooled(op))
-        seqs = list(map(_SEQ, items))
-        if self._refusal is not None:
-            self._fail(seqs, self._kept_error())
-        else:
-            self._spooled_seqs[index] = seqs
-
-    def _deliver_in_halves(self, op: tuple[Any, ...], items: list[tuple[Any, ...]], error: BatchTooLarge) -> None:
-        """A metrics batch the server found too large, sent again as two halves (each with a key of its own)."""
-        groups: dict[str, SeriesBatch] = op[2]
-        names = list(groups)
-        if len(names) > 1:
-            halves = [names[: len(names) // 2], names[len(names) // 2 :]]
-            parts = [({n: groups[n] for n in half}, [it for it in items if it[1] in half]) for half in halves]
-        else:
-            (name,) = names
-            points = groups[name]
-            n = len(points.values)
-            if n < 2:  # one value larger than a request may be: it fails alone
-                self._refused(op, items, error)
-                return
-            h = n // 2
-            mine = [it for it in items if it[1] == name]
-            parts = [
-                ({name: SeriesBatch(points.kind, points.values[a:b], points.steps[a:b], points.times[a:b])}, mine[a:b])
-                for a, b in ((0, h), (h, n))
-            ]
-        for i, (part, part_items) in enumerate(parts):
-            self._deliver(("metrics", f"{op[1]}.{i}", part), part_items)
-
-    def _kept_error(self) -> LoggingError:
-        folder = self._spool.folder if self._spool is not None else "the spool"
-        return LoggingError(
-            f"{self._refusal}: kept in {folder}, not on the server; "
-            "fix the token, then run `runhistory sync` to send them"
-        )
-
-    def _fail(self, seqs: list[int], error: BaseException) -> None:
-        """Settle ``seqs`` as failed with ``error`` (their wait() raises it; so does the next flush())."""
-        with self._cond:
-            for seq in seqs:
-                self._failed[seq] = error
-                self._unreported[seq] = error
-        self._mark_stored(seqs)
-
-    def _send(self, op: tuple[Any, ...]) -> None:
-        with self._io_lock:
-            if op[0] == "metrics":
-                self.store.append_metrics(self.run_id, op[2], key=op[1])
-            elif op[0] == "artifact":
-                with open(op[2], "rb") as stream:
-                    self.store.put_artifact(self.run_id, op[1], stream, max_size=self.max_file_size)
-            elif op[0] == "update_run":
-                self.store.update_run(self.run_id, **op[1])
-            elif op[0] == "finish":
-                self.store.finish_run(self.run_id, op[1], error=op[2], exit_code=op[3])
-
-    @staticmethod
-    def _forget_staged(op: tuple[Any, ...]) -> None:
-        if op[0] == "artifact":
-            Path(op[2]).unlink(missing_ok=True)
-
-    def _spooled(self, op: tuple[Any, ...]) -> dict[str, Any]:
-        assert self._spool is not None
-        if op[0] == "metrics":
-            return {"op": "metrics", "key": op[1], "series": wire.batch_to_wire(op[2])}
-        if op[0] == "artifact":
-            return {"op": "artifact", "path": op[1], "file": self._spool.add_file(op[2]), "max_size": self.max_file_size}
-        if op[0] == "update_run":
-            return {"op": "update_run", "changes": op[1]}
-        return {"op": "finish", "status": op[1], "error": op[2], "exit_code": op[3]}
-
-    def _start_spool(self, why: BaseException | None) -> None:
-        from ._spool import Spool, spool_root
-
-        url = getattr(self.store, "url", repr(self.store))
-        self._spool = Spool.create(spool_root(), self.run_id, url)
-        if isinstance(why, Unauthorized):
-            _say(
-                f"{url} refused run {self.run_id[:8]}'s token ({why}); its values are kept in "
-                f"{self._spool.folder}: fix RUNHISTORY_TOKEN, then run `runhistory sync`"
-            )
-        elif why is not None:
-            _say(
-                f"{url} is unavailable ({why}); run {self.run_id[:8]}'s values are kept in "
-                f"{self._spool.folder} and sent when it answers again (or by `runhistory sync`)"
-            )
-
-    def _deliver_spool(self) -> None:
-        from ._spool import deliver
-
-        assert self._spool is not None
-        spooled = self._spooled_seqs
-
-        def delivered(index: int) -> None:
-            seqs = spooled.pop(index, None)
-            if seqs:
-                self._mark_stored(seqs)
-
-        def refused(index: int, error: Exception) -> None:
-            seqs = spooled.pop(index, None) or []
-            _say(f"the server refused spooled values: {error}")
-            with self._cond:
-                for seq in seqs:
-                    self._failed[seq] = error
-                    self._unreported[seq] = error
-
-        try:
-            with self._io_lock:
-                left = deliver(self.store, self._spool.folder, delivered, refused)
-        except Unauthorized as still_refused:
-            self._refusal = still_refused
-            return
-        except (StoreUnavailable, RunNotFound):
-            return
-        if left == 0:
-            import shutil
-
-            folder = self._spool.folder
-            self._spool.close()
-            shutil.rmtree(folder, ignore_errors=True)
-            self._spool = None
-            self._refusal = None
-            _say(f"the server answers again; run {self.run_id[:8]} is up to date")
-
-    def _refused(self, op: tuple[Any, ...], items: list[tuple[Any, ...]], error: BaseException) -> None:
-        failed_names: set[str] = set()
-        if op[0] == "metrics":
-            groups: dict[str, SeriesBatch] = op[2]
-            failed_names = set(groups)
-            if len(groups) > 1:
-                # Store each series on its own, so that one refused series (another
-                # process gave it another kind) does not take the others with it.
-                for name, points in groups.items():
-                    try:
-                        with self._io_lock:
-                            self.store.append_metrics(self.run_id, {name: points}, key=f"{op[1]}-{name}")
-                        failed_names.discard(name)
-                    except Exception as refused:
-                        error = refused
-            _say(f"could not store values of {sorted(failed_names)}: {error}")
-        else:
-            self._forget_staged(op)
-            _say(f"could not store {op[1]}: {error}")
-        with self._cond:
-            for item in items:
-                if op[0] != "metrics" or item[1] in failed_names:
-                    self._failed[item[0]] = error
-                    self._unreported[item[0]] = error
-        self._mark_stored(list(map(_SEQ, items)))
-
-    def _mark_items_stored(self, items: list[tuple[Any, ...]]) -> None:
-        if items and items[0][0] == self._stored_below and items[-1][0] - items[0][0] + 1 == len(items):
-            with self._cond:  # the usual case, without listing the numbers
-                if items[0][0] == self._stored_below and not self._stored_above:
-                    self._stored_below = items[-1][0] + 1
-                    self._cond.notify_all()
-                    return
-        self._mark_stored(list(map(_SEQ, items)))
-
-    def _mark_stored(self, seqs: list[int]) -> None:
-        if not seqs:
-            return
-        with self._cond:
-            low, high = seqs[0], seqs[-1]
-            if low == self._stored_below and high - low + 1 == len(seqs) and not self._stored_above:
-                self._stored_below = high + 1
-            else:  # a gap: another thread took a number and has not queued it yet, or it is spooled
-                self._stored_above.update(seqs)
-                while self._stored_below in self._stored_above:
-                    self._stored_above.remove(self._stored_below)
-                    self._stored_below += 1
-            self._cond.notify_all()
+    def _heartbeat(self) -> None:
+        with self.io_lock:
+            self.store.heartbeat(self.run_id)
 
     def _record_git(self) -> None:
-        import subprocess
-
-        def git(*args: str) -> str | None:
-            try:
-                done = subprocess.run(
-                    ["git", *args], cwd=self._cwd, capture_output=True, text=True, timeout=10
-                )
-            except (OSError, subprocess.SubprocessError):
-                return None
-            return done.stdout if done.returncode == 0 else None
-
-        commit = git("rev-parse", "HEAD")
-        if commit is None:
+        state = git_state(self._cwd)
+        if state is None:
             return
-        status = git("status", "--porcelain", "--untracked-files=no")
         try:
-            with self._io_lock:
-                self.store.update_run(
-                    self.run_id,
-                    git_commit=commit.strip(),
-                    git_dirty=None if status is None else bool(status.strip()),
-                )
+            with self.io_lock:
+                self.store.update_run(self.run_id, git_commit=state[0], git_dirty=state[1])
         except Exception as error:
-            _say(f"could not record the git commit: {error}")
+            say(f"could not record the git commit: {error}")
 
     # -- files ----------------------------------------------------------------
 
@@ -672,10 +321,10 @@ class Logger:
             raise ArtifactTooLarge(
                 f"artifact {path!r} is {len(data)} bytes; the per-file limit is {self.max_file_size} bytes"
             )
-        fd, staged = tempfile.mkstemp(dir=self._staging, prefix="staged-")
+        fd, staged = tempfile.mkstemp(dir=self.store.staging_dir(), prefix="staged-")
         with open(fd, "wb") as out:
             out.write(data)
-        return self._queue_op(("artifact", path, staged))
+        return self._queue_op(PutArtifact(path, staged, self.max_file_size))
 
     def upload_file(self, path: str, local_file: str | os.PathLike[str]) -> Handle:
         """Store a local file as the run's file ``path``; returns once the file is copied.
@@ -693,12 +342,12 @@ class Logger:
             OSError: the local file cannot be read.
         """
         check_artifact_path(path)
-        staged = _stage_copy(local_file, self._staging, self.max_file_size)
-        return self._queue_op(("artifact", path, staged))
+        staged = _stage_copy(local_file, self.store.staging_dir(), self.max_file_size)
+        return self._queue_op(PutArtifact(path, staged, self.max_file_size))
 
-    def _queue_op(self, op: tuple[Any, ...]) -> Handle:
+    def _queue_op(self, op: Op) -> Handle:
         seq = self._seq()
-        self._append((seq, _OP, op, None, _now()))
+        self._append((seq, OP, op, None, _now()))
         return self._new_handle(self._handle_type, seq)
 
     def _upload_outputs(self) -> None:
@@ -711,16 +360,16 @@ class Logger:
 
         def skip(rel: str, why: str) -> None:
             skipped.append(f"{rel}: {why}")
-            _say(f"not uploading {rel}: {why}")
+            say(f"not uploading {rel}: {why}")
 
         left_from_before = 0
-        for local, rel, why in _outputs(root):
+        for local, rel, why in outputs_files(root):
             if why is not None:
                 skip(rel, why)
                 continue
             try:
                 st = os.stat(local)
-                if self._outputs_before.get(rel) == _signature(st):
+                if self._outputs_before.get(rel) == signature(st):
                     left_from_before += 1
                     continue
                 if st.st_size > self.max_file_size:
@@ -732,9 +381,9 @@ class Logger:
         if left_from_before:
             files = f"{left_from_before} file{'s' if left_from_before != 1 else ''}"
             skipped.append(f"outputs/: {files} left from before this run started, unchanged since, not uploaded")
-            _say(f"not uploading {files} of outputs/ left from before run {self.run_id[:8]} started (unchanged)")
+            say(f"not uploading {files} of outputs/ left from before run {self.run_id[:8]} started (unchanged)")
         if skipped:
-            self._queue_op(("update_run", {"skipped_files": skipped}))
+            self._queue_op(UpdateRun({"skipped_files": skipped}))
 
     # -- the end --------------------------------------------------------------
 
@@ -761,46 +410,39 @@ class Logger:
             try:
                 self._upload_outputs()
             except Exception as failure:
-                _say(f"could not upload outputs/: {failure}")
+                say(f"could not upload outputs/: {failure}")
         try:
             self.flush(timeout=self._exit_timeout)
         except TimeoutError:
-            self._giving_up = True  # spool the rest without waiting for the server
+            self._delivery.giving_up = True  # spool the rest without waiting for the server
         except Exception as failure:
-            _say(f"could not flush logged values: {failure}")
-        self._stop = True
-        self._wake.set()
+            say(f"could not flush logged values: {failure}")
         if self._writer is not None:
-            self._writer.join()
+            self._writer.stop()
         self._append = self._refuse
         if owner:
             final, why = self._exit_status
-            self._giving_up = True
-            self._deliver(("finish", final, why, exit_code), [])
-        if self._spool is not None:
-            folder = self._spool.folder
-            self._spool.close()
-            url = getattr(self.store, "url", self.store)
-            if self._refusal is not None:
-                _say(f"{url} refused the token; run {self.run_id[:8]} is kept in {folder}. "
-                     "Fix RUNHISTORY_TOKEN and send it with `runhistory sync`.")  # fmt: skip
-            else:
-                _say(f"the server at {url} did not answer; run {self.run_id[:8]} is kept in {folder}. "
-                     "Send it with `runhistory sync`.")  # fmt: skip
+            self._delivery.giving_up = True
+            self._delivery.send(FinishRun(final, why, exit_code))
+        self._delivery.close()
 
     @staticmethod
-    def _refuse(item: tuple[Any, ...]) -> None:
+    def _refuse(item: Item) -> None:
         raise LoggingError("this run is finished; values can no longer be logged")
 
-    def _at_exit(self) -> None:
+    # -- what the process hooks call -------------------------------------------
+
+    def at_exit(self) -> None:
+        """The process is leaving: finish the run (in the process that owns this logger)."""
         if self._pid != os.getpid() or self._finished:
             return
         try:
             self.finish()
         except Exception as failure:
-            _say(f"could not finish run {self.run_id[:8]}: {failure}")
+            say(f"could not finish run {self.run_id[:8]}: {failure}")
 
-    def _note_exception(self, kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    def note_exception(self, kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        """An uncaught exception: the run fails with it (Ctrl-C: it is killed)."""
         if self._pid != os.getpid():
             return
         if issubclass(kind, KeyboardInterrupt):
@@ -811,54 +453,14 @@ class Logger:
             text = "".join(traceback.format_exception(kind, value, tb))
             self._exit_status = ("failed", text[-MAX_ERROR_LENGTH:])
 
-    def _on_signal(self, signum: int) -> None:
+    def on_signal(self, signum: int) -> None:
+        """SIGTERM or SIGHUP: the run is killed."""
         if self._pid == os.getpid() and not self._finished:
             name = signal.Signals(signum).name
             try:
                 self.finish("killed", f"killed by {name}")
             except Exception as failure:
-                _say(f"could not finish run {self.run_id[:8]}: {failure}")
-
-
-def _outputs(root: Path) -> Iterator[tuple[str, str, str | None]]:
-    """The files under ``root`` (``outputs/``) as (local path, ``outputs/…`` path, why it cannot go or None).
-
-    Symlinks are followed only when they stay inside ``root``; a symlinked folder
-    inside it is skipped (its files are found through the real one).
-    """
-    real_root = root.resolve()
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        for entry in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
-            local = os.path.join(folder, entry)
-            rel = "outputs/" + Path(local).relative_to(root).as_posix()
-            if os.path.islink(local):
-                target = Path(os.path.realpath(local))
-                if not target.is_relative_to(real_root):
-                    yield local, rel, f"a symlink leading out of outputs/ (to {target})"
-                    continue
-                if target.is_dir():
-                    continue
-            yield local, rel, None
-
-
-def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
-    """What changes when a file is written or replaced: its modification time, size, inode and device."""
-    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev
-
-
-def _outputs_snapshot(root: Path) -> dict[str, tuple[int, int, int, int]]:
-    """The signature of every file in ``root`` now (empty when there is no such folder)."""
-    if not root.is_dir():
-        return {}
-    found = {}
-    for local, rel, why in _outputs(root):
-        if why is None:
-            try:
-                found[rel] = _signature(os.stat(local))
-            except OSError:
-                continue
-    return found
+                say(f"could not finish run {self.run_id[:8]}: {failure}")
 
 
 def _stage_copy(local_file: str | os.PathLike[str], folder: Path, limit: int) -> str:
@@ -901,11 +503,6 @@ def _kernel_copy(source: int, target: int, size: int) -> int:
     return copied
 
 
-def _say(line: str) -> None:
-    """One line on stderr; it may quote a server's words, so it is cleaned first."""
-    print(f"runhistory: {safe_line(line, 2000)}", file=sys.stderr)
-
-
 # -- the process's logger ---------------------------------------------------------
 
 _LOGGER: Logger | None = None
@@ -931,53 +528,35 @@ def get_logger(
 
     Raises:
         RunNotFound: ``RUNHISTORY_RUN_ID`` names a run the store does not have.
+        InvalidSetting: a ``RUNHISTORY_*`` variable makes no sense.
     """
     global _LOGGER
     with _LOCK:
         if _LOGGER is not None and not _LOGGER._finished:
             return _LOGGER
-        store = store if store is not None else open_store()
-        max_file_size = int(os.environ.get(MAX_FILE_SIZE_ENV) or MAX_ARTIFACT_SIZE)
-        joined = os.environ.get(RUN_ID_ENV)
-        if joined:
+        settings = Settings.from_environ()
+        store = store if store is not None else open_store(settings=settings)
+        if settings.run_id:
             try:
-                run_id = store.get_run(joined).id
+                run_id = store.get_run(settings.run_id).id
             except RunNotFound:
-                raise RunNotFound(f"{RUN_ID_ENV}={joined} names no run in {store!r}") from None
+                raise RunNotFound(f"{RUN_ID_ENV}={settings.run_id} names no run in {store.location}") from None
             except StoreUnavailable:  # the server is away: trust the id, spool what comes
-                run_id = joined
-            logger = Logger(store, run_id, owner=False, max_file_size=max_file_size)
+                run_id = settings.run_id
+            logger = Logger(store, run_id, owner=False, settings=settings)
         else:
-            import getpass
-            import platform
-            import socket
-
-            try:
-                user = getpass.getuser()
-            except Exception:  # no user name in a bare container
-                user = str(os.getuid())
-            spec = NewRun(
-                experiment=experiment or os.environ.get(EXPERIMENT_ENV) or "default",
-                name=name,
-                command=list(getattr(sys, "orig_argv", sys.argv)),
-                cwd=os.getcwd(),
-                host=socket.gethostname(),
-                user=user,
-                python=platform.python_version(),
-                pid=os.getpid(),
-                run_id=uuid.uuid4().hex,  # chosen here, so that a spooled run keeps it
-            )
+            spec = describe_process(experiment or settings.experiment or "default", name)
             try:
                 run_id = store.create_run(spec).id
                 unsent = None
             except StoreUnavailable:
                 run_id, unsent = str(spec.run_id), spec
             os.environ[RUN_ID_ENV] = run_id
-            logger = Logger(store, run_id, owner=True, max_file_size=max_file_size, unsent_run=unsent)
-        if not hasattr(store, "home"):
+            logger = Logger(store, run_id, owner=True, unsent_run=unsent, settings=settings)
+        if not store.is_local:
             threading.Thread(target=_sync_other_spools, args=(store,), daemon=True).start()
         _LOGGER = logger
-        _install_exit_hooks()
+        install_hooks(lambda: _LOGGER)
         return logger
 
 
@@ -986,62 +565,6 @@ def _sync_other_spools(store: Store) -> None:
     from ._spool import sync_all
 
     try:
-        sync_all(store, url=getattr(store, "url", None), report=_say)
+        sync_all(store, report=say)
     except Exception:  # the server is still away: the next run, or `runhistory sync`, tries again
         pass
-
-
-_HOOKS_INSTALLED = False
-
-
-def _install_exit_hooks() -> None:
-    global _HOOKS_INSTALLED
-    if _HOOKS_INSTALLED:
-        return
-    _HOOKS_INSTALLED = True
-    atexit.register(_at_exit)
-    previous_hook = sys.excepthook
-
-    def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
-        if _LOGGER is not None:
-            _LOGGER._note_exception(kind, value, tb)
-        previous_hook(kind, value, tb)
-
-    sys.excepthook = excepthook
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            if signal.getsignal(signum) is signal.SIG_DFL:
-                signal.signal(signum, _on_signal)
-
-
-def _at_exit() -> None:
-    if _LOGGER is not None:
-        _LOGGER._at_exit()
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    if _LOGGER is not None:
-        _LOGGER._on_signal(signum)
-    # Die of the signal as if nobody had caught it, so the parent sees it.
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
-def _before_fork() -> None:
-    if _LOGGER is not None:
-        _LOGGER._io_lock.acquire()
-
-
-def _after_fork_in_parent() -> None:
-    if _LOGGER is not None:
-        _LOGGER._io_lock.release()
-
-
-def _after_fork_in_child() -> None:
-    if _LOGGER is not None:
-        _LOGGER._after_fork_in_child()
-
-
-os.register_at_fork(
-    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
-)

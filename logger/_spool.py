@@ -1,11 +1,11 @@
 """Local spool for values and files a server could not take (yet).
 
-When the history server cannot be reached, the logger writes what it would
-have sent into a folder of its own under ``<home>/spool/``::
+When the history server cannot be reached (or refuses the token), the logger
+writes what it would have sent into a folder of its own under ``<home>/spool/``::
 
     <run id>-<pid>-<nonce>/
-        meta.json      the run id and the server URL it was meant for
-        ops.jsonl      one operation a line: create_run, metrics, artifact, update_run, finish
+        meta.json      the spool's format, the run id and the store it was meant for
+        ops.jsonl      one operation a line (see ``_ops``): create_run, metrics, artifact, update_run, finish
         files/         copies of the files of artifact operations
         done           how many operations have been delivered (resumable)
         lock           held (flock) while its process is alive
@@ -14,12 +14,19 @@ Every operation is idempotent: metric batches carry the idempotency key the
 server remembers, a run is created with its final id, and files are
 content-addressed, so delivering an operation twice stores it once.
 ``runhistory sync`` (and the next run's logger) deliver spools in order.
+
+The spool has a format of its own, ``SPOOL_FORMAT``, recorded in
+``meta.json``: format 2 writes each operation as its class does
+(``Op.to_spool``), numbers as Python's JSON keeps them (NaN and infinities
+included). Format 1 (no version in ``meta.json``) wrote metric batches in the
+HTTP wire format; spools of either format are delivered.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -27,15 +34,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runhistory.api import (
-    InvalidInput,
-    NewRun,
-    RunNotFound,
-    Store,
-    StoreUnavailable,
-    default_home,
-)
+from runhistory.api import InvalidInput, RunNotFound, Store, StoreUnavailable, Unauthorized, default_home
 from runhistory.api import _wire as wire
+
+from ._ops import OPS, AppendMetrics, Op
+
+#: The format this version writes (see the module docstring).
+SPOOL_FORMAT = 2
+
+log = logging.getLogger("runhistory")
 
 
 def spool_root() -> Path:
@@ -56,15 +63,17 @@ class Spool:
         self._files = len(list((folder / "files").iterdir()))
 
     @classmethod
-    def create(cls, root: Path, run_id: str, url: str) -> Spool:
+    def create(cls, root: Path, run_id: str, store: str) -> Spool:
+        """A new spool for ``run_id``, meant for the store at ``store`` (its ``location``)."""
         folder = root / f"{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         folder.mkdir(parents=True)
-        (folder / "meta.json").write_text(json.dumps({"run_id": run_id, "url": url, "pid": os.getpid()}))
+        meta = {"format": SPOOL_FORMAT, "run_id": run_id, "store": store, "pid": os.getpid()}
+        (folder / "meta.json").write_text(json.dumps(meta))
         return cls(folder)
 
-    def append(self, op: dict[str, Any]) -> int:
+    def append(self, op: Op) -> int:
         """Write one operation; returns its index."""
-        self._ops.write(json.dumps(op, allow_nan=False, separators=(",", ":")) + "\n")
+        self._ops.write(json.dumps(op.to_spool(self), separators=(",", ":")) + "\n")
         self._ops.flush()
         self.count += 1
         return self.count - 1
@@ -91,24 +100,25 @@ def _count_lines(path: Path) -> int:
         return sum(1 for _ in f)
 
 
-def _apply(store: Store, run_id: str, op: dict[str, Any], folder: Path) -> None:
-    kind = op["op"]
-    if kind == "create_run":
-        try:
-            store.create_run(NewRun(**op["spec"]))
-        except InvalidInput:
-            store.get_run(run_id)  # created by an earlier, interrupted delivery: fine
-    elif kind == "metrics":
-        store.append_metrics(run_id, wire.batch_from_wire(op["series"]), key=op["key"])
-    elif kind == "artifact":
-        with open(folder / op["file"], "rb") as stream:
-            store.put_artifact(run_id, op["path"], stream, max_size=op.get("max_size"))
-    elif kind == "update_run":
-        store.update_run(run_id, **op["changes"])
-    elif kind == "finish":
-        store.finish_run(run_id, op["status"], error=op.get("error"), exit_code=op.get("exit_code"))
-    else:
-        raise InvalidInput(f"unknown spooled operation {kind!r}")
+def _meta(folder: Path) -> dict[str, Any]:
+    meta: dict[str, Any] = json.loads((folder / "meta.json").read_text())
+    meta.setdefault("format", 1)
+    meta.setdefault("store", meta.get("url"))
+    return meta
+
+
+def read_op(doc: dict[str, Any], folder: Path, format: int) -> Op:
+    """One spooled operation.
+
+    Raises:
+        InvalidInput: it is not an operation this version knows.
+    """
+    kind = OPS.get(doc.get("op", ""))
+    if kind is None:
+        raise InvalidInput(f"unknown spooled operation {doc.get('op')!r}")
+    if format == 1 and kind is AppendMetrics:
+        return AppendMetrics(doc["key"], wire.batch_from_wire(doc["series"]))
+    return kind.from_spool(doc, folder)
 
 
 def deliver(
@@ -124,9 +134,10 @@ def deliver(
 
     Raises:
         StoreUnavailable: the server went away; what went is recorded in ``done``.
+        Unauthorized: the server refuses the token; what went is recorded in ``done``.
         RunNotFound: the run is not on the server yet (another spool creates it).
     """
-    meta = json.loads((folder / "meta.json").read_text())
+    meta = _meta(folder)
     run_id = meta["run_id"]
     done_file = folder / "done"
     done = int(done_file.read_text() or 0) if done_file.exists() else 0
@@ -134,8 +145,8 @@ def deliver(
         lines = f.read().splitlines()
     for index in range(done, len(lines)):
         try:
-            _apply(store, run_id, json.loads(lines[index]), folder)
-        except (StoreUnavailable, RunNotFound):
+            read_op(json.loads(lines[index]), folder, meta["format"]).apply(store, run_id)
+        except (StoreUnavailable, Unauthorized, RunNotFound):
             raise
         except InvalidInput as refused:  # the server will never take it: go on without it
             if on_refused is not None:
@@ -149,8 +160,10 @@ def deliver(
     return len(lines) - done
 
 
-def sync_all(store: Store, root: Path | None = None, url: str | None = None, report: Callable[[str], None] = print) -> tuple[int, int]:
-    """Deliver every finished spool under ``root`` meant for ``url``.
+def sync_all(
+    store: Store, root: Path | None = None, report: Callable[[str], None] = log.warning
+) -> tuple[int, int]:
+    """Deliver every finished spool under ``root`` meant for ``store``.
 
     Spools still held by a live process are left to it. Returns (spools
     delivered, spools left).
@@ -164,8 +177,8 @@ def sync_all(store: Store, root: Path | None = None, url: str | None = None, rep
     while pending and progress:
         progress = False
         for folder in list(pending):
-            meta = json.loads((folder / "meta.json").read_text())
-            if url is not None and meta.get("url") != url:
+            meta = _meta(folder)
+            if meta["store"] != store.location:
                 pending.remove(folder)
                 continue
             lock = open(folder / "lock", "a")  # noqa: SIM115

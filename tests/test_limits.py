@@ -767,7 +767,7 @@ def test_sparse_file_over_the_default_limit_is_refused_quickly(logger: Logger, t
 
 
 def test_outputs_are_uploaded_at_finish_and_oversized_files_skipped(
-    small_logger: Logger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    small_logger: Logger, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     outputs = tmp_path / "outputs"
     (outputs / "sub").mkdir(parents=True)
@@ -790,7 +790,7 @@ def test_outputs_are_uploaded_at_finish_and_oversized_files_skipped(
     assert set(artifacts(store, run_id)) == {"outputs/edge.bin", "outputs/sub/inner.txt", "outputs/link_in"}
     assert read_artifact(store, run_id, "outputs/edge.bin") == b"e" * SMALL_LIMIT
     assert read_artifact(store, run_id, "outputs/link_in") == b"inner"
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "outputs/big.bin" in err and f"{SMALL_LIMIT + 1} bytes" in err
     assert "outputs/link_out" in err and "symlink" in err
     assert "outputs/dir_out" in err
@@ -803,7 +803,7 @@ def test_outputs_are_uploaded_at_finish_and_oversized_files_skipped(
 
 
 def test_sparse_output_over_the_default_limit_is_skipped_quickly(
-    make_logger: Callable[..., Logger], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    make_logger: Callable[..., Logger], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     lg = make_logger()
     outputs = tmp_path / "outputs"
@@ -818,13 +818,13 @@ def test_sparse_output_over_the_default_limit_is_skipped_quickly(
     store = lg.store
     assert isinstance(store, EmbeddedStore)
     assert set(artifacts(store, lg.run_id)) == {"outputs/small.txt"}
-    assert "outputs/huge.bin" in capfd.readouterr().err
+    assert "outputs/huge.bin" in caplog.text
     assert [s.split(":", 1)[0] for s in store.get_run(lg.run_id).skipped_files] == ["outputs/huge.bin"]
     assert files_under(store.home / "tmp") == []
 
 
 def test_output_with_a_bad_name_is_skipped_not_fatal(
-    small_logger: Logger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    small_logger: Logger, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     outputs = tmp_path / "outputs"
     outputs.mkdir()
@@ -836,7 +836,7 @@ def test_output_with_a_bad_name_is_skipped_not_fatal(
     assert set(artifacts(store, small_logger.run_id)) == {  # type: ignore[arg-type]
         "outputs/ok.txt", f"outputs/{'c' * (MAX_PATH_COMPONENT_BYTES - 1)}"
     }
-    assert "control character" in capsys.readouterr().err
+    assert "control character" in caplog.text
     run = store.get_run(small_logger.run_id)
     assert run.status == "completed" and len(run.skipped_files) == 1
 

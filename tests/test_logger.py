@@ -75,7 +75,7 @@ def test_many_threads_at_once(logger: Logger, store: EmbeddedStore) -> None:
         assert mine == [n * 100_000 + i for i in range(5000)]
 
 
-def test_wait_raises_when_a_value_cannot_be_stored(logger: Logger, store: EmbeddedStore, capfd: pytest.CaptureFixture[str]) -> None:
+def test_wait_raises_when_a_value_cannot_be_stored(logger: Logger, store: EmbeddedStore, caplog: pytest.LogCaptureFixture) -> None:
     # Another process made "x" a string series; this logger only knows its own calls.
     store.append_metrics(logger.run_id, {"x": SeriesBatch("string", ["text"], [None], [0.0])})
     bad = logger.log("x", 1.0)
@@ -84,7 +84,7 @@ def test_wait_raises_when_a_value_cannot_be_stored(logger: Logger, store: Embedd
         bad.wait()
     good.wait()  # the rest of the batch was stored
     assert store.read_series(logger.run_id, "y").values == [2.0]
-    assert "could not store values of ['x']" in capfd.readouterr().err
+    assert "could not store values of ['x']" in caplog.text
 
 
 def test_finish_completes_the_run_and_refuses_later_values(logger: Logger, store: EmbeddedStore) -> None:
@@ -114,7 +114,7 @@ def test_a_joined_logger_never_finishes_the_run(store: EmbeddedStore, tmp_path: 
 
 
 def test_wait_with_a_timeout(logger: Logger) -> None:
-    with logger._io_lock:  # hold the writer off the store
+    with logger.io_lock:  # hold the writer off the store
         handle = logger.log("loss", 1.0)
         with pytest.raises(TimeoutError):
             handle.wait(timeout=0.2)

@@ -198,21 +198,46 @@ def test_server_down_for_the_whole_run_spools_then_sync_delivers_once(tmp_path: 
 
 def test_a_replayed_spool_stores_each_batch_once(server: Server, tmp_path: Path) -> None:
     """Delivery stopped halfway (done pointer lost) and started again: keys keep it exact."""
+    from runhistory.api import NewRun, SeriesBatch
+    from runhistory.logger._ops import AppendMetrics, CreateRun
     from runhistory.logger._spool import Spool, deliver
-    from runhistory.api import _wire as wire
-    from runhistory.api import SeriesBatch
 
     spool = Spool.create(tmp_path / "spool", "ab" * 16, server.url)
-    spool.append({"op": "create_run", "spec": {"run_id": "ab" * 16, "experiment": "replay"}})
+    spool.append(CreateRun(NewRun(run_id="ab" * 16, experiment="replay")))
     for n in range(3):
-        batch = {"x": SeriesBatch("number", [float(n)], [None], [time.time()])}
-        spool.append({"op": "metrics", "key": f"k{n}", "series": wire.batch_to_wire(batch)})
+        spool.append(AppendMetrics(f"k{n}", {"x": SeriesBatch("number", [float(n), math.nan], [None, None], [time.time()] * 2)}))
     spool.close()
     with HttpStore(server.url) as remote:
         assert deliver(remote, spool.folder) == 0
         (spool.folder / "done").unlink()  # as if the record of progress were lost
         assert deliver(remote, spool.folder) == 0
-        assert remote.read_series("ab" * 16, "x").values == [0.0, 1.0, 2.0]
+        values = remote.read_series("ab" * 16, "x").values
+        assert values[::2] == [0.0, 1.0, 2.0] and all(math.isnan(v) for v in values[1::2])  # type: ignore[arg-type]
+
+
+def test_a_spool_written_by_the_previous_format_is_delivered(server: Server, tmp_path: Path) -> None:
+    """Format 1 (no version in meta.json, metric batches in the wire format), as an earlier runhistory left it."""
+    from runhistory.logger._spool import deliver
+
+    folder = tmp_path / "spool" / ("cd" * 16)
+    (folder / "files").mkdir(parents=True)
+    (folder / "meta.json").write_text(json.dumps({"run_id": "cd" * 16, "url": server.url, "pid": 1}))
+    (folder / "files" / "0").write_bytes(b"weights")
+    lines = [
+        {"op": "create_run", "spec": {"run_id": "cd" * 16, "experiment": "old", "name": None, "command": [], "cwd": "",
+                                      "host": "", "user": "", "python": "", "pid": 1}},
+        {"op": "metrics", "key": "old-1", "series": {"x": {"kind": "number", "values": [1, "NaN", "Infinity"],
+                                                           "steps": [None, None, None], "times": [1.0, 2.0, 3.0]}}},
+        {"op": "artifact", "path": "model.bin", "file": "files/0", "max_size": None},
+        {"op": "finish", "status": "completed", "error": None, "exit_code": None},
+    ]  # fmt: skip
+    (folder / "ops.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with HttpStore(server.url) as remote:
+        assert deliver(remote, folder) == 0
+        values = remote.read_series("cd" * 16, "x").values
+        assert values[0] == 1 and math.isnan(values[1]) and values[2] == math.inf  # type: ignore[arg-type]
+        assert remote.get_run("cd" * 16).status == "completed"
+        assert [a.path for a in remote.list_artifacts("cd" * 16)] == ["model.bin"]
 
 
 @pytest.mark.slow

@@ -1,0 +1,236 @@
+"""What a logger asks of its store, one small class per call.
+
+Each operation knows how to apply itself to a store and how to write itself
+into the spool (and read itself back), so the writer, the delivery and
+``runhistory sync`` never route on what kind of operation they hold.
+Operations carry the queue items they settle (``(seq, name, value, step,
+time)`` tuples), so that what becomes of them reaches the right handles.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from runhistory.api import InvalidInput, NewRun, SeriesBatch, Store
+
+#: A queued value: (seq, name, value, step, time).
+Item = tuple[Any, ...]
+
+
+class Op(Protocol):
+    """An operation on one run of a store."""
+
+    #: Its name in the spool.
+    KIND: ClassVar[str]
+    #: The queued values (or the one upload) it settles.
+    items: list[Item]
+
+    def apply(self, store: Store, run_id: str) -> None:
+        """Do it (idempotent: applying it twice has the effect of once)."""
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        """The line the spool keeps for it (moving a staged file into the spool's files)."""
+
+    def forget(self) -> None:
+        """Let go of what it holds on disk once it is applied or given up."""
+
+    def describe(self) -> str:
+        """What it is, in a few words, for messages."""
+
+
+class SpoolFiles(Protocol):
+    """Where a spool keeps the files of its uploads."""
+
+    folder: Path
+
+    def add_file(self, staged: str) -> str:
+        """Move ``staged`` into the spool; returns its name there."""
+
+
+@dataclass(slots=True)
+class AppendMetrics:
+    """``store.append_metrics``: a batch of points, once per idempotency key."""
+
+    KIND: ClassVar[str] = "metrics"
+    key: str
+    series: dict[str, SeriesBatch]
+    items: list[Item] = field(default_factory=list)
+
+    def apply(self, store: Store, run_id: str) -> None:
+        store.append_metrics(run_id, self.series, key=self.key)
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        # Python's JSON keeps NaN and ±inf as they are; the spool is read only by runhistory.
+        return {
+            "op": self.KIND,
+            "key": self.key,
+            "series": {n: [b.kind, b.values, b.steps, b.times] for n, b in self.series.items()},
+        }
+
+    @classmethod
+    def from_spool(cls, doc: dict[str, Any], folder: Path) -> AppendMetrics:
+        series = {}
+        for name, (kind, values, steps, times) in doc["series"].items():
+            series[name] = SeriesBatch(kind, values, steps, times)
+        return cls(doc["key"], series)
+
+    def forget(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return f"values of {sorted(self.series)}"
+
+    def per_series(self) -> list[AppendMetrics]:
+        """One operation per metric (each with a key of its own)."""
+        return [
+            AppendMetrics(f"{self.key}-{name}", {name: batch}, [it for it in self.items if it[1] == name])
+            for name, batch in self.series.items()
+        ]
+
+    def halves(self) -> list[AppendMetrics]:
+        """The batch in two (by metric, else by points), each with a key of its own; [] for one point."""
+        names = list(self.series)
+        if len(names) > 1:
+            parts = [names[: len(names) // 2], names[len(names) // 2 :]]
+            return [
+                AppendMetrics(f"{self.key}.{i}", {n: self.series[n] for n in part},
+                              [it for it in self.items if it[1] in part])  # fmt: skip
+                for i, part in enumerate(parts)
+            ]
+        (name,) = names
+        points = self.series[name]
+        n = len(points.values)
+        if n < 2:
+            return []
+        h = n // 2
+        mine = [it for it in self.items if it[1] == name]
+        return [
+            AppendMetrics(
+                f"{self.key}.{i}",
+                {name: SeriesBatch(points.kind, points.values[a:b], points.steps[a:b], points.times[a:b])},
+                mine[a:b],
+            )
+            for i, (a, b) in enumerate(((0, h), (h, n)))
+        ]
+
+
+@dataclass(slots=True)
+class PutArtifact:
+    """``store.put_artifact`` from a staged copy of the file (deleted once stored)."""
+
+    KIND: ClassVar[str] = "artifact"
+    path: str
+    staged: str
+    max_size: int | None = None
+    items: list[Item] = field(default_factory=list)
+
+    def apply(self, store: Store, run_id: str) -> None:
+        with open(self.staged, "rb") as stream:
+            store.put_artifact(run_id, self.path, stream, max_size=self.max_size)
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        name = files.add_file(self.staged)
+        self.staged = str(files.folder / name)
+        return {"op": self.KIND, "path": self.path, "file": name, "max_size": self.max_size}
+
+    @classmethod
+    def from_spool(cls, doc: dict[str, Any], folder: Path) -> PutArtifact:
+        return cls(doc["path"], str(folder / doc["file"]), doc.get("max_size"))
+
+    def forget(self) -> None:
+        try:
+            os.unlink(self.staged)
+        except FileNotFoundError:
+            pass
+
+    def describe(self) -> str:
+        return self.path
+
+
+@dataclass(slots=True)
+class UpdateRun:
+    """``store.update_run``: facts learnt after the start (git commit, skipped files)."""
+
+    KIND: ClassVar[str] = "update_run"
+    changes: dict[str, Any]
+    items: list[Item] = field(default_factory=list)
+
+    def apply(self, store: Store, run_id: str) -> None:
+        store.update_run(run_id, **self.changes)
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        return {"op": self.KIND, "changes": self.changes}
+
+    @classmethod
+    def from_spool(cls, doc: dict[str, Any], folder: Path) -> UpdateRun:
+        return cls(doc["changes"])
+
+    def forget(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return f"the run's {', '.join(self.changes)}"
+
+
+@dataclass(slots=True)
+class FinishRun:
+    """``store.finish_run``."""
+
+    KIND: ClassVar[str] = "finish"
+    status: str
+    error: str | None = None
+    exit_code: int | None = None
+    items: list[Item] = field(default_factory=list)
+
+    def apply(self, store: Store, run_id: str) -> None:
+        store.finish_run(run_id, self.status, error=self.error, exit_code=self.exit_code)  # type: ignore[arg-type]
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        return {"op": self.KIND, "status": self.status, "error": self.error, "exit_code": self.exit_code}
+
+    @classmethod
+    def from_spool(cls, doc: dict[str, Any], folder: Path) -> FinishRun:
+        return cls(doc["status"], doc.get("error"), doc.get("exit_code"))
+
+    def forget(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return f"the run's end ({self.status})"
+
+
+@dataclass(slots=True)
+class CreateRun:
+    """``store.create_run`` with the id the logger chose, for a run started while the server was away."""
+
+    KIND: ClassVar[str] = "create_run"
+    spec: NewRun
+    items: list[Item] = field(default_factory=list)
+
+    def apply(self, store: Store, run_id: str) -> None:
+        try:
+            store.create_run(self.spec)
+        except InvalidInput:
+            store.get_run(run_id)  # created by an earlier, interrupted delivery: fine
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        return {"op": self.KIND, "spec": {f: getattr(self.spec, f) for f in NewRun.__dataclass_fields__}}
+
+    @classmethod
+    def from_spool(cls, doc: dict[str, Any], folder: Path) -> CreateRun:
+        return cls(NewRun(**doc["spec"]))
+
+    def forget(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "the run's start"
+
+
+#: Every operation by its name in the spool.
+OPS: dict[str, type[AppendMetrics | PutArtifact | UpdateRun | FinishRun | CreateRun]] = {
+    op.KIND: op for op in (AppendMetrics, PutArtifact, UpdateRun, FinishRun, CreateRun)
+}
