@@ -5,6 +5,7 @@ from ._errors import (
     ArtifactNotFound,
     ArtifactTooLarge,
     AssetNotFound,
+    DownloadConflict,
     IntegrityError,
     InvalidInput,
     InvalidPath,
@@ -39,7 +40,7 @@ from ._models import (
 from ._open import HOME_ENV, TOKEN_ENV, URL_ENV, default_home, open_store
 from ._sqlite import SCHEMA_VERSION, EmbeddedStore
 from ._store import Store
-from ._transfer import download_artifacts, download_asset
+from ._transfer import DownloadedFile, download_artifacts, download_asset
 from ._validate import check_asset_name
 
 __all__ = [
@@ -58,6 +59,8 @@ __all__ = [
     "AssetNotFound",
     "AssetSummary",
     "AssetVersion",
+    "DownloadConflict",
+    "DownloadedFile",
     "EmbeddedStore",
     "IntegrityError",
     "InvalidInput",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +90,15 @@ async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
         await on_artifacts(pilot, "train.py")
-        # A folder where the file's partial download should go: an OSError, in words.
-        (tmp_path / "blocked" / "train.py.part").mkdir(parents=True)
+        # A folder where the file should go: said in words, the folder named, nothing offered to replace.
+        (tmp_path / "blocked" / "train.py").mkdir(parents=True)
         modal = await fill_download(pilot, tmp_path / "blocked")
         await pilot.click("#download")
         await wait_for(pilot, lambda: "Not downloaded" in text_of(app, "#download-error"))
+        error = text_of(app, "#download-error")
+        assert str(tmp_path / "blocked" / "train.py") in error and "a folder is there" in error
         assert app.screen is modal and not modal.query_one("#download", Button).disabled
+        assert not modal.has_class("-asking")
 
         # Bytes that do not match their sha256: nothing kept.
         real_open = store.open_artifact
@@ -113,6 +117,22 @@ async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_
         assert not (tmp_path / "dl" / "train.py.part").exists()
         await pilot.press("escape")
         assert not isinstance(app.screen, DownloadModal)
+
+
+@pilot_test
+async def test_download_skips_a_file_already_there(store: EmbeddedStore, tmp_path: Path) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    same = tmp_path / "dl" / "checkpoints" / "model.pt"
+    same.parent.mkdir(parents=True)
+    same.write_bytes(ARTIFACTS["checkpoints/model.pt"])
+    os.utime(same, (1_000_000, 1_000_000))
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "checkpoints/model.pt")
+        modal = await fill_download(pilot, tmp_path / "dl")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is not modal)
+        assert same.stat().st_mtime == 1_000_000  # left as it was
+        assert f"Already there (same sha256): {same}" in notifications(app)
 
 
 @pilot_test

@@ -2,9 +2,10 @@
 
 The download runs on a thread (``download_artifacts`` and ``download_asset``
 check every file's sha256 and keep nothing that does not match); its
-progress comes back to the bar through ``call_from_thread``. A failure is
-shown in the modal, in words, and the user may pick another folder and try
-again.
+progress comes back to the bar through ``call_from_thread``. Files already
+there with the same sha256 are skipped; files or folders in the way stop the
+download before anything is written. A failure is shown in the modal, in
+words, and the user may pick another folder and try again.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from runhistory.api import ArtifactInfo, AssetVersion, Store, download_artifacts, download_asset
+from runhistory.api import ArtifactInfo, AssetVersion, DownloadedFile, Store, download_artifacts, download_asset
 
 from ..human import size as human_bytes
 from ..safe_text import safe_line
@@ -48,14 +49,14 @@ class Download:
         what: What will be saved, in a few lines.
         hint: The label of the folder field.
         total: Bytes that will be saved.
-        save: Saves the files below a folder, reporting progress; returns the files saved.
+        save: Saves the files below a folder, reporting progress; returns what became of each file.
     """
 
     title: str
     what: str
     hint: str
     total: int
-    save: Callable[[Path, Progress], list[Path]]
+    save: Callable[[Path, Progress], list[DownloadedFile]]
 
 
 def _listing(paths: list[str]) -> str:
@@ -74,7 +75,7 @@ def run_files_download(store: Store, run_id: str, files: list[ArtifactInfo], *, 
         count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
         what = f"Folder {where}: {count}, {human_bytes(total)}\n{_listing([a.path for a in files])}"
 
-    def save(dest: Path, progress: Progress) -> list[Path]:
+    def save(dest: Path, progress: Progress) -> list[DownloadedFile]:
         if path is not None:
             return download_artifacts(store, run_id, dest, path=path, progress=progress)
         return download_artifacts(store, run_id, dest, prefix=prefix, progress=progress)
@@ -91,14 +92,14 @@ def asset_download(store: Store, version: AssetVersion) -> Download:
         f"{human_bytes(version.size)}, from run {version.run_id[:8]}\n{_listing([f.path for f in version.files])}"
     )
 
-    def save(dest: Path, progress: Progress) -> list[Path]:
+    def save(dest: Path, progress: Progress) -> list[DownloadedFile]:
         return download_asset(store, version.name, version.version, dest, progress=progress)
 
     hint = "Save below this folder (the files' paths are kept):"
     return Download(f"Download asset {safe_line(version.name, 100)} v{version.version}", what, hint, version.size, save)
 
 
-class DownloadModal(ModalScreen[list[Path] | None]):
+class DownloadModal(ModalScreen[list[DownloadedFile] | None]):
     """Where to save ``job``'s files; a progress bar while it downloads.
 
     Args:
@@ -173,7 +174,7 @@ class DownloadModal(ModalScreen[list[Path] | None]):
         self.dismiss(None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="download")
-    def download(self, dest: Path) -> list[Path]:
+    def download(self, dest: Path) -> list[DownloadedFile]:
         """Save the files below ``dest``, their sha256 checked."""
 
         worker = get_current_worker()
@@ -195,13 +196,26 @@ class DownloadModal(ModalScreen[list[Path] | None]):
         event.stop()  # the modal's own worker: the screen underneath must not report it again
         worker = event.worker
         if event.state == WorkerState.SUCCESS:
-            saved: list[Path] = worker.result or []
+            files: list[DownloadedFile] = worker.result or []
             dest = Path(self.query_one("#download-dest", Input).value.strip()).expanduser().absolute()
-            shown = str(saved[0]) if len(saved) == 1 else f"{len(saved)} files below {dest}"
-            self.app.notify(f"Downloaded {shown}", title="Download done", markup=False)
-            self.dismiss(saved)
+            self.app.notify(_summary(files, dest), title="Download done", markup=False)
+            self.dismiss(files)
         elif event.state == WorkerState.ERROR and worker.error is not None:
             from ..app import error_text  # the app module imports the screens
 
-            self.query_one("#download-error", Static).update(f"Not downloaded: {error_text(worker.error)}")
+            self.query_one("#download-error", Static).update(f"Not downloaded: {safe_line(error_text(worker.error))}")
             self.query_one("#download", Button).disabled = False
+
+
+def _summary(files: list[DownloadedFile], folder: Path | None) -> str:
+    """What became of the files, in a line or two."""
+    written = [f for f in files if f.status != "skipped"]
+    skipped = len(files) - len(written)
+    if len(files) == 1:
+        place = safe_line(str(files[0].saved_to))
+        return f"Downloaded {place}" if written else f"Already there (same sha256): {place}"
+    below = f" below {safe_line(str(folder))}" if folder is not None else ""
+    if not written:
+        return f"All {len(files)} files were already there (same sha256){below}"
+    text = f"Downloaded {len(written)} file{'s' if len(written) != 1 else ''}{below}"
+    return text + (f"; {skipped} already there (same sha256), skipped" if skipped else "")
