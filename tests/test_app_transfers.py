@@ -120,6 +120,57 @@ async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_
 
 
 @pilot_test
+async def test_download_asks_before_replacing_a_file_with_other_contents(store: EmbeddedStore, tmp_path: Path) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    mine = tmp_path / "dl" / "outputs" / "confusion.tsv"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"my own table")
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "outputs/")
+        modal = await fill_download(pilot, tmp_path / "dl")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: modal.has_class("-asking"))
+        question = text_of(app, "#download-question")
+        assert "1 file is already there with other contents" in question and str(mine) in question
+        replace = modal.query_one("#replace", Button)
+        assert replace.display and not modal.query_one("#download", Button).display
+        # Nothing written yet: not the file asked about, nor the others.
+        assert [p.name for p in mine.parent.iterdir()] == ["confusion.tsv"] and mine.read_bytes() == b"my own table"
+        # Enter again only asks again: replacing takes the Replace button.
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is modal and modal.has_class("-asking") and mine.read_bytes() == b"my own table"
+        await pilot.click("#replace")
+        await wait_for(pilot, lambda: app.screen is not modal)
+        assert mine.read_bytes() == ARTIFACTS["outputs/confusion.tsv"]
+        assert sorted(p.name for p in mine.parent.iterdir()) == ["confusion.tsv", "metrics.csv", "samples.png"]
+        assert any(f"Downloaded 3 files below {tmp_path / 'dl'}" in n for n in notifications(app))
+
+
+@pilot_test
+async def test_download_asks_again_for_another_folder_and_cancel_keeps_the_file(store: EmbeddedStore, tmp_path: Path) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    mine = tmp_path / "dl" / "train.py"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"my own script")
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "train.py")
+        modal = await fill_download(pilot, tmp_path / "dl")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: modal.has_class("-asking"))
+        # Another folder: the question was about the first one.
+        modal.query_one("#download-dest", Input).value = str(tmp_path / "other")
+        await pilot.pause()
+        assert not modal.has_class("-asking") and modal.query_one("#download", Button).display
+        modal.query_one("#download-dest", Input).value = str(tmp_path / "dl")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: modal.has_class("-asking"))
+        await pilot.press("escape")
+        assert app.screen is not modal
+        assert mine.read_bytes() == b"my own script" and not (tmp_path / "other").exists()
+
+
+@pilot_test
 async def test_download_skips_a_file_already_there(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     same = tmp_path / "dl" / "checkpoints" / "model.pt"
