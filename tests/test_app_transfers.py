@@ -214,15 +214,40 @@ async def test_promote_checks_the_name_then_makes_versions(store: EmbeddedStore)
         assert text_of(app, "#promote-name-error") == ""
         assert not button.disabled
         await pilot.click("#promote")
-        await wait_for(pilot, lambda: "model:1" in text_of(app, "#promote-result"))
-        await wait_for(pilot, lambda: not button.disabled)
-        await pilot.press("enter")  # from the name field (a second click this soon would be a double click)
-        await wait_for(pilot, lambda: "model:2" in text_of(app, "#promote-result"))
+        await wait_for(pilot, lambda: app.screen is not modal)  # closed once promoted
+        assert "Promoted model:1 (3 files, 6.1 KiB)" in notifications(app)
+        # The next version, from the dialog opened again.
+        await pilot.press("p")
+        await settle(pilot)
+        again = app.screen
+        assert isinstance(again, PromoteModal)
+        await pilot.press(*"model", "enter")
+        await wait_for(pilot, lambda: app.screen is not again)
         assert [f.path for f in store.get_asset("model", 2).files] == [
             "outputs/confusion.tsv", "outputs/metrics.csv", "outputs/samples.png",
         ]  # fmt: skip
         assert any("model:2" in n for n in notifications(app))
-        await pilot.press("escape")
+        assert not isinstance(app.screen, PromoteModal)
+
+
+@pilot_test
+async def test_promote_closes_after_success_so_enter_twice_makes_one_version(store: EmbeddedStore) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "config.json")
+        await pilot.press("p")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, PromoteModal)
+        await pilot.press(*"cfg")
+        await pilot.press("enter", "enter")  # quickly: the second while the first promotes
+        await wait_for(pilot, lambda: app.screen is not modal)
+        await settle(pilot)
+        # Enter again once the version exists (what made a duplicate :2): the dialog is gone.
+        await pilot.press("enter")
+        await settle(pilot)
+        assert [v.version for v in store.list_asset_versions("cfg")] == [1]
+        assert "Promoted cfg:1 (1 file, 75 B)" in notifications(app)
         assert not isinstance(app.screen, PromoteModal)
 
 
