@@ -196,14 +196,14 @@ def _downloaded(args: argparse.Namespace, dest: Path, save: Callable[[Progress |
     written = [f for f in files if f.status != "skipped"]
     replaced = sum(f.status == "replaced" for f in files)
     skipped = len(files) - len(written)
-    line = f"saved {len(written)} file{'s' if len(written) != 1 else ''}"
     if written:
-        line += f" ({human_size(sum(f.size for f in written))}, sha256 checked)"
-    line += f" to {safe_line(str(dest))}"
-    if replaced:
-        line += f", replacing {replaced}"
-    if skipped:
-        line += f"; {skipped} already there (same sha256), skipped"
+        line = (f"saved {len(written)} file{'s' if len(written) != 1 else ''} "
+                f"({human_size(sum(f.size for f in written))}, sha256 checked) to {safe_line(str(dest))}")  # fmt: skip
+        line += f", replacing {replaced}" if replaced else ""
+        line += f"; {skipped} already there (same sha256), skipped" if skipped else ""
+    else:
+        which = "the file is" if skipped == 1 else f"all {skipped} files are"
+        line = f"nothing to save: {which} already there (same sha256) in {safe_line(str(dest))}"
     print(line)
     notes = {"saved": "", "replaced": "  (replaced)", "skipped": "  (already there, skipped)"}
     for f in files:
@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     asset_download.add_argument("ref", metavar="NAME[:VERSION]", help="asset name, optionally with a version (default: the newest)")
     asset_download.add_argument("-o", "--output", default=".", metavar="DIR", help="destination folder (default: here)")
     asset_download.add_argument("--overwrite", action="store_true", help="replace files already there with other contents")
-    asset_download.add_argument("--flat", action="store_true", help="save a version of one file as DIR/<its name>, without its folders")
+    asset_download.add_argument("--flat", action="store_true", help="save a one-file version as DIR/<its name>")
 
     run = command("run", cmd_run, "run a command as a tracked run, its console captured")
     run.add_argument("--experiment", "-e", help="experiment of the run")

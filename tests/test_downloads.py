@@ -211,7 +211,11 @@ def test_cli_asset_download_flat(home: Path, tmp_path: Path) -> None:
     ]  # fmt: skip
     assert tree(tmp_path / "dl") == {"model.pkl": MODEL}
     human = cli(home, "asset", "download", "model", "--flat", "-o", str(tmp_path / "dl"))
-    assert human.returncode == 0 and "already there" in human.stdout.decode()
+    assert human.returncode == 0
+    assert human.stdout.decode().splitlines() == [
+        f"nothing to save: the file is already there (same sha256) in {tmp_path / 'dl'}",
+        f"  {tmp_path / 'dl' / 'model.pkl'}  (already there, skipped)",
+    ]  # fmt: skip
 
     several = cli(home, "asset", "download", "everything", "--flat", "-o", str(tmp_path / "several"))
     err = several.stderr.decode()
