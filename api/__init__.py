@@ -7,6 +7,7 @@ from ._errors import (
     AssetNotFound,
     BadResponse,
     BatchTooLarge,
+    DownloadConflict,
     IntegrityError,
     InvalidInput,
     InvalidPath,
@@ -43,7 +44,7 @@ from ._models import (
 from ._open import HOME_ENV, TOKEN_ENV, TOKEN_FILE_ENV, URL_ENV, default_home, find_token, open_store
 from ._sqlite import SCHEMA_VERSION, EmbeddedStore
 from ._store import Store
-from ._transfer import download_artifacts, download_asset
+from ._transfer import DownloadedFile, download_artifacts, download_asset
 from ._validate import check_asset_name
 
 __all__ = [
@@ -65,6 +66,8 @@ __all__ = [
     "AssetVersion",
     "BadResponse",
     "BatchTooLarge",
+    "DownloadConflict",
+    "DownloadedFile",
     "EmbeddedStore",
     "IntegrityError",
     "InvalidInput",

@@ -15,6 +15,7 @@ The hierarchy::
     │   ├── ArtifactTooLarge
     │   └── BatchTooLarge     a metrics request past the server's size limit
     ├── IntegrityError        a downloaded file does not match its sha256
+    ├── DownloadConflict      files on disk are in the way of a download
     ├── StoreVersionError     the store was written by a newer runhistory
     ├── StoreCorrupt          the store's database file is damaged
     ├── StoreReadOnly         the store cannot be written (it can still be read)
@@ -27,6 +28,7 @@ The hierarchy::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class RunhistoryError(Exception):
@@ -86,6 +88,31 @@ class BatchTooLarge(InvalidInput):
 
 class IntegrityError(RunhistoryError):
     """Downloaded bytes do not match the recorded sha256."""
+
+
+class DownloadConflict(RunhistoryError):
+    """Files or folders on disk are in the way of a download, which wrote nothing.
+
+    Attributes:
+        differing: Files already there with other contents (``overwrite=True`` replaces them).
+        blocked: Places no download can fill, each with why: a folder where a file
+            should go, a file where a folder is needed, two artifacts that would be
+            a file and a folder at one place.
+
+    Args:
+        differing: As above.
+        blocked: As above.
+        advice: What to do about it, added to the message.
+    """
+
+    def __init__(self, differing: Sequence[Path], blocked: Sequence[tuple[Path, str]], advice: str = "") -> None:
+        self.differing = list(differing)
+        self.blocked = list(blocked)
+        # Places are quoted with repr(): what a stored path holds is shown, never acted on by a terminal.
+        items = [f"{str(place)!r}: {why}" for place, why in self.blocked]
+        items += [f"{str(place)!r} is already there with other contents" for place in self.differing]
+        shown = "; ".join(items[:5]) + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
+        super().__init__(f"nothing was downloaded: {shown}" + (f" ({advice})" if advice else ""))
 
 
 class StoreVersionError(RunhistoryError):

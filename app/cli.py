@@ -19,12 +19,16 @@ from runhistory.api import (
     Run,
     RunhistoryError,
     Store,
+    DownloadConflict,
+    DownloadedFile,
     download_artifacts,
     download_asset,
     find_token,
     open_store,
 )
 from runhistory.api._limits import MAX_ARTIFACT_SIZE, MAX_PAGE_SIZE
+from runhistory.api._safe_text import safe_line
+from runhistory.api._transfer import Progress
 
 PROG = "runhistory"
 
@@ -224,21 +228,40 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_saved(args: argparse.Namespace, saved: list[Path], sizes: dict[str, tuple[int, str]], dest: Path) -> None:
+def _downloaded(args: argparse.Namespace, dest: Path, save: Callable[[Progress | None], list[DownloadedFile]]) -> int:
+    """Run ``save`` with a progress bar, and say what became of each file: saved, replaced or skipped."""
+    update, close = _progress("downloading")
+    try:
+        files = save(update)
+    except DownloadConflict as error:
+        if error.differing and not error.blocked:
+            raise DownloadConflict(error.differing, error.blocked, "--overwrite replaces them") from None
+        raise
+    finally:
+        close()
     if args.json:
-        files = []
-        for path in saved:
-            rel = path.relative_to(dest).as_posix()
-            size, sha256 = sizes[rel]
-            files.append({"path": rel, "saved_to": str(path), "size": size, "sha256": sha256})
-        _emit_json({"destination": str(dest), "files": files})
-    else:
-        from .human import size as human_size
+        from .contract import download_doc
 
-        total = sum(s for s, _ in sizes.values())
-        print(f"saved {len(saved)} file{'s' if len(saved) != 1 else ''} ({human_size(total)}, sha256 checked) to {dest}")
-        for path in saved:
-            print(f"  {path}")
+        _emit_json(download_doc(str(dest), files))
+        return 0
+    from .human import size as human_size
+
+    written = [f for f in files if f.status != "skipped"]
+    replaced = sum(f.status == "replaced" for f in files)
+    skipped = len(files) - len(written)
+    if written:
+        line = (f"saved {len(written)} file{'s' if len(written) != 1 else ''} "
+                f"({human_size(sum(f.size for f in written))}, sha256 checked) to {safe_line(str(dest))}")  # fmt: skip
+        line += f", replacing {replaced}" if replaced else ""
+        line += f"; {skipped} already there (same sha256), skipped" if skipped else ""
+    else:
+        which = "the file is" if skipped == 1 else f"all {skipped} files are"
+        line = f"nothing to save: {which} already there (same sha256) in {safe_line(str(dest))}"
+    print(line)
+    notes = {"saved": "", "replaced": "  (replaced)", "skipped": "  (already there, skipped)"}
+    for f in files:
+        print(f"  {safe_line(str(f.saved_to))}{notes[f.status]}")
+    return 0
 
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -246,19 +269,10 @@ def cmd_download(args: argparse.Namespace) -> int:
         raise UsageError("give either -a PATH or -ap PREFIX, not both")
     store = _store(args)
     run = store.get_run(args.run)
-    prefix = args.prefix or ""
     dest = Path(args.output)
-    infos = store.list_artifacts(run.id, args.artifact if args.artifact is not None else prefix)
-    if args.artifact is not None:
-        infos = [a for a in infos if a.path == args.artifact]
-    sizes = {a.path: (a.size, a.sha256) for a in infos}
-    update, close = _progress("downloading")
-    try:
-        saved = download_artifacts(store, run.id, dest, prefix=prefix, path=args.artifact, progress=update)
-    finally:
-        close()
-    _report_saved(args, saved, sizes, dest)
-    return 0
+    return _downloaded(args, dest, lambda progress: download_artifacts(
+        store, run.id, dest, prefix=args.prefix or "", path=args.artifact, overwrite=args.overwrite, progress=progress,
+    ))  # fmt: skip
 
 
 def cmd_assets(args: argparse.Namespace) -> int:
@@ -303,15 +317,15 @@ def cmd_asset_download(args: argparse.Namespace) -> int:
     store = _store(args)
     name, version = _asset_ref(args.ref)
     asset = store.get_asset(name, version)
+    if args.flat and len(asset.files) != 1:
+        raise UsageError(
+            f"--flat saves a version of one file; {safe_line(asset.name)}:{asset.version} has {len(asset.files)} "
+            "files (without --flat they keep their paths)"
+        )
     dest = Path(args.output)
-    sizes = {f.path: (f.size, f.sha256) for f in asset.files}
-    update, close = _progress("downloading")
-    try:
-        saved = download_asset(store, asset.name, asset.version, dest, progress=update)
-    finally:
-        close()
-    _report_saved(args, saved, sizes, dest)
-    return 0
+    return _downloaded(args, dest, lambda progress: download_asset(
+        store, asset.name, asset.version, dest, flat=args.flat, overwrite=args.overwrite, progress=progress,
+    ))  # fmt: skip
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -424,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("-a", "--artifact", metavar="PATH", help="only this file")
     download.add_argument("-ap", "--prefix", help="only files at or under this folder")
     download.add_argument("-o", "--output", default=".", metavar="DIR", help="destination folder (default: here)")
+    download.add_argument("--overwrite", action="store_true", help="replace files already there with other contents")
 
     assets = command("assets", cmd_assets, "asset names, or one asset's versions")
     assets.add_argument("name", nargs="?", help="show this asset's versions")
@@ -434,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     asset_download.set_defaults(handler=cmd_asset_download)
     asset_download.add_argument("ref", metavar="NAME[:VERSION]", help="asset name, optionally with a version (default: the newest)")
     asset_download.add_argument("-o", "--output", default=".", metavar="DIR", help="destination folder (default: here)")
+    asset_download.add_argument("--overwrite", action="store_true", help="replace files already there with other contents")
+    asset_download.add_argument("--flat", action="store_true", help="save a one-file version as DIR/<its name>")
 
     run = command("run", cmd_run, "run a command as a tracked run, its console captured")
     run.add_argument("--experiment", "-e", help="experiment of the run")

@@ -17,6 +17,7 @@ from runhistory.api import (
     AssetFile,
     AssetSummary,
     AssetVersion,
+    DownloadedFile,
     MetricInfo,
     Run,
     Series,
@@ -114,6 +115,17 @@ def asset_summary_doc(asset: AssetSummary) -> dict[str, Any]:
         "latest_version": asset.latest_version,
         "versions": asset.versions,
         "updated_at": iso(asset.updated_at),
+    }
+
+
+def download_doc(destination: str, files: list[DownloadedFile]) -> dict[str, Any]:
+    """``download`` and ``asset download``: every file asked for, with what became of it."""
+    return {
+        "destination": destination,
+        "files": [
+            {"path": f.path, "saved_to": str(f.saved_to), "size": f.size, "sha256": f.sha256, "status": f.status}
+            for f in files
+        ],
     }
 
 

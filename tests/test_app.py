@@ -524,3 +524,64 @@ def test_console_lines_are_cleaned() -> None:
 def test_chart_ticks_are_round() -> None:
     assert nice_ticks(0, 3999, 5) == [0, 1000, 2000, 3000]
     assert nice_ticks(5, 5, 4) == [5]
+
+
+
+def _console_lines(first: int, last: int) -> bytes:
+    return b"".join(b"epoch %d/900 loss %.3f\n" % (i, 2.0 / i) for i in range(first, last + 1))
+
+
+def _at_the_end(console: ConsoleLog, last_line: str) -> bool:
+    """The view is at the log's end, and its bottom row shows ``last_line``."""
+    bottom = console.render_line(console.size.height - 1).text
+    return console.size.height > 0 and console.scroll_offset.y == console.max_scroll_y and last_line in bottom
+
+
+@pilot_test
+async def test_the_console_tab_opens_at_the_end(store: EmbeddedStore) -> None:
+    store.put_artifact(LIVE, "logs/console.txt", _console_lines(1, 200))  # far longer than the pane
+    app = make_app(store, clock=fixed_clock(), live_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_run(pilot, LIVE)
+        console = screen.query_one(ConsoleLog)
+        assert console.text.endswith("epoch 200/900 loss 0.010")  # read while its tab was hidden
+        await pilot.press("4")
+        await wait_for(pilot, lambda: _at_the_end(console, "epoch 200/900"))
+        # More arrives while another tab is shown: the console opens at the new end.
+        await pilot.press("1")
+        store.put_artifact(LIVE, "logs/console.txt", _console_lines(1, 260))
+        await wait_for(pilot, lambda: console.text.endswith("epoch 260/900 loss 0.008"))
+        await pilot.press("4")
+        await wait_for(pilot, lambda: _at_the_end(console, "epoch 260/900"))
+
+
+@pilot_test
+async def test_the_console_follows_new_lines_until_scrolled_up(store: EmbeddedStore) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_run(pilot, LIVE)
+        await pilot.press("4")
+        console = screen.query_one(ConsoleLog)
+        await wait_for(pilot, lambda: console.text.endswith("epoch 1/90 loss 2.31"))
+        start = b"training resnet on cifar-10\nepoch 1/90 loss 2.31\n"  # what the run has written so far
+        # The log grows past the pane, then on: the view keeps to the end.
+        for last in (200, 260):
+            store.put_artifact(LIVE, "logs/console.txt", start + _console_lines(1, last))
+            await wait_for(pilot, lambda: _at_the_end(console, f"epoch {last}/900"))
+        # Scrolled up, it stays where the user put it as more arrives.
+        await pilot.press("home")
+        await wait_for(pilot, lambda: console.scroll_offset.y == 0)
+        store.put_artifact(LIVE, "logs/console.txt", start + _console_lines(1, 300))
+        await wait_for(pilot, lambda: console.text.endswith("epoch 300/900 loss 0.007"))
+        await pilot.pause()
+        assert console.scroll_offset.y == 0 and "training resnet" in console.render_line(0).text
+        # Back at the end, it follows again.
+        await pilot.press("end")
+        await wait_for(pilot, lambda: _at_the_end(console, "epoch 300/900"))
+        store.put_artifact(LIVE, "logs/console.txt", start + _console_lines(1, 340))
+        await wait_for(pilot, lambda: _at_the_end(console, "epoch 340/900"))
+        # A smaller terminal: still at the end.
+        await pilot.resize_terminal(SIZE[0], SIZE[1] - 10)
+        await wait_for(pilot, lambda: _at_the_end(console, "epoch 340/900"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +90,15 @@ async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
         await on_artifacts(pilot, "train.py")
-        # A folder where the file's partial download should go: an OSError, in words.
-        (tmp_path / "blocked" / "train.py.part").mkdir(parents=True)
+        # A folder where the file should go: said in words, the folder named, nothing offered to replace.
+        (tmp_path / "blocked" / "train.py").mkdir(parents=True)
         modal = await fill_download(pilot, tmp_path / "blocked")
         await pilot.click("#download")
         await wait_for(pilot, lambda: "Not downloaded" in text_of(app, "#download-error"))
+        error = text_of(app, "#download-error")
+        assert str(tmp_path / "blocked" / "train.py") in error and "a folder is there" in error
         assert app.screen is modal and not modal.query_one("#download", Button).disabled
+        assert not modal.has_class("-asking")
 
         # Bytes that do not match their sha256: nothing kept.
         real_open = store.open_artifact
@@ -113,6 +117,73 @@ async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_
         assert not (tmp_path / "dl" / "train.py.part").exists()
         await pilot.press("escape")
         assert not isinstance(app.screen, DownloadModal)
+
+
+@pilot_test
+async def test_download_asks_before_replacing_a_file_with_other_contents(store: EmbeddedStore, tmp_path: Path) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    mine = tmp_path / "dl" / "outputs" / "confusion.tsv"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"my own table")
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "outputs/")
+        modal = await fill_download(pilot, tmp_path / "dl")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: modal.has_class("-asking"))
+        question = text_of(app, "#download-question")
+        assert "1 file is already there with other contents" in question and str(mine) in question
+        replace = modal.query_one("#replace", Button)
+        assert replace.display and not modal.query_one("#download", Button).display
+        # Nothing written yet: not the file asked about, nor the others.
+        assert [p.name for p in mine.parent.iterdir()] == ["confusion.tsv"] and mine.read_bytes() == b"my own table"
+        # Enter again only asks again: replacing takes the Replace button.
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is modal and modal.has_class("-asking") and mine.read_bytes() == b"my own table"
+        await pilot.click("#replace")
+        await wait_for(pilot, lambda: app.screen is not modal)
+        assert mine.read_bytes() == ARTIFACTS["outputs/confusion.tsv"]
+        assert sorted(p.name for p in mine.parent.iterdir()) == ["confusion.tsv", "metrics.csv", "samples.png"]
+        assert any(f"Downloaded 3 files below {tmp_path / 'dl'}" in n for n in notifications(app))
+
+
+@pilot_test
+async def test_download_asks_again_for_another_folder_and_cancel_keeps_the_file(store: EmbeddedStore, tmp_path: Path) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    mine = tmp_path / "dl" / "train.py"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"my own script")
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "train.py")
+        modal = await fill_download(pilot, tmp_path / "dl")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: modal.has_class("-asking"))
+        # Another folder: the question was about the first one.
+        modal.query_one("#download-dest", Input).value = str(tmp_path / "other")
+        await pilot.pause()
+        assert not modal.has_class("-asking") and modal.query_one("#download", Button).display
+        modal.query_one("#download-dest", Input).value = str(tmp_path / "dl")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: modal.has_class("-asking"))
+        await pilot.press("escape")
+        assert app.screen is not modal
+        assert mine.read_bytes() == b"my own script" and not (tmp_path / "other").exists()
+
+
+@pilot_test
+async def test_download_skips_a_file_already_there(store: EmbeddedStore, tmp_path: Path) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    same = tmp_path / "dl" / "checkpoints" / "model.pt"
+    same.parent.mkdir(parents=True)
+    same.write_bytes(ARTIFACTS["checkpoints/model.pt"])
+    os.utime(same, (1_000_000, 1_000_000))
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "checkpoints/model.pt")
+        modal = await fill_download(pilot, tmp_path / "dl")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is not modal)
+        assert same.stat().st_mtime == 1_000_000  # left as it was
+        assert f"Already there (same sha256): {same}" in notifications(app)
 
 
 @pilot_test
@@ -143,15 +214,40 @@ async def test_promote_checks_the_name_then_makes_versions(store: EmbeddedStore)
         assert text_of(app, "#promote-name-error") == ""
         assert not button.disabled
         await pilot.click("#promote")
-        await wait_for(pilot, lambda: "model:1" in text_of(app, "#promote-result"))
-        await wait_for(pilot, lambda: not button.disabled)
-        await pilot.press("enter")  # from the name field (a second click this soon would be a double click)
-        await wait_for(pilot, lambda: "model:2" in text_of(app, "#promote-result"))
+        await wait_for(pilot, lambda: app.screen is not modal)  # closed once promoted
+        assert "Promoted model:1 (3 files, 6.1 KiB)" in notifications(app)
+        # The next version, from the dialog opened again.
+        await pilot.press("p")
+        await settle(pilot)
+        again = app.screen
+        assert isinstance(again, PromoteModal)
+        await pilot.press(*"model", "enter")
+        await wait_for(pilot, lambda: app.screen is not again)
         assert [f.path for f in store.get_asset("model", 2).files] == [
             "outputs/confusion.tsv", "outputs/metrics.csv", "outputs/samples.png",
         ]  # fmt: skip
         assert any("model:2" in n for n in notifications(app))
-        await pilot.press("escape")
+        assert not isinstance(app.screen, PromoteModal)
+
+
+@pilot_test
+async def test_promote_closes_after_success_so_enter_twice_makes_one_version(store: EmbeddedStore) -> None:
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await on_artifacts(pilot, "config.json")
+        await pilot.press("p")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, PromoteModal)
+        await pilot.press(*"cfg")
+        await pilot.press("enter", "enter")  # quickly: the second while the first promotes
+        await wait_for(pilot, lambda: app.screen is not modal)
+        await settle(pilot)
+        # Enter again once the version exists (what made a duplicate :2): the dialog is gone.
+        await pilot.press("enter")
+        await settle(pilot)
+        assert [v.version for v in store.list_asset_versions("cfg")] == [1]
+        assert "Promoted cfg:1 (1 file, 75 B)" in notifications(app)
         assert not isinstance(app.screen, PromoteModal)
 
 

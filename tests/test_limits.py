@@ -916,7 +916,7 @@ def test_download_asset_checks_hashes(with_files: Logger, tmp_path: Path) -> Non
     store.promote(with_files.run_id, "model/weights.bin", "w")
     good = tmp_path / "good"
     (saved,) = download_asset(store, "w", None, good)
-    assert saved.read_bytes() == b"weights-v1"
+    assert saved.saved_to.read_bytes() == b"weights-v1"
 
     sha = hashlib.sha256(b"weights-v1").hexdigest()
     blob = store.home / "blobs" / sha[:2] / sha[2:]

@@ -211,7 +211,7 @@ def test_artifacts_stream_in_and_out_with_hashes(store: EmbeddedStore, tmp_path:
     with pytest.raises(ArtifactNotFound):
         store.open_artifact(r.id, "missing")
     saved = download_artifacts(store, r.id, tmp_path / "out", prefix="model")
-    assert [p.relative_to(tmp_path / "out").as_posix() for p in saved] == ["model/config.json", "model/weights.bin"]
+    assert [f.saved_to.relative_to(tmp_path / "out").as_posix() for f in saved] == ["model/config.json", "model/weights.bin"]
     assert (tmp_path / "out/model/weights.bin").read_bytes() == payload
     # the same content is stored once
     blobs = sorted(f for f in (store.home / "blobs").rglob("*") if f.is_file())

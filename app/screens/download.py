@@ -2,9 +2,12 @@
 
 The download runs on a thread (``download_artifacts`` and ``download_asset``
 check every file's sha256 and keep nothing that does not match); its
-progress comes back to the bar through ``call_from_thread``. A failure is
-shown in the modal, in words, and the user may pick another folder and try
-again.
+progress comes back to the bar through ``call_from_thread``. Files already
+there with the same sha256 are skipped; files already there with other
+contents stop the download before anything is written, and the modal names
+them and asks: they are replaced only when the user presses Replace. A
+failure is shown in the modal, in words, and the user may pick another
+folder and try again.
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from runhistory.api import ArtifactInfo, AssetVersion, Store, download_artifacts, download_asset
+from runhistory.api import (
+    ArtifactInfo,
+    AssetVersion,
+    DownloadConflict,
+    DownloadedFile,
+    Store,
+    download_artifacts,
+    download_asset,
+)
 
 from ..human import size as human_bytes
 from runhistory.api._safe_text import safe_line
@@ -48,14 +59,15 @@ class Download:
         what: What will be saved, in a few lines.
         hint: The label of the folder field.
         total: Bytes that will be saved.
-        save: Saves the files below a folder, reporting progress; returns the files saved.
+        save: Saves the files below a folder, reporting progress, replacing files
+            already there with other contents only when told to; returns what became of each file.
     """
 
     title: str
     what: str
     hint: str
     total: int
-    save: Callable[[Path, Progress], list[Path]]
+    save: Callable[[Path, Progress, bool], list[DownloadedFile]]
 
 
 def _listing(paths: list[str]) -> str:
@@ -74,10 +86,10 @@ def run_files_download(store: Store, run_id: str, files: list[ArtifactInfo], *, 
         count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
         what = f"Folder {where}: {count}, {human_bytes(total)}\n{_listing([a.path for a in files])}"
 
-    def save(dest: Path, progress: Progress) -> list[Path]:
+    def save(dest: Path, progress: Progress, overwrite: bool) -> list[DownloadedFile]:
         if path is not None:
-            return download_artifacts(store, run_id, dest, path=path, progress=progress)
-        return download_artifacts(store, run_id, dest, prefix=prefix, progress=progress)
+            return download_artifacts(store, run_id, dest, path=path, overwrite=overwrite, progress=progress)
+        return download_artifacts(store, run_id, dest, prefix=prefix, overwrite=overwrite, progress=progress)
 
     hint = "Save below this folder (paths inside the run are kept):"
     return Download(f"Download from run {run_id[:8]}", what, hint, total, save)
@@ -91,15 +103,19 @@ def asset_download(store: Store, version: AssetVersion) -> Download:
         f"{human_bytes(version.size)}, from run {version.run_id[:8]}\n{_listing([f.path for f in version.files])}"
     )
 
-    def save(dest: Path, progress: Progress) -> list[Path]:
-        return download_asset(store, version.name, version.version, dest, progress=progress)
+    def save(dest: Path, progress: Progress, overwrite: bool) -> list[DownloadedFile]:
+        return download_asset(store, version.name, version.version, dest, overwrite=overwrite, progress=progress)
 
     hint = "Save below this folder (the files' paths are kept):"
     return Download(f"Download asset {safe_line(version.name, 100)} v{version.version}", what, hint, version.size, save)
 
 
-class DownloadModal(ModalScreen[list[Path] | None]):
+class DownloadModal(ModalScreen[list[DownloadedFile] | None]):
     """Where to save ``job``'s files; a progress bar while it downloads.
+
+    Files already there with other contents are named, and replaced only
+    when the user presses Replace. Dismissed with what became of each file
+    (``None`` when closed without downloading).
 
     Args:
         job: What is saved, and how (``run_files_download``, ``asset_download``).
@@ -117,6 +133,11 @@ class DownloadModal(ModalScreen[list[Path] | None]):
     DownloadModal #download-progress { margin-top: 1; visibility: hidden; }
     DownloadModal #download-progress.-started { visibility: visible; }
     DownloadModal #download-error { color: $error; height: auto; margin-top: 1; }
+    DownloadModal #download-question { color: $warning; height: auto; max-height: 9; margin-top: 1; display: none; }
+    DownloadModal #replace { display: none; }
+    DownloadModal.-asking #download-question { display: block; }
+    DownloadModal.-asking #replace { display: block; }
+    DownloadModal.-asking #download { display: none; }
     DownloadModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     DownloadModal Button { margin-left: 1; }
     """
@@ -128,6 +149,8 @@ class DownloadModal(ModalScreen[list[Path] | None]):
         #: What is saved, and how.
         self.job = job
         self.dest = dest if dest is not None else os.getcwd()
+        #: Files already there with other contents that the modal is asking about (empty when not asking).
+        self.asking: list[Path] = []
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -137,22 +160,40 @@ class DownloadModal(ModalScreen[list[Path] | None]):
             yield Input(self.dest, id="download-dest")
             yield ProgressBar(total=max(self.job.total, 1), show_eta=False, id="download-progress")
             yield Static("", id="download-error", markup=False)
+            yield Static("", id="download-question", markup=False)
             with Horizontal():
                 yield Button("Download", variant="primary", id="download")
+                yield Button("Replace", variant="error", id="replace")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#download-dest", Input).focus()
 
+    def _folder(self) -> Path | None:
+        text = self.query_one("#download-dest", Input).value.strip()
+        return Path(text).expanduser().absolute() if text else None
+
     @on(Input.Submitted, "#download-dest")
     @on(Button.Pressed, "#download")
     def start(self, event: Input.Submitted | Button.Pressed) -> None:
-        """Download to the folder typed in (relative to the current directory, ~ expanded)."""
+        """Download to the folder typed in (relative to the current directory, ~ expanded); replace nothing."""
         event.stop()
-        text = self.query_one("#download-dest", Input).value.strip()
-        if not text:
+        self._start(overwrite=False)
+
+    @on(Button.Pressed, "#replace")
+    def replace(self, event: Button.Pressed) -> None:
+        """Download, replacing the files the modal named."""
+        event.stop()
+        self._start(overwrite=True)
+
+    def _start(self, *, overwrite: bool) -> None:
+        folder = self._folder()
+        if folder is None:
             self.query_one("#download-error", Static).update("Type the folder to save into.")
             return
+        if any(w.is_running for w in self.workers if w.node is self and w.group == "download"):
+            return  # one download at a time: a second Enter does not start another
+        self._ask([])
         self.query_one("#download-error", Static).update("")
         # Focus leaves the button before it is disabled, so that it does not land on Cancel.
         self.query_one("#download-dest", Input).focus()
@@ -160,7 +201,26 @@ class DownloadModal(ModalScreen[list[Path] | None]):
         bar = self.query_one("#download-progress", ProgressBar)
         bar.update(progress=0)
         bar.add_class("-started")  # the bar takes its place from the start: the modal does not move
-        self.download(Path(text).expanduser().absolute())
+        self.download(folder, overwrite)
+
+    @on(Input.Changed, "#download-dest")
+    def _folder_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._ask([])  # the question was about the other folder
+
+    def _ask(self, differing: list[Path]) -> None:
+        """Name the files already there with other contents and offer to replace them (or stop asking)."""
+        self.asking = differing
+        self.set_class(bool(differing), "-asking")
+        if not differing:
+            return
+        count = len(differing)
+        files = "1 file is" if count == 1 else f"{count} files are"
+        self.query_one("#download-question", Static).update(
+            f"{files} already there with other contents:\n{_listing([str(p) for p in differing])}\n"
+            "Replace them with the downloaded ones, or type another folder."
+        )
+        self.query_one("#replace", Button).label = "Replace" if count == 1 else f"Replace {count} files"
 
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self, event: Button.Pressed) -> None:
@@ -173,8 +233,8 @@ class DownloadModal(ModalScreen[list[Path] | None]):
         self.dismiss(None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="download")
-    def download(self, dest: Path) -> list[Path]:
-        """Save the files below ``dest``, their sha256 checked."""
+    def download(self, dest: Path, overwrite: bool) -> list[DownloadedFile]:
+        """Save the files below ``dest``, their sha256 checked; replace files already there only when ``overwrite``."""
 
         worker = get_current_worker()
 
@@ -184,7 +244,7 @@ class DownloadModal(ModalScreen[list[Path] | None]):
                 raise DownloadCancelled(path)
             self.app.call_from_thread(self._show_progress, done, total)
 
-        return self.job.save(dest, progress)
+        return self.job.save(dest, progress, overwrite)
 
     def _show_progress(self, done: int, total: int) -> None:
         for bar in self.query("#download-progress").results(ProgressBar):  # none once the modal is closed
@@ -195,13 +255,30 @@ class DownloadModal(ModalScreen[list[Path] | None]):
         event.stop()  # the modal's own worker: the screen underneath must not report it again
         worker = event.worker
         if event.state == WorkerState.SUCCESS:
-            saved: list[Path] = worker.result or []
-            dest = Path(self.query_one("#download-dest", Input).value.strip()).expanduser().absolute()
-            shown = str(saved[0]) if len(saved) == 1 else f"{len(saved)} files below {dest}"
-            self.app.notify(f"Downloaded {shown}", title="Download done", markup=False)
-            self.dismiss(saved)
+            files: list[DownloadedFile] = worker.result or []
+            self.app.notify(_summary(files, self._folder()), title="Download done", markup=False)
+            self.dismiss(files)
         elif event.state == WorkerState.ERROR and worker.error is not None:
             from ..app import error_text  # the app module imports the screens
 
-            self.query_one("#download-error", Static).update(f"Not downloaded: {error_text(worker.error)}")
             self.query_one("#download", Button).disabled = False
+            error = worker.error
+            if isinstance(error, DownloadConflict) and error.differing and not error.blocked:
+                self.query_one("#download-progress", ProgressBar).remove_class("-started")  # nothing was downloaded
+                self._ask(error.differing)
+                return
+            self.query_one("#download-error", Static).update(f"Not downloaded: {safe_line(error_text(error))}")
+
+
+def _summary(files: list[DownloadedFile], folder: Path | None) -> str:
+    """What became of the files, in a line or two."""
+    written = [f for f in files if f.status != "skipped"]
+    skipped = len(files) - len(written)
+    if len(files) == 1:
+        place = safe_line(str(files[0].saved_to))
+        return f"Downloaded {place}" if written else f"Already there (same sha256): {place}"
+    below = f" below {safe_line(str(folder))}" if folder is not None else ""
+    if not written:
+        return f"All {len(files)} files were already there (same sha256){below}"
+    text = f"Downloaded {len(written)} file{'s' if len(written) != 1 else ''}{below}"
+    return text + (f"; {skipped} already there (same sha256), skipped" if skipped else "")

@@ -3,8 +3,9 @@
 The name is checked as it is typed, with the store's own rule
 (``check_asset_name``), so the Promote button is only enabled for a name the
 store will take. The files that will go in are read from the store for the
-prefix shown; the promotion runs on a thread and its new version, or its
-error, is shown in the modal.
+prefix shown; the promotion runs on a thread. Once it succeeds the modal
+closes and the new version is shown in a notification (so another Enter
+cannot make a second version); an error is shown in the modal.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ SHOWN_FILES = 12
 
 
 class PromoteModal(ModalScreen[AssetVersion | None]):
-    """Asset name, prefix, the files that go in; the new version once promoted.
+    """Asset name, prefix, the files that go in; closes once promoted.
 
-    Dismissed with the last version promoted (``None`` when nothing was).
+    Dismissed with the version promoted (``None`` when closed without promoting).
 
     Args:
         store: The store the run is in.
@@ -50,7 +51,6 @@ class PromoteModal(ModalScreen[AssetVersion | None]):
     PromoteModal #promote-files { height: auto; max-height: 14; color: $text-muted; margin-top: 1; }
     PromoteModal #promote-result { height: auto; margin-top: 1; }
     PromoteModal #promote-result.-error { color: $error; }
-    PromoteModal #promote-result.-done { color: $success; text-style: bold; }
     PromoteModal Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
     PromoteModal Button { margin-left: 1; }
     """
@@ -64,8 +64,10 @@ class PromoteModal(ModalScreen[AssetVersion | None]):
         self.prefix = prefix
         #: The files under the prefix, once read (``None`` while reading).
         self.files: list[ArtifactInfo] | None = None
-        #: The last version promoted from this modal.
+        #: The version promoted from this modal, once it is.
         self.promoted: AssetVersion | None = None
+        #: A promotion was started and has not failed: Enter, the button or a click do nothing more.
+        self.promoting = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -103,8 +105,7 @@ class PromoteModal(ModalScreen[AssetVersion | None]):
         name = self.query_one("#promote-name", Input).value
         # An empty field is not an error yet: nothing is shown until something is typed.
         self.query_one("#promote-name-error", Static).update(error if error and name else "")
-        busy = any(w.is_running for w in self.workers if w.node is self and w.group == "promote")
-        self.query_one("#promote", Button).disabled = bool(error) or not self.files or busy
+        self.query_one("#promote", Button).disabled = bool(error) or not self.files or self.promoting
 
     @on(Input.Changed, "#promote-name")
     def _name_changed(self, event: Input.Changed) -> None:
@@ -137,8 +138,9 @@ class PromoteModal(ModalScreen[AssetVersion | None]):
     def start(self, event: Input.Submitted | Button.Pressed) -> None:
         """Promote, when the name is valid and the prefix holds files."""
         event.stop()
-        if self.query_one("#promote", Button).disabled:
+        if self.promoting or self.query_one("#promote", Button).disabled:
             return
+        self.promoting = True
         name = self.query_one("#promote-name", Input).value
         prefix = self.query_one("#promote-prefix", Input).value
         self._show_result("Promoting…", "")
@@ -161,7 +163,6 @@ class PromoteModal(ModalScreen[AssetVersion | None]):
         result = self.query_one("#promote-result", Static)
         result.update(text)
         result.set_class(kind == "error", "-error")
-        result.set_class(kind == "done", "-done")
 
     def _show_files(self, prefix: str, files: list[ArtifactInfo]) -> None:
         if prefix != self.query_one("#promote-prefix", Input).value:
@@ -190,13 +191,12 @@ class PromoteModal(ModalScreen[AssetVersion | None]):
             elif worker.group == "promote":
                 version = cast(AssetVersion, worker.result)
                 self.promoted = version
-                shown = f"{version.name}:{version.version}"
-                self._show_result(
-                    f"Promoted {shown}: {len(version.files)} file{'s' if len(version.files) != 1 else ''}, "
-                    f"{human_bytes(version.size)}.", "done",
+                count = len(version.files)
+                self.app.notify(
+                    f"Promoted {version.name}:{version.version} ({count} file{'s' if count != 1 else ''}, "
+                    f"{human_bytes(version.size)})", title="Asset promoted", markup=False,
                 )  # fmt: skip
-                self.app.notify(f"Promoted {shown}", title="Asset promoted", markup=False)
-                self._update_button()
+                self.dismiss(version)
         elif event.state == WorkerState.ERROR and worker.error is not None:
             from ..app import error_text  # the app module imports the screens
 
@@ -204,5 +204,6 @@ class PromoteModal(ModalScreen[AssetVersion | None]):
                 self.files = []
                 self.query_one("#promote-files", Static).update(f"The files could not be read: {error_text(worker.error)}")
             else:
-                self._show_result(f"Not promoted: {error_text(worker.error)}", "error")
+                self.promoting = False  # the user may correct the name or prefix and try again
+                self._show_result(f"Not promoted: {safe_line(error_text(worker.error))}", "error")
             self._update_button()

@@ -1,4 +1,11 @@
-"""A run's captured console (``logs/console.txt``), following the end while it grows."""
+"""A run's captured console (``logs/console.txt``), following the end while it grows.
+
+Following is a state of the widget, not a scroll made once: text often
+arrives while the Console tab is hidden, when the widget has no size (and no
+scrollbar) and a scroll to the end does nothing. So the widget remembers
+that it follows, and scrolls to the end again whenever it gets its size.
+Scrolling up leaves the end; scrolling back down to it follows again.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +43,8 @@ class ConsoleLog(ScrollView, can_focus=True):
         self._partial = ""  # raw text after the last newline
         self._width = 0
         self.missing = False
+        #: Keeps the view at the end as text arrives (until the user scrolls up; again once back at the end).
+        self.following = True
 
     @property
     def text(self) -> str:
@@ -43,8 +52,8 @@ class ConsoleLog(ScrollView, can_focus=True):
         return "\n".join(self.lines + ([clean_line(self._partial)] if self._partial else []))
 
     def show_text(self, text: str, *, restart: bool) -> None:
-        """Append ``text`` (or replace what is shown with it); stays at the end if it was there."""
-        follow = restart or self.missing or self.is_vertical_scroll_end
+        """Append ``text`` (or replace what is shown with it); the view keeps to the end while following."""
+        follow = restart or self.missing or self.following
         if restart or self.missing:
             self.lines, self._partial, self._width = [], "", 0
         self.missing = False
@@ -70,7 +79,27 @@ class ConsoleLog(ScrollView, can_focus=True):
         self.virtual_size = Size(max(self._width, len(clean_line(self._partial))), count)
         self.refresh()
         if follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.following = True
+            self._to_end()
+
+    def _to_end(self) -> None:
+        # Forced: before the next layout a log that has just grown past the pane has no
+        # scrollbar yet, and an unforced scroll would be refused.
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.size.height:  # a log that is not shown has no view for the user to move
+            self.following = new_value >= self.max_scroll_y
+
+    def on_resize(self) -> None:
+        # Also when the tab is first shown: the end scrolled to while hidden is found again.
+        if self.following:
+            self._to_end()
+
+    def on_show(self) -> None:
+        if self.following:
+            self._to_end()
 
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_offset.y) + y

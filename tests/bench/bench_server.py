@@ -403,7 +403,7 @@ def worker_rh_download(a: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         saved = download_artifacts(store, run_id, dest, path=ARTIFACT)
         folder_s.append(time.perf_counter() - t0)
-        assert saved[0].stat().st_size == size
+        assert saved[0].saved_to.stat().st_size == size
     hwm1 = my_hwm_mb()
     shutil.rmtree(dest, ignore_errors=True)
     store.close()
