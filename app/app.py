@@ -8,11 +8,14 @@ from functools import partial
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.screen import Screen
 
-from runhistory.api import Run, RunhistoryError, Store, StoreUnavailable
+from runhistory.api import Run, Store, StoreUnavailable
 
-from runhistory.api._safe_text import safe_text
+from runhistory.api._safe_text import safe_line
+
+from .human import error_text
 from .screens.error import ErrorModal
 from .screens.help import HelpModal
 from .screens.run import RunScreen
@@ -20,25 +23,6 @@ from .screens.runs import RunsScreen
 
 #: Seconds between live refreshes of what is on screen.
 LIVE_INTERVAL = 1.0
-
-
-def store_label(store: Store) -> str:
-    """Where the history lives, in a few words: a folder or a URL."""
-    for attribute in ("url", "base_url", "home"):
-        value = getattr(store, attribute, None)
-        if value:
-            return str(value)
-    return type(store).__name__
-
-
-def error_text(error: BaseException) -> str:
-    """An error in words, safe to show: the message (it may quote a name or a server's
-    words, so it is cleaned by ``safe_text``), with the kind when the message alone is unclear."""
-    message = safe_text(str(error).strip())[0]
-    if isinstance(error, RunhistoryError) and message:
-        return message
-    kind = type(error).__name__
-    return f"{kind}: {message}" if message else kind
 
 
 class RunHistoryApp(App[None]):
@@ -54,6 +38,10 @@ class RunHistoryApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "runhistory"
 
+    #: What is wrong with the store while live refresh keeps failing (``None`` when all is well);
+    #: screens that show it watch it.
+    store_trouble: reactive[str | None] = reactive(None)
+
     BINDINGS = [
         Binding("q", "quit", "Quit", tooltip="Leave runhistory"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys of this screen"),
@@ -64,8 +52,7 @@ class RunHistoryApp(App[None]):
         self.store = store
         self.clock = clock
         self.live_interval = live_interval
-        self.sub_title = store_label(store)
-        self._troubled = False
+        self.sub_title = safe_line(store.location)
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen(self.store, self.clock, self.live_interval))
@@ -98,11 +85,10 @@ class RunHistoryApp(App[None]):
         """Show a store failure: a notification while live refresh retries, else a modal."""
         text = error_text(error)
         if live:
-            if not self._troubled:
-                self._troubled = True
+            if self.store_trouble is None:
                 self.notify(f"{text}\nRetrying every {self.live_interval or 1:g} s.", title="Store unreachable",
                             severity="error", timeout=6, markup=False)  # fmt: skip
-                self._set_trouble("store unreachable, retrying")
+                self.store_trouble = "store unreachable, retrying"
             return
         title = "Store unreachable" if isinstance(error, StoreUnavailable) else "Could not read the store"
         if isinstance(self.screen, ErrorModal):
@@ -111,16 +97,9 @@ class RunHistoryApp(App[None]):
 
     def store_recovered(self) -> None:
         """Live refresh works again after a failure."""
-        if self._troubled:
-            self._troubled = False
+        if self.store_trouble is not None:
+            self.store_trouble = None
             self.notify("Reading the store again.", title="Store back", timeout=3)
-            self._set_trouble(None)
-
-    def _set_trouble(self, text: str | None) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, RunsScreen):
-                screen.trouble = text
-                screen._redraw()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette lists every action of the screen (with its key) and the app's own."""

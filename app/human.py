@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from runhistory.api import ArtifactInfo, AssetSummary, AssetVersion, MetricInfo, Run, Series
+from runhistory.api import ArtifactInfo, AssetSummary, AssetVersion, MetricInfo, Run, RunhistoryError, Series
 
 from runhistory.api._safe_text import safe_line, safe_text
 
@@ -15,12 +15,14 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
+#: Each status's colour, in the CLI and the app alike: cyan running, green done,
+#: red failed, yellow killed, magenta lost.
 STATUS_STYLE = {
-    "running": "bold cyan",
-    "completed": "green",
-    "failed": "bold red",
-    "killed": "yellow",
-    "lost": "magenta",
+    "running": "bold #4fc1ff",
+    "completed": "#6cc070",
+    "failed": "bold #ff6b6b",
+    "killed": "#e0b040",
+    "lost": "#c678dd",
 }
 
 
@@ -78,6 +80,16 @@ def value_text(value: Any, width: int = 40) -> str:
         return f"[{inner}{', …' if len(value) > 8 else ''}] ({len(value)})"
     text = safe_line(str(value).replace("\n", "⏎"), width + 1)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def error_text(error: BaseException) -> str:
+    """An error in words, safe to show: the message (it may quote a name or a server's
+    words, so it is cleaned by ``safe_text``), with the kind when the message alone is unclear."""
+    message = safe_text(str(error).strip())[0]
+    if isinstance(error, RunhistoryError) and message:
+        return message
+    kind = type(error).__name__
+    return f"{kind}: {message}" if message else kind
 
 
 def literal(text: str | None, style: str = "") -> Text:

@@ -12,7 +12,8 @@ from textual.widgets import OptionList, Static
 from runhistory.api import EmbeddedStore
 from runhistory.app.app import RunHistoryApp, make_app
 from runhistory.app.screens.compare import CompareScreen
-from runhistory.app.screens.runs import MAX_COMPARE, RunsScreen
+from runhistory.app.runs_model import MAX_COMPARE
+from runhistory.app.screens.runs import RunsScreen
 from runhistory.app.widgets.compare_chart import CompareChart, time_label, time_ticks
 from runhistory.app.widgets.scalars_diff import ScalarsDiff, compare_rows
 
@@ -97,9 +98,9 @@ async def test_at_most_max_compare_runs_are_marked(tmp_path: Path) -> None:
         assert isinstance(screen, RunsScreen)
         ids = runs_table(app).run_ids
         await mark(pilot, *ids[:MAX_COMPARE])
-        assert len(screen.marked) == MAX_COMPARE
+        assert len(screen.model.marked) == MAX_COMPARE
         await mark(pilot, ids[MAX_COMPARE])
-        assert len(screen.marked) == MAX_COMPARE and ids[MAX_COMPARE] not in screen.marked
+        assert len(screen.model.marked) == MAX_COMPARE and ids[MAX_COMPARE] not in screen.model.marked
         assert any(f"At most {MAX_COMPARE} runs" in n for n in notifications(app))
         await pilot.press("c")
         await settle(pilot)

@@ -25,6 +25,8 @@ from runhistory.api import AssetNotFound, AssetVersion, Run, RunNotFound, Store
 
 from ..messages import AssetsListed, AssetVersionsLoaded, LineageRunRead, SourceRunRead
 from runhistory.api._safe_text import safe_line
+
+from ..human import error_text
 from ..widgets.assets_tables import AssetFiles, AssetLineage, AssetNames, AssetVersions, promoted_path, version_label
 from .download import DownloadModal, asset_download
 from .store_screen import StoreScreen
@@ -304,8 +306,6 @@ class AssetsScreen(StoreScreen):
             self.action_reload()
             return True
         if group == "assets-list" and not self.query_one("#assets-body").display:
-            from ..app import error_text  # the app module imports the screens
-
             self._show_note(f"The assets could not be read: {error_text(error)}\n\nr reads them again.")
         elif group == "asset-versions":
             self.asset_name = None  # highlighting it again, or r, reads its versions again

@@ -35,6 +35,7 @@ from runhistory.api import (
     download_asset,
 )
 
+from ..human import error_text
 from ..human import size as human_bytes
 from runhistory.api._safe_text import safe_line
 
@@ -259,8 +260,6 @@ class DownloadModal(ModalScreen[list[DownloadedFile] | None]):
             self.app.notify(_summary(files, self._folder()), title="Download done", markup=False)
             self.dismiss(files)
         elif event.state == WorkerState.ERROR and worker.error is not None:
-            from ..app import error_text  # the app module imports the screens
-
             self.query_one("#download", Button).disabled = False
             error = worker.error
             if isinstance(error, DownloadConflict) and error.differing and not error.blocked:

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from runhistory.api import ArtifactInfo, AssetVersion, InvalidInput, Store, check_asset_name
 
+from ..human import error_text
 from ..human import size as human_bytes
 from runhistory.api._safe_text import safe_line
 
@@ -198,8 +199,6 @@ class PromoteModal(ModalScreen[AssetVersion | None]):
                 )  # fmt: skip
                 self.dismiss(version)
         elif event.state == WorkerState.ERROR and worker.error is not None:
-            from ..app import error_text  # the app module imports the screens
-
             if worker.group == "promote-files":
                 self.files = []
                 self.query_one("#promote-files", Static).update(f"The files could not be read: {error_text(worker.error)}")

@@ -22,7 +22,8 @@ from runhistory.api import ArtifactInfo, ArtifactNotFound, MetricInfo, Run, RunN
 
 from ..key_metrics import chart_metric_names
 from ..messages import ArtifactPreviewed, ArtifactsListed, ConsoleRead, RunLoaded, SeriesLoaded, TextHistoryLoaded
-from ..previews import HEAD_BYTES, folder_preview, make_preview, preview_bytes
+from ..previews import HEAD_BYTES, IMAGE_BYTES, folder_preview, make_preview, preview_bytes
+from ..run_command import CONSOLE_PATH
 from ..widgets.artifact_preview import ArtifactPreview
 from ..widgets.artifact_tree import ArtifactTree
 from ..widgets.chart_grid import ChartGrid
@@ -37,8 +38,6 @@ from .error import ErrorModal
 from .promote import PromoteModal
 from .store_screen import StoreScreen
 
-#: Where ``runhistory run`` stores a run's console.
-CONSOLE_PATH = "logs/console.txt"
 #: Bytes of a console read when it is first shown (its end).
 CONSOLE_TAIL = 256 * 1024
 #: String metric values shown per metric, at most.
@@ -99,13 +98,13 @@ class RunScreen(StoreScreen):
         "metric, a charts them all. Each chart is read downsampled to its width; its footer says how "
         "many points the metric holds.\n\n"
         "Tabs 1-5: charts, scalars (the latest value of every metric), text (string metrics with their "
-        "history), console (logs/console.txt), artifacts (the run's files). While the run runs, all of it "
+        f"history), console ({CONSOLE_PATH}), artifacts (the run's files). While the run runs, all of it "
         "is read again every second.\n\n"
         "Artifacts: the tree holds the run's folders and files with their sizes; the highlighted file is "
-        "previewed beside it from its first 256 KiB: text highlighted by its extension, JSON "
+        f"previewed beside it from its first {HEAD_BYTES // 1024} KiB: text highlighted by its extension, JSON "
         "pretty-printed, CSV and TSV as a table, binary files described. Images (PNG, JPEG, GIF, BMP, "
-        "WebP) are read whole, up to 32 MiB, and drawn in coloured half blocks under their description. "
-        "Escape sequences and control characters in a file are removed before it is shown."
+        f"WebP) are read whole, up to {IMAGE_BYTES // 2**20} MiB, and drawn in coloured half blocks under their "
+        "description. Escape sequences and control characters in a file are removed before it is shown."
     )
 
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
@@ -319,7 +318,7 @@ class RunScreen(StoreScreen):
             self._console_sha = ""
             log.show_missing(
                 "No console log for this run. Runs started with `runhistory run -- CMD` keep "
-                "their output as the artifact logs/console.txt."
+                f"their output as the artifact {CONSOLE_PATH}."
             )
             return
         if message.restart:

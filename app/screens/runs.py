@@ -28,6 +28,7 @@ from ..human import ago, duration
 from ..key_metrics import RowMetrics, finite_values, is_loss_like, key_metric_names, main_series_name
 from ..messages import FilterMetricsRead, RowMetricsLoaded, RunsPageLoaded, RunsRefreshed
 from ..run_filter import RunFilter
+from ..runs_model import MAX_COMPARE, RunsModel
 from ..widgets.cells import fit
 from ..widgets.run_status import SPIN_RATE, spinner_frame, status_text
 from ..widgets.runs_table import RunColumn, RunsTable
@@ -45,8 +46,6 @@ SCAN_BUDGET = 2_000
 SPARK_POINTS = 48
 #: Running runs re-read per live tick, at most.
 LIVE_RUNS = 100
-#: Runs that can be marked and compared at once (each gets its own colour in the overlay).
-MAX_COMPARE = 8
 
 #: Fixed columns: (key, label, width, right-aligned).
 _FIXED = {
@@ -115,19 +114,12 @@ class RunsScreen(StoreScreen):
         self.filter = RunFilter()
         self.sort_key = "started"
         self.sort_descending = True
-        self.generation = 0
-        self.reading = False
-        self.runs: list[Run] = []
-        self._index: dict[str, int] = {}
-        self.next_cursor: str | None = None
-        self.exhausted = False
+        #: The runs read, in store order, and the marked ones (the model has no Textual in it).
+        self.model = RunsModel()
         self.row_metrics: dict[str, RowMetrics] = {}
         self._filter_metrics: dict[str, list[MetricInfo]] = {}
         self._asking_metrics: set[str] = set()
         self.key_metrics: list[str] = []
-        self.trouble: str | None = None
-        #: Runs marked for compare, in the order they were marked.
-        self.marked: dict[str, Run] = {}
         self._cell_cache: dict[str, tuple[tuple[object, ...], list[RunColumn], list[Text]]] = {}
         self._columns_now: list[RunColumn] = []
 
@@ -144,6 +136,7 @@ class RunsScreen(StoreScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.watch(self.app, "store_trouble", lambda _: self._redraw(), init=False)
         self.query_one("#filter-bar").display = False
         self.query_one(RunsTable).focus()
         self._load_first_page()
@@ -159,24 +152,13 @@ class RunsScreen(StoreScreen):
 
     # -- loading ----------------------------------------------------------------
 
-    def _reset(self) -> None:
-        self.generation += 1
-        self.runs = []
-        self._index = {}
-        self.next_cursor = None
-        self.exhausted = False
-        self.reading = False
-
     def _load_first_page(self) -> None:
-        self._reset()
-        self.reading = True
-        self.load_runs(self.generation, None, self.filter, want=FIRST_PAGE)
+        self.load_runs(self.model.restart(), None, self.filter, want=FIRST_PAGE)
 
     def _load_more(self) -> None:
-        if self.reading or self.exhausted or self.next_cursor is None:
-            return
-        self.reading = True
-        self.load_runs(self.generation, self.next_cursor, self.filter, want=NEXT_PAGE)
+        cursor = self.model.next_page()
+        if cursor is not None:
+            self.load_runs(self.model.generation, cursor, self.filter, want=NEXT_PAGE)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-page")
     def load_runs(self, generation: int, after: str | None, query: RunFilter, want: int) -> None:
@@ -203,15 +185,8 @@ class RunsScreen(StoreScreen):
         self.post_message(RunsPageLoaded(generation, runs, cursor, metrics, after))
 
     def on_runs_page_loaded(self, message: RunsPageLoaded) -> None:
-        if message.generation != self.generation or message.after != (self.next_cursor if self.runs else None):
+        if not self.model.page_read(message.generation, message.after, message.runs, message.next_cursor):
             return
-        self.reading = False
-        for run in message.runs:
-            if run.id not in self._index:
-                self._index[run.id] = len(self.runs)
-                self.runs.append(run)
-        self.next_cursor = message.next_cursor
-        self.exhausted = message.next_cursor is None
         self._filter_metrics.update(message.metrics)
         self._redraw()
         self._read_until_full()
@@ -255,13 +230,13 @@ class RunsScreen(StoreScreen):
     # -- live -------------------------------------------------------------------
 
     def _live_tick(self) -> None:
-        if self.reading or not self.is_current:
+        if self.model.reading or not self.is_current:
             return
         table = self.query_one(RunsTable)
         in_view = set(table.run_ids[int(table.scroll_y): int(table.scroll_y) + table.size.height])
-        watch = [r.id for r in self.runs if r.status == "running" or (r.status == "lost" and r.id in in_view)]
+        watch = [r.id for r in self.model.runs if r.status == "running" or (r.status == "lost" and r.id in in_view)]
         running_in_view = [i for i in watch if i in in_view]
-        self.refresh_runs(self.generation, self.filter, watch[:LIVE_RUNS], running_in_view)
+        self.refresh_runs(self.model.generation, self.filter, watch[:LIVE_RUNS], running_in_view)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-live")
     def refresh_runs(self, generation: int, query: RunFilter, watch: list[str], metrics_of: list[str]) -> None:
@@ -285,23 +260,12 @@ class RunsScreen(StoreScreen):
         self.post_message(RunsRefreshed(generation, newest, changed, metrics, gone))
 
     def on_runs_refreshed(self, message: RunsRefreshed) -> None:
-        if message.generation != self.generation:
+        merged = self.model.live(message.generation, message.newest, message.changed, message.gone)
+        if merged is None:
             return
-        known = self._index
-        fresh = [r for r in message.newest if r.id not in known]
-        if fresh and self.runs and not any(r.id in known for r in message.newest):
+        if merged:
             self._load_first_page()  # more new runs than a page: start again from the top
             return
-        updates = {r.id: r for r in (*message.newest, *message.changed) if r.id in known}
-        for run_id, run in updates.items():
-            self.runs[known[run_id]] = run
-        if fresh or message.gone:
-            gone = set(message.gone)
-            # New runs go on top; the newest page is in store order already.
-            self.runs = fresh + [r for r in self.runs if r.id not in gone]
-            self._index = {r.id: i for i, r in enumerate(self.runs)}
-            if not self.next_cursor and not self.exhausted and self.runs:
-                self.next_cursor = self.runs[-1].id
         self.row_metrics.update(message.metrics)
         self._redraw()
 
@@ -313,13 +277,13 @@ class RunsScreen(StoreScreen):
         now = self.clock()
         top = int(table.scroll_y)
         for run_id in table.run_ids[top: top + table.size.height]:
-            run = self.runs[self._index[run_id]] if run_id in self._index else None
+            run = self.model.get(run_id)
             if run is not None and run.status == "running":
                 table.set_cell(run_id, "status", status_text("running", now))
 
     def store_failed(self, group: str, error: BaseException) -> bool:
         if group == "runs-page":
-            self.reading = False
+            self.model.read_failed()
         if group == "runs-metrics":
             self._asking_metrics.clear()
         return False
@@ -383,7 +347,7 @@ class RunsScreen(StoreScreen):
         started = ago(run.started_at, now).removesuffix(" ago")
         took = duration(run, now)
         spin = spinner_frame(now) if run.status == "running" else ""
-        key = (run, self.row_metrics.get(run.id), started, took, spin, run.id in self.marked)
+        key = (run, self.row_metrics.get(run.id), started, took, spin, run.id in self.model.marked)
         cached = self._cell_cache.get(run.id)
         if cached is not None and cached[0] == key and cached[1] is columns:
             return cached[2]
@@ -397,7 +361,7 @@ class RunsScreen(StoreScreen):
         for column in columns:
             key = column.key
             if key == "mark":
-                cells.append(Text("●", style="bold #e5c07b") if run.id in self.marked else Text(" "))
+                cells.append(Text("●", style="bold #e5c07b") if run.id in self.model.marked else Text(" "))
             elif key == "id":
                 cells.append(Text(run.short_id, style="bold" if run.status == "running" else ""))
             elif key == "experiment":
@@ -420,7 +384,7 @@ class RunsScreen(StoreScreen):
     def _sort_value(self, run: Run, now: float) -> Any:
         key = self.sort_key
         if key == "started":
-            return self._index.get(run.id, 0)  # store order: newest first
+            return self.model.position(run.id)  # store order: newest first
         if key == "experiment":
             return (run.experiment.lower(), (run.name or "").lower())
         if key == "status":
@@ -442,7 +406,7 @@ class RunsScreen(StoreScreen):
     def shown_runs(self) -> list[Run]:
         """The runs the table shows, in its order."""
         query = self.filter
-        view = self.runs
+        view = self.model.runs
         if query.active:
             view = [
                 r for r in view
@@ -479,8 +443,8 @@ class RunsScreen(StoreScreen):
     def _render_status(self, shown_runs: list[Run]) -> None:
         shown = len(shown_runs)
         text = Text()
-        loaded = len(self.runs)
-        more = not self.exhausted
+        loaded = len(self.model.runs)
+        more = not self.model.exhausted
         if self.filter.active:
             text.append(f"{shown:,} {'match' if shown == 1 else 'matches'}", style="bold")
             text.append(f" of {loaded:,}{'+' if more else ''} runs read", style="dim")
@@ -489,10 +453,11 @@ class RunsScreen(StoreScreen):
         running = sum(1 for r in shown_runs if r.status == "running")
         if running:
             text.append(f" · {running} running", style="bold #4fc1ff")
-        if self.marked:
-            text.append(f" · {len(self.marked)} marked", style="bold #e5c07b")
-            text.append(" (c compares)" if len(self.marked) > 1 else " (mark another to compare)", style="dim")
-        if self.reading:
+        marked = len(self.model.marked)
+        if marked:
+            text.append(f" · {marked} marked", style="bold #e5c07b")
+            text.append(" (c compares)" if marked > 1 else " (mark another to compare)", style="dim")
+        if self.model.reading:
             text.append(" · reading…", style="dim")
         if self.sort_key != "started" or not self.sort_descending:
             label = self.sort_key.removeprefix("metric:")
@@ -502,8 +467,9 @@ class RunsScreen(StoreScreen):
         if self.filter.active:
             text.append(" · filter: ", style="dim")
             text.append(self.filter.text, style="#e5c07b")
-        if self.trouble:
-            text.append(f" · {self.trouble}", style="bold #ff6b6b")
+        trouble = self.history.store_trouble
+        if trouble:
+            text.append(f" · {trouble}", style="bold #ff6b6b")
         elif self.live_interval:
             text.append(" · live", style="dim #6cc070")
         self.query_one("#runs-status", Static).update(text)
@@ -513,8 +479,9 @@ class RunsScreen(StoreScreen):
     @on(DataTable.RowSelected, "#runs")
     def _open(self, event: DataTable.RowSelected) -> None:
         run_id = str(event.row_key.value)
-        if run_id in self._index:
-            self.history.open_run(self.runs[self._index[run_id]])
+        run = self.model.get(run_id)
+        if run is not None:
+            self.history.open_run(run)
 
     def action_filter(self) -> None:
         self.query_one("#filter-bar").display = True
@@ -541,17 +508,17 @@ class RunsScreen(StoreScreen):
             self._load_first_page()
         else:
             # Same runs from the store: filter what was read, and read on if that is too few.
-            self.generation += 1
-            self.reading = False
+            self.model.generation += 1
+            self.model.reading = False
             self._redraw()
             if query.terms:
                 # Runs read before the filter may match by a metric: read those metrics too.
                 unknown = [
-                    r.id for r in self.runs
+                    r.id for r in self.model.runs
                     if self._metrics_for_filter(r.id) is None and query.unmatched_by_run(r)
                 ]  # fmt: skip
                 if unknown:
-                    self.read_filter_metrics(self.generation, unknown)
+                    self.read_filter_metrics(self.model.generation, unknown)
                 self._read_until_full()
         self._redraw()
 
@@ -571,7 +538,7 @@ class RunsScreen(StoreScreen):
 
     def on_filter_metrics_read(self, message: FilterMetricsRead) -> None:
         self._filter_metrics.update(message.metrics)
-        if message.generation == self.generation:
+        if message.generation == self.model.generation:
             self._redraw()
 
     def action_clear_filter(self) -> None:
@@ -617,30 +584,27 @@ class RunsScreen(StoreScreen):
         """Mark the run under the cursor for compare (or unmark it), then move down a row."""
         table = self.query_one(RunsTable)
         run_id = table.cursor_run_id
-        if run_id is None or run_id not in self._index:
+        if run_id is None:
             return
-        if run_id in self.marked:
-            del self.marked[run_id]
-        elif len(self.marked) >= MAX_COMPARE:
-            self.notify(f"At most {MAX_COMPARE} runs compare at once; unmark one first (u unmarks all).",
-                        title="Too many runs", severity="warning")  # fmt: skip
+        if self.model.toggle_mark(run_id) is None:
+            if self.model.get(run_id) is not None:
+                self.notify(f"At most {MAX_COMPARE} runs compare at once; unmark one first (u unmarks all).",
+                            title="Too many runs", severity="warning")  # fmt: skip
             return
-        else:
-            self.marked[run_id] = self.runs[self._index[run_id]]
         self._redraw()
         if table.cursor_row < table.row_count - 1:
             table.move_cursor(row=table.cursor_row + 1)
 
     def action_unmark_all(self) -> None:
-        self.marked.clear()
+        self.model.unmark_all()
         self._redraw()
 
     def action_compare(self) -> None:
         """Compare the marked runs (at least two)."""
-        if len(self.marked) < 2:
+        if len(self.model.marked) < 2:
             self.notify("Mark two runs or more with space, then press c.", title="Nothing to compare")
             return
-        runs = [self.runs[self._index[i]] if i in self._index else run for i, run in self.marked.items()]
+        runs = [self.model.get(i) or run for i, run in self.model.marked.items()]
         self.history.open_compare(runs)
 
     def action_assets(self) -> None:

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-#: Styles per status: green done, red failed, yellow killed, magenta lost.
-STATUS_STYLE = {
-    "running": "bold #4fc1ff",
-    "completed": "#6cc070",
-    "failed": "bold #ff6b6b",
-    "killed": "#e0b040",
-    "lost": "#c678dd",
-}
+from ..human import STATUS_STYLE
 STATUS_ICON = {"completed": "✔", "failed": "✘", "killed": "■", "lost": "?"}
 SPINNER = "⣾⣽⣻⢿⡿⣟⣯⣷"
 #: Spinner frames per second.
