@@ -42,7 +42,7 @@ from ._models import (
     Value,
 )
 from ._open import HOME_ENV, TOKEN_ENV, TOKEN_FILE_ENV, URL_ENV, default_home, find_token, open_store
-from ._sqlite import SCHEMA_VERSION, EmbeddedStore
+from ._embedded import SCHEMA_VERSION, EmbeddedStore
 from ._store import Store
 from ._transfer import DownloadedFile, download_artifacts, download_asset
 from ._validate import check_asset_name

@@ -210,3 +210,35 @@ def decode_values(vtype: str, values_blob: bytes) -> list[Value]:
 def nan_if_none(value: float | None) -> float:
     """SQLite stores NaN as NULL; this turns it back."""
     return math.nan if value is None else value
+
+
+#: A chunk's columns, as every store keeps them (summaries before the blobs: a downsampled
+#: read selects only the summaries, so a store can keep them apart from the bytes).
+CHUNK_COLUMNS = (
+    "metric_id", "chunk_no", "n", "f_step", "f_value", "f_time", "l_step", "l_value", "l_time",
+    "lo_i", "lo_step", "lo_value", "lo_time", "hi_i", "hi_step", "hi_value", "hi_time",
+    "step0", "stride", "vtype", "blocks", "steps", "times", "vals",
+)  # fmt: skip
+
+#: What a downsampled read selects from each chunk, for ``_rules.downsample_summaries``.
+SUMMARY_COLUMNS = (
+    "chunk_no", "n", "f_step", "f_value", "f_time", "l_step", "l_value", "l_time",
+    "lo_i", "lo_step", "lo_value", "lo_time", "hi_i", "hi_step", "hi_value", "hi_time",
+)  # fmt: skip
+
+#: What a read of whole chunks selects, for ``decode_*`` and ``_rules.downsample_blocks``.
+POINT_COLUMNS = ("chunk_no", "n", "step0", "stride", "steps", "times", "vtype", "vals", "blocks")
+
+
+def chunk_row(metric_id: int, chunk_no: int, chunk: Chunk) -> tuple[Any, ...]:
+    """A chunk's values in ``CHUNK_COLUMNS`` order."""
+    s = chunk.summary
+    summary: tuple[Any, ...] = (None,) * 14
+    if s is not None:
+        low = s.low or (None, None, None, None)
+        high = s.high or (None, None, None, None)
+        summary = (*s.first[1:], *s.last[1:], *low, *high)
+    return (
+        metric_id, chunk_no, chunk.n, *summary, chunk.step0, chunk.stride, chunk.vtype,
+        chunk.blocks, chunk.steps_blob, chunk.times_blob, chunk.values_blob,
+    )  # fmt: skip

@@ -76,6 +76,6 @@ def open_store(
         from ._http import HttpStore
 
         return HttpStore(url, token=find_token(token, token_file, settings))
-    from ._sqlite import EmbeddedStore
+    from ._embedded import EmbeddedStore
 
     return EmbeddedStore(default_home(settings) if home is None else home)

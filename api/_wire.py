@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from array import array
+from dataclasses import MISSING, fields
 from typing import Any
 
 from ._errors import InvalidInput
+from ._rows import RUN_FIELD_KINDS, wire_item_type, wire_types
 from ._models import (
     METRIC_KINDS,
     RUN_STATUSES,
@@ -46,11 +48,6 @@ def _get(doc: Any, key: str, types: tuple[type, ...]) -> Any:
     return value
 
 
-def _texts(doc: Any, key: str) -> list[str]:
-    items: list[str] = _get(doc, key, (list,))
-    if not all(isinstance(item, str) for item in items):
-        raise TypeError(f"{key!r} must be a list of strings")
-    return items
 
 
 def _finite_number(value: Any) -> Any:
@@ -169,32 +166,32 @@ def batch_from_wire(doc: Any) -> dict[str, SeriesBatch]:
 
 
 def run_to_wire(run: Run) -> dict[str, Any]:
+    """Every field of the run by its name; times as epoch seconds."""
     return {
-        "id": run.id, "experiment": run.experiment, "name": run.name, "status": run.status,
-        "started_at": run.started_at.timestamp(),
-        "ended_at": None if run.ended_at is None else run.ended_at.timestamp(),
-        "heartbeat_at": None if run.heartbeat_at is None else run.heartbeat_at.timestamp(),
-        "command": run.command, "cwd": run.cwd, "host": run.host, "user": run.user, "python": run.python,
-        "pid": run.pid, "git_commit": run.git_commit, "git_dirty": run.git_dirty, "error": run.error,
-        "exit_code": run.exit_code, "skipped_files": run.skipped_files,
-    }  # fmt: skip
+        name: (None if value is None else value.timestamp()) if kind == "time" else value
+        for name, kind in RUN_FIELD_KINDS.items()
+        for value in (getattr(run, name),)
+    }
 
 
 def run_from_wire(doc: dict[str, Any]) -> Run:
-    status = _get(doc, "status", _TEXT)
-    if status not in RUN_STATUSES:
-        raise ValueError(f"'status' is {status!r}, not one of {', '.join(RUN_STATUSES)}")
-    return Run(
-        id=_get(doc, "id", _TEXT), experiment=_get(doc, "experiment", _TEXT), name=_get(doc, "name", _MAYBE_TEXT),
-        status=status, started_at=utc(_get(doc, "started_at", _NUMBER)),  # type: ignore[arg-type]
-        ended_at=utc(_get(doc, "ended_at", (*_NUMBER, type(None)))),
-        heartbeat_at=utc(_get(doc, "heartbeat_at", (*_NUMBER, type(None)))), command=_texts(doc, "command"),
-        cwd=_get(doc, "cwd", _TEXT), host=_get(doc, "host", _TEXT), user=_get(doc, "user", _TEXT),
-        python=_get(doc, "python", _TEXT), pid=_get(doc, "pid", (int, type(None))),
-        git_commit=_get(doc, "git_commit", _MAYBE_TEXT), git_dirty=_get(doc, "git_dirty", (bool, type(None))),
-        error=_get(doc, "error", _MAYBE_TEXT), exit_code=_get(doc, "exit_code", (int, type(None))),
-        skipped_files=_texts(doc, "skipped_files"),
-    )  # fmt: skip
+    """A run from the wire, every field checked against ``Run``'s types; a field the
+    server does not send yet takes its default, when it has one."""
+    values: dict[str, Any] = {}
+    for name, kind in RUN_FIELD_KINDS.items():
+        if name not in doc and name in _RUN_DEFAULTS:
+            continue
+        value = _get(doc, name, wire_types(name))
+        item = wire_item_type(name)
+        if item is not None and not all(isinstance(v, item) for v in value):
+            raise TypeError(f"{name!r} must be a list of {item.__name__}")
+        values[name] = utc(value) if kind == "time" else value
+    if values["status"] not in RUN_STATUSES:
+        raise ValueError(f"'status' is {values['status']!r}, not one of {', '.join(RUN_STATUSES)}")
+    return Run(**values)
+
+
+_RUN_DEFAULTS = {f.name for f in fields(Run) if f.default is not MISSING or f.default_factory is not MISSING}
 
 
 def page_to_wire(page: RunPage) -> dict[str, Any]:

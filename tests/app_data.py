@@ -31,14 +31,14 @@ LIVE = "d4" * 16
 
 
 @contextmanager
-def frozen_time(moment: list[float]) -> Iterator[None]:
-    """``time.time()`` returns ``moment[0]`` inside (the store stamps runs with it)."""
-    real = time.time
-    time.time = lambda: moment[0]  # type: ignore[assignment]
+def store_time(store: EmbeddedStore, moment: list[float]) -> Iterator[None]:
+    """Inside, the store's clock reads ``moment[0]`` (it stamps runs, points and files with it)."""
+    real = store.clock
+    store.clock = lambda: moment[0]
     try:
         yield
     finally:
-        time.time = real  # type: ignore[assignment]
+        store.clock = real
 
 
 def batch(kind: str, values: list[Any], start: float, every: float = 1.0, steps: list[int | None] | None = None) -> SeriesBatch:
@@ -95,7 +95,7 @@ def make_store(home: Path) -> EmbeddedStore:
     store = EmbeddedStore(home, lost_after=1e12)  # the running run never turns "lost"
     moment = [NOW]
     common = dict(cwd="/home/ada/mnist", host="gpu-box-1", user="ada", python="3.11.7", pid=4242)
-    with frozen_time(moment):
+    with store_time(store, moment):
         for run_id, experiment, name, started, floor, seed in (
             (BASELINE, "mnist-cnn", "baseline", NOW - 3 * 3600, 0.05, 1),
             (HIGH_LR, "mnist-cnn", "high-lr", NOW - 2 * 3600, 0.35, 2),
@@ -166,10 +166,10 @@ ASSET_VERSIONS = (
 )
 
 
-def add_assets(store: Store) -> None:
+def add_assets(store: EmbeddedStore) -> None:
     """Promote files of ``make_store``'s runs at fixed times: mnist-classifier v1–v3 and mnist-config v1."""
     moment = [NOW]
-    with frozen_time(moment):
+    with store_time(store, moment):
         for name, run_id, prefix, when in ASSET_VERSIONS:
             moment[0] = when
             store.promote(run_id, prefix, name)

@@ -47,7 +47,7 @@ def test_the_wheel_installs_only_under_the_runhistory_namespace(tmp_path: Path) 
     tops = {n.split("/")[0] for n in names}
     assert tops == {"runhistory", next(t for t in tops if t.endswith(".dist-info"))}
     assert "runhistory/logger/__init__.py" in names
-    assert "runhistory/api/_sqlite.py" in names
+    assert "runhistory/api/_embedded/store.py" in names
     assert "runhistory/app/cli.py" in names
     assert not any(n.startswith("runhistory/__init__") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -183,7 +183,7 @@ def test_noisy_floats_cost_at_most_16_bytes_a_point(tmp_path: Path) -> None:
         values = [1 / (1 + i / 1000) + rng.gauss(0, 0.01) for i in range(start, start + 20_000)]
         times = [t0 + i * 0.001 for i in range(start, start + 20_000)]
         store.append_metrics(r.id, {"loss": SeriesBatch("number", values, [None] * 20_000, times)})  # type: ignore[arg-type]
-    conn = store._conn()
+    conn = store.db.conn()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     size = sum(f.stat().st_size for f in (tmp_path / "s").rglob("*") if f.is_file())
     assert size / n <= 16, size / n
@@ -235,24 +235,20 @@ def test_a_newer_schema_is_refused_and_older_ones_migrate(tmp_path: Path, monkey
     conn.close()
     with pytest.raises(StoreVersionError, match="upgrade runhistory"):
         EmbeddedStore(home)
-    # an older store is brought up to date by the migration hook
-    from runhistory.api import _sqlite
+    # an older store is brought up to date by the named migrations after its version
+    from runhistory.api._embedded import schema
 
+    calls: list[str] = []
+    added = schema.Migration("a step for the test", lambda conn: calls.append("applied"))
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, added])
     conn = sqlite3.connect(home / "runhistory.sqlite3")
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1 or 0}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     conn.close()
-    if SCHEMA_VERSION == 1:
-        # version 0 means "empty": pretend a version-1 store must become version 2
-        calls: list[int] = []
-        monkeypatch.setattr(_sqlite, "SCHEMA_VERSION", 2)
-        monkeypatch.setitem(_sqlite.MIGRATIONS, 1, lambda c: calls.append(1))
-        conn = sqlite3.connect(home / "runhistory.sqlite3")
-        conn.execute("PRAGMA user_version = 1")
-        conn.close()
-        EmbeddedStore(home)
-        assert calls == [1]
-        conn = sqlite3.connect(home / "runhistory.sqlite3")
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    EmbeddedStore(home)
+    assert calls == ["applied"]
+    conn = sqlite3.connect(home / "runhistory.sqlite3")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    conn.close()
 
 
 def test_asset_versions_out_of_range_are_not_found(store: EmbeddedStore) -> None:

@@ -1,0 +1,55 @@
+"""The blob contract: how a store keeps file contents, and keeps them consistent with its rows.
+
+A blob is a file's bytes, named by their sha256; it never changes. An
+artifact or an asset file is a row that names a blob. Where the rows and the
+blobs cannot be written in one transaction (a database beside an object
+store), every store keeps them consistent the same way:
+
+1. **Blob first.** The bytes are streamed to the blob store under their hash
+   (writing a blob that exists already changes nothing), and only then is the
+   row that names it committed. A crash between the two leaves an *orphan*
+   blob, never a row without its bytes.
+2. **Rows go first.** A row is replaced or deleted before its blob; a blob no
+   row names any more is an orphan too.
+3. **Orphans are collected later,** by ``runhistory gc``: blobs no row names
+   and older than a grace period (so that a blob uploaded for a row about to be
+   committed is never taken) are deleted.
+
+The embedded store does better because SQLite's write lock serialises its
+writers: a blob lands (is renamed into ``blobs/``) inside the transaction
+that commits its row, and an unreferenced blob is deleted in the transaction
+that drops its last row, so its folder never holds an orphan for long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
+
+
+class BlobStore(Protocol):
+    """Content-addressed, immutable bytes (see the module docstring)."""
+
+    def put(self, data: bytes | BinaryIO, *, limit: int, path: str) -> tuple[str, int]:
+        """Stream ``data`` in, hashing it; returns (sha256, size).
+
+        Raises:
+            ArtifactTooLarge: more than ``limit`` bytes (nothing is kept); ``path`` names it in the message.
+        """
+        ...
+
+    def open(self, sha256: str) -> BinaryIO:
+        """A stream of the blob's bytes; the caller closes it."""
+        ...
+
+    def exists(self, sha256: str) -> bool:
+        """Whether the blob is stored."""
+        ...
+
+    def delete(self, sha256: str) -> None:
+        """Remove the blob (nothing happens when it is not there)."""
+        ...
+
+    def all(self) -> Iterator[tuple[str, float]]:
+        """Every blob with when it was stored (epoch seconds), for garbage collection."""
+        ...

@@ -1,0 +1,170 @@
+"""The embedded store's tables, and the named migrations that bring an older store up to date.
+
+``PRAGMA user_version`` records a store's schema version: 1 is ``FIRST_SCHEMA``,
+and version ``v + 1`` is version ``v`` with ``MIGRATIONS[v - 1]`` applied. A
+store opens and migrates in place, in one transaction; a store written by a
+newer runhistory is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .._errors import StoreReadOnly, StoreVersionError
+from .database import Database
+
+FIRST_SCHEMA = """
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    name TEXT,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    heartbeat_at REAL,
+    command TEXT NOT NULL,
+    cwd TEXT NOT NULL,
+    host TEXT NOT NULL,
+    user TEXT NOT NULL,
+    python TEXT NOT NULL,
+    pid INTEGER,
+    git_commit TEXT,
+    git_dirty INTEGER,
+    error TEXT,
+    exit_code INTEGER,
+    skipped_files TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX runs_by_start ON runs (started_at DESC, id DESC);
+CREATE INDEX runs_by_experiment ON runs (experiment, started_at DESC, id DESC);
+CREATE INDEX runs_by_status ON runs (status, started_at DESC, id DESC);
+
+CREATE TABLE metrics (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    last_step INTEGER,
+    last_value TEXT,
+    last_time REAL,
+    UNIQUE (run_id, name)
+);
+
+-- Summary columns come before the blobs so that a downsampled read, which
+-- selects only them, never touches the blobs' overflow pages.
+CREATE TABLE chunks (
+    metric_id INTEGER NOT NULL,
+    chunk_no INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    f_step INTEGER, f_value REAL, f_time REAL,
+    l_step INTEGER, l_value REAL, l_time REAL,
+    lo_i INTEGER, lo_step INTEGER, lo_value REAL, lo_time REAL,
+    hi_i INTEGER, hi_step INTEGER, hi_value REAL, hi_time REAL,
+    step0 INTEGER NOT NULL,
+    stride INTEGER,
+    vtype TEXT NOT NULL,
+    blocks BLOB,
+    steps BLOB,
+    times BLOB NOT NULL,
+    vals BLOB NOT NULL,
+    PRIMARY KEY (metric_id, chunk_no)
+);
+
+CREATE TABLE artifacts (
+    run_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, path)
+) WITHOUT ROWID;
+CREATE INDEX artifacts_by_sha256 ON artifacts (sha256);
+
+CREATE TABLE assets (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (name, version)
+) WITHOUT ROWID;
+
+CREATE TABLE asset_files (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (name, version, path)
+) WITHOUT ROWID;
+CREATE INDEX asset_files_by_sha256 ON asset_files (sha256);
+
+CREATE TABLE batch_keys (
+    key TEXT PRIMARY KEY,
+    created_at REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One change to the schema, applied inside the opening transaction.
+
+    Attributes:
+        name: What it does, in a few words (shown when it fails).
+        apply: Makes the change on the connection.
+    """
+
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def statements(*sql: str) -> Callable[[sqlite3.Connection], None]:
+    """A migration made of SQL statements."""
+
+    def apply(conn: sqlite3.Connection) -> None:
+        for statement in sql:
+            conn.execute(statement)
+
+    return apply
+
+
+#: Every change since ``FIRST_SCHEMA``, oldest first.
+MIGRATIONS: list[Migration] = []
+
+#: The schema version this code writes.
+SCHEMA_VERSION = 1 + len(MIGRATIONS)
+
+
+def prepare(db: Database, migrations: list[Migration] | None = None) -> None:
+    """Create the tables of a new store, or bring an older store up to ``SCHEMA_VERSION``.
+
+    Raises:
+        StoreVersionError: the store was written by a newer runhistory.
+        StoreReadOnly: it needs migrating but cannot be written here.
+    """
+    migrations = MIGRATIONS if migrations is None else migrations
+    target = 1 + len(migrations)
+    conn = db.conn()
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == target:
+        return
+    if version > target:
+        raise StoreVersionError(
+            f"{db.path} has schema version {version}; this runhistory understands up to {target}: upgrade runhistory"
+        )
+    if db.read_only:
+        raise StoreReadOnly(f"{db.path} has schema version {version} and needs {target}, but it is read-only here")
+    with db.write() as conn:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have done it
+        if version == 0:
+            # One statement at a time: executescript() would commit the open transaction.
+            for statement in FIRST_SCHEMA.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            version = 1
+        for migration in migrations[version - 1 :]:
+            migration.apply(conn)
+        conn.execute(f"PRAGMA user_version = {target}")

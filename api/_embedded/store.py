@@ -1,0 +1,132 @@
+"""``EmbeddedStore``: the parts of the embedded store behind one name.
+
+Layout of a store's home folder::
+
+    runhistory.sqlite3        runs, metric chunks, artifact and asset records
+    blobs/ab/cdef…            file contents, named by their sha256
+    tmp/                      files being written (renamed into blobs/ when whole)
+
+Several processes may write at once: every write is one ``BEGIN IMMEDIATE``
+transaction, and waiting writers queue on SQLite's busy timeout instead of
+failing with "database is locked". Commits use ``synchronous=NORMAL``: a
+committed batch survives the death of any process (crash, SIGKILL,
+``os._exit``); only an operating-system crash or power cut can lose the last
+commits.
+
+The parts: ``database`` (connections, transactions), ``schema`` (tables and
+named migrations), ``runs``, ``series``, ``files`` (artifacts and assets) and
+``blobs``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .._limits import EMBEDDED_BATCH_POINTS, LOST_AFTER
+from .blobs import LocalBlobs
+from .database import Database
+from .files import Files
+from .runs import Runs
+from .schema import prepare
+from .series import SeriesPart
+
+_DB_NAME = "runhistory.sqlite3"
+
+
+class EmbeddedStore(Runs, SeriesPart, Files):
+    """A store in a local folder (see the module docstring).
+
+    Args:
+        home: The folder; created if missing.
+        lost_after: Seconds without a heartbeat after which a running run is reported ``lost``.
+        clock: The current time in epoch seconds, for every time the store records or
+            compares (tests pass a fixed one).
+
+    Raises:
+        StoreCorrupt: the database file is damaged.
+        StoreVersionError: the store was written by a newer runhistory.
+        StoreReadOnly: it needs migrating but cannot be written here.
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str],
+        *,
+        lost_after: float = LOST_AFTER,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.home = Path(home)
+        self.lost_after = lost_after
+        self.clock = clock
+        tmp = self.home / "tmp"
+        self.blobs = LocalBlobs(self.home / "blobs", tmp)
+        for folder in (self.home, self.blobs.folder, tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.db = Database(self.home / _DB_NAME)
+        try:
+            prepare(self.db)
+        except sqlite3.DatabaseError as error:
+            raise self.db.translated(error) from None
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore({str(self.home)!r})"
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store could only be opened for reading (a read-only folder or file system)."""
+        return self.db.read_only
+
+    # -- what callers need to know (see ``Store``) ----------------------------
+
+    @property
+    def location(self) -> str:
+        """The store's folder."""
+        return str(self.home)
+
+    @property
+    def is_local(self) -> bool:
+        """Always: the store is this machine's folder."""
+        return True
+
+    @property
+    def batch_points(self) -> int:
+        """``EMBEDDED_BATCH_POINTS``: one transaction takes many points."""
+        return EMBEDDED_BATCH_POINTS
+
+    def staging_dir(self) -> Path:
+        """The store's ``tmp/`` (files staged there are renamed into ``blobs/``)."""
+        return self.blobs.tmp
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        self.db.close()
+
+
+def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` with SQLite's errors said in the user's words (see ``Database.translated``)."""
+
+    @functools.wraps(method)
+    def call(self: EmbeddedStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as error:
+            translated = self.db.translated(error)
+            if translated is error:
+                raise
+            raise translated from None
+
+    return call
+
+
+for _name in (
+    "create_run", "get_run", "list_runs", "update_run", "heartbeat", "finish_run", "append_metrics",
+    "list_metrics", "read_series", "put_artifact", "list_artifacts", "open_artifact", "promote",
+    "list_assets", "list_asset_versions", "get_asset", "open_asset_file",
+):  # fmt: skip
+    setattr(EmbeddedStore, _name, _translating(getattr(EmbeddedStore, _name)))

@@ -1,0 +1,254 @@
+"""Rules every store follows, whatever it is built on.
+
+A store decides where rows and bytes go; what a run's status reads as, how
+steps are filled, what a prefix covers, how long an error may be, what a batch
+may hold and which points a downsampled read keeps are decided here, once,
+so that every backend answers the same (the contract tests check it).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from . import _chunks
+from ._errors import AssetNotFound, InvalidInput
+from ._limits import (
+    CHUNK_POINTS,
+    LOST_AFTER,
+    MAX_CHART_LENGTH,
+    MAX_ERROR_LENGTH,
+    MAX_INT,
+    MAX_PAGE_SIZE,
+    MAX_STRING_LENGTH,
+)
+from ._models import FINAL_STATUSES, METRIC_KINDS, RUN_STATUSES, RunStatus, SeriesBatch, Value
+from ._validate import check_metric_name
+
+#: A kept point of a downsampled read: (index in the series, step, value, time).
+Point = tuple[int, int, Value, float]
+
+
+def reported_status(stored: str, heartbeat_at: float | None, started_at: float, now: float,
+                    lost_after: float = LOST_AFTER) -> RunStatus:  # fmt: skip
+    """The status a run reads as: a ``running`` run whose owner has been silent for
+    ``lost_after`` seconds is ``lost`` (never stored: it is how staleness reads)."""
+    if stored == "running" and (heartbeat_at or started_at) < now - lost_after:
+        return "lost"
+    return stored  # type: ignore[return-value]
+
+
+def check_status(status: object) -> RunStatus:
+    """A status to filter runs by."""
+    if status not in RUN_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+    return status
+
+
+def check_final_status(status: object) -> RunStatus:
+    """A status a run can finish with."""
+    if status not in FINAL_STATUSES:
+        raise InvalidInput(f"a run finishes as one of {', '.join(FINAL_STATUSES)}, not {status!r}")
+    return status
+
+
+def check_page_size(limit: object) -> int:
+    """A page size: 1 … ``MAX_PAGE_SIZE``."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit must be 1 … {MAX_PAGE_SIZE}, got {limit!r}")
+    return limit
+
+
+def kept_error(error: str | None) -> str | None:
+    """The error text kept on a run: its end, at most ``MAX_ERROR_LENGTH`` characters
+    (the end of a traceback says the most)."""
+    if error is not None and len(error) > MAX_ERROR_LENGTH:
+        return "…" + error[-(MAX_ERROR_LENGTH - 1) :]
+    return error
+
+
+def fill_steps(steps: Sequence[int | None], last_step: int | None) -> list[int]:
+    """Given steps, with each ``None`` taking the previous step + 1 (the first, the series' last + 1)."""
+    previous = -1 if last_step is None else last_step
+    if steps.count(None) == len(steps):
+        filled = list(range(previous + 1, previous + 1 + len(steps)))
+    else:
+        filled = []
+        for step in steps:
+            previous = previous + 1 if step is None else step
+            filled.append(previous)
+    if max(filled) > MAX_INT or min(filled) < -MAX_INT:
+        raise InvalidInput(f"a step would not fit in 64 bits (the series' last step is {last_step})")
+    return filled
+
+
+def check_batch(name: str, points: SeriesBatch) -> None:
+    """One metric's points to append: a good name, a known kind, equally long columns, values in their limits."""
+    check_metric_name(name)
+    if points.kind not in METRIC_KINDS:
+        raise InvalidInput(f"metric {name!r}: kind must be one of {METRIC_KINDS}, got {points.kind!r}")
+    n = len(points.values)
+    if not n or len(points.steps) != n or len(points.times) != n:
+        raise InvalidInput(f"metric {name!r}: values, steps and times must be equally long and not empty")
+    if points.kind == "string":
+        for value in points.values:
+            if not isinstance(value, str) or len(value) > MAX_STRING_LENGTH:
+                raise InvalidInput(f"metric {name!r}: string values of at most {MAX_STRING_LENGTH} characters expected")
+    elif points.kind == "chart":
+        for value in points.values:
+            if not isinstance(value, list) or len(value) > MAX_CHART_LENGTH:
+                raise InvalidInput(f"metric {name!r}: charts of at most {MAX_CHART_LENGTH} numbers expected")
+
+
+def check_max_points(max_points: object) -> int | None:
+    """A downsampled read's size: ``None`` (every point) or at least 2."""
+    if max_points is not None and (not isinstance(max_points, int) or isinstance(max_points, bool) or max_points < 2):
+        raise InvalidInput(f"max_points must be an integer of at least 2, got {max_points!r}")
+    return max_points
+
+
+def check_version(name: str, version: int | None) -> None:
+    """An asset version asked for: ``None`` (the newest) or 1, 2, 3 …"""
+    if version is not None and not (isinstance(version, int) and 1 <= version <= MAX_INT):
+        raise AssetNotFound(f"no asset {name!r} version {version}: versions are 1, 2, 3 …")
+
+
+def prefix_bounds(prefix: str) -> tuple[str, str, str] | None:
+    """What an artifact prefix covers, as range bounds: the path itself, and paths
+    ``>= prefix + "/"`` and ``< prefix + "0"`` (``/`` sorts just before ``0``, so that
+    ``a/b`` is under ``a`` but ``ab`` is not). ``None`` for the empty prefix (everything)."""
+    if not prefix:
+        return None
+    return prefix, prefix + "/", prefix + "0"
+
+
+def is_under(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` or inside it as a folder (see ``prefix_bounds``)."""
+    return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+# -- downsampling ----------------------------------------------------------------------------
+#
+# A read of at most ``max_points`` points keeps the shape of a number series: the
+# first and the last point, and the minimum and maximum of each of
+# (max_points - 2) // 2 equal buckets; text and chart series keep evenly
+# spaced points. The same answer every time, from any backend.
+
+
+def buckets_for(max_points: int) -> int:
+    """How many buckets a read of ``max_points`` keeps the extremes of."""
+    return (max_points - 2) // 2
+
+
+def bucket_width(count: int, max_points: int) -> int:
+    """Points per bucket (decides whether chunk summaries or block extremes can answer)."""
+    return count // (buckets_for(max_points) or 1)
+
+
+def even_picks(count: int, max_points: int) -> list[int]:
+    """Indexes of ``max_points`` evenly spaced points (first and last included)."""
+    return sorted({round(i * (count - 1) / (max_points - 1)) for i in range(max_points)})
+
+
+def downsample_points(steps: list[int], values: list[float], times: list[float], max_points: int) -> list[Point]:
+    """The first, last, and each bucket's minimum and maximum point, in order (every point known)."""
+    count = len(steps)
+    kept = {0, count - 1}
+    if max_points >= 4:
+        buckets = buckets_for(max_points)
+        for b in range(buckets):
+            start, end = b * count // buckets, (b + 1) * count // buckets
+            if start == end:
+                continue
+            found = _chunks.extremes(values[start:end])
+            if found is not None:
+                kept.update((start + found[0], start + found[1]))
+    return [(i, steps[i], values[i], times[i]) for i in sorted(kept)]
+
+
+def downsample_summaries(rows: Sequence[Sequence[Any]], count: int, max_points: int) -> list[Point]:
+    """The same points from chunk summaries alone, when a bucket spans whole chunks.
+
+    Args:
+        rows: One per chunk, in order: ``(chunk_no, n, f_step, f_value, f_time, l_step,
+            l_value, l_time, lo_i, lo_step, lo_value, lo_time, hi_i, hi_step, hi_value,
+            hi_time)`` as a chunk's summary stores them (NaN may read as ``None``).
+        count: Points in the series.
+        max_points: The read's size.
+    """
+    buckets = buckets_for(max_points)
+    n_chunks = -(-count // CHUNK_POINTS)
+    nan = _chunks.nan_if_none
+    first, last = rows[0], rows[-1]
+    kept: dict[int, Point] = {
+        0: (0, first[2], nan(first[3]), first[4]),
+        count - 1: (count - 1, last[5], nan(last[6]), last[7]),
+    }
+    lows: dict[int, Point] = {}
+    highs: dict[int, Point] = {}
+    for r in rows if buckets else ():
+        bucket = r[0] * buckets // n_chunks
+        base = r[0] * CHUNK_POINTS
+        if r[8] is not None:
+            low: Point = (base + r[8], r[9], r[10], r[11])
+            if bucket not in lows or low[2] < lows[bucket][2]:  # type: ignore[operator]
+                lows[bucket] = low
+            high: Point = (base + r[12], r[13], r[14], r[15])
+            if bucket not in highs or high[2] > highs[bucket][2]:  # type: ignore[operator]
+                highs[bucket] = high
+    for point in (*lows.values(), *highs.values()):
+        kept[point[0]] = point
+    return [kept[i] for i in sorted(kept)]
+
+
+def downsample_blocks(rows: Iterable[Sequence[Any]], count: int, max_points: int) -> list[Point]:
+    """The same points from each block's recorded extremes, when a bucket spans whole blocks.
+
+    Only the values are unpacked for every chunk; steps and times only for the
+    chunks that hold a kept point.
+
+    Args:
+        rows: One per chunk, in order: ``(chunk_no, n, step0, stride, steps, times, vtype, vals, blocks)``
+            as a number chunk stores them.
+        count: Points in the series.
+        max_points: The read's size.
+    """
+    buckets = buckets_for(max_points)
+    n_blocks = -(-count // _chunks.BLOCK_POINTS)
+    per_chunk = CHUNK_POINTS // _chunks.BLOCK_POINTS
+    lows: dict[int, tuple[float, int]] = {}
+    highs: dict[int, tuple[float, int]] = {}
+    chunks: dict[int, tuple[Sequence[Any], array[Any]]] = {}
+    for row in rows:
+        chunk_no, vtype, vals, blocks = row[0], row[6], row[7], row[8]
+        values: array[Any] = array(vtype)
+        values.frombytes(vals)
+        chunks[chunk_no] = (row, values)
+        extremes: array[int] = array("H")
+        extremes.frombytes(blocks)
+        base = chunk_no * CHUNK_POINTS
+        first_block = chunk_no * per_chunk
+        for j in range(0, len(extremes), 2):
+            lo, hi = extremes[j], extremes[j + 1]
+            if lo == _chunks.NO_POINT:
+                continue
+            bucket = (first_block + j // 2) * buckets // n_blocks
+            low, high = values[lo], values[hi]
+            if bucket not in lows or low < lows[bucket][0]:
+                lows[bucket] = (low, base + lo)
+            if bucket not in highs or high > highs[bucket][0]:
+                highs[bucket] = (high, base + hi)
+    wanted = {0, count - 1, *(i for _, i in lows.values()), *(i for _, i in highs.values())}
+    unpacked: dict[int, tuple[list[int] | None, array[float]]] = {}
+    kept: list[Point] = []
+    for index in sorted(wanted):
+        chunk_no, at = divmod(index, CHUNK_POINTS)
+        row, values = chunks[chunk_no]
+        if chunk_no not in unpacked:
+            steps = None if row[4] is None else _chunks.decode_steps(row[1], row[2], row[3], row[4])
+            unpacked[chunk_no] = (steps, _chunks.decode_times_array(row[5]))
+        steps, times = unpacked[chunk_no]
+        step = row[2] + (row[3] or 0) * at if steps is None else steps[at]
+        kept.append((index, step, values[at], times[at]))
+    return kept
