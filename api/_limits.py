@@ -61,3 +61,11 @@ MAX_INT = 2**63 - 1
 
 #: Longest error text kept on a failed run, in characters (the end is kept).
 MAX_ERROR_LENGTH = 65_536
+
+#: A partial file of the flat ``tmp/`` layout (``upload-*``, ``receive-*``,
+#: ``staged-*``) names no owner; a sweep removes it once it is this many
+#: seconds old (an hour). Scratch folders go as soon as their process is gone.
+STALE_TEMP_AGE = 3600.0
+
+#: Seconds between the server's sweeps of its ``tmp/`` folder (10 minutes).
+SWEEP_INTERVAL = 600.0

@@ -12,10 +12,12 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -30,8 +32,9 @@ from ._errors import (
     NotFound,
     RunhistoryError,
 )
-from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, MAX_INT, MAX_PAGE_SIZE
+from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, MAX_INT, MAX_PAGE_SIZE, SWEEP_INTERVAL
 from ._models import NewRun, RunStatus
+from ._scratch import scratch_folder, sweep
 from ._store import Store
 from ._validate import check_artifact_path
 
@@ -162,23 +165,48 @@ def _iter_stream(stream: Any) -> Iterator[bytes]:
             yield piece
 
 
-def create_app(store: Store, *, token: str | None = None, max_file_size: int = MAX_ARTIFACT_SIZE) -> FastAPI:
+async def _sweep_every(tmp: Path, interval: float) -> None:
+    while True:
+        await anyio.sleep(interval)
+        await anyio.to_thread.run_sync(sweep, tmp)
+
+
+def create_app(
+    store: Store,
+    *,
+    token: str | None = None,
+    max_file_size: int = MAX_ARTIFACT_SIZE,
+    sweep_interval: float = SWEEP_INTERVAL,
+) -> FastAPI:
     """The FastAPI application serving ``store``.
 
     Args:
         store: The store to serve.
         token: When set, every route but ``/health`` needs this bearer token.
         max_file_size: Largest artifact accepted, in bytes (413 beyond).
+        sweep_interval: Seconds between sweeps of ``tmp/`` for what dead processes left.
     """
+    # Uploads are received into this process's scratch folder; what a killed
+    # server or client left there is swept now and every ``sweep_interval``.
+    tmp = Path(getattr(store, "home", tempfile.gettempdir())) / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    sweep(tmp)
+
+    @asynccontextmanager
+    async def sweeping(app: FastAPI) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_sweep_every, tmp, sweep_interval)
+            yield
+            tasks.cancel_scope.cancel()
+
     app = FastAPI(
         title="runhistory",
         description="Run history for machine-learning work: runs, metric series, artifacts, assets.",
         version="1",
         docs_url=None,
         redoc_url=None,
+        lifespan=sweeping,
     )
-    spool = Path(getattr(store, "home", tempfile.gettempdir())) / "tmp"
-    spool.mkdir(parents=True, exist_ok=True)
 
     @app.exception_handler(RunhistoryError)
     async def on_store_error(request: Request, error: RunhistoryError) -> JSONResponse:
@@ -288,7 +316,7 @@ def create_app(store: Store, *, token: str | None = None, max_file_size: int = M
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_file_size:
             raise ArtifactTooLarge(f"artifact {path!r} is {declared} bytes; the limit is {max_file_size} bytes")
-        fd, name = tempfile.mkstemp(dir=spool, prefix="receive-")
+        fd, name = tempfile.mkstemp(dir=scratch_folder(tmp), prefix="receive-")
         try:
             size = 0
             with open(fd, "wb") as out:
@@ -386,6 +414,7 @@ def serve(
     token: str | None = None,
     insecure: bool = False,
     max_file_size: int = MAX_ARTIFACT_SIZE,
+    sweep_interval: float = SWEEP_INTERVAL,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (in-flight requests finish first).
 
@@ -409,7 +438,7 @@ def serve(
     bound = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
     config = uvicorn.Config(
-        create_app(store, token=token, max_file_size=max_file_size),
+        create_app(store, token=token, max_file_size=max_file_size, sweep_interval=sweep_interval),
         log_level="warning", timeout_graceful_shutdown=30,
     )  # fmt: skip
     print(

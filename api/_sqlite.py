@@ -4,7 +4,7 @@ Layout of a store's home folder::
 
     runhistory.sqlite3        runs, metric chunks, artifact and asset records
     blobs/ab/cdef…            file contents, named by their sha256
-    tmp/                      files being written (renamed into blobs/ when whole)
+    tmp/<pid>-<nonce>/        files being written, one folder per process (see _scratch)
 
 Several processes may write at once: every write is one ``BEGIN IMMEDIATE``
 transaction, and waiting writers queue on SQLite's busy timeout instead of
@@ -72,6 +72,7 @@ from ._models import (
     Value,
     utc,
 )
+from ._scratch import scratch_folder, sweep
 from ._validate import (
     check_artifact_path,
     check_asset_name,
@@ -224,6 +225,7 @@ class EmbeddedStore:
         self._tmp = self.home / "tmp"
         for folder in (self.home, self._blobs, self._tmp):
             folder.mkdir(parents=True, exist_ok=True)
+        sweep(self._tmp)  # what killed writers left behind
         self._db_path = self.home / _DB_NAME
         self._prepare_schema(self._conn())
         _STORES.add(self)
@@ -906,10 +908,10 @@ def _prefix_clause(prefix: str) -> tuple[str, tuple[str, ...]]:
     return " AND (path = ? OR (path >= ? AND path < ?))", (prefix, prefix + "/", prefix + "0")
 
 
-def _mkstemp(folder: Path) -> tuple[int, str]:
+def _mkstemp(tmp: Path) -> tuple[int, str]:
     import tempfile
 
-    return tempfile.mkstemp(dir=folder, prefix="upload-")
+    return tempfile.mkstemp(dir=scratch_folder(tmp), prefix="upload-")
 
 
 def _copy_hashing(data: bytes | BinaryIO, out: BinaryIO, limit: int, path: str) -> tuple[str, int]:

@@ -42,6 +42,7 @@ from runhistory.api import (
 )
 from runhistory.api import _wire as wire
 from runhistory.api._limits import HEARTBEAT_INTERVAL, MAX_ARTIFACT_SIZE, MAX_ERROR_LENGTH
+from runhistory.api._scratch import scratch_folder
 from runhistory.api._validate import check_artifact_path, check_metric_name
 
 from ._spool import Spool
@@ -142,7 +143,7 @@ class Logger:
         self._cwd = cwd or os.getcwd()
         # Files given to upload_file() wait here for the writer; beside the
         # store when it is local, so that copying them in is cheap.
-        self._staging = Path(getattr(store, "home", None) or default_home()) / ("tmp" if local else "staging")
+        self._staging = scratch_folder(Path(getattr(store, "home", None) or default_home()) / "tmp")
         self._staging.mkdir(parents=True, exist_ok=True)
         self._owner = owner
         self._kinds: dict[str, str] = {}

@@ -50,6 +50,8 @@ from runhistory.api._limits import (
 )
 from runhistory.logger._logger import Logger
 
+from ._processes import partial_files
+
 SMALL_LIMIT = 1024  # a per-file limit small enough to cross in a test
 
 NAN = math.nan
@@ -590,7 +592,7 @@ def nothing_stored(lg: Logger) -> Iterator[EmbeddedStore]:
     yield store
     assert artifacts(store, lg.run_id) == before
     assert read_artifact(store, lg.run_id, "seed.txt") == b"seed"
-    assert files_under(store.home / "tmp") == []
+    assert partial_files(store.home) == []
     assert files_under(store.home / "blobs") == blobs
 
 
@@ -759,7 +761,7 @@ def test_sparse_file_over_the_default_limit_is_refused_quickly(logger: Logger, t
         store.put_artifact(logger.run_id, "sparse.bin", stream)
     assert time.monotonic() - started < 2.0  # refused from its size, not by reading 512 MiB
     assert artifacts(store, logger.run_id) == {}
-    assert files_under(store.home / "tmp") == []
+    assert partial_files(store.home) == []
     assert files_under(store.home / "blobs") == blobs
 
 
@@ -799,7 +801,7 @@ def test_outputs_are_uploaded_at_finish_and_oversized_files_skipped(
     assert run.status == "completed"
     skipped = sorted(s.split(":", 1)[0] for s in run.skipped_files)
     assert skipped == ["outputs/big.bin", "outputs/dir_out", "outputs/link_out"]
-    assert files_under(store.home / "tmp") == []
+    assert partial_files(store.home) == []
 
 
 def test_sparse_output_over_the_default_limit_is_skipped_quickly(
@@ -820,7 +822,7 @@ def test_sparse_output_over_the_default_limit_is_skipped_quickly(
     assert set(artifacts(store, lg.run_id)) == {"outputs/small.txt"}
     assert "outputs/huge.bin" in capfd.readouterr().err
     assert [s.split(":", 1)[0] for s in store.get_run(lg.run_id).skipped_files] == ["outputs/huge.bin"]
-    assert files_under(store.home / "tmp") == []
+    assert partial_files(store.home) == []
 
 
 def test_output_with_a_bad_name_is_skipped_not_fatal(

@@ -18,7 +18,7 @@ import pytest
 from runhistory.api import EmbeddedStore, NewRun
 from runhistory.api._http import HttpStore
 
-from ._processes import clean_env, run, start
+from ._processes import clean_env, partial_files, run, start
 from ._server import Server
 
 TOKEN = "s3cret-token"
@@ -312,7 +312,7 @@ def test_uploads_past_the_limit_get_413(tmp_path: Path) -> None:
             run_id = remote.create_run(NewRun()).id
             put_past_the_limit(srv.url, run_id)
             assert [a.path for a in remote.list_artifacts(run_id)] == ["a.bin"]
-        assert not list((srv.home / "tmp").iterdir())
+        assert partial_files(srv.home) == []
     finally:
         srv.stop()
 
