@@ -1,7 +1,8 @@
 """A ``Store`` that talks to ``runhistory serve`` over HTTP with httpx.
 
 One keep-alive connection pool per process (a forked child opens its own);
-metric batches travel whole, artifact bodies stream in pieces both ways.
+metric batches travel whole up to the server's ``MAX_BATCH_BYTES`` (larger
+ones in parts), artifact bodies stream in pieces both ways.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ._errors import (
     StoreUnavailable,
     Unauthorized,
 )
-from ._limits import MAX_ARTIFACT_SIZE
+from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES
 from ._models import (
     ArtifactInfo,
     AssetSummary,
@@ -264,13 +265,22 @@ class HttpStore:
     # -- metrics ----------------------------------------------------------------
 
     def append_metrics(self, run_id: str, batch: Mapping[str, SeriesBatch], *, key: str | None = None) -> bool:
-        import json
+        """See ``Store.append_metrics``.
 
-        body = json.dumps({"key": key, "series": wire.batch_to_wire(dict(batch))}, allow_nan=False)
-        response = self._call(
-            "POST", f"/runs/{run_id}/metrics", content=body, headers={"Content-Type": "application/json"}
-        )
-        return bool(response.json()["stored"])
+        A batch whose JSON is larger than the server takes (``MAX_BATCH_BYTES``)
+        travels as several requests, split the same way every time, each stored
+        once under ``key`` + ``/<n>``; returns True when any of them was stored now.
+        """
+        stored = False
+        parts = _split_for_the_wire(wire.batch_to_wire(dict(batch)))
+        for n, part in enumerate(parts):
+            part_key = key if len(parts) == 1 or key is None else f"{key}/{n}"
+            body = b'{"key": %s, "series": %s}' % (_dumps(part_key), part)
+            response = self._call(
+                "POST", f"/runs/{run_id}/metrics", content=body, headers={"Content-Type": "application/json"}
+            )
+            stored = bool(response.json()["stored"]) or stored
+        return stored
 
     def list_metrics(self, run_id: str) -> list[MetricInfo]:
         return [wire.metric_from_wire(m) for m in self._call("GET", f"/runs/{run_id}/metrics").json()]
@@ -342,6 +352,50 @@ class HttpStore:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _dumps(doc: Any) -> bytes:
+    import json
+
+    return json.dumps(doc, allow_nan=False).encode()
+
+
+# Room kept beside the series for the request's key and wrapping.
+_WRAPPING = 1024
+
+
+def _split_for_the_wire(series: dict[str, Any]) -> list[bytes]:
+    """A batch's series as JSON parts of at most ``MAX_BATCH_BYTES`` (with their wrapping).
+
+    Points are cut, in order, into as many even runs as the size asks for, and
+    a run that is still too large is cut again; one point always fits (the
+    longest string or chart encodes to under 3 MB). The cut depends only on the
+    batch, so a batch sent again travels in the same parts.
+    """
+    encoded = _dumps(series)
+    room = MAX_BATCH_BYTES - _WRAPPING
+    total = sum(len(points["values"]) for points in series.values())
+    if len(encoded) <= room or total < 2:
+        return [encoded]  # (an unsplittable one goes as it is; the server says what is wrong)
+    parts = min(total, max(2, -(-len(encoded) * 11 // (room * 10))))  # 10 % slack for uneven points
+    per = -(-total // parts)
+    out: list[bytes] = []
+    for first in range(0, total, per):
+        out += _split_for_the_wire(_points_between(series, first, first + per))
+    return out
+
+
+def _points_between(series: dict[str, Any], first: int, last: int) -> dict[str, Any]:
+    """The points numbered ``first`` to ``last`` (excluded), counting through the series in order."""
+    out = {}
+    offset = 0
+    for name, points in series.items():
+        n = len(points["values"])
+        start, end = max(first - offset, 0), min(last - offset, n)
+        if start < end:
+            out[name] = {**points, **{f: points[f][start:end] for f in ("values", "steps", "times")}}
+        offset += n
+    return out
 
 
 def _size_left(stream: BinaryIO) -> int | None:

@@ -39,9 +39,17 @@ MAX_ASSET_NAME_LENGTH = 128
 #: exactly this many, which lets reads address points by index.
 CHUNK_POINTS = 1024
 
-#: Largest metrics request body the server reads, in bytes (64 MiB); loggers
-#: send batches of at most 50,000 points, about 2.5 MB.
-MAX_BATCH_BYTES = 64 * 1024 * 1024
+#: Largest JSON request body the server reads (a metrics batch, a run), in
+#: bytes (4 MiB; 413 past it). The HTTP store splits a larger metrics batch
+#: into requests of at most this size; a logger's batch of numbers (at most
+#: 50,000 points, 67 bytes a point at worst) fits in one.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+#: JSON request bodies the server reads, decodes and stores at once; the
+#: others wait with their bytes still in the socket. With ``MAX_BATCH_BYTES``
+#: this bounds the server's memory: a 4 MiB batch of small numbers or short
+#: strings takes about 55 MiB while it is decoded and stored.
+MAX_CONCURRENT_BATCHES = 2
 
 #: Most runs one page of ``list_runs`` returns.
 MAX_PAGE_SIZE = 1000

@@ -2,8 +2,11 @@
 
 A thin layer: every route calls one ``Store`` method. Blocking store calls run
 in the thread pool; artifact bodies stream both ways in pieces, so memory use
-does not grow with file size. Every route but ``/health`` needs
-``Authorization: Bearer <token>`` when the server has a token.
+does not grow with file size. JSON bodies are capped at ``MAX_BATCH_BYTES``
+and at most ``MAX_CONCURRENT_BATCHES`` of them are read and decoded at once,
+so memory use does not grow with the number of clients either. Every route
+but ``/health`` needs ``Authorization: Bearer <token>`` when the server has a
+token.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _wire as wire
 from ._errors import (
@@ -32,7 +36,14 @@ from ._errors import (
     NotFound,
     RunhistoryError,
 )
-from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, MAX_INT, MAX_PAGE_SIZE, SWEEP_INTERVAL
+from ._limits import (
+    MAX_ARTIFACT_SIZE,
+    MAX_BATCH_BYTES,
+    MAX_CONCURRENT_BATCHES,
+    MAX_INT,
+    MAX_PAGE_SIZE,
+    SWEEP_INTERVAL,
+)
 from ._models import NewRun, RunStatus
 from ._scratch import scratch_folder, sweep
 from ._store import Store
@@ -42,7 +53,7 @@ API = "/api/v1"
 _PIECE = 1 << 20
 
 class BatchTooLarge(InvalidInput):
-    """A metrics request body past ``MAX_BATCH_BYTES`` (413)."""
+    """A JSON request body past ``MAX_BATCH_BYTES`` (413)."""
 
 
 #: HTTP status for each error a store raises on purpose.
@@ -89,6 +100,81 @@ class _BearerToken:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class _BodyGuard:
+    """Pure ASGI middleware: how much of a JSON request body is read, and how many at once.
+
+    A PUT streams a file to disk and has its own size limit; every other body
+    is JSON that is read whole and decoded, so it is capped at
+    ``MAX_BATCH_BYTES`` (413) and admitted ``MAX_CONCURRENT_BATCHES`` at a
+    time, before any of it is read: a waiting body stays in its socket.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._admission: anyio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"").decode("latin-1")
+        has_body = (declared.isdigit() and int(declared) > 0) or b"transfer-encoding" in headers
+        if not has_body or scope["method"] == "PUT":
+            await self.app(scope, receive, send)
+            return
+        if declared.isdigit() and int(declared) > MAX_BATCH_BYTES:
+            await self._refuse(scope, receive, send, _too_large())
+            return
+        if self._admission is None:
+            self._admission = anyio.Semaphore(MAX_CONCURRENT_BATCHES)
+        async with self._admission:
+            await self._guarded(scope, receive, send, cap=MAX_BATCH_BYTES)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, cap: int | None) -> None:
+        failure: RunhistoryError | None = None
+        started = False
+        size = 0
+
+        async def receive_guarded() -> Message:
+            nonlocal failure, size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if cap is not None and size > cap:
+                    failure = _too_large()
+                    raise failure
+            return message
+
+        async def send_guarded(message: Message) -> None:
+            nonlocal started
+            if failure is not None and not started:
+                return  # the app's own answer to the failure; ours goes out below
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_guarded, send_guarded)
+        except ClientDisconnect:
+            return  # the client went away mid-body (killed, say): nobody is left to answer
+        except Exception:
+            if failure is None or started:
+                raise
+        if failure is not None and not started:
+            await self._refuse(scope, receive, send, failure)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, failure: RunhistoryError) -> None:
+        # The body was not read to its end: close the connection after answering.
+        response = error_response(failure)
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
+
+
+def _too_large() -> BatchTooLarge:
+    return BatchTooLarge(f"a request body may be at most {MAX_BATCH_BYTES} bytes; send smaller batches")
 
 
 class NewRunBody(BaseModel):
@@ -273,20 +359,17 @@ def create_app(
     @app.post(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"], openapi_extra={"requestBody": _METRICS_BODY})
     async def append_metrics(run_id: str, request: Request) -> Response:
         """Append a batch of points, once per idempotency key."""
-        pieces = []
-        size = 0
+        body = bytearray()  # at most MAX_BATCH_BYTES: _BodyGuard stops a longer one
         async for piece in request.stream():
-            size += len(piece)
-            if size > MAX_BATCH_BYTES:
-                raise BatchTooLarge(f"a metrics batch may be at most {MAX_BATCH_BYTES} bytes; send smaller batches")
-            pieces.append(piece)
+            body += piece
 
         def parse_and_store() -> bool:
             # Off the event loop: decoding a large batch takes tens of milliseconds.
             try:
-                doc = json.loads(b"".join(pieces), parse_constant=_refuse_constant)
+                doc = json.loads(body, parse_constant=_refuse_constant)
             except (ValueError, RecursionError) as error:
                 raise InvalidInput(f"the body is not strict JSON: {error}") from None
+            body.clear()  # decoded: give its bytes back before the store encodes the points
             if not isinstance(doc, dict):
                 raise InvalidInput("the body must be an object with 'series' (and an optional 'key')")
             key = doc.get("key")
@@ -385,7 +468,8 @@ def create_app(
         stream = store.open_asset_file(name, version, path)
         return StreamingResponse(_iter_stream(stream), media_type="application/octet-stream")
 
-    if token:
+    app.add_middleware(_BodyGuard)
+    if token:  # outermost: a refused request is never admitted nor read
         app.add_middleware(_BearerToken, token=token)
     return app
 

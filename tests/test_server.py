@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -459,3 +461,46 @@ def test_a_metrics_body_past_the_limit_gets_413(server: Server) -> None:
     body = b'{"series": {"x": {"kind": "string", "values": ["' + b"a" * MAX_BATCH_BYTES + b'"], "steps": [null], "times": [1]}}}'
     response = httpx.post(f"{server.url}/api/v1/runs/{run_id}/metrics", content=body, timeout=60)
     assert response.status_code == 413 and "at most" in response.json()["message"]
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def batch_at_the_byte_limit(name: str, kind: str, value: bytes) -> bytes:
+    """A metrics body just under ``MAX_BATCH_BYTES`` of points that cost the most memory per byte:
+    short values, each a new object once decoded."""
+    from runhistory.api._limits import MAX_BATCH_BYTES
+
+    head = b'{"key": "%s", "series": {"%s": {"kind": "%s", ' % (name.encode(), name.encode(), kind.encode())
+    per_point = len(value) + len(b"null, ") + len(b"1.0, ") + 2
+    n = (MAX_BATCH_BYTES - len(head) - 100) // per_point
+    body = head + b'"values": [%s], "steps": [%s], "times": [%s]}}}' % (
+        b", ".join([value] * n), b", ".join([b"null"] * n), b", ".join([b"1.0"] * n)
+    )
+    assert MAX_BATCH_BYTES - 200 < len(body) <= MAX_BATCH_BYTES
+    return body
+
+
+@pytest.mark.slow
+def test_sixteen_batches_at_the_byte_limit_at_once_keep_the_server_under_200_mib(server: Server) -> None:
+    with HttpStore(server.url) as remote:
+        run_id = remote.create_run(NewRun()).id
+    bodies = [batch_at_the_byte_limit(f"n{i}", "number", b"0.5") for i in range(8)]
+    bodies += [batch_at_the_byte_limit(f"s{i}", "string", b'"ab"') for i in range(8)]
+    assert server.process is not None
+    assert peak_rss_mib(server.process.pid) < 100  # a server at rest
+
+    def post(body: bytes) -> int:
+        url = f"{server.url}/api/v1/runs/{run_id}/metrics"
+        return httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=120).status_code
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        assert list(pool.map(post, bodies)) == [200] * len(bodies)
+    peak = peak_rss_mib(server.process.pid)
+    assert peak < 200, f"peak RSS {peak:.0f} MiB"
+    store = EmbeddedStore(server.home)
+    assert {m.name for m in store.list_metrics(run_id)} == {f"{k}{i}" for k in "ns" for i in range(8)}
+    assert store.read_series(run_id, "s7", max_points=2).values[-1] == "ab"
