@@ -77,3 +77,24 @@ STALE_TEMP_AGE = 3600.0
 
 #: Seconds between the server's sweeps of its ``tmp/`` folder (10 minutes).
 SWEEP_INTERVAL = 600.0
+
+#: Seconds a new connection (or the next request on a kept-alive one, from its
+#: first byte) has to send a whole request line and headers; then it is closed
+#: (408 when part of a request came).
+REQUEST_HEAD_TIMEOUT = 10.0
+
+#: Seconds an idle kept-alive connection stays open. Longer than the HTTP
+#: store's own 5 s, so the client closes first and never reuses a connection
+#: the server is closing.
+KEEP_ALIVE_TIMEOUT = 15
+
+#: Longest wait, in seconds, for the next piece of a request body (408).
+BODY_READ_TIMEOUT = 30.0
+
+#: Seconds an admitted JSON body has to arrive whole (408), so that a slow
+#: sender cannot hold one of the ``MAX_CONCURRENT_BATCHES`` places.
+JSON_BODY_TIMEOUT = 60.0
+
+#: Seconds a client may take nothing of a response before it is disconnected
+#: (its file closed, its buffers freed).
+SEND_STALL_TIMEOUT = 30.0

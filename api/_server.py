@@ -12,6 +12,7 @@ token.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -37,11 +38,16 @@ from ._errors import (
     RunhistoryError,
 )
 from ._limits import (
+    BODY_READ_TIMEOUT,
+    JSON_BODY_TIMEOUT,
+    KEEP_ALIVE_TIMEOUT,
     MAX_ARTIFACT_SIZE,
     MAX_BATCH_BYTES,
     MAX_CONCURRENT_BATCHES,
     MAX_INT,
     MAX_PAGE_SIZE,
+    REQUEST_HEAD_TIMEOUT,
+    SEND_STALL_TIMEOUT,
     SWEEP_INTERVAL,
 )
 from ._models import NewRun, RunStatus
@@ -56,10 +62,15 @@ class BatchTooLarge(InvalidInput):
     """A JSON request body past ``MAX_BATCH_BYTES`` (413)."""
 
 
+class BodyStalled(RunhistoryError):
+    """A request body that stopped arriving (408)."""
+
+
 #: HTTP status for each error a store raises on purpose.
 _STATUS: list[tuple[type[Exception], int]] = [
     (AmbiguousRunId, 409),
     (NotFound, 404),
+    (BodyStalled, 408),
     (BatchTooLarge, 413),
     (ArtifactTooLarge, 413),
     (InvalidInput, 422),
@@ -103,16 +114,20 @@ class _BearerToken:
 
 
 class _BodyGuard:
-    """Pure ASGI middleware: how much of a JSON request body is read, and how many at once.
+    """Pure ASGI middleware: how much of a request body is read, how fast, and how many at once.
 
+    Every body must keep coming: each piece within ``body_timeout`` (408).
     A PUT streams a file to disk and has its own size limit; every other body
     is JSON that is read whole and decoded, so it is capped at
     ``MAX_BATCH_BYTES`` (413) and admitted ``MAX_CONCURRENT_BATCHES`` at a
-    time, before any of it is read: a waiting body stays in its socket.
+    time, before any of it is read: a waiting body stays in its socket. An
+    admitted body must arrive whole within ``json_body_timeout``.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, body_timeout: float, json_body_timeout: float) -> None:
         self.app = app
+        self.body_timeout = body_timeout
+        self.json_body_timeout = json_body_timeout
         self._admission: anyio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -122,8 +137,11 @@ class _BodyGuard:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"").decode("latin-1")
         has_body = (declared.isdigit() and int(declared) > 0) or b"transfer-encoding" in headers
-        if not has_body or scope["method"] == "PUT":
+        if not has_body:
             await self.app(scope, receive, send)
+            return
+        if scope["method"] == "PUT":
+            await self._guarded(scope, receive, send, cap=None, deadline=None)
             return
         if declared.isdigit() and int(declared) > MAX_BATCH_BYTES:
             await self._refuse(scope, receive, send, _too_large())
@@ -131,18 +149,33 @@ class _BodyGuard:
         if self._admission is None:
             self._admission = anyio.Semaphore(MAX_CONCURRENT_BATCHES)
         async with self._admission:
-            await self._guarded(scope, receive, send, cap=MAX_BATCH_BYTES)
+            deadline = anyio.current_time() + self.json_body_timeout
+            await self._guarded(scope, receive, send, cap=MAX_BATCH_BYTES, deadline=deadline)
 
-    async def _guarded(self, scope: Scope, receive: Receive, send: Send, cap: int | None) -> None:
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, cap: int | None, deadline: float | None) -> None:
         failure: RunhistoryError | None = None
         started = False
+        body_done = False
         size = 0
 
         async def receive_guarded() -> Message:
-            nonlocal failure, size
-            message = await receive()
+            nonlocal failure, body_done, size
+            if body_done:  # past the body: a wait for the disconnect, untimed
+                return await receive()
+            left = math.inf if deadline is None else deadline - anyio.current_time()
+            try:
+                with anyio.fail_after(max(min(self.body_timeout, left), 0.0)):
+                    message = await receive()
+            except TimeoutError:
+                failure = BodyStalled(
+                    f"no part of the request body came for {self.body_timeout:g} s"
+                    if self.body_timeout <= left
+                    else f"the request body did not arrive whole within {self.json_body_timeout:g} s"
+                )
+                raise failure from None
             if message["type"] == "http.request":
                 size += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if cap is not None and size > cap:
                     failure = _too_large()
                     raise failure
@@ -262,6 +295,8 @@ def create_app(
     *,
     token: str | None = None,
     max_file_size: int = MAX_ARTIFACT_SIZE,
+    body_timeout: float = BODY_READ_TIMEOUT,
+    json_body_timeout: float = JSON_BODY_TIMEOUT,
     sweep_interval: float = SWEEP_INTERVAL,
 ) -> FastAPI:
     """The FastAPI application serving ``store``.
@@ -270,6 +305,8 @@ def create_app(
         store: The store to serve.
         token: When set, every route but ``/health`` needs this bearer token.
         max_file_size: Largest artifact accepted, in bytes (413 beyond).
+        body_timeout: Seconds to wait for the next piece of a request body (408 beyond).
+        json_body_timeout: Seconds an admitted JSON body has to arrive whole (408 beyond).
         sweep_interval: Seconds between sweeps of ``tmp/`` for what dead processes left.
     """
     # Uploads are received into this process's scratch folder; what a killed
@@ -468,7 +505,7 @@ def create_app(
         stream = store.open_asset_file(name, version, path)
         return StreamingResponse(_iter_stream(stream), media_type="application/octet-stream")
 
-    app.add_middleware(_BodyGuard)
+    app.add_middleware(_BodyGuard, body_timeout=body_timeout, json_body_timeout=json_body_timeout)
     if token:  # outermost: a refused request is never admitted nor read
         app.add_middleware(_BearerToken, token=token)
     return app
@@ -498,9 +535,17 @@ def serve(
     token: str | None = None,
     insecure: bool = False,
     max_file_size: int = MAX_ARTIFACT_SIZE,
+    head_timeout: float = REQUEST_HEAD_TIMEOUT,
+    keep_alive_timeout: int = KEEP_ALIVE_TIMEOUT,
+    body_timeout: float = BODY_READ_TIMEOUT,
+    json_body_timeout: float = JSON_BODY_TIMEOUT,
+    send_timeout: float = SEND_STALL_TIMEOUT,
     sweep_interval: float = SWEEP_INTERVAL,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (in-flight requests finish first).
+
+    The timeouts and the sweep interval default to the constants of the same
+    meaning in ``_limits`` (see the README's "history service").
 
     Raises:
         InvalidInput: a non-loopback ``host`` without a token and without ``insecure``.
@@ -515,15 +560,22 @@ def serve(
 
     import uvicorn
 
+    from ._connections import timed_protocol
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), port))  # port 0 picks a free one; say which below
     bound = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
+    app = create_app(
+        store, token=token, max_file_size=max_file_size, body_timeout=body_timeout,
+        json_body_timeout=json_body_timeout, sweep_interval=sweep_interval,
+    )  # fmt: skip
     config = uvicorn.Config(
-        create_app(store, token=token, max_file_size=max_file_size, sweep_interval=sweep_interval),
-        log_level="warning", timeout_graceful_shutdown=30,
+        app, log_level="warning", timeout_graceful_shutdown=30,
+        http=timed_protocol(head_timeout, send_timeout),
+        timeout_keep_alive=keep_alive_timeout,
     )  # fmt: skip
     print(
         f"runhistory: serving {getattr(store, 'home', store)} on http://{shown}:{bound}"
