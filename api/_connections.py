@@ -12,6 +12,8 @@ request bodies are timed in the application (``_server``), which can answer
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -99,7 +101,12 @@ def timed_protocol(
                 self._send_timer = self.loop.call_later(send_timeout, self._send_check)
                 return
             self._send_timer = None
-            self.transport.abort()  # close() would wait for the buffer to drain
+            # A reset, not a close: close() would wait for the buffers to drain,
+            # and the kernel would go on holding what it has queued for the client.
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abort()
 
     return TimedH11Protocol
 

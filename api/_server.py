@@ -16,10 +16,10 @@ import math
 import os
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import anyio
 from fastapi import FastAPI, Query, Request
@@ -210,6 +210,38 @@ def _too_large() -> BatchTooLarge:
     return BatchTooLarge(f"a request body may be at most {MAX_BATCH_BYTES} bytes; send smaller batches")
 
 
+class _FileResponse(StreamingResponse):
+    """A file's bytes in pieces, with its length declared; the file is closed the
+    moment the response ends or the client goes away (not when garbage is collected)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        try:
+            size: int | None = os.fstat(stream.fileno()).st_size - stream.tell()
+        except (AttributeError, OSError, ValueError):
+            size = None
+        headers = None if size is None else {"content-length": str(size)}
+        super().__init__(iter(()), media_type="application/octet-stream", headers=headers)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as tasks:
+
+                async def stop_on_disconnect() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    tasks.cancel_scope.cancel()
+
+                tasks.start_soon(stop_on_disconnect)
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                while piece := await anyio.to_thread.run_sync(self.stream.read, _PIECE):
+                    await send({"type": "http.response.body", "body": piece, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                tasks.cancel_scope.cancel()
+        finally:
+            self.stream.close()
+
+
 class NewRunBody(BaseModel):
     """A run to start."""
 
@@ -276,12 +308,6 @@ _METRICS_BODY = {
 }
 
 _STREAM_BODY = {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
-
-
-def _iter_stream(stream: Any) -> Iterator[bytes]:
-    with stream:
-        while piece := stream.read(_PIECE):
-            yield piece
 
 
 async def _sweep_every(tmp: Path, interval: float) -> None:
@@ -467,8 +493,7 @@ def create_app(
     def get_artifact(run_id: str, path: str) -> StreamingResponse:
         """One file's bytes, streamed."""
         check_artifact_path(path)
-        stream = store.open_artifact(run_id, path)
-        return StreamingResponse(_iter_stream(stream), media_type="application/octet-stream")
+        return _FileResponse(store.open_artifact(run_id, path))
 
     # -- assets -------------------------------------------------------------
 
@@ -502,8 +527,7 @@ def create_app(
     def get_asset_file(name: str, version: int, path: str) -> StreamingResponse:
         """One file of an asset version, streamed."""
         check_artifact_path(path)
-        stream = store.open_asset_file(name, version, path)
-        return StreamingResponse(_iter_stream(stream), media_type="application/octet-stream")
+        return _FileResponse(store.open_asset_file(name, version, path))
 
     app.add_middleware(_BodyGuard, body_timeout=body_timeout, json_body_timeout=json_body_timeout)
     if token:  # outermost: a refused request is never admitted nor read

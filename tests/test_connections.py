@@ -7,15 +7,18 @@ answered, one past it is cut off.
 
 from __future__ import annotations
 
+import os
 import re
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from runhistory.api._http import HttpStore
 
 from ._processes import partial_files
 from ._server import Server
@@ -162,3 +165,67 @@ def test_a_json_body_within_its_deadline_is_stored(server: Server, run_id: str) 
         sock.sendall(metrics_head(run_id, len(body)))
         dribble(sock, body, 3, BODY / 2)
         assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+
+
+# -- downloads ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big_artifact(server: Server, run_id: str) -> str:
+    """A run file far larger than the socket buffers between client and server."""
+    with HttpStore(server.url) as remote:
+        remote.put_artifact(run_id, "big.bin", os.urandom(1 << 20) * 64)
+    return f"/api/v1/runs/{run_id}/artifacts/big.bin"
+
+
+def open_blobs(server: Server) -> list[str]:
+    """The blob files the server process holds open."""
+    assert server.process is not None
+    found = []
+    for fd in Path(f"/proc/{server.process.pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed while we looked
+        if "/blobs/" in target:
+            found.append(target)
+    return found
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, "timed out"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_a_download_declares_its_length(server: Server, big_artifact: str) -> None:
+    with httpx.stream("GET", server.url + big_artifact) as response:
+        assert response.headers["content-length"] == str(64 << 20)
+        assert sum(len(p) for p in response.iter_raw()) == 64 << 20
+    assert wait_until(lambda: open_blobs(server) == [], 5) < 1
+
+
+def test_a_client_that_closes_a_download_midway_frees_its_file_at_once(server: Server, big_artifact: str) -> None:
+    with connect(server) as sock:
+        sock.sendall(f"GET {big_artifact} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        received = 0
+        while received < 1 << 20:
+            received += len(sock.recv(1 << 16))
+        time.sleep(0.3)  # stalls a moment, the server blocked on its full buffers
+        assert len(open_blobs(server)) == 1
+    assert wait_until(lambda: open_blobs(server) == [], 5) < 0.5
+
+
+def test_a_client_that_takes_nothing_of_a_download_is_disconnected(server: Server, big_artifact: str) -> None:
+    with connect(server) as sock:
+        sock.sendall(f"GET {big_artifact} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wait_until(lambda: len(open_blobs(server)) == 1, 5)
+        took = wait_until(lambda: open_blobs(server) == [], SEND * 2 + 3)  # one quiet period to see, one to act
+        assert took >= SEND * 0.8
+        received = 0
+        with pytest.raises(ConnectionResetError):  # reset: the server's kernel dropped its queue too
+            while piece := sock.recv(1 << 20):
+                received += len(piece)
+        assert received < 64 << 20
