@@ -11,6 +11,7 @@ import os
 import re
 import select
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runhistory.api import IntegrityError
 from runhistory.api._http import HttpStore
 
 from ._processes import partial_files
@@ -229,3 +231,51 @@ def test_a_client_that_takes_nothing_of_a_download_is_disconnected(server: Serve
             while piece := sock.recv(1 << 20):
                 received += len(piece)
         assert received < 64 << 20
+
+
+# -- a server that lies -------------------------------------------------------------------
+
+
+class LyingServer:
+    """Answers one request declaring ``Content-Length: 10``, then sends up to 100 MiB in chunks.
+
+    (A response with both headers is read by its chunks: HTTP gives Transfer-Encoding the last word.)
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.sent = 0
+        self.thread = threading.Thread(target=self.answer, daemon=True)
+        self.thread.start()
+
+    def answer(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            while b"\r\n\r\n" not in conn.recv(1 << 16):
+                pass
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n")
+            piece = b"x" * (1 << 16)
+            try:
+                while self.sent < 100 << 20:
+                    conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.sent += len(piece)
+                conn.sendall(b"0\r\n\r\n")
+            except OSError:
+                pass  # the client stopped reading and closed
+
+    def close(self) -> None:
+        self.thread.join(10)
+        self.listener.close()
+
+
+def test_a_download_that_runs_past_its_declared_length_is_stopped_at_once() -> None:
+    liar = LyingServer()
+    try:
+        with HttpStore(liar.url) as remote, remote.open_artifact("a" * 32, "a.bin") as f:
+            with pytest.raises(IntegrityError, match="more than the 10 bytes it declared"):
+                f.read()
+        liar.thread.join(10)
+        assert liar.sent < 16 << 20  # what the socket buffers took before the client closed, not 100 MiB
+    finally:
+        liar.close()
