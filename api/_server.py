@@ -17,15 +17,19 @@ import os
 import secrets
 import tempfile
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 import anyio
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,13 +48,16 @@ from ._limits import (
     MAX_ARTIFACT_SIZE,
     MAX_BATCH_BYTES,
     MAX_CONCURRENT_BATCHES,
+    MAX_EXPERIMENT_NAME_LENGTH,
     MAX_INT,
     MAX_PAGE_SIZE,
+    MAX_RUN_NAME_LENGTH,
     REQUEST_HEAD_TIMEOUT,
     SEND_STALL_TIMEOUT,
     SWEEP_INTERVAL,
 )
 from ._models import NewRun, RunStatus
+from ._openapi import FILE_BODY, METRICS_BODY, complete, ok
 from ._scratch import scratch_folder, sweep
 from ._store import Store
 from ._validate import check_artifact_path
@@ -242,18 +249,22 @@ class _FileResponse(StreamingResponse):
             self.stream.close()
 
 
+_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters (as _validate checks)
+
+
 class NewRunBody(BaseModel):
     """A run to start."""
 
-    experiment: str = "default"
-    name: str | None = None
+    # The store checks every field again; these bounds are here to be documented.
+    experiment: str = Field("default", min_length=1, max_length=MAX_EXPERIMENT_NAME_LENGTH, pattern=_PRINTABLE)
+    name: str | None = Field(None, max_length=MAX_RUN_NAME_LENGTH, pattern=_PRINTABLE)
     command: list[str] = Field(default_factory=list)
     cwd: str = ""
     host: str = ""
     user: str = ""
     python: str = ""
     pid: int | None = Field(None, ge=0, le=MAX_INT)
-    run_id: str | None = None
+    run_id: str | None = Field(None, pattern="^[0-9a-f]{32}$", description="use this id (32 lowercase hex digits)")
 
 
 class RunChangesBody(BaseModel):
@@ -278,36 +289,6 @@ class PromoteBody(BaseModel):
     run_id: str
     prefix: str = ""
 
-
-_METRICS_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["series"],
-                "properties": {
-                    "key": {"type": "string", "description": "idempotency key: a batch with a known key is not stored again"},
-                    "series": {
-                        "type": "object",
-                        "additionalProperties": {
-                            "type": "object",
-                            "required": ["kind", "values", "steps", "times"],
-                            "properties": {
-                                "kind": {"enum": ["number", "string", "chart"]},
-                                "values": {"type": "array", "items": {}},
-                                "steps": {"type": "array", "items": {"type": ["integer", "null"]}},
-                                "times": {"type": "array", "items": {"type": "number"}},
-                            },
-                        },
-                    },
-                },
-            }
-        }
-    },
-}
-
-_STREAM_BODY = {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
 
 
 async def _sweep_every(tmp: Path, interval: float) -> None:
@@ -361,6 +342,35 @@ def create_app(
     async def on_store_error(request: Request, error: RunhistoryError) -> JSONResponse:
         return error_response(error)
 
+    # Every failure answers with the same body, {"error", "message"}: bad
+    # parameters, unknown routes and the unexpected too.
+    @app.exception_handler(RequestValidationError)
+    async def on_bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in error.errors()
+        )
+        return error_response(InvalidInput(problems or "the request is not acceptable"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:  # FastAPI's word for a body it could not parse (not UTF-8, say)
+            return error_response(InvalidInput(f"the body is not JSON: {error.detail}"))
+        name = HTTPStatus(error.status_code).phrase.replace(" ", "").replace("-", "")
+        body = {"error": name, "message": str(error.detail)}
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"error": "InternalError", "message": "the server failed; its log says why"}, status_code=500)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = complete(doc, token=bool(token))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(UnicodeError)
     async def on_bad_text(request: Request, error: UnicodeError) -> JSONResponse:
         # A lone surrogate ("\ud800" in JSON) cannot be stored as text.
@@ -370,20 +380,20 @@ def create_app(
     async def on_huge_number(request: Request, error: OverflowError) -> JSONResponse:
         return error_response(InvalidInput(f"a number does not fit in 64 bits: {error}"))
 
-    @app.get("/health", tags=["service"])
+    @app.get("/health", tags=["service"], responses=ok(200, "Health"))
     def health() -> dict[str, str]:
         """Whether the service is up (needs no token)."""
         return {"status": "ok"}
 
     # -- runs ---------------------------------------------------------------
 
-    @app.post(f"{API}/runs", status_code=201, tags=["runs"])
+    @app.post(f"{API}/runs", status_code=201, tags=["runs"], responses=ok(201, "Run"))
     def create_run(body: NewRunBody) -> Response:
         """Start a run."""
         run = store.create_run(NewRun(**body.model_dump()))
         return _json(wire.run_to_wire(run), 201)
 
-    @app.get(f"{API}/runs", tags=["runs"])
+    @app.get(f"{API}/runs", tags=["runs"], responses=ok(200, "RunPage"))
     def list_runs(
         experiment: str | None = None,
         status: RunStatus | None = None,
@@ -394,24 +404,24 @@ def create_app(
         page = store.list_runs(experiment=experiment, status=status, limit=limit, cursor=cursor)
         return _json(wire.page_to_wire(page))
 
-    @app.get(f"{API}/runs/{{run_ref}}", tags=["runs"])
+    @app.get(f"{API}/runs/{{run_ref}}", tags=["runs"], responses=ok(200, "Run"))
     def get_run(run_ref: str) -> Response:
         """One run, by its id or any unique prefix."""
         return _json(wire.run_to_wire(store.get_run(run_ref)))
 
-    @app.patch(f"{API}/runs/{{run_id}}", status_code=204, tags=["runs"])
+    @app.patch(f"{API}/runs/{{run_id}}", status_code=204, tags=["runs"], responses=ok(204))
     def update_run(run_id: str, body: RunChangesBody) -> Response:
         """Record facts learnt after the start."""
         store.update_run(run_id, git_commit=body.git_commit, git_dirty=body.git_dirty, skipped_files=body.skipped_files)
         return Response(status_code=204)
 
-    @app.post(f"{API}/runs/{{run_id}}/heartbeat", status_code=204, tags=["runs"])
+    @app.post(f"{API}/runs/{{run_id}}/heartbeat", status_code=204, tags=["runs"], responses=ok(204))
     def heartbeat(run_id: str) -> Response:
         """The run's owner is alive."""
         store.heartbeat(run_id)
         return Response(status_code=204)
 
-    @app.post(f"{API}/runs/{{run_id}}/finish", tags=["runs"])
+    @app.post(f"{API}/runs/{{run_id}}/finish", tags=["runs"], responses=ok(200, "Run"))
     def finish_run(run_id: str, body: FinishBody) -> Response:
         """End a run."""
         run = store.finish_run(run_id, body.status, error=body.error, exit_code=body.exit_code)
@@ -419,7 +429,8 @@ def create_app(
 
     # -- metrics ------------------------------------------------------------
 
-    @app.post(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"], openapi_extra={"requestBody": _METRICS_BODY})
+    @app.post(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"], responses=ok(200, "Stored"),
+              openapi_extra={"requestBody": METRICS_BODY})  # fmt: skip
     async def append_metrics(run_id: str, request: Request) -> Response:
         """Append a batch of points, once per idempotency key."""
         body = bytearray()  # at most MAX_BATCH_BYTES: _BodyGuard stops a longer one
@@ -442,12 +453,12 @@ def create_app(
 
         return _json({"stored": await run_in_threadpool(parse_and_store)})
 
-    @app.get(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"])
+    @app.get(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"], responses=ok(200, "Metric", many=True))
     def list_metrics(run_id: str) -> Response:
         """The run's metrics with their newest values."""
         return _json([wire.metric_to_wire(m) for m in store.list_metrics(run_id)])
 
-    @app.get(f"{API}/runs/{{run_id}}/series", tags=["metrics"])
+    @app.get(f"{API}/runs/{{run_id}}/series", tags=["metrics"], responses=ok(200, "Series"))
     def read_series(run_id: str, name: str, max_points: int | None = Query(None, ge=2)) -> Response:
         """One metric's points; ``max_points`` downsamples on the server."""
         return _json(wire.series_to_wire(store.read_series(run_id, name, max_points=max_points)))
@@ -455,7 +466,7 @@ def create_app(
     # -- artifacts ----------------------------------------------------------
 
     @app.put(f"{API}/runs/{{run_id}}/artifacts/{{path:path}}", status_code=201, tags=["artifacts"],
-             openapi_extra={"requestBody": _STREAM_BODY})  # fmt: skip
+             responses=ok(201, "Artifact"), openapi_extra={"requestBody": FILE_BODY})  # fmt: skip
     async def put_artifact(run_id: str, path: str, request: Request) -> Response:
         """Store a file, streamed; 413 past the per-file limit."""
         check_artifact_path(path)
@@ -483,13 +494,13 @@ def create_app(
             os.unlink(name)
         return _json(wire.artifact_to_wire(info), 201)
 
-    @app.get(f"{API}/runs/{{run_id}}/artifacts", tags=["artifacts"])
+    @app.get(f"{API}/runs/{{run_id}}/artifacts", tags=["artifacts"], responses=ok(200, "Artifact", many=True))
     def list_artifacts(run_id: str, prefix: str = "") -> Response:
         """The run's files at or under ``prefix``."""
         return _json([wire.artifact_to_wire(a) for a in store.list_artifacts(run_id, prefix)])
 
     @app.get(f"{API}/runs/{{run_id}}/artifacts/{{path:path}}", tags=["artifacts"],
-             responses={200: {"content": {"application/octet-stream": {}}}})  # fmt: skip
+             responses=ok(200, binary=True))  # fmt: skip
     def get_artifact(run_id: str, path: str) -> StreamingResponse:
         """One file's bytes, streamed."""
         check_artifact_path(path)
@@ -497,33 +508,33 @@ def create_app(
 
     # -- assets -------------------------------------------------------------
 
-    @app.post(f"{API}/assets/{{name}}/versions", status_code=201, tags=["assets"])
+    @app.post(f"{API}/assets/{{name}}/versions", status_code=201, tags=["assets"], responses=ok(201, "Asset"))
     def promote(name: str, body: PromoteBody) -> Response:
         """Make the next version of an asset from a run's files."""
         return _json(wire.asset_to_wire(store.promote(body.run_id, body.prefix, name)), 201)
 
-    @app.get(f"{API}/assets", tags=["assets"])
+    @app.get(f"{API}/assets", tags=["assets"], responses=ok(200, "AssetSummary", many=True))
     def list_assets() -> Response:
         """Every asset with its newest version."""
         return _json([wire.asset_summary_to_wire(a) for a in store.list_assets()])
 
-    @app.get(f"{API}/assets/{{name}}/versions", tags=["assets"])
+    @app.get(f"{API}/assets/{{name}}/versions", tags=["assets"], responses=ok(200, "Asset", many=True))
     def list_asset_versions(name: str) -> Response:
         """Every version of an asset."""
         return _json([wire.asset_to_wire(a) for a in store.list_asset_versions(name)])
 
-    @app.get(f"{API}/assets/{{name}}/latest", tags=["assets"])
+    @app.get(f"{API}/assets/{{name}}/latest", tags=["assets"], responses=ok(200, "Asset"))
     def get_latest_asset(name: str) -> Response:
         """The newest version of an asset."""
         return _json(wire.asset_to_wire(store.get_asset(name)))
 
-    @app.get(f"{API}/assets/{{name}}/versions/{{version}}", tags=["assets"])
+    @app.get(f"{API}/assets/{{name}}/versions/{{version}}", tags=["assets"], responses=ok(200, "Asset"))
     def get_asset(name: str, version: int) -> Response:
         """One version of an asset."""
         return _json(wire.asset_to_wire(store.get_asset(name, version)))
 
     @app.get(f"{API}/assets/{{name}}/versions/{{version}}/files/{{path:path}}", tags=["assets"],
-             responses={200: {"content": {"application/octet-stream": {}}}})  # fmt: skip
+             responses=ok(200, binary=True))  # fmt: skip
     def get_asset_file(name: str, version: int, path: str) -> StreamingResponse:
         """One file of an asset version, streamed."""
         check_artifact_path(path)

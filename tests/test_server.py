@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runhistory.api import EmbeddedStore, NewRun
+from runhistory.api import EmbeddedStore, NewRun, SeriesBatch
 from runhistory.api._http import HttpStore
 
 from ._processes import clean_env, partial_files, run, start
@@ -304,7 +304,7 @@ def test_malformed_bodies_get_422_with_a_message(server: Server, body: bytes) ->
         run_id = remote.create_run(NewRun()).id
     response = httpx.post(f"{server.url}/api/v1/runs/{run_id}/metrics", content=body)
     assert response.status_code == 422, response.text
-    assert response.json()["message"] or response.json()["detail"]
+    assert response.json()["error"] == "InvalidInput" and response.json()["message"]
 
 
 def test_uploads_past_the_limit_get_413(tmp_path: Path) -> None:
@@ -369,25 +369,60 @@ def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_no_server_errors(server: Server, tmp_path: Path) -> None:
+def test_schemathesis_finds_answers_that_match_the_openapi_document(tmp_path: Path) -> None:
+    """Fuzzed requests get no 5xx, and every answer's status, type and body is the one documented."""
     schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert schemathesis, "schemathesis is in the test extra"
-    with HttpStore(server.url) as remote:
-        run_id = remote.create_run(NewRun()).id
-        remote.put_artifact(run_id, "a.txt", b"a")
-        remote.promote(run_id, "a.txt", "m")
-    # Real identifiers, so that requests reach past the 404s into the store.
-    (tmp_path / "schemathesis.toml").write_text(
-        f'[parameters]\nrun_id = "{run_id}"\nrun_ref = "{run_id[:8]}"\nname = "m"\nversion = 1\npath = "a.txt"\n'
-    )
-    done = subprocess.run(
-        [schemathesis, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
-         "--max-examples", "25", "--phases", "examples,coverage,fuzzing", "--workers", "1",
-         "--suppress-health-check", "all", "--no-color"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
-        env={**clean_env(tmp_path), "SCHEMATHESIS_HOOKS": ""},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    srv = Server(tmp_path / "server", token=TOKEN).start()
+    try:
+        with HttpStore(srv.url, token=TOKEN) as remote:
+            run_id = remote.create_run(NewRun()).id
+            # "m" names the asset and the metric both: one value for the parameter "name"
+            remote.append_metrics(run_id, {"m": SeriesBatch("number", [0.5, math.nan], [None, None], [1.0, 2.0])})
+            remote.put_artifact(run_id, "a.txt", b"a")
+            remote.promote(run_id, "a.txt", "m")
+        # Real identifiers, so that requests reach past the 404s into the store.
+        (tmp_path / "schemathesis.toml").write_text(
+            f'[parameters]\n"path.run_id" = "{run_id}"\n"path.run_ref" = "{run_id[:8]}"\n"path.name" = "m"\n'
+            '"query.name" = "m"\n"path.version" = 1\n"path.path" = "a.txt"\n'
+        )
+        done = subprocess.run(
+            [schemathesis, "run", f"{srv.url}/openapi.json", "--header", f"Authorization: Bearer {TOKEN}",
+             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+             "response_schema_conformance,ignored_auth",
+             "--max-examples", "8", "--phases", "examples,coverage,fuzzing", "--workers", "1",
+             "--suppress-health-check", "all", "--no-color"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+            env={**clean_env(tmp_path), "SCHEMATHESIS_HOOKS": ""},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    finally:
+        srv.stop()
+
+
+def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "server", token=TOKEN).start()
+    try:
+        doc = httpx.get(srv.url + "/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    finally:
+        srv.stop()
+    assert doc["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    assert doc["security"] == [{"bearer": []}] and doc["paths"]["/health"]["get"]["security"] == []
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            (ok,) = [code for code in answers if code.startswith("2")]
+            if ok != "204":
+                assert answers[ok]["content"], (method, path)
+                (body,) = answers[ok]["content"].values()
+                assert body["schema"], (method, path)
+            if path.startswith("/api/"):
+                assert {"401", "422", "500"} <= set(answers), (method, path)
+                for code, answer in answers.items():
+                    if not code.startswith("2"):
+                        assert answer["content"]["application/json"]["schema"] == error, (method, path, code)
+    assert set(doc["components"]["schemas"]["Error"]["required"]) == {"error", "message"}
 
 
 def test_remote_os_exit_after_wait_and_forked_children(server: Server, tmp_path: Path) -> None:
