@@ -4,6 +4,8 @@ Every test uses real parts: an ``EmbeddedStore`` on a real SQLite file under
 ``tmp_path`` and a ``Logger`` built directly on it (never ``get_logger()``,
 which is a per-process singleton with exit hooks). A refused call must raise
 at the call itself, name the problem, and leave the store exactly as it was.
+The server's own limits on request bodies are tested the same way against a
+real ``runhistory serve``.
 """
 
 from __future__ import annotations
