@@ -1,7 +1,8 @@
 """A ``Store`` that talks to ``runhistory serve`` over HTTP with httpx.
 
 One keep-alive connection pool per process (a forked child opens its own);
-metric batches travel whole, artifact bodies stream in pieces both ways.
+metric batches travel whole up to the server's ``MAX_BATCH_BYTES`` (larger
+ones in parts), artifact bodies stream in pieces both ways.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from ._errors import (
     ArtifactTooLarge,
     BadResponse,
     BatchTooLarge,
+    IntegrityError,
     InvalidInput,
     StoreUnavailable,
     Unauthorized,
 )
-from ._limits import MAX_ARTIFACT_SIZE, REMOTE_BATCH_POINTS
+from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, REMOTE_BATCH_POINTS
 from ._models import (
     ArtifactInfo,
     AssetSummary,
@@ -104,24 +106,39 @@ def _raise_for(response: httpx.Response) -> None:
 
 
 class _ResponseReader(io.RawIOBase):
-    """A streamed response body as a binary file."""
+    """A streamed response body as a binary file, no longer than the server declared.
+
+    The bytes are taken as they came (a file is never encoded on the way; one
+    decoded on the way could be any size), and a body that runs past its
+    ``Content-Length`` stops the download at the first piece beyond it.
+    """
 
     def __init__(self, response: httpx.Response) -> None:
         self._response = response
-        self._pieces: Iterator[bytes] = response.iter_bytes(_PIECE)
+        self._pieces: Iterator[bytes] = response.iter_raw()
         self._left = b""
+        declared = response.headers.get("content-length", "")
+        self._declared = int(declared) if declared.isdigit() else None
+        self._received = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        if not self._left:
+        while not self._left:  # an empty piece is not the end (a transport may yield one first)
             try:
                 self._left = next(self._pieces)
             except StopIteration:
                 return 0
             except Exception as error:
                 raise StoreUnavailable(f"download interrupted: {error}") from error
+            self._received += len(self._left)
+            if self._declared is not None and self._received > self._declared:
+                self._left = b""
+                self._response.close()
+                raise IntegrityError(
+                    f"the server sent more than the {self._declared} bytes it declared; the download was stopped"
+                )
         n = min(len(buffer), len(self._left))
         buffer[:n] = self._left[:n]
         self._left = self._left[n:]
@@ -178,12 +195,11 @@ class HttpStore:
         return REMOTE_BATCH_POINTS
 
     def staging_dir(self) -> Path:
-        """``<home>/staging`` on this machine (see ``default_home()``)."""
+        """This process's scratch folder in ``<home>/tmp`` on this machine (see ``default_home()``, ``_scratch``)."""
         from ._open import default_home
+        from ._scratch import scratch_folder
 
-        folder = default_home() / "staging"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return scratch_folder(default_home() / "tmp")
 
     def __enter__(self) -> HttpStore:
         return self
@@ -233,7 +249,8 @@ class HttpStore:
     def _open(self, path: str) -> BinaryIO:
         import httpx
 
-        request = self.client.build_request("GET", API + path)
+        # Files travel as they are: nothing to decode, nothing to be surprised by.
+        request = self.client.build_request("GET", API + path, headers={"Accept-Encoding": "identity"})
         try:
             response = self.client.send(request, stream=True)
         except httpx.TransportError as error:
@@ -306,11 +323,20 @@ class HttpStore:
     # -- metrics ----------------------------------------------------------------
 
     def append_metrics(self, run_id: str, batch: Mapping[str, SeriesBatch], *, key: str | None = None) -> bool:
-        import json
+        """See ``Store.append_metrics``.
 
-        body = json.dumps({"key": key, "series": wire.batch_to_wire(dict(batch))}, allow_nan=False)
-        return self._answer("POST", f"/runs/{run_id}/metrics", _stored, content=body,
-                            headers={"Content-Type": "application/json"})  # fmt: skip
+        A batch whose JSON is larger than the server takes (``MAX_BATCH_BYTES``)
+        travels as several requests, split the same way every time, each stored
+        once under ``key`` + ``/<n>``; returns True when any of them was stored now.
+        """
+        stored = False
+        parts = _split_for_the_wire(wire.batch_to_wire(dict(batch)))
+        for n, part in enumerate(parts):
+            part_key = key if len(parts) == 1 or key is None else f"{key}/{n}"
+            body = b'{"key": %s, "series": %s}' % (_dumps(part_key), part)
+            stored = self._answer("POST", f"/runs/{run_id}/metrics", _stored, content=body,
+                                  headers={"Content-Type": "application/json"}) or stored  # fmt: skip
+        return stored
 
     def list_metrics(self, run_id: str) -> list[MetricInfo]:
         return self._answer("GET", f"/runs/{run_id}/metrics", _list_of(wire.metric_from_wire))
@@ -397,6 +423,50 @@ def _stored(doc: Any) -> bool:
     if not isinstance(stored, bool):
         raise TypeError("'stored' must be true or false")
     return stored
+
+
+def _dumps(doc: Any) -> bytes:
+    import json
+
+    return json.dumps(doc, allow_nan=False).encode()
+
+
+# Room kept beside the series for the request's key and wrapping.
+_WRAPPING = 1024
+
+
+def _split_for_the_wire(series: dict[str, Any]) -> list[bytes]:
+    """A batch's series as JSON parts of at most ``MAX_BATCH_BYTES`` (with their wrapping).
+
+    Points are cut, in order, into as many even runs as the size asks for, and
+    a run that is still too large is cut again; one point always fits (the
+    longest string or chart encodes to under 3 MB). The cut depends only on the
+    batch, so a batch sent again travels in the same parts.
+    """
+    encoded = _dumps(series)
+    room = MAX_BATCH_BYTES - _WRAPPING
+    total = sum(len(points["values"]) for points in series.values())
+    if len(encoded) <= room or total < 2:
+        return [encoded]  # (an unsplittable one goes as it is; the server says what is wrong)
+    parts = min(total, max(2, -(-len(encoded) * 11 // (room * 10))))  # 10 % slack for uneven points
+    per = -(-total // parts)
+    out: list[bytes] = []
+    for first in range(0, total, per):
+        out += _split_for_the_wire(_points_between(series, first, first + per))
+    return out
+
+
+def _points_between(series: dict[str, Any], first: int, last: int) -> dict[str, Any]:
+    """The points numbered ``first`` to ``last`` (excluded), counting through the series in order."""
+    out = {}
+    offset = 0
+    for name, points in series.items():
+        n = len(points["values"])
+        start, end = max(first - offset, 0), min(last - offset, n)
+        if start < end:
+            out[name] = {**points, **{f: points[f][start:end] for f in ("values", "steps", "times")}}
+        offset += n
+    return out
 
 
 def _size_left(stream: BinaryIO) -> int | None:

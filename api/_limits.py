@@ -39,9 +39,17 @@ MAX_ASSET_NAME_LENGTH = 128
 #: exactly this many, which lets reads address points by index.
 CHUNK_POINTS = 1024
 
-#: Largest metrics request body the server reads, in bytes (64 MiB); loggers
-#: send batches of at most 50,000 points, about 2.5 MB.
-MAX_BATCH_BYTES = 64 * 1024 * 1024
+#: Largest JSON request body the server reads (a metrics batch, a run), in
+#: bytes (4 MiB; 413 past it). The HTTP store splits a larger metrics batch
+#: into requests of at most this size; a logger's batch of numbers (at most
+#: 50,000 points, 67 bytes a point at worst) fits in one.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+#: JSON request bodies the server reads, decodes and stores at once; the
+#: others wait with their bytes still in the socket. With ``MAX_BATCH_BYTES``
+#: this bounds the server's memory: a 4 MiB batch of small numbers or short
+#: strings takes about 55 MiB while it is decoded and stored.
+MAX_CONCURRENT_BATCHES = 2
 
 #: Most runs one page of ``list_runs`` returns.
 MAX_PAGE_SIZE = 1000
@@ -67,3 +75,32 @@ EMBEDDED_BATCH_POINTS = 200_000
 
 #: Most points a logger sends in one request to a server (about 2.5 MB of JSON).
 REMOTE_BATCH_POINTS = 50_000
+
+#: A partial file of the flat ``tmp/`` layout (``upload-*``, ``receive-*``,
+#: ``staged-*``) names no owner; a sweep removes it once it is this many
+#: seconds old (an hour). Scratch folders go as soon as their process is gone.
+STALE_TEMP_AGE = 3600.0
+
+#: Seconds between the server's sweeps of its ``tmp/`` folder (10 minutes).
+SWEEP_INTERVAL = 600.0
+
+#: Seconds a new connection (or the next request on a kept-alive one, from its
+#: first byte) has to send a whole request line and headers; then it is closed
+#: (408 when part of a request came).
+REQUEST_HEAD_TIMEOUT = 10.0
+
+#: Seconds an idle kept-alive connection stays open. Longer than the HTTP
+#: store's own 5 s, so the client closes first and never reuses a connection
+#: the server is closing.
+KEEP_ALIVE_TIMEOUT = 15
+
+#: Longest wait, in seconds, for the next piece of a request body (408).
+BODY_READ_TIMEOUT = 30.0
+
+#: Seconds an admitted JSON body has to arrive whole (408), so that a slow
+#: sender cannot hold one of the ``MAX_CONCURRENT_BATCHES`` places.
+JSON_BODY_TIMEOUT = 60.0
+
+#: Seconds a client may take nothing of a response before it is disconnected
+#: (its file closed, its buffers freed).
+SEND_STALL_TIMEOUT = 30.0

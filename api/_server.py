@@ -2,25 +2,36 @@
 
 A thin layer: every route calls one ``Store`` method. Blocking store calls run
 in the thread pool; artifact bodies stream both ways in pieces, so memory use
-does not grow with file size. Every route but ``/health`` needs
-``Authorization: Bearer <token>`` when the server has a token.
+does not grow with file size. JSON bodies are capped at ``MAX_BATCH_BYTES``
+and at most ``MAX_CONCURRENT_BATCHES`` of them are read and decoded at once,
+so memory use does not grow with the number of clients either. Every route
+but ``/health`` needs ``Authorization: Bearer <token>`` when the server has a
+token.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from http import HTTPStatus
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
+import anyio
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _wire as wire
 from ._errors import (
@@ -30,8 +41,24 @@ from ._errors import (
     NotFound,
     RunhistoryError,
 )
-from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, MAX_INT, MAX_PAGE_SIZE
+from ._limits import (
+    BODY_READ_TIMEOUT,
+    JSON_BODY_TIMEOUT,
+    KEEP_ALIVE_TIMEOUT,
+    MAX_ARTIFACT_SIZE,
+    MAX_BATCH_BYTES,
+    MAX_CONCURRENT_BATCHES,
+    MAX_EXPERIMENT_NAME_LENGTH,
+    MAX_INT,
+    MAX_PAGE_SIZE,
+    MAX_RUN_NAME_LENGTH,
+    REQUEST_HEAD_TIMEOUT,
+    SEND_STALL_TIMEOUT,
+    SWEEP_INTERVAL,
+)
 from ._models import NewRun, RunStatus
+from ._openapi import FILE_BODY, METRICS_BODY, complete, ok
+from ._scratch import scratch_folder, sweep
 from ._store import Store
 from ._validate import check_artifact_path
 
@@ -39,13 +66,18 @@ API = "/api/v1"
 _PIECE = 1 << 20
 
 class BatchTooLarge(InvalidInput):
-    """A metrics request body past ``MAX_BATCH_BYTES`` (413)."""
+    """A JSON request body past ``MAX_BATCH_BYTES`` (413)."""
+
+
+class BodyStalled(RunhistoryError):
+    """A request body that stopped arriving (408)."""
 
 
 #: HTTP status for each error a store raises on purpose.
 _STATUS: list[tuple[type[Exception], int]] = [
     (AmbiguousRunId, 409),
     (NotFound, 404),
+    (BodyStalled, 408),
     (BatchTooLarge, 413),
     (ArtifactTooLarge, 413),
     (InvalidInput, 422),
@@ -88,18 +120,151 @@ class _BearerToken:
         await self.app(scope, receive, send)
 
 
+class _BodyGuard:
+    """Pure ASGI middleware: how much of a request body is read, how fast, and how many at once.
+
+    Every body must keep coming: each piece within ``body_timeout`` (408).
+    A PUT streams a file to disk and has its own size limit; every other body
+    is JSON that is read whole and decoded, so it is capped at
+    ``MAX_BATCH_BYTES`` (413) and admitted ``MAX_CONCURRENT_BATCHES`` at a
+    time, before any of it is read: a waiting body stays in its socket. An
+    admitted body must arrive whole within ``json_body_timeout``.
+    """
+
+    def __init__(self, app: ASGIApp, body_timeout: float, json_body_timeout: float) -> None:
+        self.app = app
+        self.body_timeout = body_timeout
+        self.json_body_timeout = json_body_timeout
+        self._admission: anyio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"").decode("latin-1")
+        has_body = (declared.isdigit() and int(declared) > 0) or b"transfer-encoding" in headers
+        if not has_body:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "PUT":
+            await self._guarded(scope, receive, send, cap=None, deadline=None)
+            return
+        if declared.isdigit() and int(declared) > MAX_BATCH_BYTES:
+            await self._refuse(scope, receive, send, _too_large())
+            return
+        if self._admission is None:
+            self._admission = anyio.Semaphore(MAX_CONCURRENT_BATCHES)
+        async with self._admission:
+            deadline = anyio.current_time() + self.json_body_timeout
+            await self._guarded(scope, receive, send, cap=MAX_BATCH_BYTES, deadline=deadline)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, cap: int | None, deadline: float | None) -> None:
+        failure: RunhistoryError | None = None
+        started = False
+        body_done = False
+        size = 0
+
+        async def receive_guarded() -> Message:
+            nonlocal failure, body_done, size
+            if body_done:  # past the body: a wait for the disconnect, untimed
+                return await receive()
+            left = math.inf if deadline is None else deadline - anyio.current_time()
+            try:
+                with anyio.fail_after(max(min(self.body_timeout, left), 0.0)):
+                    message = await receive()
+            except TimeoutError:
+                failure = BodyStalled(
+                    f"no part of the request body came for {self.body_timeout:g} s"
+                    if self.body_timeout <= left
+                    else f"the request body did not arrive whole within {self.json_body_timeout:g} s"
+                )
+                raise failure from None
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
+                if cap is not None and size > cap:
+                    failure = _too_large()
+                    raise failure
+            return message
+
+        async def send_guarded(message: Message) -> None:
+            nonlocal started
+            if failure is not None and not started:
+                return  # the app's own answer to the failure; ours goes out below
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_guarded, send_guarded)
+        except ClientDisconnect:
+            return  # the client went away mid-body (killed, say): nobody is left to answer
+        except Exception:
+            if failure is None or started:
+                raise
+        if failure is not None and not started:
+            await self._refuse(scope, receive, send, failure)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, failure: RunhistoryError) -> None:
+        # The body was not read to its end: close the connection after answering.
+        response = error_response(failure)
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
+
+
+def _too_large() -> BatchTooLarge:
+    return BatchTooLarge(f"a request body may be at most {MAX_BATCH_BYTES} bytes; send smaller batches")
+
+
+class _FileResponse(StreamingResponse):
+    """A file's bytes in pieces, with its length declared; the file is closed the
+    moment the response ends or the client goes away (not when garbage is collected)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        try:
+            size: int | None = os.fstat(stream.fileno()).st_size - stream.tell()
+        except (AttributeError, OSError, ValueError):
+            size = None
+        headers = None if size is None else {"content-length": str(size)}
+        super().__init__(iter(()), media_type="application/octet-stream", headers=headers)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as tasks:
+
+                async def stop_on_disconnect() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    tasks.cancel_scope.cancel()
+
+                tasks.start_soon(stop_on_disconnect)
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                while piece := await anyio.to_thread.run_sync(self.stream.read, _PIECE):
+                    await send({"type": "http.response.body", "body": piece, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                tasks.cancel_scope.cancel()
+        finally:
+            self.stream.close()
+
+
+_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters (as _validate checks)
+
+
 class NewRunBody(BaseModel):
     """A run to start."""
 
-    experiment: str = "default"
-    name: str | None = None
+    # The store checks every field again; these bounds are here to be documented.
+    experiment: str = Field("default", min_length=1, max_length=MAX_EXPERIMENT_NAME_LENGTH, pattern=_PRINTABLE)
+    name: str | None = Field(None, max_length=MAX_RUN_NAME_LENGTH, pattern=_PRINTABLE)
     command: list[str] = Field(default_factory=list)
     cwd: str = ""
     host: str = ""
     user: str = ""
     python: str = ""
     pid: int | None = Field(None, ge=0, le=MAX_INT)
-    run_id: str | None = None
+    run_id: str | None = Field(None, pattern="^[0-9a-f]{32}$", description="use this id (32 lowercase hex digits)")
 
 
 class RunChangesBody(BaseModel):
@@ -125,64 +290,86 @@ class PromoteBody(BaseModel):
     prefix: str = ""
 
 
-_METRICS_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["series"],
-                "properties": {
-                    "key": {"type": "string", "description": "idempotency key: a batch with a known key is not stored again"},
-                    "series": {
-                        "type": "object",
-                        "additionalProperties": {
-                            "type": "object",
-                            "required": ["kind", "values", "steps", "times"],
-                            "properties": {
-                                "kind": {"enum": ["number", "string", "chart"]},
-                                "values": {"type": "array", "items": {}},
-                                "steps": {"type": "array", "items": {"type": ["integer", "null"]}},
-                                "times": {"type": "array", "items": {"type": "number"}},
-                            },
-                        },
-                    },
-                },
-            }
-        }
-    },
-}
 
-_STREAM_BODY = {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+async def _sweep_every(tmp: Path, interval: float) -> None:
+    while True:
+        await anyio.sleep(interval)
+        await anyio.to_thread.run_sync(sweep, tmp)
 
 
-def _iter_stream(stream: Any) -> Iterator[bytes]:
-    with stream:
-        while piece := stream.read(_PIECE):
-            yield piece
-
-
-def create_app(store: Store, *, token: str | None = None, max_file_size: int = MAX_ARTIFACT_SIZE) -> FastAPI:
+def create_app(
+    store: Store,
+    *,
+    token: str | None = None,
+    max_file_size: int = MAX_ARTIFACT_SIZE,
+    body_timeout: float = BODY_READ_TIMEOUT,
+    json_body_timeout: float = JSON_BODY_TIMEOUT,
+    sweep_interval: float = SWEEP_INTERVAL,
+) -> FastAPI:
     """The FastAPI application serving ``store``.
 
     Args:
         store: The store to serve.
         token: When set, every route but ``/health`` needs this bearer token.
         max_file_size: Largest artifact accepted, in bytes (413 beyond).
+        body_timeout: Seconds to wait for the next piece of a request body (408 beyond).
+        json_body_timeout: Seconds an admitted JSON body has to arrive whole (408 beyond).
+        sweep_interval: Seconds between sweeps of ``tmp/`` for what dead processes left.
     """
+    # Uploads are received into this process's scratch folder; what a killed
+    # server or client left there is swept now and every ``sweep_interval``.
+    tmp = Path(getattr(store, "home", tempfile.gettempdir())) / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    sweep(tmp)
+
+    @asynccontextmanager
+    async def sweeping(app: FastAPI) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_sweep_every, tmp, sweep_interval)
+            yield
+            tasks.cancel_scope.cancel()
+
     app = FastAPI(
         title="runhistory",
         description="Run history for machine-learning work: runs, metric series, artifacts, assets.",
         version="1",
         docs_url=None,
         redoc_url=None,
+        lifespan=sweeping,
     )
-    spool = Path(getattr(store, "home", tempfile.gettempdir())) / "tmp"
-    spool.mkdir(parents=True, exist_ok=True)
 
     @app.exception_handler(RunhistoryError)
     async def on_store_error(request: Request, error: RunhistoryError) -> JSONResponse:
         return error_response(error)
+
+    # Every failure answers with the same body, {"error", "message"}: bad
+    # parameters, unknown routes and the unexpected too.
+    @app.exception_handler(RequestValidationError)
+    async def on_bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in error.errors()
+        )
+        return error_response(InvalidInput(problems or "the request is not acceptable"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:  # FastAPI's word for a body it could not parse (not UTF-8, say)
+            return error_response(InvalidInput(f"the body is not JSON: {error.detail}"))
+        name = HTTPStatus(error.status_code).phrase.replace(" ", "").replace("-", "")
+        body = {"error": name, "message": str(error.detail)}
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"error": "InternalError", "message": "the server failed; its log says why"}, status_code=500)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = complete(doc, token=bool(token))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(UnicodeError)
     async def on_bad_text(request: Request, error: UnicodeError) -> JSONResponse:
@@ -193,20 +380,20 @@ def create_app(store: Store, *, token: str | None = None, max_file_size: int = M
     async def on_huge_number(request: Request, error: OverflowError) -> JSONResponse:
         return error_response(InvalidInput(f"a number does not fit in 64 bits: {error}"))
 
-    @app.get("/health", tags=["service"])
+    @app.get("/health", tags=["service"], responses=ok(200, "Health"))
     def health() -> dict[str, str]:
         """Whether the service is up (needs no token)."""
         return {"status": "ok"}
 
     # -- runs ---------------------------------------------------------------
 
-    @app.post(f"{API}/runs", status_code=201, tags=["runs"])
+    @app.post(f"{API}/runs", status_code=201, tags=["runs"], responses=ok(201, "Run"))
     def create_run(body: NewRunBody) -> Response:
         """Start a run."""
         run = store.create_run(NewRun(**body.model_dump()))
         return _json(wire.run_to_wire(run), 201)
 
-    @app.get(f"{API}/runs", tags=["runs"])
+    @app.get(f"{API}/runs", tags=["runs"], responses=ok(200, "RunPage"))
     def list_runs(
         experiment: str | None = None,
         status: RunStatus | None = None,
@@ -217,24 +404,24 @@ def create_app(store: Store, *, token: str | None = None, max_file_size: int = M
         page = store.list_runs(experiment=experiment, status=status, limit=limit, cursor=cursor)
         return _json(wire.page_to_wire(page))
 
-    @app.get(f"{API}/runs/{{run_ref}}", tags=["runs"])
+    @app.get(f"{API}/runs/{{run_ref}}", tags=["runs"], responses=ok(200, "Run"))
     def get_run(run_ref: str) -> Response:
         """One run, by its id or any unique prefix."""
         return _json(wire.run_to_wire(store.get_run(run_ref)))
 
-    @app.patch(f"{API}/runs/{{run_id}}", status_code=204, tags=["runs"])
+    @app.patch(f"{API}/runs/{{run_id}}", status_code=204, tags=["runs"], responses=ok(204))
     def update_run(run_id: str, body: RunChangesBody) -> Response:
         """Record facts learnt after the start."""
         store.update_run(run_id, git_commit=body.git_commit, git_dirty=body.git_dirty, skipped_files=body.skipped_files)
         return Response(status_code=204)
 
-    @app.post(f"{API}/runs/{{run_id}}/heartbeat", status_code=204, tags=["runs"])
+    @app.post(f"{API}/runs/{{run_id}}/heartbeat", status_code=204, tags=["runs"], responses=ok(204))
     def heartbeat(run_id: str) -> Response:
         """The run's owner is alive."""
         store.heartbeat(run_id)
         return Response(status_code=204)
 
-    @app.post(f"{API}/runs/{{run_id}}/finish", tags=["runs"])
+    @app.post(f"{API}/runs/{{run_id}}/finish", tags=["runs"], responses=ok(200, "Run"))
     def finish_run(run_id: str, body: FinishBody) -> Response:
         """End a run."""
         run = store.finish_run(run_id, body.status, error=body.error, exit_code=body.exit_code)
@@ -242,23 +429,21 @@ def create_app(store: Store, *, token: str | None = None, max_file_size: int = M
 
     # -- metrics ------------------------------------------------------------
 
-    @app.post(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"], openapi_extra={"requestBody": _METRICS_BODY})
+    @app.post(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"], responses=ok(200, "Stored"),
+              openapi_extra={"requestBody": METRICS_BODY})  # fmt: skip
     async def append_metrics(run_id: str, request: Request) -> Response:
         """Append a batch of points, once per idempotency key."""
-        pieces = []
-        size = 0
+        body = bytearray()  # at most MAX_BATCH_BYTES: _BodyGuard stops a longer one
         async for piece in request.stream():
-            size += len(piece)
-            if size > MAX_BATCH_BYTES:
-                raise BatchTooLarge(f"a metrics batch may be at most {MAX_BATCH_BYTES} bytes; send smaller batches")
-            pieces.append(piece)
+            body += piece
 
         def parse_and_store() -> bool:
             # Off the event loop: decoding a large batch takes tens of milliseconds.
             try:
-                doc = json.loads(b"".join(pieces), parse_constant=_refuse_constant)
+                doc = json.loads(body, parse_constant=_refuse_constant)
             except (ValueError, RecursionError) as error:
                 raise InvalidInput(f"the body is not strict JSON: {error}") from None
+            body.clear()  # decoded: give its bytes back before the store encodes the points
             if not isinstance(doc, dict):
                 raise InvalidInput("the body must be an object with 'series' (and an optional 'key')")
             key = doc.get("key")
@@ -268,12 +453,12 @@ def create_app(store: Store, *, token: str | None = None, max_file_size: int = M
 
         return _json({"stored": await run_in_threadpool(parse_and_store)})
 
-    @app.get(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"])
+    @app.get(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"], responses=ok(200, "Metric", many=True))
     def list_metrics(run_id: str) -> Response:
         """The run's metrics with their newest values."""
         return _json([wire.metric_to_wire(m) for m in store.list_metrics(run_id)])
 
-    @app.get(f"{API}/runs/{{run_id}}/series", tags=["metrics"])
+    @app.get(f"{API}/runs/{{run_id}}/series", tags=["metrics"], responses=ok(200, "Series"))
     def read_series(run_id: str, name: str, max_points: int | None = Query(None, ge=2)) -> Response:
         """One metric's points; ``max_points`` downsamples on the server."""
         return _json(wire.series_to_wire(store.read_series(run_id, name, max_points=max_points)))
@@ -281,14 +466,14 @@ def create_app(store: Store, *, token: str | None = None, max_file_size: int = M
     # -- artifacts ----------------------------------------------------------
 
     @app.put(f"{API}/runs/{{run_id}}/artifacts/{{path:path}}", status_code=201, tags=["artifacts"],
-             openapi_extra={"requestBody": _STREAM_BODY})  # fmt: skip
+             responses=ok(201, "Artifact"), openapi_extra={"requestBody": FILE_BODY})  # fmt: skip
     async def put_artifact(run_id: str, path: str, request: Request) -> Response:
         """Store a file, streamed; 413 past the per-file limit."""
         check_artifact_path(path)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_file_size:
             raise ArtifactTooLarge(f"artifact {path!r} is {declared} bytes; the limit is {max_file_size} bytes")
-        fd, name = tempfile.mkstemp(dir=spool, prefix="receive-")
+        fd, name = tempfile.mkstemp(dir=scratch_folder(tmp), prefix="receive-")
         try:
             size = 0
             with open(fd, "wb") as out:
@@ -309,55 +494,54 @@ def create_app(store: Store, *, token: str | None = None, max_file_size: int = M
             os.unlink(name)
         return _json(wire.artifact_to_wire(info), 201)
 
-    @app.get(f"{API}/runs/{{run_id}}/artifacts", tags=["artifacts"])
+    @app.get(f"{API}/runs/{{run_id}}/artifacts", tags=["artifacts"], responses=ok(200, "Artifact", many=True))
     def list_artifacts(run_id: str, prefix: str = "") -> Response:
         """The run's files at or under ``prefix``."""
         return _json([wire.artifact_to_wire(a) for a in store.list_artifacts(run_id, prefix)])
 
     @app.get(f"{API}/runs/{{run_id}}/artifacts/{{path:path}}", tags=["artifacts"],
-             responses={200: {"content": {"application/octet-stream": {}}}})  # fmt: skip
+             responses=ok(200, binary=True))  # fmt: skip
     def get_artifact(run_id: str, path: str) -> StreamingResponse:
         """One file's bytes, streamed."""
         check_artifact_path(path)
-        stream = store.open_artifact(run_id, path)
-        return StreamingResponse(_iter_stream(stream), media_type="application/octet-stream")
+        return _FileResponse(store.open_artifact(run_id, path))
 
     # -- assets -------------------------------------------------------------
 
-    @app.post(f"{API}/assets/{{name}}/versions", status_code=201, tags=["assets"])
+    @app.post(f"{API}/assets/{{name}}/versions", status_code=201, tags=["assets"], responses=ok(201, "Asset"))
     def promote(name: str, body: PromoteBody) -> Response:
         """Make the next version of an asset from a run's files."""
         return _json(wire.asset_to_wire(store.promote(body.run_id, body.prefix, name)), 201)
 
-    @app.get(f"{API}/assets", tags=["assets"])
+    @app.get(f"{API}/assets", tags=["assets"], responses=ok(200, "AssetSummary", many=True))
     def list_assets() -> Response:
         """Every asset with its newest version."""
         return _json([wire.asset_summary_to_wire(a) for a in store.list_assets()])
 
-    @app.get(f"{API}/assets/{{name}}/versions", tags=["assets"])
+    @app.get(f"{API}/assets/{{name}}/versions", tags=["assets"], responses=ok(200, "Asset", many=True))
     def list_asset_versions(name: str) -> Response:
         """Every version of an asset."""
         return _json([wire.asset_to_wire(a) for a in store.list_asset_versions(name)])
 
-    @app.get(f"{API}/assets/{{name}}/latest", tags=["assets"])
+    @app.get(f"{API}/assets/{{name}}/latest", tags=["assets"], responses=ok(200, "Asset"))
     def get_latest_asset(name: str) -> Response:
         """The newest version of an asset."""
         return _json(wire.asset_to_wire(store.get_asset(name)))
 
-    @app.get(f"{API}/assets/{{name}}/versions/{{version}}", tags=["assets"])
+    @app.get(f"{API}/assets/{{name}}/versions/{{version}}", tags=["assets"], responses=ok(200, "Asset"))
     def get_asset(name: str, version: int) -> Response:
         """One version of an asset."""
         return _json(wire.asset_to_wire(store.get_asset(name, version)))
 
     @app.get(f"{API}/assets/{{name}}/versions/{{version}}/files/{{path:path}}", tags=["assets"],
-             responses={200: {"content": {"application/octet-stream": {}}}})  # fmt: skip
+             responses=ok(200, binary=True))  # fmt: skip
     def get_asset_file(name: str, version: int, path: str) -> StreamingResponse:
         """One file of an asset version, streamed."""
         check_artifact_path(path)
-        stream = store.open_asset_file(name, version, path)
-        return StreamingResponse(_iter_stream(stream), media_type="application/octet-stream")
+        return _FileResponse(store.open_asset_file(name, version, path))
 
-    if token:
+    app.add_middleware(_BodyGuard, body_timeout=body_timeout, json_body_timeout=json_body_timeout)
+    if token:  # outermost: a refused request is never admitted nor read
         app.add_middleware(_BearerToken, token=token)
     return app
 
@@ -386,8 +570,17 @@ def serve(
     token: str | None = None,
     insecure: bool = False,
     max_file_size: int = MAX_ARTIFACT_SIZE,
+    head_timeout: float = REQUEST_HEAD_TIMEOUT,
+    keep_alive_timeout: int = KEEP_ALIVE_TIMEOUT,
+    body_timeout: float = BODY_READ_TIMEOUT,
+    json_body_timeout: float = JSON_BODY_TIMEOUT,
+    send_timeout: float = SEND_STALL_TIMEOUT,
+    sweep_interval: float = SWEEP_INTERVAL,
 ) -> None:
     """Run the server until SIGINT/SIGTERM (in-flight requests finish first).
+
+    The timeouts and the sweep interval default to the constants of the same
+    meaning in ``_limits`` (see the README's "history service").
 
     Raises:
         InvalidInput: a non-loopback ``host`` without a token and without ``insecure``.
@@ -402,15 +595,22 @@ def serve(
 
     import uvicorn
 
+    from ._connections import timed_protocol
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), port))  # port 0 picks a free one; say which below
     bound = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
+    app = create_app(
+        store, token=token, max_file_size=max_file_size, body_timeout=body_timeout,
+        json_body_timeout=json_body_timeout, sweep_interval=sweep_interval,
+    )  # fmt: skip
     config = uvicorn.Config(
-        create_app(store, token=token, max_file_size=max_file_size),
-        log_level="warning", timeout_graceful_shutdown=30,
+        app, log_level="warning", timeout_graceful_shutdown=30,
+        http=timed_protocol(head_timeout, send_timeout),
+        timeout_keep_alive=keep_alive_timeout,
     )  # fmt: skip
     print(
         f"runhistory: serving {getattr(store, 'home', store)} on http://{shown}:{bound}"

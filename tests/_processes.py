@@ -25,13 +25,14 @@ def write_script(folder: Path, code: str, name: str = "job.py") -> Path:
     return script
 
 
-def start(folder: Path, home: Path, code: str, **extra: str) -> subprocess.Popen[str]:
-    """Start ``code`` as a Python script in ``folder``, logging into ``home``."""
+def start(folder: Path, home: Path, code: str, stdin: int | None = None, **extra: str) -> subprocess.Popen[str]:
+    """Start ``code`` as a Python script in ``folder``, logging into ``home`` (``stdin=subprocess.PIPE`` to talk to it)."""
     script = write_script(folder, code)
     return subprocess.Popen(
         [sys.executable, str(script)],
         cwd=folder,
         env=clean_env(home, **extra),
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -43,3 +44,8 @@ def run(folder: Path, home: Path, code: str, timeout: float = 120, **extra: str)
     process = start(folder, home, code, **extra)
     out, err = process.communicate(timeout=timeout)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def partial_files(home: Path) -> list[Path]:
+    """Files under ``home/tmp`` other than a live process's scratch lock: what a write left behind."""
+    return sorted(p for p in (home / "tmp").rglob("*") if p.is_file() and p.name != "lock")

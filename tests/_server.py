@@ -15,13 +15,19 @@ from ._processes import clean_env
 
 
 class Server:
-    """``runhistory serve`` in a subprocess; ``url`` once it answers."""
+    """``runhistory serve`` in a subprocess; ``url`` once it answers.
 
-    def __init__(self, home: Path, *args: str, port: int = 0, token: str | None = None) -> None:
+    ``settings`` are keyword arguments of ``serve()`` (timeouts, intervals) that the CLI does not take.
+    """
+
+    def __init__(
+        self, home: Path, *args: str, port: int = 0, token: str | None = None, settings: dict[str, float] | None = None
+    ) -> None:
         self.home = home
         self.args = args
         self.token = token
         self.port = port
+        self.settings = settings
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -29,6 +35,12 @@ class Server:
         command = [sys.executable, "-m", "runhistory.app.cli", "serve", "--home", str(self.home), "--port", str(self.port), *self.args]
         if self.token:
             command += ["--token", self.token]
+        if self.settings is not None:
+            # Timeouts and intervals short enough to cross in a test: serve() itself, as the CLI calls it.
+            command = [sys.executable, "-c", (
+                "from runhistory.api import EmbeddedStore\nfrom runhistory.api._server import serve\n"
+                f"serve(EmbeddedStore({str(self.home)!r}), port={self.port}, token={self.token!r}, **{self.settings!r})\n"
+            )]  # fmt: skip
         self.process = subprocess.Popen(command, env=clean_env(self.home), stderr=subprocess.PIPE, text=True)
         assert self.process.stderr is not None
         line = self.process.stderr.readline()

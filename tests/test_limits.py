@@ -4,6 +4,8 @@ Every test uses real parts: an ``EmbeddedStore`` on a real SQLite file under
 ``tmp_path`` and a ``Logger`` built directly on it (never ``get_logger()``,
 which is a per-process singleton with exit hooks). A refused call must raise
 at the call itself, name the problem, and leave the store exactly as it was.
+The server's own limits on request bodies are tested the same way against a
+real ``runhistory serve``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import hashlib
 import math
 import os
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -34,12 +38,16 @@ from runhistory.api import (
     SeriesBatch,
     download_asset,
 )
+from runhistory.api import _wire as wire
+from runhistory.api._http import HttpStore
 from runhistory.api._limits import (
     CHUNK_POINTS,
     MAX_ARTIFACT_PATH_LENGTH,
     MAX_ARTIFACT_SIZE,
     MAX_ASSET_NAME_LENGTH,
+    MAX_BATCH_BYTES,
     MAX_CHART_LENGTH,
+    MAX_CONCURRENT_BATCHES,
     MAX_ERROR_LENGTH,
     MAX_EXPERIMENT_NAME_LENGTH,
     MAX_INT,
@@ -48,7 +56,11 @@ from runhistory.api._limits import (
     MAX_PATH_COMPONENT_BYTES,
     MAX_STRING_LENGTH,
 )
+from runhistory.api._limits import REMOTE_BATCH_POINTS
 from runhistory.logger._logger import Logger
+
+from ._processes import partial_files
+from ._server import Server
 
 SMALL_LIMIT = 1024  # a per-file limit small enough to cross in a test
 
@@ -590,7 +602,7 @@ def nothing_stored(lg: Logger) -> Iterator[EmbeddedStore]:
     yield store
     assert artifacts(store, lg.run_id) == before
     assert read_artifact(store, lg.run_id, "seed.txt") == b"seed"
-    assert files_under(store.home / "tmp") == []
+    assert partial_files(store.home) == []
     assert files_under(store.home / "blobs") == blobs
 
 
@@ -759,7 +771,7 @@ def test_sparse_file_over_the_default_limit_is_refused_quickly(logger: Logger, t
         store.put_artifact(logger.run_id, "sparse.bin", stream)
     assert time.monotonic() - started < 2.0  # refused from its size, not by reading 512 MiB
     assert artifacts(store, logger.run_id) == {}
-    assert files_under(store.home / "tmp") == []
+    assert partial_files(store.home) == []
     assert files_under(store.home / "blobs") == blobs
 
 
@@ -799,7 +811,7 @@ def test_outputs_are_uploaded_at_finish_and_oversized_files_skipped(
     assert run.status == "completed"
     skipped = sorted(s.split(":", 1)[0] for s in run.skipped_files)
     assert skipped == ["outputs/big.bin", "outputs/dir_out", "outputs/link_out"]
-    assert files_under(store.home / "tmp") == []
+    assert partial_files(store.home) == []
 
 
 def test_sparse_output_over_the_default_limit_is_skipped_quickly(
@@ -820,7 +832,7 @@ def test_sparse_output_over_the_default_limit_is_skipped_quickly(
     assert set(artifacts(store, lg.run_id)) == {"outputs/small.txt"}
     assert "outputs/huge.bin" in caplog.text
     assert [s.split(":", 1)[0] for s in store.get_run(lg.run_id).skipped_files] == ["outputs/huge.bin"]
-    assert files_under(store.home / "tmp") == []
+    assert partial_files(store.home) == []
 
 
 def test_output_with_a_bad_name_is_skipped_not_fatal(
@@ -979,3 +991,132 @@ def test_error_text_of_a_failed_run_is_kept_up_to_its_limit(make_logger: Callabl
     assert stored is not None
     assert len(stored) <= MAX_ERROR_LENGTH
     assert stored.endswith("END")  # the end is kept
+
+
+# -- the server's request bodies ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("server")).start()
+    yield srv
+    srv.stop()
+
+
+def metrics_body_of(size: int) -> bytes:
+    """A valid metrics batch of exactly ``size`` bytes (JSON allows trailing spaces)."""
+    body = b'{"series": {"x": {"kind": "number", "values": [1.5], "steps": [null], "times": [1.0]}}}'
+    return body + b" " * (size - len(body))
+
+
+def test_a_metrics_batch_at_the_byte_limit_is_stored_and_one_past_is_refused(server: Server) -> None:
+    with HttpStore(server.url) as remote:
+        run_id = remote.create_run(NewRun()).id
+        url = f"{server.url}/api/v1/runs/{run_id}/metrics"
+        assert httpx.post(url, content=metrics_body_of(MAX_BATCH_BYTES), timeout=60).status_code == 200
+        past = httpx.post(url, content=metrics_body_of(MAX_BATCH_BYTES + 1), timeout=60)
+        assert past.status_code == 413 and f"at most {MAX_BATCH_BYTES} bytes" in past.json()["message"]
+
+        def chunked(size: int) -> Iterator[bytes]:  # no Content-Length: counted as it comes
+            body = metrics_body_of(size)
+            for start in range(0, len(body), 1 << 16):
+                yield body[start : start + (1 << 16)]
+
+        assert httpx.post(url, content=chunked(MAX_BATCH_BYTES), timeout=60).status_code == 200
+        assert httpx.post(url, content=chunked(MAX_BATCH_BYTES + 1), timeout=60).status_code == 413
+        assert remote.read_series(run_id, "x").values == [1.5, 1.5]
+
+
+def test_other_json_bodies_have_the_same_byte_limit(server: Server) -> None:
+    pad = b" " * (MAX_BATCH_BYTES - 2)
+    url, json_type = f"{server.url}/api/v1/runs", {"Content-Type": "application/json"}
+    assert httpx.post(url, content=b"{}" + pad, headers=json_type, timeout=60).status_code == 201
+    past = httpx.post(url, content=b"{}" + pad + b" ", headers=json_type, timeout=60)
+    assert past.status_code == 413
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """A real transport that notes the size of every metrics request it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/metrics"):
+            self.sent.append(len(request.read()))
+        return super().handle_request(request)
+
+
+WORST_FLOAT = -1.2345678901234567e-300  # among the longest reprs of a float
+
+
+def test_a_logger_batch_of_numbers_fits_one_request(server: Server) -> None:
+    n = REMOTE_BATCH_POINTS
+    numbers = SeriesBatch("number", [WORST_FLOAT] * n, [-MAX_INT] * n, [1_764_000_000.1234567] * n)
+    transport = CountingTransport()
+    with HttpStore(server.url, transport=transport) as remote:
+        run_id = remote.create_run(NewRun()).id
+        assert remote.append_metrics(run_id, {"m" * MAX_METRIC_NAME_LENGTH: numbers}, key="k")
+        assert remote.read_series(run_id, "m" * MAX_METRIC_NAME_LENGTH).count == n
+    assert len(transport.sent) == 1 and transport.sent[0] <= MAX_BATCH_BYTES
+
+
+def test_the_largest_single_point_fits_one_request() -> None:
+    from runhistory.api._http import _split_for_the_wire
+
+    name = "\U0001f600" * MAX_METRIC_NAME_LENGTH  # 12 bytes a character in JSON
+    for batch in (
+        {name: SeriesBatch("string", ["\U0001f600" * MAX_STRING_LENGTH], [MAX_INT], [1_764_000_000.1234567])},
+        {name: SeriesBatch("chart", [[WORST_FLOAT] * MAX_CHART_LENGTH], [MAX_INT], [1_764_000_000.1234567])},
+    ):
+        (part,) = _split_for_the_wire(wire.batch_to_wire(batch))
+        assert len(part) + 1024 <= MAX_BATCH_BYTES
+
+
+def test_a_batch_past_the_byte_limit_travels_in_parts_each_stored_once(server: Server) -> None:
+    strings = SeriesBatch("string", ["s" * MAX_STRING_LENGTH] * 150, list(range(150)), [1.0] * 150)
+    numbers = SeriesBatch("number", [0.5] * 10, list(range(10)), [1.0] * 10)
+    transport = CountingTransport()
+    with HttpStore(server.url, transport=transport) as remote:
+        run_id = remote.create_run(NewRun()).id
+        assert remote.append_metrics(run_id, {"s": strings, "n": numbers}, key="k")
+        assert len(transport.sent) == 3 and max(transport.sent) <= MAX_BATCH_BYTES
+        assert not remote.append_metrics(run_id, {"s": strings, "n": numbers}, key="k")  # sent again: stored once
+        assert remote.read_series(run_id, "s").steps == list(range(150))
+        assert remote.read_series(run_id, "n").steps == list(range(10))
+
+
+def hold_admitted_bodies(server: Server, run_id: str, count: int) -> list[socket.socket]:
+    """``count`` metrics requests that sent their headers and part of their body, then wait."""
+    held = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(
+            f"POST /api/v1/runs/{run_id}/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: 1000\r\n\r\n{".encode()
+        )
+        held.append(s)
+    time.sleep(0.3)  # admitted, or waiting to be
+    return held
+
+
+def test_json_bodies_are_read_at_most_max_concurrent_batches_at_once(server: Server) -> None:
+    run_id = httpx.post(f"{server.url}/api/v1/runs", json={}).json()["id"]
+
+    def create_run_takes() -> float:
+        started = time.monotonic()
+        try:
+            httpx.post(f"{server.url}/api/v1/runs", json={"experiment": "waits"}, timeout=1.5)
+        except httpx.ReadTimeout:
+            return math.inf
+        return time.monotonic() - started
+
+    edge = hold_admitted_bodies(server, run_id, MAX_CONCURRENT_BATCHES - 1)
+    assert create_run_takes() < 1.0  # a place is free
+    past = hold_admitted_bodies(server, run_id, 1)
+    assert create_run_takes() == math.inf  # every place is held: its body is not read
+    past[0].close()  # a place is given back
+    assert create_run_takes() < 1.0
+    for s in edge:
+        s.close()

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from runhistory.api import EmbeddedStore, NewRun
+from runhistory.api import EmbeddedStore, NewRun, SeriesBatch
 from runhistory.api._http import HttpStore
 
-from ._processes import clean_env, run, start
+from ._processes import clean_env, partial_files, run, start
 from ._server import Server
 
 TOKEN = "s3cret-token"
@@ -295,22 +297,29 @@ def test_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path",
-    ["..%2F..%2Fescape.txt", "%2E%2E/%2E%2E/escape.txt", "a/../../escape.txt", "%2Fetc%2Fescape.txt",
-     "a%00b", "a%5C..%5Cescape.txt", "%0d%0aescape"],
+    ("path", "named"),
+    [("..%2F..%2Fescape.txt", "'../../escape.txt'"), ("%2E%2E/%2E%2E/escape.txt", "'../../escape.txt'"),
+     ("a/../../escape.txt", "'a/../../escape.txt'"), ("%2Fetc%2Fescape.txt", "'/etc/escape.txt'"),
+     ("a%00b", "'a\\x00b'"), ("a%5C..%5Cescape.txt", "'a\\\\..\\\\escape.txt'"),
+     ("%0d%0aescape", "Not Found")],  # a line break matches no route at all
 )  # fmt: skip
-def test_traversal_attempts_get_4xx_and_touch_nothing(server: Server, path: str) -> None:
+def test_traversal_attempts_get_4xx_and_touch_nothing(server: Server, path: str, named: str) -> None:
+    """Each path is sent as it is: httpx would rewrite ``a/../../escape.txt`` to ``/escape.txt``,
+    which never reaches the artifact routes, so the server's own check would go untested."""
     with HttpStore(server.url) as remote:
         run_id = remote.create_run(NewRun()).id
-    base = f"{server.url}/api/v1/runs/{run_id}/artifacts/"
-    put = httpx.put(base + path, content=b"owned")
-    get = httpx.get(base + path)
-    assert 400 <= put.status_code < 500, put.text
-    assert 400 <= get.status_code < 500, get.text
+    target = f"/api/v1/runs/{run_id}/artifacts/{path}"
+    with httpx.Client(base_url=server.url) as client:
+        put = client.put(target, content=b"owned", extensions={"target": target.encode()})
+        get = client.get(target, extensions={"target": target.encode()})
+    for response in (put, get):
+        assert 400 <= response.status_code < 500, response.text
+        assert named in response.json()["message"], response.text  # the server saw the path as sent
     assert not (server.home.parent / "escape.txt").exists()
     assert not (server.home / "escape.txt").exists()
     assert not list(server.home.parent.rglob("escape.txt"))
     assert EmbeddedStore(server.home).list_artifacts(run_id) == []
+    assert partial_files(server.home) == []
 
 
 @pytest.mark.parametrize(
@@ -330,7 +339,7 @@ def test_malformed_bodies_get_422_with_a_message(server: Server, body: bytes) ->
         run_id = remote.create_run(NewRun()).id
     response = httpx.post(f"{server.url}/api/v1/runs/{run_id}/metrics", content=body)
     assert response.status_code == 422, response.text
-    assert response.json()["message"] or response.json()["detail"]
+    assert response.json()["error"] == "InvalidInput" and response.json()["message"]
 
 
 def test_uploads_past_the_limit_get_413(tmp_path: Path) -> None:
@@ -340,7 +349,7 @@ def test_uploads_past_the_limit_get_413(tmp_path: Path) -> None:
             run_id = remote.create_run(NewRun()).id
             put_past_the_limit(srv.url, run_id)
             assert [a.path for a in remote.list_artifacts(run_id)] == ["a.bin"]
-        assert not list((srv.home / "tmp").iterdir())
+        assert partial_files(srv.home) == []
     finally:
         srv.stop()
 
@@ -395,25 +404,60 @@ def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_no_server_errors(server: Server, tmp_path: Path) -> None:
+def test_schemathesis_finds_answers_that_match_the_openapi_document(tmp_path: Path) -> None:
+    """Fuzzed requests get no 5xx, and every answer's status, type and body is the one documented."""
     schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert schemathesis, "schemathesis is in the test extra"
-    with HttpStore(server.url) as remote:
-        run_id = remote.create_run(NewRun()).id
-        remote.put_artifact(run_id, "a.txt", b"a")
-        remote.promote(run_id, "a.txt", "m")
-    # Real identifiers, so that requests reach past the 404s into the store.
-    (tmp_path / "schemathesis.toml").write_text(
-        f'[parameters]\nrun_id = "{run_id}"\nrun_ref = "{run_id[:8]}"\nname = "m"\nversion = 1\npath = "a.txt"\n'
-    )
-    done = subprocess.run(
-        [schemathesis, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
-         "--max-examples", "25", "--phases", "examples,coverage,fuzzing", "--workers", "1",
-         "--suppress-health-check", "all", "--no-color"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
-        env={**clean_env(tmp_path), "SCHEMATHESIS_HOOKS": ""},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    srv = Server(tmp_path / "server", token=TOKEN).start()
+    try:
+        with HttpStore(srv.url, token=TOKEN) as remote:
+            run_id = remote.create_run(NewRun()).id
+            # "m" names the asset and the metric both: one value for the parameter "name"
+            remote.append_metrics(run_id, {"m": SeriesBatch("number", [0.5, math.nan], [None, None], [1.0, 2.0])})
+            remote.put_artifact(run_id, "a.txt", b"a")
+            remote.promote(run_id, "a.txt", "m")
+        # Real identifiers, so that requests reach past the 404s into the store.
+        (tmp_path / "schemathesis.toml").write_text(
+            f'[parameters]\n"path.run_id" = "{run_id}"\n"path.run_ref" = "{run_id[:8]}"\n"path.name" = "m"\n'
+            '"query.name" = "m"\n"path.version" = 1\n"path.path" = "a.txt"\n'
+        )
+        done = subprocess.run(
+            [schemathesis, "run", f"{srv.url}/openapi.json", "--header", f"Authorization: Bearer {TOKEN}",
+             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+             "response_schema_conformance,ignored_auth",
+             "--max-examples", "8", "--phases", "examples,coverage,fuzzing", "--workers", "1",
+             "--suppress-health-check", "all", "--no-color"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+            env={**clean_env(tmp_path), "SCHEMATHESIS_HOOKS": ""},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    finally:
+        srv.stop()
+
+
+def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "server", token=TOKEN).start()
+    try:
+        doc = httpx.get(srv.url + "/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    finally:
+        srv.stop()
+    assert doc["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    assert doc["security"] == [{"bearer": []}] and doc["paths"]["/health"]["get"]["security"] == []
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            (ok,) = [code for code in answers if code.startswith("2")]
+            if ok != "204":
+                assert answers[ok]["content"], (method, path)
+                (body,) = answers[ok]["content"].values()
+                assert body["schema"], (method, path)
+            if path.startswith("/api/"):
+                assert {"401", "422", "500"} <= set(answers), (method, path)
+                for code, answer in answers.items():
+                    if not code.startswith("2"):
+                        assert answer["content"]["application/json"]["schema"] == error, (method, path, code)
+    assert set(doc["components"]["schemas"]["Error"]["required"]) == {"error", "message"}
 
 
 def test_remote_os_exit_after_wait_and_forked_children(server: Server, tmp_path: Path) -> None:
@@ -487,3 +531,46 @@ def test_a_metrics_body_past_the_limit_gets_413(server: Server) -> None:
     body = b'{"series": {"x": {"kind": "string", "values": ["' + b"a" * MAX_BATCH_BYTES + b'"], "steps": [null], "times": [1]}}}'
     response = httpx.post(f"{server.url}/api/v1/runs/{run_id}/metrics", content=body, timeout=60)
     assert response.status_code == 413 and "at most" in response.json()["message"]
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def batch_at_the_byte_limit(name: str, kind: str, value: bytes) -> bytes:
+    """A metrics body just under ``MAX_BATCH_BYTES`` of points that cost the most memory per byte:
+    short values, each a new object once decoded."""
+    from runhistory.api._limits import MAX_BATCH_BYTES
+
+    head = b'{"key": "%s", "series": {"%s": {"kind": "%s", ' % (name.encode(), name.encode(), kind.encode())
+    per_point = len(value) + len(b"null, ") + len(b"1.0, ") + 2
+    n = (MAX_BATCH_BYTES - len(head) - 100) // per_point
+    body = head + b'"values": [%s], "steps": [%s], "times": [%s]}}}' % (
+        b", ".join([value] * n), b", ".join([b"null"] * n), b", ".join([b"1.0"] * n)
+    )
+    assert MAX_BATCH_BYTES - 200 < len(body) <= MAX_BATCH_BYTES
+    return body
+
+
+@pytest.mark.slow
+def test_sixteen_batches_at_the_byte_limit_at_once_keep_the_server_under_200_mib(server: Server) -> None:
+    with HttpStore(server.url) as remote:
+        run_id = remote.create_run(NewRun()).id
+    bodies = [batch_at_the_byte_limit(f"n{i}", "number", b"0.5") for i in range(8)]
+    bodies += [batch_at_the_byte_limit(f"s{i}", "string", b'"ab"') for i in range(8)]
+    assert server.process is not None
+    assert peak_rss_mib(server.process.pid) < 100  # a server at rest
+
+    def post(body: bytes) -> int:
+        url = f"{server.url}/api/v1/runs/{run_id}/metrics"
+        return httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=120).status_code
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        assert list(pool.map(post, bodies)) == [200] * len(bodies)
+    peak = peak_rss_mib(server.process.pid)
+    assert peak < 200, f"peak RSS {peak:.0f} MiB"
+    store = EmbeddedStore(server.home)
+    assert {m.name for m in store.list_metrics(run_id)} == {f"{k}{i}" for k in "ns" for i in range(8)}
+    assert store.read_series(run_id, "s7", max_points=2).values[-1] == "ab"

@@ -29,6 +29,8 @@ from runhistory.api import (
 )
 from runhistory.api._limits import CHUNK_POINTS
 
+from ._processes import partial_files
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> EmbeddedStore:
@@ -224,7 +226,7 @@ def test_artifacts_stream_in_and_out_with_hashes(store: EmbeddedStore, tmp_path:
     with pytest.raises(IntegrityError):
         download_artifacts(store, r.id, tmp_path / "out2", prefix="model/weights.bin")
     assert not any(f.is_file() for f in (tmp_path / "out2").rglob("*"))
-    assert not list((store.home / "tmp").iterdir())
+    assert partial_files(store.home) == []
 
 
 def test_a_newer_schema_is_refused_and_older_ones_migrate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,7 @@
 """The embedded store's blobs: a folder of files named by their sha256.
 
     blobs/ab/cdef…   a blob (its sha256, split after two characters)
-    tmp/             files being written, renamed into blobs/ when whole
+    tmp/<pid>-<n>/   files being written, one folder per process (see ``_scratch``)
 
 ``stage()`` streams bytes into ``tmp/`` while hashing them; ``land()``
 renames a staged file into place (or drops it when that blob exists). The
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .._errors import ArtifactTooLarge
+from .._scratch import scratch_folder
 
 _COPY_PIECE = 1 << 20  # bytes read or hashed at a time when streaming
 
@@ -57,7 +58,7 @@ class LocalBlobs:
         Raises:
             ArtifactTooLarge: more than ``limit`` bytes (nothing is kept).
         """
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="upload-")
+        fd, name = tempfile.mkstemp(dir=scratch_folder(self.tmp), prefix="upload-")
         try:
             with open(fd, "wb") as out:
                 sha256, size = _copy_hashing(data, out, limit, path)

@@ -4,7 +4,7 @@ Layout of a store's home folder::
 
     runhistory.sqlite3        runs, metric chunks, artifact and asset records
     blobs/ab/cdef…            file contents, named by their sha256
-    tmp/                      files being written (renamed into blobs/ when whole)
+    tmp/<pid>-<nonce>/        files being written, one folder per process (see _scratch)
 
 Several processes may write at once: every write is one ``BEGIN IMMEDIATE``
 transaction, and waiting writers queue on SQLite's busy timeout instead of
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .._limits import EMBEDDED_BATCH_POINTS, LOST_AFTER
+from .._scratch import scratch_folder, sweep
 from .blobs import LocalBlobs
 from .database import Database
 from .files import Files
@@ -68,6 +69,7 @@ class EmbeddedStore(Runs, SeriesPart, Files):
         self.blobs = LocalBlobs(self.home / "blobs", tmp)
         for folder in (self.home, self.blobs.folder, tmp):
             folder.mkdir(parents=True, exist_ok=True)
+        sweep(tmp)  # what killed writers left behind
         self.db = Database(self.home / _DB_NAME)
         try:
             prepare(self.db)
@@ -100,8 +102,9 @@ class EmbeddedStore(Runs, SeriesPart, Files):
         return EMBEDDED_BATCH_POINTS
 
     def staging_dir(self) -> Path:
-        """The store's ``tmp/`` (files staged there are renamed into ``blobs/``)."""
-        return self.blobs.tmp
+        """This process's scratch folder in the store's ``tmp/`` (files staged there are
+        renamed into ``blobs/``; see ``_scratch``)."""
+        return scratch_folder(self.blobs.tmp)
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
