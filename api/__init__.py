@@ -43,6 +43,7 @@ from ._models import (
 )
 from ._open import HOME_ENV, TOKEN_ENV, TOKEN_FILE_ENV, URL_ENV, default_home, find_token, open_store
 from ._embedded import SCHEMA_VERSION, EmbeddedStore
+from ._http import HttpStore
 from ._store import Store
 from ._transfer import DownloadedFile, download_artifacts, download_asset
 from ._validate import check_asset_name
@@ -69,6 +70,7 @@ __all__ = [
     "DownloadConflict",
     "DownloadedFile",
     "EmbeddedStore",
+    "HttpStore",
     "IntegrityError",
     "InvalidInput",
     "InvalidPath",

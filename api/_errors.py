@@ -13,7 +13,8 @@ The hierarchy::
     │   ├── InvalidPath
     │   ├── MetricKindMismatch
     │   ├── ArtifactTooLarge
-    │   └── BatchTooLarge     a metrics request past the server's size limit
+    │   ├── BatchTooLarge     a metrics request past the server's size limit
+    │   └── BodyStalled       a request body stopped arriving
     ├── IntegrityError        a downloaded file does not match its sha256
     ├── DownloadConflict      files on disk are in the way of a download
     ├── StoreVersionError     the store was written by a newer runhistory
@@ -86,6 +87,10 @@ class BatchTooLarge(InvalidInput):
     """A metrics batch is larger than the server takes in one request; smaller ones go."""
 
 
+class BodyStalled(InvalidInput):
+    """A request body stopped arriving before it was whole (the server answers 408)."""
+
+
 class IntegrityError(RunhistoryError):
     """Downloaded bytes do not match the recorded sha256."""
 
@@ -141,3 +146,56 @@ class Unauthorized(RunhistoryError):
 
 class LoggingError(RunhistoryError):
     """A logged value could not be stored; raised by ``Handle.wait()``."""
+
+
+#: The HTTP status for each error a store raises on purpose: the one table both
+#: directions are built from. The server answers an exception with the status of
+#: the first class it is an instance of (so the specific come before the general),
+#: and a body ``{"error": <class name>, "message": …}``. The client raises the
+#: class the body names when it is in this table, else the most general class with
+#: the answer's status. Every 5xx (the server's store failed, or it is overloaded)
+#: and 429 read as ``StoreUnavailable`` on the client: worth trying again, and a
+#: logger spools meanwhile; 401 and 403 as ``Unauthorized``.
+HTTP_STATUS: tuple[tuple[type[RunhistoryError], int], ...] = (
+    (AmbiguousRunId, 409),
+    (RunNotFound, 404),
+    (MetricNotFound, 404),
+    (ArtifactNotFound, 404),
+    (AssetNotFound, 404),
+    (NotFound, 404),
+    (BodyStalled, 408),
+    (BatchTooLarge, 413),
+    (ArtifactTooLarge, 413),
+    (InvalidPath, 422),
+    (MetricKindMismatch, 422),
+    (InvalidInput, 422),
+    (Unauthorized, 401),
+    (StoreUnavailable, 503),
+    (StoreReadOnly, 503),
+    (RunhistoryError, 500),
+)
+
+_BY_NAME: dict[str, type[RunhistoryError]] = {kind.__name__: kind for kind, _ in HTTP_STATUS}
+_BY_STATUS: dict[int, type[RunhistoryError]] = {status: kind for kind, status in HTTP_STATUS}  # the last: the most general
+
+
+def status_of(error: BaseException) -> int:
+    """The HTTP status the server answers ``error`` with (500 for anything not in ``HTTP_STATUS``)."""
+    return next((status for kind, status in HTTP_STATUS if isinstance(error, kind)), 500)
+
+
+def error_from_answer(status: int, name: object, message: str, body: dict[str, object]) -> RunhistoryError:
+    """The error a client raises for an answer ``status`` whose body named the error ``name``."""
+    if status in (401, 403):
+        return Unauthorized(message)
+    if status >= 500 or status == 429:
+        shown = f"{name}: {message}" if isinstance(name, str) and name in _BY_NAME else message
+        return StoreUnavailable(f"server answered {status}: {shown}")
+    if name == "AmbiguousRunId":
+        candidates = body.get("candidates")
+        return AmbiguousRunId(str(body.get("prefix", "")), [str(c) for c in candidates] if isinstance(candidates, list) else [])
+    kind = _BY_NAME.get(name) if isinstance(name, str) else None
+    if kind is None:
+        kind = _BY_STATUS.get(status, InvalidInput)
+        message = f"server answered {status}: {message}"
+    return kind(message)

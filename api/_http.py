@@ -19,14 +19,11 @@ from urllib.parse import quote
 from . import _errors
 from . import _wire as wire
 from ._errors import (
-    AmbiguousRunId,
     ArtifactTooLarge,
     BadResponse,
-    BatchTooLarge,
     IntegrityError,
-    InvalidInput,
     StoreUnavailable,
-    Unauthorized,
+    error_from_answer,
 )
 from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, REMOTE_BATCH_POINTS
 from ._models import (
@@ -51,15 +48,6 @@ _PIECE = 1 << 20
 _T = TypeVar("_T")
 # What a decoder raises when an answer is not what it should be (InvalidInput is a ValueError).
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError)
-
-# Errors the server may name, raised again here as themselves.
-_KNOWN = {
-    name: getattr(_errors, name)
-    for name in (
-        "RunNotFound", "MetricNotFound", "ArtifactNotFound", "AssetNotFound", "NotFound", "InvalidInput",
-        "InvalidPath", "MetricKindMismatch", "ArtifactTooLarge", "IntegrityError", "StoreVersionError",
-    )
-}  # fmt: skip
 
 _CLIENTS: weakref.WeakSet[HttpStore] = weakref.WeakSet()
 _INHERITED: list[object] = []
@@ -92,17 +80,8 @@ def _raise_for(response: httpx.Response) -> None:
             for d in (message if isinstance(message, list) else [message])
         )
     if status in (401, 403):
-        raise Unauthorized(f"{response.request.url.host} answered {status}: {message} (set RUNHISTORY_TOKEN)")
-    if status >= 500 or status == 429:
-        raise StoreUnavailable(f"server answered {status}: {message}")
-    if status == 409 and body.get("error") == "AmbiguousRunId":
-        raise AmbiguousRunId(str(body.get("prefix", "")), body.get("candidates", [])) from None
-    kind = _KNOWN.get(str(body.get("error")))
-    if kind is not None:
-        raise kind(message)
-    if status == 413:
-        raise (BatchTooLarge if body.get("error") == "BatchTooLarge" else ArtifactTooLarge)(message)
-    raise InvalidInput(f"server answered {status}: {message}")
+        message = f"{response.request.url.host} answered {status}: {message} (set RUNHISTORY_TOKEN)"
+    raise error_from_answer(status, body.get("error"), message, body)
 
 
 class _ResponseReader(io.RawIOBase):

@@ -37,9 +37,11 @@ from . import _wire as wire
 from ._errors import (
     AmbiguousRunId,
     ArtifactTooLarge,
+    BatchTooLarge,
+    BodyStalled,
     InvalidInput,
-    NotFound,
     RunhistoryError,
+    status_of,
 )
 from ._limits import (
     BODY_READ_TIMEOUT,
@@ -65,28 +67,9 @@ from ._validate import check_artifact_path
 API = "/api/v1"
 _PIECE = 1 << 20
 
-class BatchTooLarge(InvalidInput):
-    """A JSON request body past ``MAX_BATCH_BYTES`` (413)."""
-
-
-class BodyStalled(RunhistoryError):
-    """A request body that stopped arriving (408)."""
-
-
-#: HTTP status for each error a store raises on purpose.
-_STATUS: list[tuple[type[Exception], int]] = [
-    (AmbiguousRunId, 409),
-    (NotFound, 404),
-    (BodyStalled, 408),
-    (BatchTooLarge, 413),
-    (ArtifactTooLarge, 413),
-    (InvalidInput, 422),
-    (RunhistoryError, 500),
-]
-
-
 def error_response(error: Exception) -> JSONResponse:
-    status = next(code for kind, code in _STATUS if isinstance(error, kind))
+    """The answer to ``error``: its status from ``HTTP_STATUS``, and ``{"error", "message"}``."""
+    status = status_of(error)
     body: dict[str, Any] = {"error": type(error).__name__, "message": str(error)}
     if isinstance(error, AmbiguousRunId):
         body["candidates"] = error.candidates
@@ -396,12 +379,12 @@ def create_app(
     @app.get(f"{API}/runs", tags=["runs"], responses=ok(200, "RunPage"))
     def list_runs(
         experiment: str | None = None,
-        status: RunStatus | None = None,
-        limit: int = Query(50, ge=1, le=MAX_PAGE_SIZE),
+        status: str | None = Query(None, description="running, completed, failed, killed or lost"),
+        limit: int = Query(50, description=f"runs per page, 1 … {MAX_PAGE_SIZE}"),
         cursor: str | None = None,
     ) -> Response:
         """Runs, newest first, a page at a time."""
-        page = store.list_runs(experiment=experiment, status=status, limit=limit, cursor=cursor)
+        page = store.list_runs(experiment=experiment, status=status, limit=limit, cursor=cursor)  # type: ignore[arg-type]
         return _json(wire.page_to_wire(page))
 
     @app.get(f"{API}/runs/{{run_ref}}", tags=["runs"], responses=ok(200, "Run"))
@@ -459,7 +442,9 @@ def create_app(
         return _json([wire.metric_to_wire(m) for m in store.list_metrics(run_id)])
 
     @app.get(f"{API}/runs/{{run_id}}/series", tags=["metrics"], responses=ok(200, "Series"))
-    def read_series(run_id: str, name: str, max_points: int | None = Query(None, ge=2)) -> Response:
+    def read_series(
+        run_id: str, name: str, max_points: int | None = Query(None, description="at most this many points (2 or more)")
+    ) -> Response:
         """One metric's points; ``max_points`` downsamples on the server."""
         return _json(wire.series_to_wire(store.read_series(run_id, name, max_points=max_points)))
 
