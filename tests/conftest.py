@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,30 @@ import pytest
 from runhistory.api import EmbeddedStore, Store
 
 from ._inprocess import in_process
+from ._server import Server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _quick_idle() -> None:
+    """Textual's Pilot waits after each key until the process's CPU time stops moving, in
+    20 ms naps (and up to 1 s while worker threads run). The app's tests wait for what
+    they look at (``settle``, ``wait_for``), so the naps are made 2 ms."""
+    import textual._wait
+
+    textual._wait.SLEEP_GRANULARITY = 0.002
+    textual._wait.SLEEP_IDLE = 0.0002
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _quick_idle()
+    """Compile the project once: the tests start many Python processes, and where
+    PYTHONDONTWRITEBYTECODE is set each would compile every module again."""
+    if not hasattr(config, "workerinput"):  # the controller, not each xdist worker
+        import compileall
+
+        for folder in ("api", "app", "logger"):
+            compileall.compile_dir(ROOT / folder, quiet=1)
 
 #: The backends the contract tests run on; each is the fixture ``<name>_store``.
 BACKENDS = ["embedded", "http"]
@@ -44,7 +70,50 @@ def store(request: pytest.FixtureRequest) -> Store:
     return found
 
 
+#: The bearer token of ``token_server``.
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real ``runhistory serve`` on 127.0.0.1, shared by the tests of a worker that do
+    not stop, restart or measure it (those start their own, see ``fresh_server``)."""
+    srv = Server(tmp_path_factory.mktemp("server")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Like ``server``, with the bearer token ``TOKEN``."""
+    srv = Server(tmp_path_factory.mktemp("token-server"), token=TOKEN).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[Server]:
+    """A server of the test's own, for a test that stops, restarts or measures it."""
+    srv = Server(tmp_path / "server").start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Async tests (``@pytest.mark.anyio``) run on asyncio, as Textual does."""
     return "asyncio"
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Times of day shown in UTC (snapshots are the same in every time zone)."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()

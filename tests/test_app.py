@@ -32,8 +32,8 @@ from runhistory.app.widgets.scalars_table import ScalarsTable
 from runhistory.app.widgets.sparkline import sparkline
 
 from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, NOW, batch, fixed_clock, insert_runs, make_store
+from ._pilot import SIZE, FlakyStore, idle, notifications, open_run, runs_table, settle, wait_for
 
-SIZE = (120, 36)
 
 
 @pytest.fixture
@@ -41,64 +41,22 @@ def store(tmp_path: Path) -> EmbeddedStore:
     return make_store(tmp_path / "store")
 
 
-def pilot_test(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
-    """Run an async test on its own event loop (the app runs inside it)."""
-
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(asyncio.wait_for(test(*args, **kwargs), 30))
-
-    return run
 
 
-async def settle(pilot: Pilot[Any]) -> None:
-    """Wait until the workers are done and what they read is shown (a read may start another)."""
-    quiet = 0
-    for _ in range(50):
-        try:
-            await pilot.app.workers.wait_for_complete()
-        except WorkerCancelled:  # an exclusive read replaced another: wait for the new one
-            continue
-        except WorkerFailed:  # a failed read is the app's to show; the tests look at what it shows
-            continue
-        await pilot.pause()
-        busy = any(w.is_running for w in pilot.app.workers)
-        quiet = 0 if busy else quiet + 1
-        if quiet == 3:
-            return
 
 
-def runs_table(app: RunHistoryApp) -> RunsTable:
-    return app.screen.query_one(RunsTable)
 
 
-def notifications(app: RunHistoryApp) -> list[str]:
-    """The messages of the notifications the app has shown."""
-    return [n.message for n in app._notifications]
 
 
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the screen did not change in time")
-        await pilot.pause(0.05)
 
 
-async def open_run(pilot: Pilot[Any], run_id: str) -> RunScreen:
-    table = runs_table(pilot.app)  # type: ignore[arg-type]
-    table.move_cursor(row=table.run_ids.index(run_id))
-    await pilot.press("enter")
-    await settle(pilot)
-    screen = pilot.app.screen
-    assert isinstance(screen, RunScreen)
-    return screen
 
 
 # -- the runs screen -----------------------------------------------------------------
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_opens_on_the_runs_newest_first(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -120,7 +78,7 @@ async def test_opens_on_the_runs_newest_first(store: EmbeddedStore) -> None:
         assert "4 runs" in str(status) and "1 running" in str(status)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_filter_by_text_status_experiment_and_metric(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -148,7 +106,7 @@ async def test_filter_by_text_status_experiment_and_metric(store: EmbeddedStore)
         assert runs_table(app).run_ids == [LIVE, DIVERGED, HIGH_LR, BASELINE]
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_sort_by_key_and_by_clicking_a_header(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -163,12 +121,12 @@ async def test_sort_by_key_and_by_clicking_a_header(store: EmbeddedStore) -> Non
         # A click on the "duration" header sorts by it, longest first.
         x = sum(c.get_render_width(table) for c in table.ordered_columns[:5]) + 2
         await pilot.click(RunsTable, offset=(x, 0))
-        await pilot.pause()
+        await idle(pilot)
         assert table.run_ids == [BASELINE, HIGH_LR, LIVE, DIVERGED]
         assert "sorted by duration ↓" in str(app.screen.query_one("#runs-status").render())
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_runs_load_a_page_at_a_time(tmp_path: Path) -> None:
     insert_runs(tmp_path / "many", 1_000)
     app = make_app(EmbeddedStore(tmp_path / "many"), clock=fixed_clock(), live_interval=None)
@@ -187,7 +145,7 @@ async def test_runs_load_a_page_at_a_time(tmp_path: Path) -> None:
         assert len({r.id for r in screen.model.runs}) == 1_000
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_a_filter_reads_on_until_it_finds_matches(tmp_path: Path) -> None:
     home = tmp_path / "many"
     insert_runs(home, 3_000)
@@ -201,7 +159,7 @@ async def test_a_filter_reads_on_until_it_finds_matches(tmp_path: Path) -> None:
         assert runs_table(app).cells_of(runs_table(app).run_ids[0])[2] == "bulk-3 bulk run 2999"
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_a_filter_matches_metrics_of_runs_read_before_it(tmp_path: Path) -> None:
     home = tmp_path / "many"
     insert_runs(home, 300)
@@ -226,7 +184,7 @@ async def test_a_filter_matches_metrics_of_runs_read_before_it(tmp_path: Path) -
 # -- the run screen ------------------------------------------------------------------
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_open_a_run_shows_header_scalars_charts_text_and_console(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -255,7 +213,7 @@ async def test_open_a_run_shows_header_scalars_charts_text_and_console(store: Em
         assert console.missing and "No console log" in console.text
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_a_failed_run_shows_its_error(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -267,7 +225,7 @@ async def test_a_failed_run_shows_its_error(store: EmbeddedStore) -> None:
         assert "last nan · 5 pts · 1 not drawn (NaN, inf)" == chart.border_subtitle
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_switch_metric_add_a_chart_and_chart_a_list_metric(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -292,7 +250,7 @@ async def test_switch_metric_add_a_chart_and_chart_a_list_metric(store: Embedded
         assert grid.metrics == ["train/loss", "train/lr", "val/per_class_accuracy"]
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_toggle_log_scale(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -301,15 +259,15 @@ async def test_toggle_log_scale(store: EmbeddedStore) -> None:
         charts = screen.query_one(ChartGrid).charts
         assert charts and not any(c.log_scale for c in charts)
         await pilot.press("l")
-        await pilot.pause()
+        await idle(pilot)
         assert all(c.log_scale for c in charts)
         assert all(c.border_title == f"{c.metric} (log)" for c in charts)
         await pilot.press("l")
-        await pilot.pause()
+        await idle(pilot)
         assert not any(c.log_scale for c in charts)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_back_and_quit(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -317,15 +275,15 @@ async def test_back_and_quit(store: EmbeddedStore) -> None:
         table = runs_table(app)
         await open_run(pilot, DIVERGED)
         await pilot.press("escape")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, RunsScreen)
         assert runs_table(app) is table and table.cursor_run_id == DIVERGED
         await pilot.press("q")
-        await pilot.pause()
+        await idle(pilot)
         assert not app.is_running
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_mouse_opens_a_run(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -339,7 +297,7 @@ async def test_mouse_opens_a_run(store: EmbeddedStore) -> None:
 # -- live ----------------------------------------------------------------------------
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_a_running_run_updates_live(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
@@ -373,23 +331,23 @@ async def test_a_running_run_updates_live(store: EmbeddedStore) -> None:
 # -- manners -------------------------------------------------------------------------
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_help_lists_the_keys_of_the_screen(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("question_mark")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, HelpModal)
         text = " ".join(f"{key} {what}" for key, what in app.screen.rows) + app.screen.extra
         for expected in ("Open run", "Filter", "Sort", "Quit", "exp:NAME"):
             assert expected in text, expected
         await pilot.press("escape")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, RunsScreen)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_the_command_palette_lists_each_screens_actions(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -405,11 +363,11 @@ async def test_the_command_palette_lists_each_screens_actions(store: EmbeddedSto
         await command.callback()  # type: ignore[misc]
         assert screen.log_scale
         await pilot.press("ctrl+p")
-        await pilot.pause()
+        await idle(pilot)
         assert type(app.screen).__name__ == "CommandPalette"
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_every_binding_has_a_description(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -424,7 +382,7 @@ async def test_every_binding_has_a_description(store: EmbeddedStore) -> None:
                 assert binding.description, (owner.__name__, binding.key)  # type: ignore[union-attr]
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_usable_at_80_by_24(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -440,30 +398,9 @@ async def test_usable_at_80_by_24(store: EmbeddedStore) -> None:
         assert chart.series is not None
 
 
-class FlakyStore:
-    """A store whose reads fail on demand, like a server that went away."""
-
-    def __init__(self, store: EmbeddedStore) -> None:
-        self.store = store
-        self.down = False
-        self.deleted: set[str] = set()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.store, name)
-        if not callable(method):  # what the store says of itself (location, is_local …)
-            return method
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if self.down:
-                raise StoreUnavailable("cannot reach http://127.0.0.1:5100: connection refused")
-            if args and args[0] in self.deleted:
-                raise RunNotFound(f"no run {args[0]!r}")
-            return method(*args, **kwargs)
-
-        return call
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_store_errors_show_a_modal_or_a_notification_never_a_traceback(store: EmbeddedStore) -> None:
     flaky = FlakyStore(store)
     flaky.down = True
@@ -473,7 +410,7 @@ async def test_store_errors_show_a_modal_or_a_notification_never_a_traceback(sto
         assert isinstance(app.screen, ErrorModal)
         assert "connection refused" in str(app.screen.query_one("#error-message").render())
         await pilot.press("enter")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, RunsScreen)
         # The live refresh fails too: one notification, and the status line says so.
         await wait_for(pilot, lambda: bool(notifications(app)))
@@ -539,7 +476,7 @@ def _at_the_end(console: ConsoleLog, last_line: str) -> bool:
     return console.size.height > 0 and console.scroll_offset.y == console.max_scroll_y and last_line in bottom
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_the_console_tab_opens_at_the_end(store: EmbeddedStore) -> None:
     store.put_artifact(LIVE, "logs/console.txt", _console_lines(1, 200))  # far longer than the pane
     app = make_app(store, clock=fixed_clock(), live_interval=0.1)
@@ -558,7 +495,7 @@ async def test_the_console_tab_opens_at_the_end(store: EmbeddedStore) -> None:
         await wait_for(pilot, lambda: _at_the_end(console, "epoch 260/900"))
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_the_console_follows_new_lines_until_scrolled_up(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
@@ -577,7 +514,7 @@ async def test_the_console_follows_new_lines_until_scrolled_up(store: EmbeddedSt
         await wait_for(pilot, lambda: console.scroll_offset.y == 0)
         store.put_artifact(LIVE, "logs/console.txt", start + _console_lines(1, 300))
         await wait_for(pilot, lambda: console.text.endswith("epoch 300/900 loss 0.007"))
-        await pilot.pause()
+        await idle(pilot)
         assert console.scroll_offset.y == 0 and "training resnet" in console.render_line(0).text
         # Back at the end, it follows again.
         await pilot.press("end")
@@ -587,3 +524,36 @@ async def test_the_console_follows_new_lines_until_scrolled_up(store: EmbeddedSt
         # A smaller terminal: still at the end.
         await pilot.resize_terminal(SIZE[0], SIZE[1] - 10)
         await wait_for(pilot, lambda: _at_the_end(console, "epoch 340/900"))
+
+
+class CountingStore:
+    """A store that counts the calls made to it, by method."""
+
+    def __init__(self, store: EmbeddedStore) -> None:
+        self.store = store
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.store, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return found(*args, **kwargs)
+
+        return call
+
+
+@pytest.mark.anyio
+async def test_a_screen_under_another_reads_nothing_live(store: EmbeddedStore) -> None:
+    counting = CountingStore(store)
+    app = make_app(counting, clock=fixed_clock(), live_interval=0.05)  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await open_run(pilot, LIVE)
+        await wait_for(pilot, lambda: counting.calls.get("get_run", 0) >= 2)  # its live refresh ticks
+        before = counting.calls.get("list_runs", 0)
+        gets = counting.calls["get_run"]
+        await wait_for(pilot, lambda: counting.calls["get_run"] >= gets + 5)  # five more ticks of the run on top
+        assert counting.calls.get("list_runs", 0) == before  # while the runs screen underneath read nothing

@@ -30,7 +30,7 @@ from runhistory.app.widgets.artifact_tree import ArtifactTree
 from runhistory.app.widgets.console_log import ConsoleLog
 
 from .app_data import BASELINE, DIVERGED, LIVE, NOW, batch, fixed_clock, make_store
-from .test_app import SIZE, open_run, pilot_test, settle, wait_for
+from ._pilot import SIZE, choose, idle, is_drawn, open_artifacts, open_run, preview_of, settle, title_of, wait_for
 
 #: Bytes a terminal would act on, in what the app draws (its SVG export keeps the text).
 ESCAPE = "\x1b"
@@ -41,33 +41,15 @@ def store(tmp_path: Path) -> EmbeddedStore:
     return make_store(tmp_path / "store")
 
 
-def preview_of(app: RunHistoryApp) -> ArtifactPreview:
-    return app.screen.query_one(ArtifactPreview)
 
 
-def title_of(app: RunHistoryApp) -> str:
-    return str(preview_of(app).query_one("#preview-title", Static).render())
 
 
-async def open_artifacts(pilot: Any, run_id: str = BASELINE) -> None:
-    """From the runs screen, open ``run_id`` on its artifacts tab, its files read."""
-    await settle(pilot)
-    await open_run(pilot, run_id)
-    await pilot.press("5")
-    await settle(pilot)
 
 
-async def choose(pilot: object, path: str) -> ArtifactPreview:
-    """Highlight ``path`` in the tree and wait for its preview."""
-    app: RunHistoryApp = pilot.app  # type: ignore[attr-defined]
-    tree = app.screen.query_one(ArtifactTree)
-    assert tree.select_path(path)
-    preview = preview_of(app)
-    await wait_for(pilot, lambda: preview.preview is not None and title_of(app).startswith(path + " ·"))  # type: ignore[arg-type]
-    return preview
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_artifacts_tab_shows_the_tree_and_previews_each_kind(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -125,7 +107,7 @@ async def test_artifacts_tab_shows_the_tree_and_previews_each_kind(store: Embedd
         assert preview_of(app).text.startswith("3 files")
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_a_run_without_artifacts_says_so(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -133,7 +115,7 @@ async def test_a_run_without_artifacts_says_so(store: EmbeddedStore) -> None:
         assert "no files" in preview_of(app).text
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_a_hostile_artifact_cannot_reach_the_terminal(store: EmbeddedStore) -> None:
     hostile = (
         b"title \x1b]0;owned\x07 clear \x1b[2J\x1b[H red \x1b[31mRED\x1b[0m bell \x07 c1 \xc2\x9b31m\n"
@@ -154,7 +136,7 @@ async def test_a_hostile_artifact_cannot_reach_the_terminal(store: EmbeddedStore
         assert lines[1] == "invalid \ufffd\ufffd\ufffd utf-8"
         assert len(lines[2]) <= 1000 and lines[2].endswith("…")
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", preview.text)
-        await pilot.pause()
+        await idle(pilot)
         screen = app.export_screenshot()
         assert ESCAPE + "]0;owned" not in screen and "owned" not in screen and "\x07" not in screen
         assert "\x9b" not in screen
@@ -166,7 +148,7 @@ async def test_a_hostile_artifact_cannot_reach_the_terminal(store: EmbeddedStore
         assert "owned" not in screen and "\x07" not in screen
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_hostile_text_in_a_runs_command_error_and_string_metrics_is_harmless(store: EmbeddedStore) -> None:
     hostile = "\x1b]0;owned\x07\x1b[2J"
     run = store.create_run(NewRun(experiment="hostile", command=["python", f"{hostile}train.py"]))
@@ -184,7 +166,7 @@ async def test_hostile_text_in_a_runs_command_error_and_string_metrics_is_harmle
         assert "boom" in screen and "plain" in screen
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_a_running_runs_files_update_in_place(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
@@ -265,8 +247,6 @@ def cells_of(lines: list[list[Segment]]) -> list[list[tuple[str, Style | None]]]
     return [[(char, segment.style) for segment in line for char in segment.text] for line in lines]
 
 
-def is_drawn(preview: Preview) -> bool:
-    return isinstance(preview.body, Group) and isinstance(preview.body.renderables[-1], Picture)
 
 
 def test_fit_size_keeps_within_the_cells_and_the_aspect_ratio() -> None:
@@ -460,7 +440,7 @@ def in_picture(style: Style | None) -> bool:
     return abs(colour.red - colour.blue) > 150 and colour.green < 60
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_an_image_is_drawn_in_the_pane(store: EmbeddedStore) -> None:
     store.put_artifact(BASELINE, "outputs/small.png", png(red_over_blue(16, 7)))
     store.put_artifact(BASELINE, "outputs/wide.png", png(red_over_blue(400, 80)))
@@ -470,7 +450,7 @@ async def test_an_image_is_drawn_in_the_pane(store: EmbeddedStore) -> None:
         preview = await choose(pilot, "outputs/small.png")
         assert preview.preview is not None and is_drawn(preview.preview)
         assert preview.text.startswith("PNG image, 16×7 pixels")
-        await pilot.pause()
+        await idle(pilot)
         # Drawn as it is: red cells, then red over blue in half blocks, then blue; the last row half full.
         red, blue = Color.from_rgb(*RED), Color.from_rgb(*BLUE)
         # (A blank cell's foreground is the pane's: only its background counts.)
@@ -489,7 +469,7 @@ async def test_an_image_is_drawn_in_the_pane(store: EmbeddedStore) -> None:
         # A wide picture is scaled to the pane's width: no horizontal scrolling.
         preview = await choose(pilot, "outputs/wide.png")
         assert preview.preview is not None and is_drawn(preview.preview)
-        await pilot.pause()
+        await idle(pilot)
         body = preview.query_one("#preview-body", Static)
         widths = [sum(in_picture(style) for _, style in line) for line in picture_cells(app)]
         width = max(widths)
@@ -499,7 +479,7 @@ async def test_an_image_is_drawn_in_the_pane(store: EmbeddedStore) -> None:
         assert preview.query_one("#preview-scroll").max_scroll_x == 0
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_a_corrupt_image_in_the_pane_gives_a_note(store: EmbeddedStore) -> None:
     data = png(Image.new("RGB", (64, 32), RED))
     store.put_artifact(BASELINE, "outputs/broken.png", data[:41] + bytes(200) + data[-12:])
@@ -511,7 +491,7 @@ async def test_a_corrupt_image_in_the_pane_gives_a_note(store: EmbeddedStore) ->
         assert "Not drawn: could not decode: " in preview.text
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_images_at_and_past_the_limits_in_the_pane(store: EmbeddedStore) -> None:
     store.put_artifact(BASELINE, "outputs/at-limit.png", png_of_size(IMAGE_BYTES))
     store.put_artifact(BASELINE, "outputs/past-limit.png", png_of_size(IMAGE_BYTES + 1))

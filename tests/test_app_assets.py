@@ -21,8 +21,7 @@ from runhistory.app.widgets.artifact_tree import ArtifactTree
 from runhistory.app.widgets.assets_tables import AssetFiles, AssetLineage, AssetNames, AssetVersions
 
 from .app_data import ARTIFACTS, BASELINE, HIGH_LR, add_assets, fixed_clock, make_store
-from .test_app import SIZE, FlakyStore, notifications, pilot_test, settle, wait_for
-from .test_app_transfers import fill_download
+from ._pilot import SIZE, FlakyStore, fill_download, idle, notifications, settle, wait_for
 
 
 @pytest.fixture
@@ -51,14 +50,14 @@ def lineage(app: RunHistoryApp) -> str:
     return app.screen.query_one(AssetLineage).plain
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_assets_open_from_the_runs_screen_and_the_command_palette(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_assets(pilot)
         assert screen.query_one(AssetNames).has_focus
         await pilot.press("escape")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, RunsScreen)
 
         # The palette, from the run screen (where a is "All charts").
@@ -68,18 +67,18 @@ async def test_assets_open_from_the_runs_screen_and_the_command_palette(store: E
         assert isinstance(app.screen, RunScreen)
         assert "Assets" in [c.title for c in app.get_system_commands(app.screen)]
         await pilot.press("ctrl+p")
-        await pilot.pause()
+        await idle(pilot)
         await pilot.press(*"assets")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, AssetsScreen)
         await pilot.press("backspace")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, RunScreen)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_names_versions_files_and_lineage(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -128,14 +127,14 @@ async def test_names_versions_files_and_lineage(store: EmbeddedStore) -> None:
 
         # Help names the screen and its keys.
         await pilot.press("question_mark")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, HelpModal)
         assert app.screen.help_title == "Keys — assets"
         described = {d for _, d in app.screen.rows}
         assert {"Back", "Download", "Reload", "Source run"} <= described
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_enter_opens_the_source_run_on_its_files(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -150,7 +149,7 @@ async def test_enter_opens_the_source_run_on_its_files(store: EmbeddedStore) -> 
         await wait_for(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data == "outputs/")
         assert tree.has_focus
         await pilot.press("escape")
-        await pilot.pause()
+        await idle(pilot)
         assert app.screen is screen
 
         # Enter on a file: that file highlighted.
@@ -164,7 +163,7 @@ async def test_enter_opens_the_source_run_on_its_files(store: EmbeddedStore) -> 
         tree = run_screen.query_one(ArtifactTree)
         await wait_for(pilot, lambda: getattr(tree.cursor_node and tree.cursor_node.data, "path", None) == "outputs/metrics.csv")
         await pilot.press("escape")
-        await pilot.pause()
+        await idle(pilot)
 
         # Enter on the lineage, of a file promoted on its own.
         screen.query_one(AssetNames).focus()
@@ -179,7 +178,7 @@ async def test_enter_opens_the_source_run_on_its_files(store: EmbeddedStore) -> 
         await wait_for(pilot, lambda: getattr(tree.cursor_node and tree.cursor_node.data, "path", None) == "config.json")
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_a_deleted_source_run_is_said_clearly(store: EmbeddedStore) -> None:
     flaky = FlakyStore(store)
     flaky.deleted.add(HIGH_LR)
@@ -198,13 +197,13 @@ async def test_a_deleted_source_run_is_said_clearly(store: EmbeddedStore) -> Non
         assert screen.check_action("download", ())
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_download_a_version(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_assets(pilot)
         await pilot.press("d")
-        await pilot.pause()
+        await idle(pilot)
         modal = app.screen
         assert isinstance(modal, DownloadModal)
         assert str(modal.query_one("#download-title", Static).render()) == "Download asset mnist-classifier v3"
@@ -233,7 +232,7 @@ async def test_download_a_version(store: EmbeddedStore, tmp_path: Path) -> None:
         assert any(str(tmp_path / "cfg" / "config.json") in n for n in notifications(app))
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_download_errors_stay_in_the_modal(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -256,7 +255,7 @@ async def test_download_errors_stay_in_the_modal(store: EmbeddedStore, tmp_path:
         assert isinstance(app.screen, AssetsScreen)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_an_empty_store_says_how_to_make_an_asset(tmp_path: Path) -> None:
     app = make_app(make_store(tmp_path / "store"), clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -276,7 +275,7 @@ async def test_an_empty_store_says_how_to_make_an_asset(tmp_path: Path) -> None:
         assert screen.query_one(AssetNames).row_count == 2
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_reload_keeps_the_cursors_and_shows_new_versions(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -292,7 +291,7 @@ async def test_reload_keeps_the_cursors_and_shows_new_versions(store: EmbeddedSt
         assert rows(screen.query_one(AssetNames))[0][:3] == ["mnist-classifier", "v4", "4"]
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_an_asset_gone_since_the_list_was_read_is_dropped(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -314,7 +313,7 @@ async def test_an_asset_gone_since_the_list_was_read_is_dropped(store: EmbeddedS
         assert screen.version is not None and screen.version.name == "mnist-classifier"
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_a_store_failure_is_reported(store: EmbeddedStore) -> None:
     flaky = FlakyStore(store)
     app = make_app(flaky, clock=fixed_clock(), live_interval=None)  # type: ignore[arg-type]
@@ -326,7 +325,7 @@ async def test_a_store_failure_is_reported(store: EmbeddedStore) -> None:
         assert isinstance(app.screen, ErrorModal)
         assert "connection refused" in str(app.screen.query_one("#error-message", Static).render())
         await pilot.press("escape")
-        await pilot.pause()
+        await idle(pilot)
         screen = app.screen
         assert isinstance(screen, AssetsScreen)
         assert "could not be read" in str(screen.query_one("#assets-note", Static).render())
@@ -338,7 +337,7 @@ async def test_a_store_failure_is_reported(store: EmbeddedStore) -> None:
         assert screen.query_one(AssetVersions).row_count == 3
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_usable_at_80_by_24(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=(80, 24)) as pilot:

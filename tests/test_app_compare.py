@@ -18,9 +18,7 @@ from runhistory.app.widgets.compare_chart import CompareChart, time_label, time_
 from runhistory.app.widgets.scalars_diff import ScalarsDiff, compare_rows
 
 from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, NOW, batch, fixed_clock, insert_runs, loss_curve, make_store
-from .test_app import SIZE, FlakyStore, notifications, pilot_test, runs_table, settle, wait_for
-from .test_app_snapshots import SIZE as SNAPSHOT_SIZE
-from .test_app_snapshots import fixed_app, utc  # noqa: F401  (utc: a fixture)
+from ._pilot import SIZE, SNAPSHOT_SIZE, FlakyStore, fixed_app, idle, notifications, runs_table, settle, wait_for
 
 
 @pytest.fixture
@@ -34,7 +32,7 @@ async def mark(pilot: Any, *run_ids: str) -> None:
     for run_id in run_ids:
         table.move_cursor(row=table.run_ids.index(run_id))
         await pilot.press("space")
-    await pilot.pause()
+    await idle(pilot)
 
 
 async def compare(pilot: Any, *run_ids: str) -> CompareScreen:
@@ -55,14 +53,14 @@ def legend(screen: CompareScreen) -> str:
     return str(screen.query_one("#compare-legend", Static).render())
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_space_marks_runs_and_c_needs_two(store: EmbeddedStore) -> None:
     app = make_app_fixed(store)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = runs_table(app)
         await pilot.press("c")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, RunsScreen)
         assert any("Mark two runs" in n for n in notifications(app))
         await mark(pilot, BASELINE)  # the last row: the cursor stays on it
@@ -70,7 +68,7 @@ async def test_space_marks_runs_and_c_needs_two(store: EmbeddedStore) -> None:
         assert table.cursor_row == table.run_ids.index(BASELINE)
         assert "1 marked" in str(app.screen.query_one("#runs-status").render())
         await pilot.press("c")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, RunsScreen)
         await mark(pilot, HIGH_LR)
         # The cursor moves down a row, as in a file manager.
@@ -80,11 +78,11 @@ async def test_space_marks_runs_and_c_needs_two(store: EmbeddedStore) -> None:
         assert table.cells_of(HIGH_LR)[0] == " "
         await mark(pilot, HIGH_LR)
         await pilot.press("u")
-        await pilot.pause()
+        await idle(pilot)
         assert table.cells_of(BASELINE)[0] == " " and "marked" not in str(app.screen.query_one("#runs-status").render())
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_at_most_max_compare_runs_are_marked(tmp_path: Path) -> None:
     home = tmp_path / "many"
     insert_runs(home, MAX_COMPARE + 1)
@@ -111,7 +109,7 @@ async def test_at_most_max_compare_runs_are_marked(tmp_path: Path) -> None:
         assert len(colours) == MAX_COMPARE
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_compare_overlays_a_metric_with_a_legend(store: EmbeddedStore) -> None:
     app = make_app_fixed(store)
     async with app.run_test(size=SIZE) as pilot:
@@ -143,17 +141,17 @@ async def test_compare_overlays_a_metric_with_a_legend(store: EmbeddedStore) -> 
         assert "2 of 3 runs" in chart.border_subtitle
         # x: time since each run's start; l: log scale.
         await pilot.press("x")
-        await pilot.pause()
+        await idle(pilot)
         assert chart.by_time and "x: time since start" in chart.border_subtitle
         await pilot.press("l")
-        await pilot.pause()
+        await idle(pilot)
         assert chart.log_scale and chart.border_title == "val/accuracy (log)"
         await pilot.press("escape")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, RunsScreen)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_the_scalars_table_highlights_differences(store: EmbeddedStore) -> None:
     app = make_app_fixed(store)
     async with app.run_test(size=SIZE) as pilot:
@@ -168,7 +166,7 @@ async def test_the_scalars_table_highlights_differences(store: EmbeddedStore) ->
         assert rows["val/accuracy"].values == (0.855, 0.825)
         assert not rows["train/lr"].best  # the same value: nothing to pick
         await pilot.press("f")
-        await pilot.pause()
+        await idle(pilot)
         assert [row.name for row in table.rows_shown] == ["train/loss", "val/accuracy"]
         # Enter on a row draws its metric.
         table.focus()
@@ -178,7 +176,7 @@ async def test_the_scalars_table_highlights_differences(store: EmbeddedStore) ->
         assert screen.query_one(CompareChart).metric == "val/accuracy"
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_compare_follows_a_running_run_and_a_deleted_one(store: EmbeddedStore) -> None:
     flaky = FlakyStore(store)
     app = make_app_fixed(flaky, live_interval=0.1)
@@ -202,7 +200,7 @@ async def test_compare_follows_a_running_run_and_a_deleted_one(store: EmbeddedSt
         assert isinstance(app.screen, CompareScreen)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_odd_names_and_kinds_are_shown_safely(store: EmbeddedStore) -> None:
     # A name with markup brackets, a name that is a number in one run and text (with a
     # title-changing escape sequence) in the other.
@@ -230,7 +228,7 @@ async def test_odd_names_and_kinds_are_shown_safely(store: EmbeddedStore) -> Non
         table.focus()
         table.move_cursor(row=1)  # status
         await pilot.press("enter")
-        await pilot.pause()
+        await idle(pilot)
         assert any("Only number metrics" in n for n in notifications(app))
 
 
@@ -253,7 +251,7 @@ def test_compare_screen_at_80_by_24_snapshot(snap_compare: Any, store: EmbeddedS
     async def compare_two(pilot: Pilot[Any]) -> None:
         await compare(pilot, BASELINE, HIGH_LR)
         await pilot.press("l")
-        await pilot.pause()
+        await idle(pilot)
 
     app = fixed_app(store)
     assert snap_compare(app, terminal_size=(80, 24), run_before=compare_two)

@@ -22,9 +22,7 @@ from runhistory.app.widgets.compare_chart import CompareChart
 
 from ._server import Server
 from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, add_assets, fixed_clock, make_store
-from .test_app import SIZE, open_run, pilot_test, runs_table, settle, wait_for
-from .test_app_artifacts import choose, is_drawn
-from .test_app_transfers import fill_download
+from ._pilot import SIZE, choose, fill_download, idle, is_drawn, open_run, runs_table, settle, wait_for
 
 
 @pytest.fixture
@@ -42,7 +40,7 @@ def served(tmp_path: Path) -> Iterator[tuple[EmbeddedStore, Store]]:
         local.close()
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_the_app_over_http(served: tuple[EmbeddedStore, Store], tmp_path: Path) -> None:
     local, remote = served
     app = make_app(remote, clock=fixed_clock(), live_interval=None)
@@ -59,7 +57,7 @@ async def test_the_app_over_http(served: tuple[EmbeddedStore, Store], tmp_path: 
         assert preview.preview is not None and is_drawn(preview.preview)
         assert isinstance(app.screen, RunScreen) and app.screen is screen
         await pilot.press("escape")
-        await pilot.pause()
+        await idle(pilot)
 
         # Compare two runs: both series read through the server.
         table = runs_table(app)
@@ -74,7 +72,7 @@ async def test_the_app_over_http(served: tuple[EmbeddedStore, Store], tmp_path: 
         assert chart.metric == "train/loss"
         assert [line.series.count if line.series else 0 for line in chart.lines] == [300, 300]
         await pilot.press("escape")
-        await pilot.pause()
+        await idle(pilot)
         assert isinstance(app.screen, RunsScreen)
 
         # The assets, a version downloaded with its hashes checked.

@@ -22,22 +22,11 @@ from runhistory.app.app import RunHistoryApp, make_app
 from runhistory.app.widgets.artifact_tree import ArtifactTree
 
 from .app_data import BASELINE, LIVE, add_assets, fixed_clock, make_store
-from .test_app import FlakyStore, open_run, settle
+from ._pilot import SNAPSHOT_SIZE, FlakyStore, fixed_app, idle, open_artifacts, open_run, settle
 
-SIZE = (110, 32)
+# The screens show times of day: in UTC, so that a snapshot is the same in every time zone.
+pytestmark = pytest.mark.usefixtures("utc")
 
-
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if before is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
 
 
 @pytest.fixture
@@ -45,15 +34,11 @@ def store(tmp_path: Path) -> EmbeddedStore:
     return make_store(tmp_path / "store")
 
 
-def fixed_app(store: Any) -> RunHistoryApp:
-    app = make_app(store, clock=fixed_clock(), live_interval=None)
-    app.sub_title = "~/.local/share/runhistory"  # not the temporary folder's name
-    return app
 
 
 def test_runs_screen(snap_compare: Any, store: EmbeddedStore) -> None:
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=settle)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=settle)
 
 
 def test_run_screen_charts(snap_compare: Any, store: EmbeddedStore) -> None:
@@ -63,7 +48,7 @@ def test_run_screen_charts(snap_compare: Any, store: EmbeddedStore) -> None:
         await settle(pilot)
 
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=open_baseline)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_baseline)
 
 
 def test_run_screen_console(snap_compare: Any, store: EmbeddedStore) -> None:
@@ -74,7 +59,7 @@ def test_run_screen_console(snap_compare: Any, store: EmbeddedStore) -> None:
         await settle(pilot)
 
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=open_console)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_console)
 
 
 def test_run_screen_artifacts(snap_compare: Any, store: EmbeddedStore) -> None:
@@ -82,7 +67,7 @@ def test_run_screen_artifacts(snap_compare: Any, store: EmbeddedStore) -> None:
         await on_artifacts_of_baseline(pilot, "config.json")
 
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=open_artifacts)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_artifacts)
 
 
 def test_run_screen_artifacts_image(snap_compare: Any, store: EmbeddedStore) -> None:
@@ -90,7 +75,7 @@ def test_run_screen_artifacts_image(snap_compare: Any, store: EmbeddedStore) -> 
         await on_artifacts_of_baseline(pilot, "outputs/samples.png")
 
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=open_image)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_image)
 
 
 def test_help_modal(snap_compare: Any, store: EmbeddedStore) -> None:
@@ -100,14 +85,14 @@ def test_help_modal(snap_compare: Any, store: EmbeddedStore) -> None:
         await settle(pilot)
 
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=ask_for_help)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=ask_for_help)
 
 
 def test_error_modal(snap_compare: Any, store: EmbeddedStore) -> None:
     flaky = FlakyStore(store)
     flaky.down = True
     app = fixed_app(flaky)
-    assert snap_compare(app, terminal_size=SIZE, run_before=settle)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=settle)
 
 
 def steady_cursors(pilot: Pilot[Any]) -> None:
@@ -133,10 +118,10 @@ def test_download_modal(snap_compare: Any, store: EmbeddedStore, monkeypatch: py
         await pilot.press("d")
         await settle(pilot)
         steady_cursors(pilot)
-        await pilot.pause()
+        await idle(pilot)
 
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=download_outputs)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=download_outputs)
 
 
 def test_promote_modal(snap_compare: Any, store: EmbeddedStore) -> None:
@@ -147,10 +132,10 @@ def test_promote_modal(snap_compare: Any, store: EmbeddedStore) -> None:
         await pilot.press(*"mnist-classifier")
         await settle(pilot)
         steady_cursors(pilot)
-        await pilot.pause()
+        await idle(pilot)
 
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=promote_outputs)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=promote_outputs)
 
 
 async def open_assets(pilot: Pilot[Any]) -> None:
@@ -162,7 +147,7 @@ async def open_assets(pilot: Pilot[Any]) -> None:
 def test_assets_screen(snap_compare: Any, store: EmbeddedStore) -> None:
     add_assets(store)
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=open_assets)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_assets)
 
 
 def test_assets_screen_80x24(snap_compare: Any, store: EmbeddedStore) -> None:
@@ -178,7 +163,7 @@ def test_assets_screen_80x24(snap_compare: Any, store: EmbeddedStore) -> None:
 
 def test_assets_screen_empty(snap_compare: Any, store: EmbeddedStore) -> None:
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=open_assets)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_assets)
 
 
 def test_download_modal_for_an_asset(snap_compare: Any, store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,8 +174,8 @@ def test_download_modal_for_an_asset(snap_compare: Any, store: EmbeddedStore, mo
         await pilot.press("d")
         await settle(pilot)
         steady_cursors(pilot)
-        await pilot.pause()
+        await idle(pilot)
 
     add_assets(store)
     app = fixed_app(store)
-    assert snap_compare(app, terminal_size=SIZE, run_before=download_version)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=download_version)

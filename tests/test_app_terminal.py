@@ -78,14 +78,14 @@ def test_the_demo_trains_live_while_the_app_is_open_and_stops_on_quit(tmp_path: 
     main, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNHISTORY_", "TEXTUAL"))}
-    env.update(TERM="xterm-256color")
+    env.update(TERM="xterm-256color", COLUMNS="120", LINES="30")  # the pty's size (a test runner may set others)
     process = subprocess.Popen(
         [sys.executable, "-m", "runhistory.app.cli", "--home", str(home), "demo"],
         stdin=child, stdout=child, stderr=child, env=env, start_new_session=True, close_fds=True,
     )  # fmt: skip
     os.close(child)
     try:
-        _read_until(main, b"resnet34-live", timeout=30)  # the live run is on screen
+        _read_until(main, b"resnet34-live", timeout=60)  # the live run is on screen
         store = EmbeddedStore(home)
         (live,) = store.list_runs(status="running").runs
         deadline = time.monotonic() + 10

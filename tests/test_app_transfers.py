@@ -16,8 +16,7 @@ from runhistory.app.screens.promote import PromoteModal
 from runhistory.app.widgets.artifact_tree import ArtifactTree
 
 from .app_data import ARTIFACTS, BASELINE, fixed_clock, make_store
-from .test_app import SIZE, notifications, open_run, pilot_test, settle, wait_for
-from .test_app_artifacts import open_artifacts
+from ._pilot import SIZE, fill_download, idle, notifications, on_artifacts, open_run, settle, text_of, wait_for
 
 
 @pytest.fixture
@@ -25,35 +24,19 @@ def store(tmp_path: Path) -> EmbeddedStore:
     return make_store(tmp_path / "store")
 
 
-async def on_artifacts(pilot: Any, path: str) -> None:
-    """Open the baseline run's artifacts tab with ``path`` highlighted."""
-    await open_artifacts(pilot)
-    assert pilot.app.screen.query_one(ArtifactTree).select_path(path)
-    await pilot.pause()
 
 
-def text_of(app: RunHistoryApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
 
 
-async def fill_download(pilot: Any, dest: Path, what: str = "") -> DownloadModal:
-    """Open the download modal with ``d``, check it offers ``what``, and fill in ``dest`` (not yet submitted)."""
-    await pilot.press("d")
-    await pilot.pause()
-    modal = pilot.app.screen
-    assert isinstance(modal, DownloadModal)
-    assert what in text_of(pilot.app, "#download-what")
-    modal.query_one("#download-dest", Input).value = str(dest)
-    return modal
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_download_a_file(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
         await on_artifacts(pilot, "checkpoints/model.pt")
         await pilot.press("d")
-        await pilot.pause()
+        await idle(pilot)
         modal = app.screen
         assert isinstance(modal, DownloadModal)
         assert "checkpoints/model.pt" in text_of(app, "#download-what")
@@ -69,7 +52,7 @@ async def test_download_a_file(store: EmbeddedStore, tmp_path: Path) -> None:
         assert any(str(saved) in n for n in notifications(app))
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_download_a_folder(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -85,7 +68,7 @@ async def test_download_a_folder(store: EmbeddedStore, tmp_path: Path) -> None:
         assert not (tmp_path / "dl" / "train.py").exists()
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -119,7 +102,7 @@ async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_
         assert not isinstance(app.screen, DownloadModal)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_download_asks_before_replacing_a_file_with_other_contents(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     mine = tmp_path / "dl" / "outputs" / "confusion.tsv"
@@ -147,7 +130,7 @@ async def test_download_asks_before_replacing_a_file_with_other_contents(store: 
         assert any(f"Downloaded 3 files below {tmp_path / 'dl'}" in n for n in notifications(app))
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_download_asks_again_for_another_folder_and_cancel_keeps_the_file(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     mine = tmp_path / "dl" / "train.py"
@@ -160,7 +143,7 @@ async def test_download_asks_again_for_another_folder_and_cancel_keeps_the_file(
         await wait_for(pilot, lambda: modal.has_class("-asking"))
         # Another folder: the question was about the first one.
         modal.query_one("#download-dest", Input).value = str(tmp_path / "other")
-        await pilot.pause()
+        await idle(pilot)
         assert not modal.has_class("-asking") and modal.query_one("#download", Button).display
         modal.query_one("#download-dest", Input).value = str(tmp_path / "dl")
         await pilot.press("enter")
@@ -170,7 +153,7 @@ async def test_download_asks_again_for_another_folder_and_cancel_keeps_the_file(
         assert mine.read_bytes() == b"my own script" and not (tmp_path / "other").exists()
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_download_skips_a_file_already_there(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     same = tmp_path / "dl" / "checkpoints" / "model.pt"
@@ -186,7 +169,7 @@ async def test_download_skips_a_file_already_there(store: EmbeddedStore, tmp_pat
         assert f"Already there (same sha256): {same}" in notifications(app)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_promote_checks_the_name_then_makes_versions(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -210,7 +193,7 @@ async def test_promote_checks_the_name_then_makes_versions(store: EmbeddedStore)
 
         modal.query_one("#promote-name", Input).value = ""
         await pilot.press(*"model")
-        await pilot.pause()
+        await idle(pilot)
         assert text_of(app, "#promote-name-error") == ""
         assert not button.disabled
         await pilot.click("#promote")
@@ -230,7 +213,7 @@ async def test_promote_checks_the_name_then_makes_versions(store: EmbeddedStore)
         assert not isinstance(app.screen, PromoteModal)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_promote_closes_after_success_so_enter_twice_makes_one_version(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -251,7 +234,7 @@ async def test_promote_closes_after_success_so_enter_twice_makes_one_version(sto
         assert not isinstance(app.screen, PromoteModal)
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_promote_a_file_and_errors_shown_in_the_modal(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -283,7 +266,7 @@ async def test_promote_a_file_and_errors_shown_in_the_modal(store: EmbeddedStore
         assert app.screen is modal  # no error modal on top, no traceback
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_download_and_promote_belong_to_the_artifacts_tab(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:

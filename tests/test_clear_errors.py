@@ -22,8 +22,8 @@ from runhistory.app.screens.error import ErrorModal
 from ._liar import Liar, Request
 from ._processes import clean_env
 from .app_data import fixed_clock
-from .test_app import pilot_test, wait_for
-from .test_cli import cli
+from ._cli import cli
+from ._pilot import wait_for
 
 LOGGER = "from runhistory.logger import get_logger\nget_logger(experiment='x').log('a', 1)\n"
 
@@ -89,7 +89,7 @@ def test_a_truncated_store_gives_clear_errors_for_every_command(tmp_path: Path) 
     assert damaged >= 1
 
 
-@pilot_test
+@pytest.mark.anyio
 async def test_the_app_says_a_store_went_bad_in_a_dialog(tmp_path: Path) -> None:
     home = tmp_path / "store"
     filled_store(home, runs=5)

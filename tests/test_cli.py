@@ -16,23 +16,13 @@ import pytest
 from runhistory.api import EmbeddedStore, NewRun
 
 from ._processes import clean_env, run
+from ._cli import as_json, cli
 
 RUN_FIELDS = {"id", "experiment", "status", "started_at", "ended_at", "command", "host", "git_commit", "error"}
 
 
-def cli(home: Path, *args: str, cwd: Path | None = None, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "runhistory.app.cli", *args],
-        env=clean_env(home, **env),
-        cwd=cwd,
-        capture_output=True,
-        timeout=timeout,
-    )
 
 
-def as_json(done: subprocess.CompletedProcess[bytes]) -> Any:
-    assert done.returncode == 0, done.stderr.decode()
-    return json.loads(done.stdout, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
 
 
 def check_run_doc(doc: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from runhistory.api import EmbeddedStore, NewRun, SeriesBatch
 
 from ._liar import Liar, json_answer
 from ._processes import clean_env
-from .test_cli import cli
+from ._cli import cli
 
 # Title change, clipboard write (OSC 52), clear screen (CSI and 8-bit CSI), a hyperlink.
 HOSTILE = "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[2J\x9b2J\x1b]8;;http://x\x1b\\"

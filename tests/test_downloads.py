@@ -22,8 +22,8 @@ from runhistory.api import (
     download_asset,
 )
 from runhistory.api._limits import MAX_PATH_COMPONENT_BYTES
+from ._cli import as_json, cli
 
-from .test_cli import as_json, cli
 
 RUN = "ab" * 16
 MODEL = b"the trained model" * 100

@@ -996,13 +996,6 @@ def test_error_text_of_a_failed_run_is_kept_up_to_its_limit(make_logger: Callabl
 # -- the server's request bodies ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("server")).start()
-    yield srv
-    srv.stop()
-
-
 def metrics_body_of(size: int) -> bytes:
     """A valid metrics batch of exactly ``size`` bytes (JSON allows trailing spaces)."""
     body = b'{"series": {"x": {"kind": "number", "values": [1.5], "steps": [null], "times": [1.0]}}}'
@@ -1025,6 +1018,13 @@ def test_a_metrics_batch_at_the_byte_limit_is_stored_and_one_past_is_refused(ser
         assert httpx.post(url, content=chunked(MAX_BATCH_BYTES), timeout=60).status_code == 200
         assert httpx.post(url, content=chunked(MAX_BATCH_BYTES + 1), timeout=60).status_code == 413
         assert remote.read_series(run_id, "x").values == [1.5, 1.5]
+
+
+def test_a_body_far_past_the_limit_is_answered_413_not_a_reset_connection(server: Server) -> None:
+    url = f"{server.url}/api/v1/runs"
+    for size in (MAX_BATCH_BYTES * 5, MAX_BATCH_BYTES * 16):
+        past = httpx.post(url, content=b" " * size, headers={"Content-Type": "application/json"}, timeout=60)
+        assert past.status_code == 413 and f"at most {MAX_BATCH_BYTES} bytes" in past.json()["message"]
 
 
 def test_other_json_bodies_have_the_same_byte_limit(server: Server) -> None:

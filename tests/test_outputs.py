@@ -9,7 +9,7 @@ from pathlib import Path
 from runhistory.api import EmbeddedStore
 
 from ._processes import run
-from .test_cli import cli
+from ._cli import cli
 
 WRITE_MODEL = """
     from pathlib import Path

@@ -22,7 +22,7 @@ from runhistory.logger import Logger
 from ._liar import Liar, Request, forward, json_answer
 from ._processes import clean_env, write_script
 from ._server import Server
-from .test_cli import cli
+from ._cli import cli
 
 
 def only_run(home: Path) -> str:

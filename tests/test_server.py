@@ -22,15 +22,9 @@ from runhistory.api._http import HttpStore
 
 from ._processes import clean_env, partial_files, run, start
 from ._server import Server
+from ._cli import cli
 
-TOKEN = "s3cret-token"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "server").start()
-    yield srv
-    srv.stop()
+from .conftest import TOKEN
 
 
 def test_remote_logger_behaves_like_the_embedded_one(server: Server, tmp_path: Path) -> None:
@@ -87,13 +81,14 @@ def check_remote_reads(remote: HttpStore, run_id: str) -> None:
 def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
     failed = run(
         tmp_path, tmp_path / "client",
-        "from runhistory.logger import get_logger\nlg = get_logger()\nfor i in range(500): lg.log('x', i)\nraise ValueError('bad batch')\n",
+        "from runhistory.logger import get_logger\nlg = get_logger(experiment='sigterm')\nfor i in range(500): lg.log('x', i)\n"
+        "raise ValueError('bad batch')\n",
         RUNHISTORY_URL=server.url,
     )  # fmt: skip
     assert failed.returncode == 1
     process = start(
         tmp_path, tmp_path / "client",
-        "import time\nfrom runhistory.logger import get_logger\nlg = get_logger()\nfor i in range(5000): lg.log('x', i)\n"
+        "import time\nfrom runhistory.logger import get_logger\nlg = get_logger(experiment='sigterm')\nfor i in range(5000): lg.log('x', i)\n"
         "lg.log('x', -1).wait()\nprint('ready', flush=True)\ntime.sleep(60)\n",
         RUNHISTORY_URL=server.url,
     )  # fmt: skip
@@ -101,7 +96,7 @@ def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=60)
     store = EmbeddedStore(server.home)
-    runs = {r.status: r for r in store.list_runs().runs}
+    runs = {r.status: r for r in store.list_runs(experiment="sigterm").runs}
     assert "ValueError: bad batch" in (runs["failed"].error or "")
     assert store.read_series(runs["failed"].id, "x").values == list(range(500))
     assert store.read_series(runs["killed"].id, "x").values == [*range(5000), -1]
@@ -109,7 +104,8 @@ def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
-def test_server_killed_mid_run_and_restarted_keeps_every_point_once(server: Server, tmp_path: Path, how: str) -> None:
+def test_server_killed_mid_run_and_restarted_keeps_every_point_once(fresh_server: Server, tmp_path: Path, how: str) -> None:
+    server = fresh_server
     process = start(
         tmp_path,
         tmp_path / "client",
@@ -267,24 +263,21 @@ def test_eight_remote_writers_at_once(server: Server, tmp_path: Path) -> None:
         assert store.read_series(r.id, "x").values == list(range(20_000))
 
 
-def test_tokens(tmp_path: Path) -> None:
-    srv = Server(tmp_path / "server", token=TOKEN).start()
-    try:
-        assert httpx.get(srv.url + "/health").status_code == 200
-        assert httpx.get(srv.url + "/api/v1/runs").status_code == 401
-        assert httpx.get(srv.url + "/openapi.json").status_code == 401
-        wrong = httpx.get(srv.url + "/api/v1/runs", headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 401 and wrong.json()["error"] == "Unauthorized"
-        right = httpx.get(srv.url + "/api/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"})
-        assert right.status_code == 200
-        env = clean_env(tmp_path / "client", RUNHISTORY_URL=srv.url)
-        cli = [sys.executable, "-m", "runhistory.app.cli", "list"]
-        denied = subprocess.run(cli, env=env, capture_output=True, text=True)
-        assert denied.returncode == 1 and "RUNHISTORY_TOKEN" in denied.stderr and "Traceback" not in denied.stderr
-        allowed = subprocess.run(cli, env={**env, "RUNHISTORY_TOKEN": TOKEN}, capture_output=True, text=True)
-        assert allowed.returncode == 0, allowed.stderr
-    finally:
-        srv.stop()
+def test_tokens(token_server: Server, tmp_path: Path) -> None:
+    srv = token_server
+    assert httpx.get(srv.url + "/health").status_code == 200
+    assert httpx.get(srv.url + "/api/v1/runs").status_code == 401
+    assert httpx.get(srv.url + "/openapi.json").status_code == 401
+    wrong = httpx.get(srv.url + "/api/v1/runs", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"] == "Unauthorized"
+    right = httpx.get(srv.url + "/api/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert right.status_code == 200
+    env = clean_env(tmp_path / "client", RUNHISTORY_URL=srv.url)
+    cli = [sys.executable, "-m", "runhistory.app.cli", "list"]
+    denied = subprocess.run(cli, env=env, capture_output=True, text=True)
+    assert denied.returncode == 1 and "RUNHISTORY_TOKEN" in denied.stderr and "Traceback" not in denied.stderr
+    allowed = subprocess.run(cli, env={**env, "RUNHISTORY_TOKEN": TOKEN}, capture_output=True, text=True)
+    assert allowed.returncode == 0, allowed.stderr
 
 
 def test_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
@@ -368,14 +361,15 @@ def put_past_the_limit(url: str, run_id: str) -> None:
 
 
 def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
-    done = run(tmp_path, tmp_path / "client", "from runhistory.logger import get_logger\nlg = get_logger()\nlg.log('x', 1.0)\nlg.upload('outputs/m.txt', 'm')\n", RUNHISTORY_URL=server.url)
+    done = run(tmp_path, tmp_path / "client", "from runhistory.logger import get_logger\nlg = get_logger(experiment='cli-remote')\n"
+               "lg.log('x', 1.0)\nlg.upload('outputs/m.txt', 'm')\n", RUNHISTORY_URL=server.url)  # fmt: skip
     assert done.returncode == 0, done.stderr
     env = clean_env(tmp_path / "client", RUNHISTORY_URL=server.url)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "runhistory.app.cli", *args], env=env, capture_output=True, text=True)
 
-    last = json.loads(cli("last", "--json").stdout)
+    last = json.loads(cli("last", "-e", "cli-remote", "--json").stdout)
     assert last["status"] == "completed"
     info = json.loads(cli("info", "-r", last["id"][:6], "--json").stdout)
     assert info["metrics"]["x"]["last"] == 1.0
@@ -386,7 +380,7 @@ def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
     assert (tmp_path / "dl/outputs/m.txt").read_text() == "m"
     assert cli("info", "-r", last["id"], "-a", "outputs/m.txt").stdout == "m"
     assert cli("info", "-r", "ffff").returncode == 1
-    assert [r["id"] for r in json.loads(cli("list", "--json").stdout)] == [last["id"]]
+    assert [r["id"] for r in json.loads(cli("list", "-e", "cli-remote", "--json").stdout)] == [last["id"]]
     assert json.loads(cli("assets", "--json").stdout)[0]["name"] == "m"
     points = json.loads(cli("info", "-r", last["id"], "-m", "x", "--json").stdout)["points"]
     assert [p["value"] for p in points] == [1.0]
@@ -404,43 +398,37 @@ def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_answers_that_match_the_openapi_document(tmp_path: Path) -> None:
+def test_schemathesis_finds_answers_that_match_the_openapi_document(token_server: Server, tmp_path: Path) -> None:
     """Fuzzed requests get no 5xx, and every answer's status, type and body is the one documented."""
     schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert schemathesis, "schemathesis is in the test extra"
-    srv = Server(tmp_path / "server", token=TOKEN).start()
-    try:
-        with HttpStore(srv.url, token=TOKEN) as remote:
-            run_id = remote.create_run(NewRun()).id
-            # "m" names the asset and the metric both: one value for the parameter "name"
-            remote.append_metrics(run_id, {"m": SeriesBatch("number", [0.5, math.nan], [None, None], [1.0, 2.0])})
-            remote.put_artifact(run_id, "a.txt", b"a")
-            remote.promote(run_id, "a.txt", "m")
-        # Real identifiers, so that requests reach past the 404s into the store.
-        (tmp_path / "schemathesis.toml").write_text(
-            f'[parameters]\n"path.run_id" = "{run_id}"\n"path.run_ref" = "{run_id[:8]}"\n"path.name" = "m"\n'
-            '"query.name" = "m"\n"path.version" = 1\n"path.path" = "a.txt"\n'
-        )
-        done = subprocess.run(
-            [schemathesis, "run", f"{srv.url}/openapi.json", "--header", f"Authorization: Bearer {TOKEN}",
-             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-             "response_schema_conformance,ignored_auth",
-             "--max-examples", "8", "--phases", "examples,coverage,fuzzing", "--workers", "1",
-             "--suppress-health-check", "all", "--no-color"],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,
-            env={**clean_env(tmp_path), "SCHEMATHESIS_HOOKS": ""},
-        )  # fmt: skip
-        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    finally:
-        srv.stop()
+    srv = token_server
+    with HttpStore(srv.url, token=TOKEN) as remote:
+        run_id = remote.create_run(NewRun()).id
+        # "m" names the asset and the metric both: one value for the parameter "name"
+        remote.append_metrics(run_id, {"m": SeriesBatch("number", [0.5, math.nan], [None, None], [1.0, 2.0])})
+        remote.put_artifact(run_id, "a.txt", b"a")
+        remote.promote(run_id, "a.txt", "m")
+    # Real identifiers, so that requests reach past the 404s into the store.
+    (tmp_path / "schemathesis.toml").write_text(
+        f'[parameters]\n"path.run_id" = "{run_id}"\n"path.run_ref" = "{run_id[:8]}"\n"path.name" = "m"\n'
+        '"query.name" = "m"\n"path.version" = 1\n"path.path" = "a.txt"\n'
+    )
+    done = subprocess.run(
+        [schemathesis, "run", f"{srv.url}/openapi.json", "--header", f"Authorization: Bearer {TOKEN}",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+         "response_schema_conformance,ignored_auth",
+         "--max-examples", "3", "--phases", "examples,coverage,fuzzing", "--workers", "1",
+         "--suppress-health-check", "all", "--no-color"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**clean_env(tmp_path), "SCHEMATHESIS_HOOKS": ""},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
 
 
-def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(tmp_path: Path) -> None:
-    srv = Server(tmp_path / "server", token=TOKEN).start()
-    try:
-        doc = httpx.get(srv.url + "/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
-    finally:
-        srv.stop()
+def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(token_server: Server, tmp_path: Path) -> None:
+    srv = token_server
+    doc = httpx.get(srv.url + "/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     assert doc["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
     assert doc["security"] == [{"bearer": []}] and doc["paths"]["/health"]["get"]["security"] == []
     error = {"$ref": "#/components/schemas/Error"}
@@ -555,7 +543,8 @@ def batch_at_the_byte_limit(name: str, kind: str, value: bytes) -> bytes:
 
 
 @pytest.mark.slow
-def test_sixteen_batches_at_the_byte_limit_at_once_keep_the_server_under_200_mib(server: Server) -> None:
+def test_sixteen_batches_at_the_byte_limit_at_once_keep_the_server_under_200_mib(fresh_server: Server) -> None:
+    server = fresh_server
     with HttpStore(server.url) as remote:
         run_id = remote.create_run(NewRun()).id
     bodies = [batch_at_the_byte_limit(f"n{i}", "number", b"0.5") for i in range(8)]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ._server import Server
-from .test_cli import cli
+from ._cli import cli
 
 
 def test_the_token_comes_from_a_file_or_the_environment(tmp_path: Path) -> None:

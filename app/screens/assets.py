@@ -19,7 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from runhistory.api import AssetNotFound, AssetVersion, Run, RunNotFound, Store
 
@@ -28,6 +28,7 @@ from runhistory.api._safe_text import safe_line
 
 from ..human import error_text
 from ..widgets.assets_tables import AssetFiles, AssetLineage, AssetNames, AssetVersions, promoted_path, version_label
+from ..widgets.key_footer import KeyFooter
 from .download import DownloadModal, asset_download
 from .store_screen import StoreScreen
 
@@ -102,7 +103,7 @@ class AssetsScreen(StoreScreen):
                 yield AssetVersions(id="asset-versions")
             yield AssetLineage(id="asset-lineage")
             yield AssetFiles(id="asset-files")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#assets-body").display = False
@@ -276,7 +277,7 @@ class AssetsScreen(StoreScreen):
             self.notify(f"Run {message.run_id[:8]}, which {what} was promoted from, is no longer in the store.",
                         title="Source run not found", severity="error", timeout=6)  # fmt: skip
             return
-        if self.is_current:
+        if self.in_view:
             self.history.open_run(message.run, tab="artifacts", select=message.select)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, OptionList, Static
+from textual.widgets import DataTable, Header, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
@@ -30,6 +30,7 @@ from ..human import value_text
 from ..key_metrics import key_metric_names, rank_metric_names
 from runhistory.api._safe_text import safe_line
 from ..widgets.compare_chart import CompareChart, Line, run_color
+from ..widgets.key_footer import KeyFooter
 from ..widgets.scalars_diff import Row, ScalarsDiff, compare_rows
 from .store_screen import StoreScreen
 
@@ -128,7 +129,7 @@ class CompareScreen(StoreScreen):
             yield OptionList(id="compare-metrics")
             yield CompareChart(id="compare-chart")
         yield ScalarsDiff(id="compare-scalars")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#compare-metrics", OptionList).focus()
@@ -191,7 +192,7 @@ class CompareScreen(StoreScreen):
         self.post_message(CompareSeriesRead(metric, found, max_points))
 
     def _live_tick(self) -> None:
-        if self.is_current and any(r is not None and r.status in _LIVE_STATUSES for r in self.runs):
+        if self.in_view and any(r is not None and r.status in _LIVE_STATUSES for r in self.runs):
             self._ask_runs(live=True)
 
     # -- showing --------------------------------------------------------------------

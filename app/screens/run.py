@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header, TabbedContent, TabPane, Tree
+from textual.widgets import Header, TabbedContent, TabPane, Tree
 from textual.worker import get_current_worker
 
 from runhistory.api import ArtifactInfo, ArtifactNotFound, MetricInfo, Run, RunNotFound, Store
@@ -28,6 +28,7 @@ from ..widgets.artifact_preview import ArtifactPreview
 from ..widgets.artifact_tree import ArtifactTree
 from ..widgets.chart_grid import ChartGrid
 from ..widgets.console_log import ConsoleLog
+from ..widgets.key_footer import KeyFooter
 from ..widgets.metric_chart import MetricChart
 from ..widgets.metric_picker import MetricPicker
 from ..widgets.run_header import RunHeader
@@ -167,7 +168,7 @@ class RunScreen(StoreScreen):
                 with Horizontal():
                     yield ArtifactTree(id="artifact-tree")
                     yield ArtifactPreview(id="artifact-preview")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(RunHeader).show(self.run_data, self.clock())
@@ -186,7 +187,7 @@ class RunScreen(StoreScreen):
         self._read_artifacts()
 
     def _live_tick(self) -> None:
-        if self.run_data.status in _LIVE_STATUSES and self.is_current:
+        if self.run_data.status in _LIVE_STATUSES and self.in_view:
             self.refresh_run(self._console_sha, self._console_size)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run-live")
@@ -466,7 +467,7 @@ class RunScreen(StoreScreen):
             return True
         if isinstance(error, RunNotFound):
             def back(_: None) -> None:
-                if self.is_current:
+                if self.in_view:
                     self.app.pop_screen()
 
             self.app.push_screen(ErrorModal("Run not found", f"Run {self.run_data.id} is no longer in the store.\n\n{error}"), back)

@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 from textual.worker import get_current_worker
 
 from runhistory.api import MetricInfo, Run, RunNotFound, Store
@@ -30,6 +30,7 @@ from ..messages import FilterMetricsRead, RowMetricsLoaded, RunsPageLoaded, Runs
 from ..run_filter import RunFilter
 from ..runs_model import MAX_COMPARE, RunsModel
 from ..widgets.cells import fit
+from ..widgets.key_footer import KeyFooter
 from ..widgets.run_status import SPIN_RATE, spinner_frame, status_text
 from ..widgets.runs_table import RunColumn, RunsTable
 from ..widgets.sparkline import sparkline
@@ -133,7 +134,7 @@ class RunsScreen(StoreScreen):
                         id="filter", compact=True)  # fmt: skip
         yield RunsTable(id="runs")
         yield Static(id="runs-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.watch(self.app, "store_trouble", lambda _: self._redraw(), init=False)
@@ -230,7 +231,7 @@ class RunsScreen(StoreScreen):
     # -- live -------------------------------------------------------------------
 
     def _live_tick(self) -> None:
-        if self.model.reading or not self.is_current:
+        if self.model.reading or not self.in_view:
             return
         table = self.query_one(RunsTable)
         in_view = set(table.run_ids[int(table.scroll_y): int(table.scroll_y) + table.size.height])
@@ -271,7 +272,7 @@ class RunsScreen(StoreScreen):
 
     def _spin(self) -> None:
         """Turn the spinners of the running runs in view."""
-        if not self.is_current:
+        if not self.in_view:
             return
         table = self.query_one(RunsTable)
         now = self.clock()

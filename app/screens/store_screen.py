@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import on
 from textual.events import Resize
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
@@ -26,6 +26,19 @@ class StoreScreen(Screen[None]):
     #: Below this many columns the footer drops the space between its keys and the palette's key
     #: (``?`` lists it), so that the screen's own keys fit.
     COMPACT_FOOTER_BELOW: ClassVar[int] = 100
+
+    @property
+    def in_view(self) -> bool:
+        """Whether this screen is what the user sees: the top screen, or the one under a dialog on top.
+
+        Textual's ``is_current`` also counts the screen right under a full screen
+        as current, so a live refresh guarded by it would go on reading the store
+        for a screen nobody sees.
+        """
+        stack = self.app.screen_stack
+        if stack and stack[-1] is self:
+            return True
+        return len(stack) > 1 and stack[-2] is self and isinstance(stack[-1], ModalScreen)
 
     @property
     def history(self) -> RunHistoryApp:

@@ -78,5 +78,8 @@ class RunHeader(Static):
         for line in lines:
             line.no_wrap = True
             line.overflow = "ellipsis"
-        self.plain = "\n".join(line.plain for line in lines)
+        plain = "\n".join(line.plain for line in lines)
+        if plain == self.plain and self.plain:
+            return  # unchanged (a live run is read again every tick): no new layout
+        self.plain = plain
         self.update(Group(*lines))
