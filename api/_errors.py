@@ -91,6 +91,22 @@ class BodyStalled(InvalidInput):
     """A request body stopped arriving before it was whole (the server answers 408)."""
 
 
+class ParamConflict(InvalidInput):
+    """A param is set already to another value; ``overwrite=True`` replaces it.
+
+    Attributes:
+        keys: The params whose values differ.
+    """
+
+    def __init__(self, message: str, keys: Sequence[str] = ()) -> None:
+        self.keys = list(keys)
+        super().__init__(message)
+
+
+class RunStillRunning(RunhistoryError):
+    """The run is running (its owner is alive), so it cannot be deleted."""
+
+
 class IntegrityError(RunhistoryError):
     """Downloaded bytes do not match the recorded sha256."""
 
@@ -157,6 +173,8 @@ class LoggingError(RunhistoryError):
 #: and 429 read as ``StoreUnavailable`` on the client: worth trying again, and a
 #: logger spools meanwhile; 401 and 403 as ``Unauthorized``.
 HTTP_STATUS: tuple[tuple[type[RunhistoryError], int], ...] = (
+    (ParamConflict, 409),
+    (RunStillRunning, 409),
     (AmbiguousRunId, 409),
     (RunNotFound, 404),
     (MetricNotFound, 404),
@@ -194,6 +212,9 @@ def error_from_answer(status: int, name: object, message: str, body: dict[str, o
     if name == "AmbiguousRunId":
         candidates = body.get("candidates")
         return AmbiguousRunId(str(body.get("prefix", "")), [str(c) for c in candidates] if isinstance(candidates, list) else [])
+    if name == "ParamConflict":
+        keys = body.get("keys")
+        return ParamConflict(message, [str(k) for k in keys] if isinstance(keys, list) else [])
     kind = _BY_NAME.get(name) if isinstance(name, str) else None
     if kind is None:
         kind = _BY_STATUS.get(status, InvalidInput)

@@ -11,7 +11,7 @@ import io
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote
@@ -30,14 +30,18 @@ from ._models import (
     ArtifactInfo,
     AssetSummary,
     AssetVersion,
+    DeletedRun,
+    Environment,
     MetricInfo,
     NewRun,
+    ParamValue,
     Run,
     RunPage,
     RunStatus,
     Series,
     SeriesBatch,
 )
+from ._params import check_note, check_params, check_tags
 from ._validate import check_artifact_path, check_asset_name
 
 if TYPE_CHECKING:
@@ -265,14 +269,38 @@ class HttpStore:
         *,
         experiment: str | None = None,
         status: RunStatus | None = None,
+        where: str | None = None,
+        sort: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        params: dict[str, str | int] = {
-            k: v for k, v in (("experiment", experiment), ("status", status), ("cursor", cursor)) if v is not None
-        }
+        given = (("experiment", experiment), ("status", status), ("where", where), ("sort", sort), ("cursor", cursor))
+        params: dict[str, str | int] = {k: v for k, v in given if v is not None}
         params["limit"] = limit
         return self._answer("GET", "/runs", wire.page_from_wire, params=params)
+
+    def set_params(self, run_id: str, params: Mapping[str, ParamValue], *, overwrite: bool = False) -> None:
+        checked = check_params(params)  # a bad value fails here, before the request
+        self._call("PUT", f"/runs/{run_id}/params", json={"params": checked, "overwrite": overwrite})
+
+    def update_tags(self, run_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> list[str]:
+        body = {"add": check_tags(add), "remove": check_tags(remove)}
+        return self._answer("POST", f"/runs/{run_id}/tags", wire.tags_from_wire, json=body)
+
+    def set_note(self, run_id: str, note: str | None) -> None:
+        self._call("PUT", f"/runs/{run_id}/note", json={"note": check_note(note)})
+
+    def rename_run(self, run_id: str, name: str | None) -> None:
+        self._call("PUT", f"/runs/{run_id}/name", json={"name": name or None})
+
+    def delete_run(self, run_id: str) -> DeletedRun:
+        return self._answer("DELETE", f"/runs/{run_id}", wire.deleted_from_wire)
+
+    def set_environment(self, run_id: str, environment: Environment) -> None:
+        self._call("PUT", f"/runs/{run_id}/environment", json=wire.environment_to_wire(environment))
+
+    def get_environment(self, run_id: str) -> Environment:
+        return self._answer("GET", f"/runs/{run_id}/environment", wire.environment_from_wire)
 
     def update_run(
         self,

@@ -104,3 +104,30 @@ JSON_BODY_TIMEOUT = 60.0
 #: Seconds a client may take nothing of a response before it is disconnected
 #: (its file closed, its buffers freed).
 SEND_STALL_TIMEOUT = 30.0
+
+#: Most params one run holds (a large Hydra config flattens to a few hundred).
+MAX_PARAMS = 2000
+
+#: Longest param key, in characters (the flattened ``a.b.c`` path).
+MAX_PARAM_KEY_LENGTH = 256
+
+#: Longest text param, in characters.
+MAX_PARAM_TEXT_LENGTH = 8192
+
+#: Most items of a list param; longer lists are data, not configuration.
+MAX_PARAM_LIST_LENGTH = 64
+
+#: Longest tag, in characters.
+MAX_TAG_LENGTH = 128
+
+#: Most tags on one run.
+MAX_TAGS = 100
+
+#: Longest note, in characters.
+MAX_NOTE_LENGTH = 65_536
+
+#: Most installed packages recorded with a run.
+MAX_PACKAGES = 5000
+
+#: Largest git diff kept with a run, in bytes of UTF-8; a larger one is cut there and marked.
+MAX_GIT_DIFF_BYTES = 1024 * 1024

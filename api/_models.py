@@ -20,6 +20,11 @@ METRIC_KINDS: tuple[MetricKind, ...] = ("number", "string", "chart")
 #: One stored value: a number, a string, or a chart's list of numbers.
 Value = Union[int, float, str, list[float]]
 
+#: One item of a list param.
+ParamScalar = Union[str, int, float, bool, None]
+#: A param's value: a scalar, or a short list of scalars.
+ParamValue = Union[str, int, float, bool, None, list[ParamScalar]]
+
 
 def utc(timestamp: float | None) -> datetime | None:
     """An aware UTC datetime from epoch seconds (``None`` stays ``None``)."""
@@ -76,6 +81,9 @@ class Run:
         error: Why it failed or was killed.
         exit_code: The exit code, when a wrapper (``runhistory run``) saw it.
         skipped_files: Files of ``outputs/`` that were not uploaded, with why.
+        params: The run's configuration, flattened (``optimizer.lr``), typed.
+        tags: Short labels, sorted.
+        note: Free text about the run.
     """
 
     id: str
@@ -96,6 +104,9 @@ class Run:
     error: str | None
     exit_code: int | None
     skipped_files: list[str]
+    params: dict[str, ParamValue] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    note: str | None = None
 
     @property
     def short_id(self) -> str:
@@ -253,3 +264,37 @@ class AssetSummary:
     latest_version: int
     versions: int
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """What a run ran with, beyond its command: kept so that two runs can be compared on it.
+
+    Attributes:
+        packages: Installed distributions, name → version.
+        git_diff: ``git diff HEAD`` of a dirty working tree (``None`` when clean or not a checkout).
+        git_diff_truncated: The diff was longer than ``MAX_GIT_DIFF_BYTES`` and was cut there.
+    """
+
+    packages: dict[str, str] = field(default_factory=dict)
+    git_diff: str | None = None
+    git_diff_truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedRun:
+    """What deleting a run removed.
+
+    Attributes:
+        run_id: The run.
+        artifacts: Its files that went.
+        blobs_freed: Stored contents no other run or asset refers to any more, removed.
+        bytes_freed: Their size.
+        kept_asset_versions: Asset versions promoted from the run (``name:version``); they stay.
+    """
+
+    run_id: str
+    artifacts: int
+    blobs_freed: int
+    bytes_freed: int
+    kept_asset_versions: list[str]

@@ -59,6 +59,29 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         error={"type": ["string", "null"]},
         exit_code={"type": ["integer", "null"]},
         skipped_files={"type": "array", "items": {"type": "string"}},
+        params={"type": "object", "additionalProperties": _ref("ParamValue"), "description": "flat keys, typed values"},
+        tags={"type": "array", "items": {"type": "string"}},
+        note={"type": ["string", "null"]},
+    ),
+    "ParamValue": {
+        "anyOf": [
+            {"type": ["string", "number", "boolean", "null"]},
+            {"type": "array", "items": {"type": ["string", "number", "boolean", "null"]}},
+        ],
+        "description": "a param: text, a finite number, a boolean, null, or a short list of those",
+    },
+    "Tags": _object(tags={"type": "array", "items": {"type": "string"}}),
+    "Environment": _object(
+        packages={"type": "object", "additionalProperties": {"type": "string"}},
+        git_diff={"type": ["string", "null"]},
+        git_diff_truncated={"type": "boolean"},
+    ),
+    "Deleted": _object(
+        run_id={"type": "string"},
+        artifacts={"type": "integer", "minimum": 0},
+        blobs_freed={"type": "integer", "minimum": 0},
+        bytes_freed={"type": "integer", "minimum": 0},
+        kept_asset_versions={"type": "array", "items": {"type": "string"}},
     ),
     "RunPage": _object(
         runs={"type": "array", "items": _ref("Run")},
@@ -111,6 +134,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "message": {"type": "string"},
             "candidates": {"type": "array", "items": {"type": "string"}, "description": "(409) the runs a prefix names"},
             "prefix": {"type": "string", "description": "(409) the ambiguous prefix"},
+            "keys": {"type": "array", "items": {"type": "string"}, "description": "(409) the params set to other values"},
         },
     },
 }

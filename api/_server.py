@@ -40,6 +40,7 @@ from ._errors import (
     BatchTooLarge,
     BodyStalled,
     InvalidInput,
+    ParamConflict,
     RunhistoryError,
     status_of,
 )
@@ -52,13 +53,16 @@ from ._limits import (
     MAX_CONCURRENT_BATCHES,
     MAX_EXPERIMENT_NAME_LENGTH,
     MAX_INT,
+    MAX_NOTE_LENGTH,
     MAX_PAGE_SIZE,
     MAX_RUN_NAME_LENGTH,
+    MAX_TAGS,
     REQUEST_HEAD_TIMEOUT,
     SEND_STALL_TIMEOUT,
     SWEEP_INTERVAL,
 )
-from ._models import NewRun, RunStatus
+from ._models import Environment, NewRun, RunStatus
+from ._query import MAX_QUERY_LENGTH
 from ._openapi import FILE_BODY, METRICS_BODY, complete, ok
 from ._scratch import scratch_folder, sweep
 from ._store import Store
@@ -74,6 +78,8 @@ def error_response(error: Exception) -> JSONResponse:
     if isinstance(error, AmbiguousRunId):
         body["candidates"] = error.candidates
         body["prefix"] = error.prefix
+    if isinstance(error, ParamConflict):
+        body["keys"] = error.keys
     return JSONResponse(body, status_code=status)
 
 
@@ -258,6 +264,41 @@ class RunChangesBody(BaseModel):
     skipped_files: list[str] | None = None
 
 
+class ParamsBody(BaseModel):
+    """Params to record."""
+
+    # Each value is checked by the store (types, limits); any JSON is taken here.
+    params: dict[str, Any]
+    overwrite: bool = False
+
+
+class TagsBody(BaseModel):
+    """Tags to add and remove."""
+
+    add: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    remove: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+
+
+class NoteBody(BaseModel):
+    """A run's note."""
+
+    note: str | None = Field(None, max_length=MAX_NOTE_LENGTH)
+
+
+class NameBody(BaseModel):
+    """A run's name."""
+
+    name: str | None = Field(None, max_length=MAX_RUN_NAME_LENGTH)
+
+
+class EnvironmentBody(BaseModel):
+    """What a run ran with."""
+
+    packages: dict[str, str] = Field(default_factory=dict)
+    git_diff: str | None = None
+    git_diff_truncated: bool = False
+
+
 class FinishBody(BaseModel):
     """How a run ended."""
 
@@ -380,11 +421,15 @@ def create_app(
     def list_runs(
         experiment: str | None = None,
         status: str | None = Query(None, description="running, completed, failed, killed or lost"),
+        where: str | None = Query(None, max_length=MAX_QUERY_LENGTH, description="a query (see the README: Queries)"),
+        sort: str | None = Query(None, max_length=MAX_QUERY_LENGTH, description="keys, e.g. 'metrics.loss desc'"),
         limit: int = Query(50, description=f"runs per page, 1 … {MAX_PAGE_SIZE}"),
         cursor: str | None = None,
     ) -> Response:
-        """Runs, newest first, a page at a time."""
-        page = store.list_runs(experiment=experiment, status=status, limit=limit, cursor=cursor)  # type: ignore[arg-type]
+        """Runs, newest first unless sorted, a page at a time; the query is run by the store."""
+        page = store.list_runs(
+            experiment=experiment, status=status, where=where, sort=sort, limit=limit, cursor=cursor  # type: ignore[arg-type]
+        )
         return _json(wire.page_to_wire(page))
 
     @app.get(f"{API}/runs/{{run_ref}}", tags=["runs"], responses=ok(200, "Run"))
@@ -397,6 +442,45 @@ def create_app(
         """Record facts learnt after the start."""
         store.update_run(run_id, git_commit=body.git_commit, git_dirty=body.git_dirty, skipped_files=body.skipped_files)
         return Response(status_code=204)
+
+    @app.delete(f"{API}/runs/{{run_id}}", tags=["runs"], responses=ok(200, "Deleted"))
+    def delete_run(run_id: str) -> Response:
+        """Remove a run; contents nothing else refers to are freed, asset versions stay."""
+        return _json(wire.deleted_to_wire(store.delete_run(run_id)))
+
+    @app.put(f"{API}/runs/{{run_id}}/params", status_code=204, tags=["runs"], responses=ok(204))
+    def set_params(run_id: str, body: ParamsBody) -> Response:
+        """Record params (a key set to another value is refused with 409 unless overwrite)."""
+        store.set_params(run_id, body.params, overwrite=body.overwrite)
+        return Response(status_code=204)
+
+    @app.post(f"{API}/runs/{{run_id}}/tags", tags=["runs"], responses=ok(200, "Tags"))
+    def update_tags(run_id: str, body: TagsBody) -> Response:
+        """Add and remove tags; answers the tags afterwards."""
+        return _json({"tags": store.update_tags(run_id, add=body.add, remove=body.remove)})
+
+    @app.put(f"{API}/runs/{{run_id}}/note", status_code=204, tags=["runs"], responses=ok(204))
+    def set_note(run_id: str, body: NoteBody) -> Response:
+        """Replace the note (null clears it)."""
+        store.set_note(run_id, body.note)
+        return Response(status_code=204)
+
+    @app.put(f"{API}/runs/{{run_id}}/name", status_code=204, tags=["runs"], responses=ok(204))
+    def rename_run(run_id: str, body: NameBody) -> Response:
+        """Rename the run (null clears the name)."""
+        store.rename_run(run_id, body.name)
+        return Response(status_code=204)
+
+    @app.put(f"{API}/runs/{{run_id}}/environment", status_code=204, tags=["runs"], responses=ok(204))
+    def set_environment(run_id: str, body: EnvironmentBody) -> Response:
+        """Record what the run ran with."""
+        store.set_environment(run_id, Environment(body.packages, body.git_diff, body.git_diff_truncated))
+        return Response(status_code=204)
+
+    @app.get(f"{API}/runs/{{run_id}}/environment", tags=["runs"], responses=ok(200, "Environment"))
+    def get_environment(run_id: str) -> Response:
+        """What the run ran with."""
+        return _json(wire.environment_to_wire(store.get_environment(run_id)))
 
     @app.post(f"{API}/runs/{{run_id}}/heartbeat", status_code=204, tags=["runs"], responses=ok(204))
     def heartbeat(run_id: str) -> Response:

@@ -8,7 +8,7 @@ one they hold.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -16,7 +16,10 @@ from ._models import (
     ArtifactInfo,
     AssetSummary,
     AssetVersion,
+    DeletedRun,
+    Environment,
     MetricInfo,
+    ParamValue,
     NewRun,
     Run,
     RunPage,
@@ -105,17 +108,72 @@ class Store(Protocol):
         *,
         experiment: str | None = None,
         status: RunStatus | None = None,
+        where: str | None = None,
+        sort: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        """Runs, newest first.
+        """Runs, newest first unless sorted; the store answers the query itself.
 
         Args:
             experiment: Only runs of this experiment.
             status: Only runs in this status (``lost`` included).
+            where: A query in the language of ``runhistory.api._query``
+                (``params.lr >= 1e-3 and tag:baseline``).
+            sort: Keys to order by (``metrics.val/accuracy desc, params.seed``);
+                runs without a key come last; ties newest first.
             limit: Most runs on the page (1 … ``MAX_PAGE_SIZE``).
-            cursor: ``next_cursor`` of the previous page.
+            cursor: ``next_cursor`` of the previous page (of the same query and sort).
+
+        Raises:
+            QueryError: the query or sort cannot be parsed (the message points at the token).
         """
+        ...
+
+    def set_params(self, run_id: str, params: Mapping[str, ParamValue], *, overwrite: bool = False) -> None:
+        """Record the run's configuration (flat keys, typed values; see ``_params``).
+
+        Params are set, not appended: a key set again to the same value is a
+        no-op; to another value it is refused unless ``overwrite``.
+
+        Raises:
+            ParamConflict: a key holds another value already (nothing is stored).
+            InvalidInput: a key or value breaks a limit.
+        """
+        ...
+
+    def update_tags(self, run_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> list[str]:
+        """Add and remove tags (adding one there already, or removing one absent, is fine).
+
+        Returns:
+            The run's tags afterwards, sorted.
+        """
+        ...
+
+    def set_note(self, run_id: str, note: str | None) -> None:
+        """Replace the run's note (``None`` or ``""`` clears it)."""
+        ...
+
+    def rename_run(self, run_id: str, name: str | None) -> None:
+        """Give the run another name (``None`` clears it)."""
+        ...
+
+    def delete_run(self, run_id: str) -> DeletedRun:
+        """Remove a run: its metrics, files and metadata. Stored contents no other run
+        or asset refers to are freed; asset versions promoted from it stay (assets are
+        immutable) and are named in the answer.
+
+        Raises:
+            RunStillRunning: the run is running and its owner is alive (a ``lost`` run can go).
+        """
+        ...
+
+    def set_environment(self, run_id: str, environment: Environment) -> None:
+        """Record what the run ran with (packages, the git diff); replaces an earlier record."""
+        ...
+
+    def get_environment(self, run_id: str) -> Environment:
+        """What the run ran with (empty when nothing was recorded)."""
         ...
 
     def update_run(

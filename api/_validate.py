@@ -20,6 +20,11 @@ _ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a C0 or C1 control character, or DEL."""
+    return _CONTROL.search(text) is not None
+
+
 def check_name(name: object, what: str, max_length: int) -> str:
     """A non-empty, printable name of at most ``max_length`` characters."""
     if not isinstance(name, str):

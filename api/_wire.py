@@ -13,6 +13,7 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from ._errors import InvalidInput
+from ._params import check_params
 from ._rows import RUN_FIELD_KINDS, wire_item_type, wire_types
 from ._models import (
     METRIC_KINDS,
@@ -21,6 +22,8 @@ from ._models import (
     AssetFile,
     AssetSummary,
     AssetVersion,
+    DeletedRun,
+    Environment,
     MetricInfo,
     Run,
     RunPage,
@@ -188,6 +191,8 @@ def run_from_wire(doc: dict[str, Any]) -> Run:
         values[name] = utc(value) if kind == "time" else value
     if values["status"] not in RUN_STATUSES:
         raise ValueError(f"'status' is {values['status']!r}, not one of {', '.join(RUN_STATUSES)}")
+    if "params" in values:
+        values["params"] = check_params(values["params"])
     return Run(**values)
 
 
@@ -266,3 +271,48 @@ def asset_summary_to_wire(a: AssetSummary) -> dict[str, Any]:
 def asset_summary_from_wire(doc: dict[str, Any]) -> AssetSummary:
     return AssetSummary(_get(doc, "name", _TEXT), _get(doc, "latest_version", (int,)), _get(doc, "versions", (int,)),
                         _get(doc, "updated_at", _NUMBER))  # fmt: skip
+
+
+def deleted_to_wire(deleted: DeletedRun) -> dict[str, Any]:
+    return {
+        "run_id": deleted.run_id,
+        "artifacts": deleted.artifacts,
+        "blobs_freed": deleted.blobs_freed,
+        "bytes_freed": deleted.bytes_freed,
+        "kept_asset_versions": deleted.kept_asset_versions,
+    }
+
+
+def deleted_from_wire(doc: dict[str, Any]) -> DeletedRun:
+    kept = _get(doc, "kept_asset_versions", (list,))
+    if not all(isinstance(k, str) for k in kept):
+        raise TypeError("'kept_asset_versions' must be a list of str")
+    return DeletedRun(
+        _get(doc, "run_id", _TEXT),
+        _get(doc, "artifacts", (int,)),
+        _get(doc, "blobs_freed", (int,)),
+        _get(doc, "bytes_freed", (int,)),
+        kept,
+    )
+
+
+def environment_to_wire(environment: Environment) -> dict[str, Any]:
+    return {
+        "packages": environment.packages,
+        "git_diff": environment.git_diff,
+        "git_diff_truncated": environment.git_diff_truncated,
+    }
+
+
+def environment_from_wire(doc: dict[str, Any]) -> Environment:
+    packages = _get(doc, "packages", (dict,))
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in packages.items()):
+        raise TypeError("'packages' must map names to version text")
+    return Environment(packages, _get(doc, "git_diff", _MAYBE_TEXT), _get(doc, "git_diff_truncated", (bool,)))
+
+
+def tags_from_wire(doc: dict[str, Any]) -> list[str]:
+    tags = _get(doc, "tags", (list,))
+    if not all(isinstance(t, str) for t in tags):
+        raise TypeError("'tags' must be a list of str")
+    return tags

@@ -35,14 +35,26 @@ from runhistory.api import (
     StoreUnavailable,
     open_store,
 )
+from runhistory.api._errors import ParamConflict
 from runhistory.api._limits import HEARTBEAT_INTERVAL, MAX_ERROR_LENGTH
+from runhistory.api._models import Environment
+from runhistory.api._params import check_note, check_tags, flatten_params, same_param
 from runhistory.api._settings import EXPERIMENT_ENV, MAX_FILE_SIZE_ENV, RUN_ID_ENV, Settings
 from runhistory.api._validate import check_artifact_path, check_metric_name
 
 from ._delivery import Delivery
 from ._diagnostics import say
-from ._ops import FinishRun, Item, Op, PutArtifact, UpdateRun
-from ._process import describe_process, git_state, install_hooks, outputs_files, outputs_snapshot, signature
+from ._ops import FinishRun, Item, Op, PutArtifact, SetNote, SetParams, UpdateRun, UpdateTags
+from ._process import (
+    describe_process,
+    git_diff,
+    git_state,
+    install_hooks,
+    installed_packages,
+    outputs_files,
+    outputs_snapshot,
+    signature,
+)
 from ._receipts import Receipts
 from ._values import NUMBER, coerce_step, coerce_value
 from ._writer import OP, Writer
@@ -130,6 +142,8 @@ class Logger:
         # changes there is uploaded at its end, never an earlier run's leftovers.
         self._outputs_before = outputs_snapshot(Path(self._cwd) / "outputs") if owner else {}
         self._kinds: dict[str, str] = {}
+        self._params: dict[str, Any] = {}  # what this process set: a changed value is refused at the call
+        self._params_lock = threading.Lock()
         self._handle_type: type[Handle] = type("Handle", (Handle,), {"__slots__": (), "_logger": self})
         self._new_handle: Callable[[type[Handle], int], Handle] = int.__new__
         self._exit_status: tuple[str, str | None] = ("completed", None)
@@ -290,14 +304,21 @@ class Logger:
             self.store.heartbeat(self.run_id)
 
     def _record_git(self) -> None:
+        """Record the git commit and the environment (packages, the diff of a dirty tree)."""
         state = git_state(self._cwd)
-        if state is None:
-            return
+        if state is not None:
+            try:
+                with self.io_lock:
+                    self.store.update_run(self.run_id, git_commit=state[0], git_dirty=state[1])
+            except Exception as error:
+                say(f"could not record the git commit: {error}")
+        diff = git_diff(self._cwd) if state is not None and state[1] else None
+        environment = Environment(installed_packages(), *(diff or (None, False)))
         try:
             with self.io_lock:
-                self.store.update_run(self.run_id, git_commit=state[0], git_dirty=state[1])
+                self.store.set_environment(self.run_id, environment)
         except Exception as error:
-            say(f"could not record the git commit: {error}")
+            say(f"could not record the environment: {error}")
 
     # -- files ----------------------------------------------------------------
 
@@ -344,6 +365,64 @@ class Logger:
         check_artifact_path(path)
         staged = _stage_copy(local_file, self.store.staging_dir(), self.max_file_size)
         return self._queue_op(PutArtifact(path, staged, self.max_file_size))
+
+    # -- what describes the run ------------------------------------------------
+
+    def params(self, config: Any = None, /, *, overwrite: bool = False, **values: Any) -> Handle:
+        """Record the run's configuration; returns at once.
+
+        Takes a mapping (nested ones flatten with ``.``: ``optimizer.lr``), an
+        ``argparse.Namespace``, a dataclass, an OmegaConf/Hydra config, a
+        Pydantic model, or keywords. Values keep their type: str, int, float,
+        bool, None, or short lists of those.
+
+        Params are set, not appended: a key set again to the same value is
+        fine; to another value it is refused unless ``overwrite=True`` (the
+        value a run ran with is not silently rewritten).
+
+        Returns:
+            A handle whose ``wait()`` blocks until the params are stored.
+
+        Raises:
+            TypeError: a value (or ``config``) is of a type a param cannot hold.
+            ValueError: a key or value breaks a limit (``MAX_PARAM_*``), or a
+                float is not finite.
+            ParamConflict: a key was set to another value before (by this process).
+        """
+        flat = flatten_params({} if config is None else config)
+        if values:
+            flat.update(flatten_params(values))
+        with self._params_lock:
+            if not overwrite:
+                differ = [k for k, v in flat.items() if k in self._params and not same_param(self._params[k], v)]
+                if differ:
+                    shown = ", ".join(f"{k} = {self._params[k]!r} (now {flat[k]!r})" for k in differ[:5])
+                    raise ParamConflict(
+                        f"run {self.run_id[:8]} was given other values before: {shown}; pass overwrite=True to replace them",
+                        differ,
+                    )
+            self._params.update(flat)
+        return self._queue_op(SetParams(flat, overwrite))
+
+    def tag(self, *tags: str) -> Handle:
+        """Add tags (short labels without spaces: ``baseline``, ``best``); returns at once.
+
+        Raises:
+            ValueError: a tag is empty, too long (``MAX_TAG_LENGTH``) or holds spaces.
+        """
+        return self._queue_op(UpdateTags(check_tags(tags)))
+
+    def untag(self, *tags: str) -> Handle:
+        """Remove tags; returns at once."""
+        return self._queue_op(UpdateTags([], check_tags(tags)))
+
+    def note(self, text: str | None) -> Handle:
+        """Replace the run's note (free text; ``None`` clears it); returns at once.
+
+        Raises:
+            ValueError: longer than ``MAX_NOTE_LENGTH`` characters.
+        """
+        return self._queue_op(SetNote(check_note(text)))
 
     def _queue_op(self, op: Op) -> Handle:
         seq = self._seq()
@@ -513,6 +592,7 @@ def get_logger(
     *,
     experiment: str | None = None,
     name: str | None = None,
+    params: Any = None,
     store: Store | None = None,
 ) -> Logger:
     """This process's logger: starts a run on the first call, or joins one.
@@ -524,15 +604,20 @@ def get_logger(
     Args:
         experiment: Experiment of a new run (default ``RUNHISTORY_EXPERIMENT``, else ``default``).
         name: Optional name of a new run.
+        params: The run's configuration (see ``Logger.params``), checked before the run starts.
         store: Where to log (default: ``open_store()``, from the environment).
 
     Raises:
+        TypeError, ValueError: ``params`` holds something a param cannot (nothing is started).
         RunNotFound: ``RUNHISTORY_RUN_ID`` names a run the store does not have.
         InvalidSetting: a ``RUNHISTORY_*`` variable makes no sense.
     """
     global _LOGGER
+    flat = None if params is None else flatten_params(params)
     with _LOCK:
         if _LOGGER is not None and not _LOGGER._finished:
+            if flat:
+                _LOGGER.params(flat)
             return _LOGGER
         settings = Settings.from_environ()
         store = store if store is not None else open_store(settings=settings)
@@ -557,6 +642,8 @@ def get_logger(
             threading.Thread(target=_sync_other_spools, args=(store,), daemon=True).start()
         _LOGGER = logger
         install_hooks(lambda: _LOGGER)
+        if flat:
+            logger.params(flat)
         return logger
 
 

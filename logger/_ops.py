@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from runhistory.api import InvalidInput, NewRun, SeriesBatch, Store
+from runhistory.api._models import Environment
 
 #: A queued value: (seq, name, value, step, time).
 Item = tuple[Any, ...]
@@ -230,7 +231,109 @@ class CreateRun:
         return "the run's start"
 
 
+@dataclass(slots=True)
+class SetParams:
+    """``store.set_params``: the run's configuration (flat, typed, checked at the call)."""
+
+    KIND: ClassVar[str] = "params"
+    params: dict[str, Any]
+    overwrite: bool = False
+    items: list[Item] = field(default_factory=list)
+
+    def apply(self, store: Store, run_id: str) -> None:
+        store.set_params(run_id, self.params, overwrite=self.overwrite)
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        return {"op": self.KIND, "params": self.params, "overwrite": self.overwrite}
+
+    @classmethod
+    def from_spool(cls, doc: dict[str, Any], folder: Path) -> SetParams:
+        return cls(doc["params"], bool(doc.get("overwrite")))
+
+    def forget(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return f"params {', '.join(list(self.params)[:5])}{' …' if len(self.params) > 5 else ''}"
+
+
+@dataclass(slots=True)
+class UpdateTags:
+    """``store.update_tags``."""
+
+    KIND: ClassVar[str] = "tags"
+    add: list[str]
+    remove: list[str] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+
+    def apply(self, store: Store, run_id: str) -> None:
+        store.update_tags(run_id, add=self.add, remove=self.remove)
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        return {"op": self.KIND, "add": self.add, "remove": self.remove}
+
+    @classmethod
+    def from_spool(cls, doc: dict[str, Any], folder: Path) -> UpdateTags:
+        return cls(list(doc["add"]), list(doc.get("remove", [])))
+
+    def forget(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "tags " + " ".join([*(f"+{t}" for t in self.add), *(f"-{t}" for t in self.remove)])
+
+
+@dataclass(slots=True)
+class SetNote:
+    """``store.set_note``."""
+
+    KIND: ClassVar[str] = "note"
+    note: str | None
+    items: list[Item] = field(default_factory=list)
+
+    def apply(self, store: Store, run_id: str) -> None:
+        store.set_note(run_id, self.note)
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        return {"op": self.KIND, "note": self.note}
+
+    @classmethod
+    def from_spool(cls, doc: dict[str, Any], folder: Path) -> SetNote:
+        return cls(doc["note"])
+
+    def forget(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "the run's note"
+
+
+@dataclass(slots=True)
+class SetEnvironment:
+    """``store.set_environment``: installed packages and the git diff."""
+
+    KIND: ClassVar[str] = "environment"
+    environment: Environment
+    items: list[Item] = field(default_factory=list)
+
+    def apply(self, store: Store, run_id: str) -> None:
+        store.set_environment(run_id, self.environment)
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        env = self.environment
+        return {"op": self.KIND, "packages": env.packages, "git_diff": env.git_diff, "truncated": env.git_diff_truncated}
+
+    @classmethod
+    def from_spool(cls, doc: dict[str, Any], folder: Path) -> SetEnvironment:
+        return cls(Environment(doc["packages"], doc.get("git_diff"), bool(doc.get("truncated"))))
+
+    def forget(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "the run's environment"
+
+
+_OP_TYPES = (AppendMetrics, PutArtifact, UpdateRun, FinishRun, CreateRun, SetParams, UpdateTags, SetNote, SetEnvironment)
 #: Every operation by its name in the spool.
-OPS: dict[str, type[AppendMetrics | PutArtifact | UpdateRun | FinishRun | CreateRun]] = {
-    op.KIND: op for op in (AppendMetrics, PutArtifact, UpdateRun, FinishRun, CreateRun)
-}
+OPS: dict[str, type[Any]] = {op.KIND: op for op in _OP_TYPES}

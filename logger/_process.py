@@ -24,6 +24,7 @@ from types import FrameType, TracebackType
 from typing import Protocol
 
 from runhistory.api import NewRun
+from runhistory.api._limits import MAX_GIT_DIFF_BYTES, MAX_PACKAGES
 
 
 def describe_process(experiment: str, name: str | None = None, command: list[str] | None = None) -> NewRun:
@@ -71,6 +72,45 @@ def git_state(cwd: str) -> tuple[str, bool | None] | None:
         return None
     status = git("status", "--porcelain", "--untracked-files=no")
     return commit.strip(), None if status is None else bool(status.strip())
+
+
+def git_diff(cwd: str) -> tuple[str, bool] | None:
+    """``git diff HEAD`` of the tree at ``cwd`` (staged and unstaged changes to tracked
+    files) cut at ``MAX_GIT_DIFF_BYTES``, and whether it was cut; ``None`` when unavailable."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "diff", "HEAD", "--no-color", "--no-ext-diff"], cwd=cwd, capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    raw = done.stdout
+    cut = len(raw) > MAX_GIT_DIFF_BYTES
+    if cut:
+        raw = raw[:MAX_GIT_DIFF_BYTES]
+    # Undecodable bytes become U+FFFD (3 bytes each), so cut again at a character boundary.
+    text = raw.decode("utf-8", "replace").encode("utf-8")[:MAX_GIT_DIFF_BYTES].decode("utf-8", "ignore")
+    return text, cut
+
+
+def installed_packages() -> dict[str, str]:
+    """The distributions this interpreter can import, name → version (from their metadata, no subprocess)."""
+    from importlib import metadata
+
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        try:
+            name = dist.metadata["Name"]
+        except Exception:  # a damaged metadata folder: not ours to judge
+            continue
+        if isinstance(name, str) and name and name not in found:
+            found[name] = str(dist.version)
+        if len(found) >= MAX_PACKAGES:
+            break
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
 
 
 # -- outputs/ ---------------------------------------------------------------------------

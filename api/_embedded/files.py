@@ -60,14 +60,6 @@ class Files(StorePart):
             raise
         return ArtifactInfo(path, staged.size, staged.sha256, now)
 
-    def _drop_blob_if_unused(self, conn: sqlite3.Connection, sha256: str) -> None:
-        used = (
-            conn.execute("SELECT 1 FROM artifacts WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
-            or conn.execute("SELECT 1 FROM asset_files WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
-        )
-        if not used:
-            self.blobs.delete(sha256)
-
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
         """See ``Store.list_artifacts``."""
         where, args = _under(check_prefix(prefix))

@@ -32,3 +32,13 @@ class StorePart:
         """Raise ``RunNotFound`` unless the run exists (inside the caller's transaction)."""
         if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
             raise RunNotFound(f"no run {run_id!r}")
+
+    def _drop_blob_if_unused(self, conn: sqlite3.Connection, sha256: str) -> bool:
+        """Remove the blob when no artifact or asset refers to it; whether it went."""
+        used = (
+            conn.execute("SELECT 1 FROM artifacts WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
+            or conn.execute("SELECT 1 FROM asset_files WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
+        )
+        if not used:
+            self.blobs.delete(sha256)
+        return not used

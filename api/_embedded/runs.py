@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import _rules as rules
-from .._errors import AmbiguousRunId, InvalidInput, RunNotFound
-from .._limits import MAX_RUN_NAME_LENGTH
-from .._models import NewRun, Run, RunPage, RunStatus, utc
+from .._errors import AmbiguousRunId, InvalidInput, ParamConflict, RunNotFound, RunStillRunning
+from .._limits import MAX_PARAMS, MAX_RUN_NAME_LENGTH, MAX_TAGS
+from .._models import DeletedRun, Environment, NewRun, ParamValue, Run, RunPage, RunStatus, utc
+from .._params import check_environment, check_note, check_params, check_tags, param_columns, same_param
+from .._query import Compare, Field, parse_query, parse_sort
 from .._rows import RUN_FIELDS, run_from_row, run_to_row
 from .._validate import check_experiment, check_name, check_run_id
 from .part import StorePart
+from .query import Compiled, Compiler, after, malformed_cursor, order_by
 
 _COLUMNS = ", ".join(RUN_FIELDS)
 _SELECT = f"SELECT {_COLUMNS} FROM runs"
+_QUALIFIED = ", ".join(f"runs.{f}" for f in RUN_FIELDS)
 _INSERT = f"INSERT INTO runs ({_COLUMNS}) VALUES ({', '.join(':' + f for f in RUN_FIELDS)})"
 
 
@@ -69,42 +74,166 @@ class Runs(StorePart):
         *,
         experiment: str | None = None,
         status: RunStatus | None = None,
+        where: str | None = None,
+        sort: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
         """See ``Store.list_runs``."""
         rules.check_page_size(limit)
         now = self.clock()
-        where: list[str] = []
-        args: list[Any] = []
+        compiler = Compiler(now, self.lost_after)
+        compiled = Compiled()
         if experiment is not None:
-            where.append("experiment = ?")
-            args.append(experiment)
+            compiled.where.append("runs.experiment = ?")
+            compiled.where_args.append(experiment)
         if status is not None:
             rules.check_status(status)
-            if status in ("running", "lost"):
-                where.append("status = 'running'")
-                where.append("heartbeat_at >= ?" if status == "running" else "heartbeat_at < ?")
-                args.append(now - self.lost_after)
-            else:
-                where.append("status = ?")
-                args.append(status)
+            sql, args = compiler.where(Compare(Field("attr", "status"), "=", status))
+            compiled.where.append(sql)
+            compiled.where_args += args
+        if where is not None and where.strip():
+            sql, args = compiler.where(parse_query(where))
+            compiled.where.append(sql)
+            compiled.where_args += args
+        compiler.sort(parse_sort(sort) if sort is not None and sort.strip() else (), compiled)
+        conn = self.db.conn()
         if cursor is not None:
-            # The cursor is the last run id of the previous page.
             try:
                 check_run_id(cursor)
             except InvalidInput:
-                raise InvalidInput(f"malformed cursor {cursor!r}: expected a full run id") from None
-            where.append("(started_at, id) < ((SELECT started_at FROM runs WHERE id = ?), ?)")
-            args.extend((cursor, cursor))
-        sql = _SELECT
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
-        rows = self.db.conn().execute(sql, (*args, limit + 1)).fetchall()
+                raise malformed_cursor(cursor) from None
+            exprs = ", ".join(expr for expr, _ in compiled.keys)
+            row = conn.execute(
+                f"SELECT {exprs} FROM runs {' '.join(compiled.joins)} WHERE runs.id = ?",
+                (*[a for more in compiled.key_args for a in more], *compiled.join_args, cursor),
+            ).fetchone()
+            if row is None:
+                raise InvalidInput(f"the cursor's run {cursor[:8]} no longer exists: list again from the first page")
+            sql, args = after(compiled, list(row))
+            compiled.where.append(sql)
+            compiled.where_args += args
+        order, order_args = order_by(compiled)
+        sql = f"SELECT {_QUALIFIED} FROM runs {' '.join(compiled.joins)}"
+        if compiled.where:
+            sql += " WHERE " + " AND ".join(compiled.where)
+        sql += f" ORDER BY {order} LIMIT ?"
+        rows = conn.execute(sql, (*compiled.join_args, *compiled.where_args, *order_args, limit + 1)).fetchall()
         runs = [self._run(r, now) for r in rows[:limit]]
         next_cursor = rows[limit - 1][0] if len(rows) > limit else None
         return RunPage(runs, next_cursor)
+
+    # -- what describes a run ------------------------------------------------------
+
+    def set_params(self, run_id: str, params: Mapping[str, ParamValue], *, overwrite: bool = False) -> None:
+        """See ``Store.set_params``."""
+        checked = check_params(params)
+        if not checked:
+            return
+        with self.db.write() as conn:
+            current = self._json_column(conn, run_id, "params")
+            differ = [k for k, v in checked.items() if k in current and not same_param(current[k], v)]
+            if differ and not overwrite:
+                shown = ", ".join(f"{k} = {current[k]!r} (now {checked[k]!r})" for k in differ[:5])
+                more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
+                raise ParamConflict(
+                    f"run {run_id[:8]} ran with other values: {shown}{more}; pass overwrite=True to replace them",
+                    differ,
+                )
+            merged = {**current, **checked}
+            if len(merged) > MAX_PARAMS:
+                raise InvalidInput(f"run {run_id[:8]} would hold {len(merged)} params; at most {MAX_PARAMS}")
+            conn.execute("UPDATE runs SET params = ? WHERE id = ?", (json.dumps(merged), run_id))
+            conn.executemany(
+                "INSERT OR REPLACE INTO run_params (run_id, key, kind, num, text) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, key, *param_columns(value)) for key, value in checked.items()],
+            )
+
+    def update_tags(self, run_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> list[str]:
+        """See ``Store.update_tags``."""
+        adding = check_tags(add)
+        removing = set(check_tags(remove))
+        with self.db.write() as conn:
+            current = self._json_column(conn, run_id, "tags")
+            tags = sorted((set(current) | set(adding)) - removing)
+            if len(tags) > MAX_TAGS:
+                raise InvalidInput(f"run {run_id[:8]} would hold {len(tags)} tags; at most {MAX_TAGS}")
+            conn.execute("UPDATE runs SET tags = ? WHERE id = ?", (json.dumps(tags), run_id))
+            conn.execute("DELETE FROM run_tags WHERE run_id = ?", (run_id,))
+            conn.executemany("INSERT INTO run_tags (tag, run_id) VALUES (?, ?)", [(t, run_id) for t in tags])
+        return tags
+
+    def set_note(self, run_id: str, note: str | None) -> None:
+        """See ``Store.set_note``."""
+        note = check_note(note)
+        with self.db.write() as conn:
+            self._require_run(conn, run_id)
+            conn.execute("UPDATE runs SET note = ? WHERE id = ?", (note, run_id))
+
+    def rename_run(self, run_id: str, name: str | None) -> None:
+        """See ``Store.rename_run``."""
+        if name == "":
+            name = None
+        if name is not None:
+            check_name(name, "run name", MAX_RUN_NAME_LENGTH)
+        with self.db.write() as conn:
+            self._require_run(conn, run_id)
+            conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+
+    def set_environment(self, run_id: str, environment: Environment) -> None:
+        """See ``Store.set_environment``."""
+        packages, diff, truncated = check_environment(environment)
+        with self.db.write() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                "INSERT OR REPLACE INTO run_environment (run_id, packages, git_diff, git_diff_truncated) VALUES (?, ?, ?, ?)",
+                (run_id, json.dumps(packages), diff, int(truncated)),
+            )
+
+    def get_environment(self, run_id: str) -> Environment:
+        """See ``Store.get_environment``."""
+        conn = self.db.conn()
+        self._require_run(conn, run_id)
+        row = conn.execute(
+            "SELECT packages, git_diff, git_diff_truncated FROM run_environment WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            return Environment()
+        return Environment(json.loads(row[0]), row[1], bool(row[2]))
+
+    def _json_column(self, conn: sqlite3.Connection, run_id: str, column: str) -> Any:
+        row = conn.execute(f"SELECT {column} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"no run {run_id!r}")
+        return json.loads(row[0])
+
+    def delete_run(self, run_id: str) -> DeletedRun:
+        """See ``Store.delete_run``."""
+        with self.db.write() as conn:
+            row = conn.execute("SELECT status, heartbeat_at, started_at FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFound(f"no run {run_id!r}")
+            now = self.clock()
+            if rules.reported_status(row[0], row[1], row[2], now, self.lost_after) == "running":
+                raise RunStillRunning(
+                    f"run {run_id[:8]} is running (its last sign of life was {now - (row[1] or row[2]):.0f} s ago); "
+                    "finish it, or wait until it is lost, before deleting it"
+                )
+            files = conn.execute("SELECT sha256, size FROM artifacts WHERE run_id = ?", (run_id,)).fetchall()
+            kept = [f"{n}:{v}" for n, v in conn.execute(
+                "SELECT name, version FROM assets WHERE run_id = ? ORDER BY name, version", (run_id,))]  # fmt: skip
+            conn.execute("DELETE FROM chunks WHERE metric_id IN (SELECT id FROM metrics WHERE run_id = ?)", (run_id,))
+            for table in ("metrics", "latest_values", "run_params", "run_tags", "run_environment", "artifacts"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            # Last, so that nothing can fail after a file is gone: contents nothing refers to any more.
+            freed = 0
+            freed_bytes = 0
+            for sha256, size in dict(files).items():
+                if self._drop_blob_if_unused(conn, sha256):
+                    freed += 1
+                    freed_bytes += size
+        return DeletedRun(run_id, len(files), freed, freed_bytes, kept)
 
     def update_run(
         self,
@@ -115,8 +244,6 @@ class Runs(StorePart):
         skipped_files: list[str] | None = None,
     ) -> None:
         """See ``Store.update_run``."""
-        import json
-
         changes: dict[str, Any] = {}
         if git_commit is not None:
             changes["git_commit"] = git_commit

@@ -131,8 +131,73 @@ def statements(*sql: str) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
+def _latest_values_from_metrics(conn: sqlite3.Connection) -> None:
+    """Fill ``latest_values`` from the metrics' last values (a store written before it existed)."""
+    import json
+
+    rows = conn.execute("SELECT run_id, name, kind, last_value FROM metrics WHERE kind != 'chart'").fetchall()
+    for run_id, name, kind, last_value in rows:
+        value = None if last_value is None else json.loads(last_value)
+        num, text = latest_columns(kind, value)
+        conn.execute(
+            "INSERT OR REPLACE INTO latest_values (name, run_id, num, text) VALUES (?, ?, ?, ?)",
+            (name, run_id, num, text),
+        )
+
+
+def latest_columns(kind: str, value: object) -> tuple[float | None, str | None]:
+    """A metric's latest value as ``latest_values`` keeps it: a number in ``num``, text in ``text``."""
+    if kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (None if value != value else float(value)), None  # NaN is no number to compare
+    if kind == "string" and isinstance(value, str):
+        return None, value
+    return None, None
+
+
 #: Every change since ``FIRST_SCHEMA``, oldest first.
-MIGRATIONS: list[Migration] = []
+MIGRATIONS: list[Migration] = [
+    Migration(
+        "run metadata: params, tags, note, environment, latest metric values",
+        lambda conn: (
+            statements(
+                "ALTER TABLE runs ADD COLUMN params TEXT NOT NULL DEFAULT '{}'",
+                "ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
+                "ALTER TABLE runs ADD COLUMN note TEXT",
+                # One row per param, typed, so that a query compares numbers as numbers.
+                """CREATE TABLE run_params (
+                    run_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    kind TEXT NOT NULL,  -- number, bool, text, null or list (JSON in text)
+                    num REAL,
+                    text TEXT,
+                    PRIMARY KEY (run_id, key)
+                ) WITHOUT ROWID""",
+                "CREATE INDEX run_params_by_num ON run_params (key, num)",
+                "CREATE INDEX run_params_by_text ON run_params (key, text)",
+                "CREATE TABLE run_tags (tag TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (tag, run_id)) WITHOUT ROWID",
+                "CREATE INDEX run_tags_by_run ON run_tags (run_id)",
+                """CREATE TABLE run_environment (
+                    run_id TEXT PRIMARY KEY,
+                    packages TEXT NOT NULL,
+                    git_diff TEXT,
+                    git_diff_truncated INTEGER NOT NULL DEFAULT 0
+                ) WITHOUT ROWID""",
+                # Each metric's latest value, written with every append: queries and sorts on
+                # metrics.NAME read this table through its indexes, never the chunks.
+                """CREATE TABLE latest_values (
+                    name TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    num REAL,
+                    text TEXT,
+                    PRIMARY KEY (name, run_id)
+                ) WITHOUT ROWID""",
+                "CREATE INDEX latest_values_by_num ON latest_values (name, num)",
+                "CREATE INDEX latest_values_by_run ON latest_values (run_id)",
+            )(conn),
+            _latest_values_from_metrics(conn),
+        ),
+    ),
+]
 
 #: The schema version this code writes.
 SCHEMA_VERSION = 1 + len(MIGRATIONS)

@@ -14,6 +14,7 @@ from .._errors import MetricKindMismatch, MetricNotFound
 from .._limits import BATCH_KEY_TTL, CHUNK_POINTS
 from .._models import MetricInfo, Series, SeriesBatch, Value
 from .part import StorePart
+from .schema import latest_columns
 
 _INSERT_CHUNK = (
     f"INSERT OR REPLACE INTO chunks ({', '.join(_chunks.CHUNK_COLUMNS)}) "
@@ -78,6 +79,12 @@ class SeriesPart(StorePart):
             "UPDATE metrics SET count = ?, last_step = ?, last_value = ?, last_time = ? WHERE id = ?",
             (count + len(points.values), steps[-1], json.dumps(values[-1]), times[-1], metric_id),
         )
+        if points.kind != "chart":
+            num, text = latest_columns(points.kind, values[-1])
+            conn.execute(
+                "INSERT OR REPLACE INTO latest_values (name, run_id, num, text) VALUES (?, ?, ?, ?)",
+                (name, run_id, num, text),
+            )
 
     def list_metrics(self, run_id: str) -> list[MetricInfo]:
         """See ``Store.list_metrics``."""
