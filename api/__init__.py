@@ -15,8 +15,10 @@ from ._errors import (
     MetricKindMismatch,
     MetricNotFound,
     NotFound,
+    ParamConflict,
     RunhistoryError,
     RunNotFound,
+    RunStillRunning,
     StoreCorrupt,
     StoreReadOnly,
     StoreUnavailable,
@@ -31,9 +33,12 @@ from ._models import (
     AssetFile,
     AssetSummary,
     AssetVersion,
+    DeletedRun,
+    Environment,
     MetricInfo,
     MetricKind,
     NewRun,
+    ParamValue,
     Run,
     RunPage,
     RunStatus,
@@ -44,6 +49,7 @@ from ._models import (
 from ._open import HOME_ENV, TOKEN_ENV, TOKEN_FILE_ENV, URL_ENV, default_home, find_token, open_store
 from ._embedded import SCHEMA_VERSION, EmbeddedStore
 from ._http import HttpStore
+from ._query import QueryError
 from ._store import Store
 from ._transfer import DownloadedFile, download_artifacts, download_asset
 from ._validate import check_asset_name
@@ -67,15 +73,21 @@ __all__ = [
     "AssetVersion",
     "BadResponse",
     "BatchTooLarge",
+    "DeletedRun",
     "DownloadConflict",
     "DownloadedFile",
     "EmbeddedStore",
+    "Environment",
     "HttpStore",
     "IntegrityError",
     "InvalidInput",
     "InvalidPath",
     "LoggingError",
     "MetricInfo",
+    "ParamConflict",
+    "ParamValue",
+    "QueryError",
+    "RunStillRunning",
     "MetricKind",
     "MetricKindMismatch",
     "MetricNotFound",

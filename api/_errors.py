@@ -212,6 +212,10 @@ def error_from_answer(status: int, name: object, message: str, body: dict[str, o
     if name == "AmbiguousRunId":
         candidates = body.get("candidates")
         return AmbiguousRunId(str(body.get("prefix", "")), [str(c) for c in candidates] if isinstance(candidates, list) else [])
+    if name == "QueryError":
+        from ._query import QueryError
+
+        return QueryError.from_message(message)
     if name == "ParamConflict":
         keys = body.get("keys")
         return ParamConflict(message, [str(k) for k in keys] if isinstance(keys, list) else [])

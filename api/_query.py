@@ -96,6 +96,14 @@ class QueryError(InvalidInput):
         caret = " " * position + "^" * min(self.length, max(1, len(shown) - position))
         super().__init__(f"{why} (at character {position + 1})\n  {shown}\n  {caret}")
 
+    @classmethod
+    def from_message(cls, message: str) -> QueryError:
+        """The error as a client rebuilds it from a server's answer (the message says it all)."""
+        error = cls.__new__(cls)
+        InvalidInput.__init__(error, message)
+        error.why, error.text, error.position, error.length = message.split("\n", 1)[0], "", 0, 1
+        return error
+
 
 @dataclass(frozen=True, slots=True)
 class Field:
@@ -503,3 +511,14 @@ def _format_literal(value: Literal_) -> str:
 def glob_or_substring(pattern: str) -> tuple[bool, str]:
     """How ``~ pattern`` matches: (True, glob) when it holds ``*``, ``?`` or ``[``, else (False, substring)."""
     return (True, pattern) if any(c in pattern for c in "*?[") else (False, pattern)
+
+
+def fields_of(query: Query) -> list[Field]:
+    """The fields a query compares, in order (each once)."""
+    if isinstance(query, Compare):
+        return [query.field]
+    if isinstance(query, Not):
+        return fields_of(query.term)
+    if isinstance(query, (And, Or)):
+        return list(dict.fromkeys(f for term in query.terms for f in fields_of(term)))
+    return []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, NoReturn
 
 from runhistory.api import (
     RUN_STATUSES,
+    QueryError,
     Run,
     RunhistoryError,
     Store,
@@ -128,7 +130,9 @@ def cmd_last(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     store = _store(args)
     cursor = store.get_run(args.after).id if args.after else None
-    page = store.list_runs(experiment=args.experiment, status=args.status, limit=args.limit, cursor=cursor)
+    page = store.list_runs(
+        experiment=args.experiment, status=args.status, where=args.where, sort=args.sort, limit=args.limit, cursor=cursor
+    )
     if args.json:
         from .contract import run_doc
 
@@ -139,24 +143,152 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     from .human import runs_table
 
-    _print(runs_table(page.runs))
+    _print(runs_table(page.runs, _columns_for(store, page.runs, args.where, args.sort)))
     if page.next_cursor:
-        print(f"more: {PROG} list --after {page.runs[-1].short_id}", file=sys.stderr)
+        again = [PROG, "list", *_rest_of_list(args), "--after", page.runs[-1].id]
+        print(f"more: {' '.join(shlex.quote(a) for a in again)}", file=sys.stderr)
     return 0
+
+
+def _rest_of_list(args: argparse.Namespace) -> list[str]:
+    """The options of this ``list`` that the next page needs again."""
+    out: list[str] = []
+    for option, value in (("--experiment", args.experiment), ("--status", args.status), ("--where", args.where),
+                          ("--sort", args.sort), ("--limit", args.limit if args.limit != 20 else None)):  # fmt: skip
+        if value is not None:
+            out += [option, str(value)]
+    return out
+
+
+def _columns_for(store: Store, runs: list[Run], where: str | None, sort: str | None) -> list[tuple[str, list[Any]]]:
+    """Extra columns for the params and metrics a query or sort names: (title, a value per run)."""
+    from runhistory.api._query import Field, fields_of, parse_query, parse_sort
+
+    named: list[Field] = []
+    if sort:
+        named += [key.field for key in parse_sort(sort)]
+    if where:
+        named += fields_of(parse_query(where))
+    columns: list[tuple[str, list[Any]]] = []
+    latest: dict[str, dict[str, Any]] = {}
+    for field in dict.fromkeys(f for f in named if f.kind != "attr"):
+        if field.kind == "param":
+            columns.append((str(field), [r.params.get(field.name) for r in runs]))
+            continue
+        values = []
+        for run in runs:
+            if run.id not in latest:
+                latest[run.id] = {m.name: m.last_value for m in store.list_metrics(run.id)}
+            values.append(latest[run.id].get(field.name))
+        columns.append((str(field), values))
+    return columns
 
 
 def _show_run(args: argparse.Namespace, store: Store, run: Run) -> int:
     metrics = store.list_metrics(run.id)
     artifacts = store.list_artifacts(run.id)
+    environment = store.get_environment(run.id) if args.command == "info" else None
     if args.json:
         from .contract import info_doc, run_doc
 
-        _emit_json(info_doc(run, metrics, artifacts) if args.command == "info" else run_doc(run))
+        _emit_json(info_doc(run, metrics, artifacts, environment) if args.command == "info" else run_doc(run))
         return 0
     from .human import run_details
 
-    _print(*run_details(run, metrics, artifacts))
+    _print(*run_details(run, metrics, artifacts, environment))
     return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    add = [t[1:] if t.startswith("+") else t for t in args.tags]
+    remove = list(args.remove_tags)
+    if not add and not remove:
+        raise UsageError("give tags to add (+TAG or TAG) or to remove (-TAG)")
+    store = _store(args)
+    run = store.get_run(args.run)
+    tags = store.update_tags(run.id, add=add, remove=remove)
+    if args.json:
+        _emit_json({"id": run.id, "tags": tags})
+    else:
+        from .human import literal
+
+        _print(literal(f"{run.short_id}: {' '.join(tags) if tags else '(no tags)'}"))
+    return 0
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    store = _store(args)
+    run = store.get_run(args.run)
+    store.set_note(run.id, text)
+    if args.json:
+        from .contract import run_doc
+
+        _emit_json(run_doc(store.get_run(run.id)))
+    else:
+        print(f"{run.short_id}: note {'cleared' if not text else 'saved'}", file=sys.stderr)
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    store = _store(args)
+    run = store.get_run(args.run)
+    store.rename_run(run.id, args.name or None)
+    if args.json:
+        from .contract import run_doc
+
+        _emit_json(run_doc(store.get_run(run.id)))
+    else:
+        from .human import literal
+
+        _print(literal(f"{run.short_id}: {args.name or '(no name)'}"))
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    store = _store(args)
+    runs = list({r.id: r for r in (store.get_run(ref) for ref in args.runs)}.values())
+    if not args.yes:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()) or args.json:
+            raise UsageError("deleting cannot be undone: pass --yes to delete without being asked")
+        from .human import literal
+
+        out = _err_console()
+        out.print(f"delete {len(runs)} run{'s' if len(runs) != 1 else ''}?")
+        for run in runs:
+            out.print(literal(f"  {run.short_id}  {run.experiment}  {run.name or ''}  {run.status}"))
+        answer = input("type yes to delete: ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted", file=sys.stderr)
+            return 1
+    from runhistory.api import DeletedRun
+
+    done: list[DeletedRun] = []
+    failed = 0
+    for run in runs:
+        try:
+            done.append(store.delete_run(run.id))
+        except RunhistoryError as error:
+            failed += 1
+            if not args.json:
+                _emit_error(str(error), type(error).__name__)
+            else:
+                _emit_error(str(error), type(error).__name__)
+    if args.json:
+        from .contract import deleted_doc
+
+        _emit_json([deleted_doc(d) for d in done])
+    else:
+        from .human import deleted_lines
+
+        _print(*deleted_lines(done))
+    return 1 if failed else 0
+
+
+def _err_console() -> Any:
+    from .human import console
+
+    return console(stderr=True)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -421,12 +553,32 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--status", "-s", choices=RUN_STATUSES, help="only runs in this status")
     lst.add_argument("--limit", "-n", type=int, default=20, help=f"runs per page (1 … {MAX_PAGE_SIZE}, default 20)")
     lst.add_argument("--after", metavar="RUN", help="the page after this run (the last id of the previous page)")
+    lst.add_argument("--where", "-w", metavar="QUERY",
+                     help="only runs that match: params.lr >= 1e-3 and metrics.val/acc > 0.9 and tag:best")
+    lst.add_argument("--sort", metavar="KEYS", help="order by: 'metrics.val/acc desc, params.seed' (asc by default)")
 
     info = command("info", cmd_info, "one run: metadata, metrics, artifacts; or an artifact's bytes, or a metric's points")
     info.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
     info.add_argument("-a", "--artifact", metavar="PATH", help="write this artifact's bytes to stdout")
     info.add_argument("-m", "--metric", metavar="NAME", help="print this metric's points")
     info.add_argument("--max-points", type=int, metavar="N", help="downsample the metric to at most N points")
+
+    tag = command("tag", cmd_tag, "add (+TAG) and remove (-TAG) a run's tags")
+    tag.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
+    tag.add_argument("tags", nargs="*", metavar="+TAG|-TAG", help="tags to add (+best) and remove (-old)")
+    tag.set_defaults(remove_tags=[])
+
+    note = command("note", cmd_note, "replace a run's note (\"\" clears it, - reads it from stdin)")
+    note.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
+    note.add_argument("text", help="the note")
+
+    rename = command("rename", cmd_rename, "give a run another name (\"\" clears it)")
+    rename.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
+    rename.add_argument("name", help="the new name")
+
+    delete = command("delete", cmd_delete, "delete runs; contents nothing else refers to are freed")
+    delete.add_argument("-r", "--run", dest="runs", nargs="+", required=True, metavar="RUN", help="run ids or prefixes")
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask")
 
     promote = command("promote", cmd_promote, "make a new version of an asset from a run's files")
     promote.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
@@ -472,12 +624,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_TAG_OPTIONS = {"-r", "--run", "-h", "--help", "--json", "--home", "--url", "--token-file"}
+_TAG_VALUED = {"-r", "--run", "--home", "--url", "--token-file"}
+
+
+def _tag_removals(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``tag -r RUN +new -old``: the ``-TAG`` words (not options) taken out of ``argv``, as tags to remove."""
+    at = 0
+    while at < len(argv) and argv[at].startswith("-"):  # options before the command
+        at += 2 if argv[at] in _TAG_VALUED else 1
+    if at >= len(argv) or argv[at] != "tag":
+        return argv, []
+    kept, removals = argv[: at + 1], []
+    rest = iter(argv[at + 1 :])
+    for word in rest:
+        option = word.split("=", 1)[0]
+        if option in _TAG_OPTIONS:
+            kept.append(word)
+            if option in _TAG_VALUED and "=" not in word:
+                kept.append(next(rest, ""))
+        elif word.startswith("-") and len(word) > 1 and word != "--":
+            removals.append(word[1:])
+        else:
+            kept.append(word)
+    return kept, removals
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``runhistory`` console script."""
     argv = sys.argv[1:] if argv is None else argv
     _Parser.json_errors = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     parser = build_parser()
+    argv, removals = _tag_removals(argv)
     args = parser.parse_args(argv)
+    if removals:
+        args.remove_tags = removals
     _Parser.json_errors = bool(args.json)
     if args.command is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
@@ -491,6 +672,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             parser.print_usage(sys.stderr)
         _emit_error(str(error), "UsageError")
+        return 2
+    except QueryError as error:  # a query is part of the command line: a usage error
+        _emit_error(str(error), "QueryError")
         return 2
     except BrokenPipeError:
         # The reader went away (`runhistory list | head`): not an error.

@@ -17,7 +17,9 @@ from runhistory.api import (
     AssetFile,
     AssetSummary,
     AssetVersion,
+    DeletedRun,
     DownloadedFile,
+    Environment,
     MetricInfo,
     Run,
     Series,
@@ -55,6 +57,9 @@ def run_doc(run: Run) -> dict[str, Any]:
         "git_dirty": run.git_dirty,
         "exit_code": run.exit_code,
         "skipped_files": run.skipped_files,
+        "params": run.params,
+        "tags": run.tags,
+        "note": run.note,
     }
 
 
@@ -74,12 +79,36 @@ def artifact_doc(artifact: ArtifactInfo | AssetFile) -> dict[str, Any]:
     return {"path": artifact.path, "size": artifact.size, "sha256": artifact.sha256}
 
 
-def info_doc(run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInfo]) -> dict[str, Any]:
+def info_doc(
+    run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInfo], environment: Environment | None = None
+) -> dict[str, Any]:
     """``info -r RUN``."""
     doc = run_doc(run)
     doc["metrics"] = {m.name: metric_doc(m) for m in metrics}
     doc["artifacts"] = [artifact_doc(a) for a in artifacts]
+    if environment is not None:
+        doc["environment"] = environment_doc(environment)
     return doc
+
+
+def environment_doc(environment: Environment) -> dict[str, Any]:
+    """What a run ran with, inside ``info``."""
+    return {
+        "packages": environment.packages,
+        "git_diff": environment.git_diff,
+        "git_diff_truncated": environment.git_diff_truncated,
+    }
+
+
+def deleted_doc(deleted: DeletedRun) -> dict[str, Any]:
+    """One run ``delete`` removed."""
+    return {
+        "id": deleted.run_id,
+        "artifacts": deleted.artifacts,
+        "blobs_freed": deleted.blobs_freed,
+        "bytes_freed": deleted.bytes_freed,
+        "kept_asset_versions": deleted.kept_asset_versions,
+    }
 
 
 def series_doc(series: Series) -> dict[str, Any]:

@@ -7,7 +7,17 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from runhistory.api import ArtifactInfo, AssetSummary, AssetVersion, MetricInfo, Run, RunhistoryError, Series
+from runhistory.api import (
+    ArtifactInfo,
+    AssetSummary,
+    AssetVersion,
+    DeletedRun,
+    Environment,
+    MetricInfo,
+    Run,
+    RunhistoryError,
+    Series,
+)
 
 from runhistory.api._safe_text import safe_line, safe_text
 
@@ -111,23 +121,31 @@ def status_text(status: str) -> Any:
     return literal(status, STATUS_STYLE.get(status, ""))
 
 
-def runs_table(runs: list[Run]) -> Any:
-    """The runs as a table, newest first."""
+def runs_table(runs: list[Run], extra: list[tuple[str, list[Any]]] | None = None) -> Any:
+    """The runs as a table, in their order; ``extra`` columns are (title, a value per run)."""
     from rich.table import Table
 
+    extra = extra or []
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("run", "experiment", "name", "status", "started", "duration"):
         table.add_column(column, no_wrap=True)
+    for title, _ in extra:
+        table.add_column(literal(title), no_wrap=True, justify="right")
+    table.add_column("tags", no_wrap=False)
     now = time.time()
-    for run in runs:
+    for i, run in enumerate(runs):
         table.add_row(
             literal(run.short_id), literal(run.experiment), literal(run.name), status_text(run.status),
             ago(run.started_at, now), duration(run, now),
+            *(literal("-" if values[i] is None else value_text(values[i], 24)) for _, values in extra),
+            literal(" ".join(run.tags)),
         )  # fmt: skip
     return table
 
 
-def run_details(run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInfo]) -> list[Any]:
+def run_details(
+    run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInfo], environment: Environment | None = None
+) -> list[Any]:
     """One run: metadata, then metrics, then artifacts."""
     from rich.table import Table
     from rich.text import Text
@@ -154,9 +172,26 @@ def run_details(run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInf
         rows.insert(2, ("name", literal(run.name)))
     if run.exit_code is not None:
         rows.append(("exit code", str(run.exit_code)))
+    if run.tags:
+        rows.append(("tags", literal(" ".join(run.tags))))
+    if environment is not None and environment.packages:
+        rows.append(("packages", f"{len(environment.packages)} recorded"))
+    if environment is not None and environment.git_diff:
+        lines = environment.git_diff.count("\n")
+        rows.append(("git diff", f"{lines} lines" + (" (cut at the size limit)" if environment.git_diff_truncated else "")))
     for label, value in rows:
         head.add_row(label, value)
     parts: list[Any] = [head]
+    if run.note:
+        parts.append(Text("\nnote:", style="bold"))
+        parts.append(literal_block(run.note.rstrip()))
+    if run.params:
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        table.add_column("param", no_wrap=True)
+        table.add_column("value")
+        for key, value in run.params.items():
+            table.add_row(literal(key), literal(param_text(value)))
+        parts += [Text(""), table]
     if run.error:
         parts.append(Text("\nerror:", style="red"))
         parts.append(literal_block(run.error.rstrip(), style="red"))
@@ -182,6 +217,26 @@ def run_details(run: Run, metrics: list[MetricInfo], artifacts: list[ArtifactInf
             table.add_row(literal(a.path), size(a.size), literal(a.sha256[:12]))
         parts += [Text(""), table]
     return parts
+
+
+def param_text(value: Any) -> str:
+    """A param as people read it: text as it is, null, true/false, numbers and lists compact."""
+    import json
+
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def deleted_lines(done: list[DeletedRun]) -> list[Any]:
+    """What ``delete`` removed, a line per run."""
+    lines = []
+    for d in done:
+        kept = f"; asset versions kept: {', '.join(d.kept_asset_versions)}" if d.kept_asset_versions else ""
+        lines.append(literal(
+            f"deleted {d.run_id[:8]}: {d.artifacts} files, {d.blobs_freed} contents freed ({size(d.bytes_freed)}){kept}"
+        ))  # fmt: skip
+    return lines
 
 
 def series_table(series: Series) -> list[Any]:
