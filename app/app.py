@@ -19,6 +19,7 @@ from .human import error_text
 from .screens.error import ErrorModal
 from .screens.help import HelpModal
 from .screens.run import RunScreen
+from .preferences import Preferences
 from .screens.runs import RunsScreen
 
 #: Seconds between live refreshes of what is on screen.
@@ -33,6 +34,7 @@ class RunHistoryApp(App[None]):
         clock: Returns the current time (epoch seconds); relative times and
             spinners follow it, so a fixed clock gives fixed screens.
         live_interval: Seconds between live refreshes; ``None`` turns them off.
+        preferences: Where what the app remembers is kept (default: the user's config folder).
     """
 
     CSS_PATH = "app.tcss"
@@ -47,11 +49,19 @@ class RunHistoryApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys of this screen"),
     ]
 
-    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time, live_interval: float | None = LIVE_INTERVAL) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        live_interval: float | None = LIVE_INTERVAL,
+        preferences: Preferences | None = None,
+    ) -> None:
         super().__init__()
         self.store = store
         self.clock = clock
         self.live_interval = live_interval
+        self.preferences = preferences if preferences is not None else Preferences()
         self.sub_title = safe_line(store.location)
 
     def on_mount(self) -> None:
@@ -123,12 +133,19 @@ class RunHistoryApp(App[None]):
         await self.run_action(action, node)  # type: ignore[arg-type]
 
 
-def make_app(store: Store, *, clock: Callable[[], float] = time.time, live_interval: float | None = LIVE_INTERVAL) -> RunHistoryApp:
+def make_app(
+    store: Store,
+    *,
+    clock: Callable[[], float] = time.time,
+    live_interval: float | None = LIVE_INTERVAL,
+    preferences: Preferences | None = None,
+) -> RunHistoryApp:
     """The terminal app on ``store``.
 
     Args:
         store: Where the history is read from (embedded or HTTP).
         clock: The current time in epoch seconds; pass a fixed one for fixed screens.
         live_interval: Seconds between live refreshes; ``None`` turns them off.
+        preferences: Where what the app remembers is kept (default: the user's config folder).
     """
-    return RunHistoryApp(store, clock=clock, live_interval=live_interval)
+    return RunHistoryApp(store, clock=clock, live_interval=live_interval, preferences=preferences)

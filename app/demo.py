@@ -70,7 +70,15 @@ def _train(store: EmbeddedStore, workdir: Path, *, experiment: str, name: str, l
     folder = workdir / name
     (folder / "outputs" / "plots").mkdir(parents=True, exist_ok=True)
     logger = Logger(store, run.id, owner=True, cwd=str(folder))
-    config = {"lr": lr, "epochs": epochs, "batch_size": 128, "optimizer": "adamw", "seed": seed}
+    config = {"lr": lr, "epochs": epochs, "batch_size": 128, "optimizer": {"name": "adamw", "weight_decay": 0.01},
+              "seed": seed, "model": "resnet18" if experiment == "resnet-cifar" else "cnn-2x64"}  # fmt: skip
+    logger.params(config)
+    if name == "baseline":
+        logger.tag("baseline")
+        logger.note("The reference: lr 3e-4, cosine schedule, no augmentation.")
+    if fail_at is not None:
+        logger.tag("unstable")
+        logger.note("lr 1e-1 is too high for this model: the loss went NaN at step 1337.")
     logger.upload("config.json", json.dumps(config, indent=2))
     logger.log("phase", "warmup")
     total = epochs * steps_per_epoch
@@ -150,8 +158,9 @@ def train_live(epochs: int = LIVE_EPOCHS, steps_per_epoch: int = LIVE_STEPS_PER_
     from runhistory.logger import get_logger
 
     rng = random.Random(seed)
-    logger = get_logger()
     lr = 1e-3
+    logger = get_logger(params={"lr": lr, "epochs": epochs, "batch_size": 256, "model": "resnet34",
+                                "optimizer": {"name": "sgd", "momentum": 0.9}, "seed": seed})  # fmt: skip
     total = epochs * steps_per_epoch
     logger.log("phase", "warmup")
     print(f"training resnet34 on cifar-10: {epochs} epochs x {steps_per_epoch} steps, lr={lr}", flush=True)

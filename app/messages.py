@@ -38,19 +38,6 @@ class RunsPageLoaded(Message):
 
 
 @dataclass
-class FilterMetricsRead(Message):
-    """Metrics of runs read earlier, which a new filter needs to match against.
-
-    Attributes:
-        generation: As in ``RunsPageLoaded``.
-        metrics: By run id.
-    """
-
-    generation: int
-    metrics: dict[str, list[MetricInfo]]
-
-
-@dataclass
 class RunsRefreshed(Message):
     """Live refresh of the runs list.
 
@@ -222,3 +209,18 @@ class SourceRunRead(Message):
     run_id: str
     run: Run | None
     select: str
+
+
+@dataclass
+class RunDescribed(Message):
+    """A run's tags, note or name changed, or it was deleted (from a worker).
+
+    Attributes:
+        run_id: The run.
+        deleted: Whether it is gone.
+        said: What happened, in words, for a notification.
+    """
+
+    run_id: str
+    deleted: bool
+    said: str

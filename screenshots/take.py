@@ -146,6 +146,11 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
         await pilot.pause(0.5)
         assert picker.has_focus
         save("run-charts-log")
+        await pilot.press("o")  # the overview beside the charts: params, tags, note, packages, diff
+        await _settle(pilot)
+        await pilot.pause(0.5)
+        save("run-overview")
+        await pilot.press("o")
         await pilot.press("2")
         await _settle(pilot)
         save("run-scalars")
@@ -183,7 +188,7 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
         # Compare three runs of one experiment: space marks, c compares.
         runs_screen = app.screen
         assert isinstance(runs_screen, RunsScreen)
-        by_name = {r.name: r.id for r in runs_screen.runs}
+        by_name = {r.name: r.id for r in runs_screen.model.runs}
         for name in ("baseline", "high-lr", "low-lr"):
             table.move_cursor(row=table.run_ids.index(by_name[name]))
             await pilot.press("space")
@@ -200,8 +205,21 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
         save("assets")
         await pilot.press("escape")
         await pilot.pause(0.5)
-        # Filter and sort.
-        await pilot.press("slash", *"mnist", "enter", "s", "s", "s", "s", "s")
+        # Param columns, a query and a sort, all answered by the store.
+        await pilot.press("P")
+        await _settle(pilot)
+        keys = app.screen.keys  # type: ignore[attr-defined]
+        for key in ("lr", "optimizer.name"):
+            await pilot.press("home", *["down"] * keys.index(key), "space")
+        await pilot.press("enter")
+        await _settle(pilot)
+        await pilot.press("slash", *"params.lr >= 1e-4 and not tag:unstable", "enter")
+        await _settle(pilot)
+        for _ in range(12):
+            if runs_screen.sort_key == "param:lr":
+                break
+            await pilot.press("s")
+            await _settle(pilot)
         await pilot.pause(0.8)
         save("runs-filtered-sorted")
         await pilot.press("escape", "question_mark")

@@ -128,6 +128,12 @@ def make_store(home: Path) -> EmbeddedStore:
         store.put_artifact(LIVE, "logs/console.txt", b"training resnet on cifar-10\nepoch 1/90 loss 2.31\n")
         moment[0] = NOW - 2
         store.heartbeat(LIVE)
+    # What describes them: a config each, tags and a note.
+    for run_id, lr, batch_size in ((BASELINE, 1e-3, 64), (HIGH_LR, 3e-3, 64), (DIVERGED, 0.1, 128), (LIVE, 0.01, 128)):
+        store.set_params(run_id, {"lr": lr, "batch_size": batch_size, "optimizer.name": "adam", "seed": 1})
+    store.update_tags(BASELINE, add=["baseline", "best"])
+    store.update_tags(DIVERGED, add=["unstable"])
+    store.set_note(DIVERGED, "lr 0.1 is too high for resnet: loss NaN at step 4")
     return store
 
 

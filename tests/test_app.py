@@ -91,7 +91,9 @@ async def test_filter_by_text_status_experiment_and_metric(store: EmbeddedStore)
         for text, expected in (
             ("running", [LIVE]),  # a status word: the store filters
             ("exp:mnist-cnn", [HIGH_LR, BASELINE]),
-            ("per_class", [HIGH_LR, BASELINE]),  # a metric's name
+            ("params.lr >= 3e-3 and params.batch_size = 64", [HIGH_LR]),  # a query, run by the store
+            ("tag:baseline or metrics.train/loss > 5", [BASELINE]),  # NaN is no number: it compares with nothing
+            ("unstable", [DIVERGED]),  # a tag, by a word
             ("mnist high", [HIGH_LR]),  # every word must match
             ("a1a1", [BASELINE]),  # an id
             ("nothing-like-this", []),
@@ -108,6 +110,7 @@ async def test_filter_by_text_status_experiment_and_metric(store: EmbeddedStore)
 
 @pytest.mark.anyio
 async def test_sort_by_key_and_by_clicking_a_header(store: EmbeddedStore) -> None:
+    store.clock = fixed_clock()  # the store sorts by duration, which it measures on its clock
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -121,7 +124,7 @@ async def test_sort_by_key_and_by_clicking_a_header(store: EmbeddedStore) -> Non
         # A click on the "duration" header sorts by it, longest first.
         x = sum(c.get_render_width(table) for c in table.ordered_columns[:5]) + 2
         await pilot.click(RunsTable, offset=(x, 0))
-        await idle(pilot)
+        await settle(pilot)
         assert table.run_ids == [BASELINE, HIGH_LR, LIVE, DIVERGED]
         assert "sorted by duration ↓" in str(app.screen.query_one("#runs-status").render())
 
@@ -146,23 +149,9 @@ async def test_runs_load_a_page_at_a_time(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_filter_reads_on_until_it_finds_matches(tmp_path: Path) -> None:
+async def test_a_filter_is_answered_by_the_store_among_every_run(tmp_path: Path) -> None:
     home = tmp_path / "many"
     insert_runs(home, 3_000)
-    app = make_app(EmbeddedStore(home), clock=fixed_clock(), live_interval=None)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, RunsScreen)
-        screen.apply_filter("--trial=2999")  # the oldest run: only a scan finds it
-        await wait_for(pilot, lambda: runs_table(app).row_count == 1)
-        assert runs_table(app).cells_of(runs_table(app).run_ids[0])[2] == "bulk-3 bulk run 2999"
-
-
-@pytest.mark.anyio
-async def test_a_filter_matches_metrics_of_runs_read_before_it(tmp_path: Path) -> None:
-    home = tmp_path / "many"
-    insert_runs(home, 300)
     store = EmbeddedStore(home)
     target = store.list_runs(limit=300).runs[250]
     store.append_metrics(target.id, {"special/metric": batch("number", [1.0], NOW)})
@@ -171,14 +160,20 @@ async def test_a_filter_matches_metrics_of_runs_read_before_it(tmp_path: Path) -
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, RunsScreen)
-        while not screen.model.exhausted:
-            await pilot.press("end")
-            await settle(pilot)
-        await pilot.press("home")
-        await settle(pilot)
-        assert target.id not in screen.row_metrics  # never in view: its metrics were not read
-        screen.apply_filter("special")
+        screen.apply_filter("--trial=2999")  # the oldest run, never read: the store finds it
+        await wait_for(pilot, lambda: runs_table(app).row_count == 1)
+        assert runs_table(app).cells_of(runs_table(app).run_ids[0])[2] == "bulk-3 bulk run 2999"
+        assert len(screen.model.runs) == 1  # nothing but the answer is held
+        screen.apply_filter("metrics.special/metric >= 1")
         await wait_for(pilot, lambda: runs_table(app).run_ids == [target.id])
+        screen.apply_filter("metrics.special/metric >=")  # half typed: said, and the table stays
+        await settle(pilot)
+        assert runs_table(app).run_ids == [target.id]
+        assert "expected a value" in str(screen.query_one("#runs-status").render())
+        await pilot.press("escape")
+        screen.apply_filter("")
+        await settle(pilot)
+        assert len(screen.model.runs) == FIRST_PAGE  # cleared: the first page again, not every run
 
 
 # -- the run screen ------------------------------------------------------------------
@@ -435,9 +430,12 @@ async def test_store_errors_show_a_modal_or_a_notification_never_a_traceback(sto
 
 def test_filter_words() -> None:
     query = RunFilter.parse("Failed exp:mnist-cnn LR=3e-3 status:running")
-    assert query.status == "running" and query.experiment == "mnist-cnn" and query.terms == ("lr=3e-3",)
+    assert query.where == 'status = failed and experiment = "mnist-cnn" and "LR=3e-3" and status = running'
     assert RunFilter.parse("").active is False
-    assert RunFilter.parse("s:bogus").terms == ("s:bogus",)
+    assert RunFilter.parse("s:bogus").where == "s:bogus"
+    assert RunFilter.parse("params.lr >= 1e-3 and tag:best").where == "params.lr >= 0.001 and tag:best"
+    half = RunFilter.parse("params.lr >=")
+    assert half.where is None and half.error is not None and "expected a value" in half.error
 
 
 def test_key_metrics_rank_losses_then_scores_then_the_rest() -> None:

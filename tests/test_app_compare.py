@@ -158,7 +158,11 @@ async def test_the_scalars_table_highlights_differences(store: EmbeddedStore) ->
         screen = await compare(pilot, BASELINE, HIGH_LR)
         table = screen.query_one(ScalarsDiff)
         rows = {row.name: row for row in table.rows_shown}
-        assert list(rows)[:4] == ["experiment", "status", "train/loss", "val/accuracy"]
+        # How they ran comes first, what differs in it before the rest: params, tags, git, command.
+        assert list(rows)[:6] == ["lr", "tags", "git commit", "command", "experiment", "status"]
+        assert rows["lr"].values == (0.001, 0.003) and rows["tags"].values == ("baseline best", None)
+        assert rows["git commit"].values == ("3f2a9c1d0b7e", "3f2a9c1d0b7e dirty")
+        assert not rows["batch_size"].differs and list(rows).index("batch_size") < list(rows).index("train/loss")
         assert not rows["experiment"].differs and not rows["phase"].differs
         # Lower is better for a loss, higher for an accuracy.
         assert rows["train/loss"].differs and rows["train/loss"].best == {0}
@@ -167,10 +171,10 @@ async def test_the_scalars_table_highlights_differences(store: EmbeddedStore) ->
         assert not rows["train/lr"].best  # the same value: nothing to pick
         await pilot.press("f")
         await idle(pilot)
-        assert [row.name for row in table.rows_shown] == ["train/loss", "val/accuracy"]
+        assert [row.name for row in table.rows_shown] == ["lr", "tags", "git commit", "command", "train/loss", "val/accuracy"]
         # Enter on a row draws its metric.
         table.focus()
-        table.move_cursor(row=1)
+        table.move_cursor(row=5)
         await pilot.press("enter")
         await settle(pilot)
         assert screen.query_one(CompareChart).metric == "val/accuracy"

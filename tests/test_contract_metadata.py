@@ -191,12 +191,26 @@ QUERIES = {
 }
 
 
-def test_queries_are_answered_by_the_store(store: Store) -> None:
+@pytest.fixture(params=["sets", "probes"])
+def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways the embedded store runs a query: rare terms read as sets first, or every term
+    dense, so runs are read in the sort's index order and probed (the plan large stores take)."""
+    from runhistory.api._embedded import query
+
+    if request.param == "probes":
+        monkeypatch.setattr(query, "DENSE", 0)
+    return str(request.param)
+
+
+def test_queries_are_answered_by_the_store(store: Store, plan: str) -> None:
     ids = _sweep(store)
     names = {v: k for k, v in ids.items()}
     for query, expected in QUERIES.items():
         found = {int(names[r.id].split("-")[1]) for r in store.list_runs(where=query, limit=100).runs}
         assert found == expected, query
+        for sort in ("metrics.val/accuracy desc", "params.lr"):
+            sorted_found = {r.id for r in store.list_runs(where=query, sort=sort, limit=100).runs}
+            assert sorted_found == {r.id for r in store.list_runs(where=query, limit=100).runs}, (query, sort)
 
 
 SORTS = [
@@ -205,7 +219,7 @@ SORTS = [
 ]  # fmt: skip
 
 
-def test_pages_follow_each_other_over_any_sort(store: Store) -> None:
+def test_pages_follow_each_other_over_any_sort(store: Store, plan: str) -> None:
     _sweep(store)
     for sort in SORTS:
         whole = [r.id for r in store.list_runs(sort=sort, limit=100).runs]
@@ -219,9 +233,19 @@ def test_pages_follow_each_other_over_any_sort(store: Store) -> None:
             if cursor is None:
                 break
         assert paged == whole, sort
+        matching = [r.id for r in store.list_runs(where="params.lr < 0.5", sort=sort, limit=100).runs]
+        paged = []
+        cursor = None
+        while True:
+            page = store.list_runs(where="params.lr < 0.5", sort=sort, limit=2, cursor=cursor)
+            paged += [r.id for r in page.runs]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert paged == matching and len(matching) == 9, sort
 
 
-def test_sorts_put_missing_values_last_either_way(store: Store) -> None:
+def test_sorts_put_missing_values_last_either_way(store: Store, plan: str) -> None:
     ids = _sweep(store)
     best_first = [r.name for r in store.list_runs(sort="metrics.val/accuracy desc", limit=100).runs]
     assert best_first[:3] == ["sweep-9", "sweep-8", "sweep-7"] and best_first[-1] == "sweep-4"

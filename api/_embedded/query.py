@@ -71,9 +71,18 @@ class Compiler:
         lost_after: Seconds without a heartbeat after which a running run is ``lost``.
     """
 
-    def __init__(self, now: float, lost_after: float) -> None:
+    def __init__(self, now: float, lost_after: float, *, probe: bool = False) -> None:
         self.now = now
         self.cutoff = now - lost_after
+        self.probe = probe
+
+    def _member(self, table: str, condition: str) -> str:
+        """``runs.id`` has a row in ``table`` meeting ``condition``: as a set SQLite builds once
+        (``IN``, best when the set is small), or probed run by run (``EXISTS``, best when runs are
+        read in an index's order and the first page fills early)."""
+        if self.probe:
+            return f"(EXISTS (SELECT 1 FROM {table} m WHERE m.run_id = runs.id AND {condition}))"
+        return f"(runs.id IN (SELECT run_id FROM {table} WHERE {condition}))"
 
     # -- attributes ---------------------------------------------------------------
 
@@ -97,7 +106,7 @@ class Compiler:
             sql, args = self.where(query.term)
             return f"(NOT {sql})", args
         if isinstance(query, HasTag):
-            return "(runs.id IN (SELECT run_id FROM run_tags WHERE tag = ?))", [query.tag]
+            return self._member("run_tags", "tag = ?"), [query.tag]
         if isinstance(query, Text):
             return self._text_search(query.text)
         return self._compare(query)
@@ -117,13 +126,12 @@ class Compiler:
             args.append(pattern)
         else:
             like = _like(pattern)
-            for column in columns:
+            # The tags as the runs row keeps them (a JSON list): one LIKE, no look-up per run.
+            for column in [*columns, "runs.tags"]:
                 tests.append(f"{column} LIKE ? ESCAPE '\\'")
                 args.append(like)
             tests.append(f"{_STATUS} LIKE ? ESCAPE '\\'")
             args += [self.cutoff, like]
-            tests.append("runs.id IN (SELECT run_id FROM run_tags WHERE tag LIKE ? ESCAPE '\\')")
-            args.append(like)
         return "COALESCE(" + " OR ".join(tests) + ", 0)", args
 
     def _match(self, column: str, op: str, value: Any) -> tuple[str, list[Any]]:
@@ -166,8 +174,7 @@ class Compiler:
             else:
                 test, args = self._match("text", op, value)
                 kinds = "kind = 'text'"
-            sql = f"(runs.id IN (SELECT run_id FROM run_params WHERE key = ? AND {kinds} AND {test}))"
-            return sql, [field_.name, *args]
+            return self._member("run_params", f"key = ? AND {kinds} AND {test}"), [field_.name, *args]
         # a metric's latest value
         if value is None:
             test = "num IS NULL AND text IS NULL" if op == "=" else "(num IS NOT NULL OR text IS NOT NULL)"
@@ -176,13 +183,13 @@ class Compiler:
             test, args = self._match("text", op, value)
         else:
             test, args = self._match("num", op, value)
-        return f"(runs.id IN (SELECT run_id FROM latest_values WHERE name = ? AND {test}))", [field_.name, *args]
+        return self._member("latest_values", f"name = ? AND {test}"), [field_.name, *args]
 
     # -- sort ---------------------------------------------------------------------
 
-    def sort(self, keys: tuple[SortKey, ...], compiled: Compiled) -> None:
+    def sort(self, keys: tuple[SortKey, ...], compiled: Compiled, first_alias: int = 0) -> None:
         """Add ``keys`` (then newest first, then by id) to ``compiled``."""
-        for n, key in enumerate(keys):
+        for n, key in enumerate(keys, start=first_alias):
             self._sort_key(n, key.field, key.descending, compiled)
         compiled.keys += [("runs.started_at", True), ("runs.id", True)]
         compiled.key_args += [[], []]
@@ -209,7 +216,7 @@ def order_by(compiled: Compiled) -> tuple[str, list[Any]]:
     parts = []
     args: list[Any] = []
     for (expr, descending), more in zip(compiled.keys, compiled.key_args, strict=True):
-        if expr == "runs.id" or expr == "runs.started_at":
+        if expr in ("runs.id", "runs.started_at", "d.num", "d.text"):  # never NULL
             parts.append(f"{expr} {'DESC' if descending else 'ASC'}")
             args += more
         else:
@@ -242,3 +249,35 @@ def after(compiled: Compiled, values: list[Any]) -> tuple[str, list[Any]]:
 
 def malformed_cursor(cursor: object) -> InvalidInput:
     return InvalidInput(f"malformed cursor {cursor!r}: expected a full run id")
+
+
+#: A term matching at least this many runs is *dense*: when every term of a query is, runs are
+#: read in the sort's index order and each is probed, and the first page fills after a few
+#: hundred; a rarer term is read as a set first and drives the query.
+DENSE = 2000
+
+
+def terms_of(query: Query | None) -> list[Query]:
+    """The terms a query needs all of (the parts of a top-level ``and``)."""
+    if query is None:
+        return []
+    return list(query.terms) if isinstance(query, And) else [query]
+
+
+def estimate(conn: Any, compiler: Compiler, term: Query) -> int | None:
+    """How many runs ``term`` matches, counted up to ``DENSE`` through its index; ``None``
+    when that cannot be told cheaply (text searches, ``or``, ``not``, most attributes)."""
+    sql: str | None = None
+    args: list[Any] = []
+    if isinstance(term, HasTag):
+        sql, args = "SELECT 1 FROM run_tags WHERE tag = ?", [term.tag]
+    elif isinstance(term, Compare) and term.field.kind != "attr" and term.op != "~":
+        set_form = Compiler(compiler.now, compiler.now - compiler.cutoff)
+        inner, args = set_form._compare(term)
+        sql = inner[len("(runs.id IN (") : -2].replace("SELECT run_id", "SELECT 1", 1)
+    elif isinstance(term, Compare) and term.field.name in ("experiment", "status") and term.op == "=":
+        inner, args = compiler._compare(term)
+        sql = f"SELECT 1 FROM runs WHERE {inner}"
+    if sql is None:
+        return None
+    return int(conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {DENSE})", args).fetchone()[0])

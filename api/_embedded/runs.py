@@ -13,11 +13,12 @@ from .._errors import AmbiguousRunId, InvalidInput, ParamConflict, RunNotFound, 
 from .._limits import MAX_PARAMS, MAX_RUN_NAME_LENGTH, MAX_TAGS
 from .._models import DeletedRun, Environment, NewRun, ParamValue, Run, RunPage, RunStatus, utc
 from .._params import check_environment, check_note, check_params, check_tags, param_columns, same_param
-from .._query import Compare, Field, parse_query, parse_sort
+from .._query import And, Compare, Field, Query, SortKey, parse_query, parse_sort
 from .._rows import RUN_FIELDS, run_from_row, run_to_row
 from .._validate import check_experiment, check_name, check_run_id
 from .part import StorePart
-from .query import Compiled, Compiler, after, malformed_cursor, order_by
+from . import query as planning
+from .query import Compiled, Compiler, after, estimate, malformed_cursor, order_by, terms_of
 
 _COLUMNS = ", ".join(RUN_FIELDS)
 _SELECT = f"SELECT {_COLUMNS} FROM runs"
@@ -79,30 +80,57 @@ class Runs(StorePart):
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        """See ``Store.list_runs``."""
+        """See ``Store.list_runs``. How a query is run: see ``query``."""
         rules.check_page_size(limit)
         now = self.clock()
-        compiler = Compiler(now, self.lost_after)
-        compiled = Compiled()
+        terms: list[Query] = []
         if experiment is not None:
-            compiled.where.append("runs.experiment = ?")
-            compiled.where_args.append(experiment)
+            terms.append(Compare(Field("attr", "experiment"), "=", experiment))
         if status is not None:
-            rules.check_status(status)
-            sql, args = compiler.where(Compare(Field("attr", "status"), "=", status))
-            compiled.where.append(sql)
-            compiled.where_args += args
+            terms.append(Compare(Field("attr", "status"), "=", rules.check_status(status)))
         if where is not None and where.strip():
-            sql, args = compiler.where(parse_query(where))
-            compiled.where.append(sql)
-            compiled.where_args += args
-        compiler.sort(parse_sort(sort) if sort is not None and sort.strip() else (), compiled)
-        conn = self.db.conn()
+            terms += terms_of(parse_query(where))
+        query: Query | None = None if not terms else terms[0] if len(terms) == 1 else And(tuple(terms))
+        keys = parse_sort(sort) if sort is not None and sort.strip() else ()
         if cursor is not None:
             try:
                 check_run_id(cursor)
             except InvalidInput:
                 raise malformed_cursor(cursor) from None
+        conn = self.db.conn()
+        counts = [estimate(conn, Compiler(now, self.lost_after), term) for term in terms]
+        # Terms whose count cannot be told (text searches, `or`, `not`) are not taken for dense.
+        dense = all(count is not None and count >= planning.DENSE for count in counts)
+        compiler = Compiler(now, self.lost_after, probe=dense)
+        if dense and keys and keys[0].field.kind != "attr":
+            rows = self._by_sort_index(conn, compiler, query, keys, limit + 1, cursor)
+        else:
+            rows = self._rows(conn, compiler, query, keys, limit + 1, cursor)
+        runs = [self._run(r, now) for r in rows[:limit]]
+        next_cursor = rows[limit - 1][0] if len(rows) > limit else None
+        return RunPage(runs, next_cursor)
+
+    def _rows(
+        self,
+        conn: sqlite3.Connection,
+        compiler: Compiler,
+        query: Query | None,
+        keys: tuple[SortKey, ...],
+        count: int,
+        cursor: str | None,
+        extra: tuple[str, list[Any]] | None = None,
+    ) -> list[Any]:
+        """The runs matching ``query`` (and ``extra``) in the order of ``keys``, after ``cursor``."""
+        compiled = Compiled()
+        if query is not None:
+            sql, args = compiler.where(query)
+            compiled.where.append(sql)
+            compiled.where_args += args
+        if extra is not None:
+            compiled.where.append(extra[0])
+            compiled.where_args += extra[1]
+        compiler.sort(keys, compiled)
+        if cursor is not None:
             exprs = ", ".join(expr for expr, _ in compiled.keys)
             row = conn.execute(
                 f"SELECT {exprs} FROM runs {' '.join(compiled.joins)} WHERE runs.id = ?",
@@ -118,10 +146,70 @@ class Runs(StorePart):
         if compiled.where:
             sql += " WHERE " + " AND ".join(compiled.where)
         sql += f" ORDER BY {order} LIMIT ?"
-        rows = conn.execute(sql, (*compiled.join_args, *compiled.where_args, *order_args, limit + 1)).fetchall()
-        runs = [self._run(r, now) for r in rows[:limit]]
-        next_cursor = rows[limit - 1][0] if len(rows) > limit else None
-        return RunPage(runs, next_cursor)
+        return conn.execute(sql, (*compiled.join_args, *compiled.where_args, *order_args, count)).fetchall()
+
+    def _by_sort_index(
+        self,
+        conn: sqlite3.Connection,
+        compiler: Compiler,
+        query: Query | None,
+        keys: tuple[SortKey, ...],
+        count: int,
+        cursor: str | None,
+    ) -> list[Any]:
+        """Runs read in the order of the first key's index, each probed against the query, so a
+        page is done once it is full: first the runs whose value is a number (in the index of
+        numbers), then those whose value is text (in the index of texts), then the runs without
+        the key (they come last)."""
+        first = keys[0]
+        table, column = ("latest_values", "name") if first.field.kind == "metric" else ("run_params", "key")
+        start = 0  # the phase the cursor is in: 0 numbers, 1 texts, 2 neither
+        if cursor is not None:
+            found = conn.execute(
+                f"SELECT num, text FROM {table} WHERE run_id = ? AND {column} = ?", (cursor, first.field.name)
+            ).fetchone()
+            start = 2 if found is None else 0 if found[0] is not None else 1 if found[1] is not None else 2
+        rows: list[Any] = []
+        for phase, value in enumerate(("num", "text")):
+            if phase < start or len(rows) >= count:
+                continue
+            compiled = Compiled()
+            compiled.joins.append("JOIN runs ON runs.id = d.run_id")
+            compiled.where.append(f"d.{column} = ? AND d.{value} IS NOT NULL")
+            compiled.where_args.append(first.field.name)
+            if query is not None:
+                sql, args = compiler.where(query)
+                compiled.where.append(sql)
+                compiled.where_args += args
+            compiled.keys.append((f"d.{value}", first.descending))
+            compiled.key_args.append([])
+            compiler.sort(keys[1:], compiled, first_alias=1)
+            if cursor is not None and phase == start:
+                exprs = ", ".join(expr for expr, _ in compiled.keys)
+                row = conn.execute(
+                    f"SELECT {exprs} FROM {table} d {' '.join(compiled.joins)} WHERE d.{column} = ? AND d.run_id = ?",
+                    (*[a for more in compiled.key_args for a in more], *compiled.join_args, first.field.name, cursor),
+                ).fetchone()
+                sql, args = after(compiled, list(row))
+                compiled.where.append(sql)
+                compiled.where_args += args
+                # the same bound again, as a range the index can start from
+                compiled.where.append(f"d.{value} {'<=' if first.descending else '>='} ?")
+                compiled.where_args.append(row[0])
+            order, order_args = order_by(compiled)
+            sql = (
+                f"SELECT {_QUALIFIED} FROM {table} d {' '.join(compiled.joins)} "
+                f"WHERE {' AND '.join(compiled.where)} ORDER BY {order} LIMIT ?"
+            )
+            rows += conn.execute(sql, (*compiled.join_args, *compiled.where_args, *order_args, count - len(rows))).fetchall()
+        if len(rows) < count:
+            without = (
+                f"NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = runs.id AND x.{column} = ? "
+                "AND (x.num IS NOT NULL OR x.text IS NOT NULL))",
+                [first.field.name],
+            )
+            rows += self._rows(conn, compiler, query, keys, count - len(rows), cursor if start == 2 else None, without)
+        return rows
 
     # -- what describes a run ------------------------------------------------------
 

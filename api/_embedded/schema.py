@@ -192,6 +192,7 @@ MIGRATIONS: list[Migration] = [
                     PRIMARY KEY (name, run_id)
                 ) WITHOUT ROWID""",
                 "CREATE INDEX latest_values_by_num ON latest_values (name, num)",
+                "CREATE INDEX latest_values_by_text ON latest_values (name, text)",
                 "CREATE INDEX latest_values_by_run ON latest_values (run_id)",
             )(conn),
             _latest_values_from_metrics(conn),

@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Header, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from runhistory.api import MetricInfo, Run, RunNotFound, Series, Store
+from runhistory.api import Environment, MetricInfo, Run, RunNotFound, Series, Store
 
 from ..human import value_text
 from ..key_metrics import key_metric_names, rank_metric_names
@@ -46,11 +46,13 @@ class CompareRunsRead(Message):
         asked: Which read this answers (reads are numbered as they are asked for).
         runs: Each run as now stored, in marking order (``None``: deleted).
         metrics: Each run's metrics (empty for a deleted run).
+        environments: What each run ran with (``None`` for a deleted run).
     """
 
     asked: int
     runs: list[Run | None]
     metrics: list[list[MetricInfo]]
+    environments: list[Environment | None]
 
 
 @dataclass
@@ -112,6 +114,7 @@ class CompareScreen(StoreScreen):
         self.clock = clock
         self.live_interval = live_interval
         self.metrics: list[list[MetricInfo]] = [[] for _ in runs]
+        self.environments: list[Environment | None] = [None for _ in runs]
         self.metric: str | None = None
         self.series: list[Series | None] = []
         self.by_time = False
@@ -150,18 +153,22 @@ class CompareScreen(StoreScreen):
     def _read_runs(self, asked: int) -> None:
         runs: list[Run | None] = []
         metrics: list[list[MetricInfo]] = []
+        environments: list[Environment | None] = []
         for run in self.runs:
             if run is None:
                 runs.append(None)
                 metrics.append([])
+                environments.append(None)
                 continue
             try:
                 runs.append(self.store.get_run(run.id))
                 metrics.append(self.store.list_metrics(run.id))
+                environments.append(self.store.get_environment(run.id))
             except RunNotFound:
                 runs.append(None)
                 metrics.append([])
-        self.post_message(CompareRunsRead(asked, runs, metrics))
+                environments.append(None)
+        self.post_message(CompareRunsRead(asked, runs, metrics, environments))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare-load")
     def load_runs(self, asked: int) -> None:
@@ -203,6 +210,7 @@ class CompareScreen(StoreScreen):
         self._shown = message.asked
         self.runs = message.runs
         self.metrics = message.metrics
+        self.environments = message.environments
         counts: Counter[str] = Counter()
         for infos in self.metrics:
             counts.update({m.name for m in infos if m.kind == "number"})
@@ -265,7 +273,11 @@ class CompareScreen(StoreScreen):
             label.append(run.short_id if run is not None else "deleted")
             labels.append(label)
         kept = [i for i, run in enumerate(self.runs) if run is not None]
-        rows = compare_rows([run for run in self.runs if run is not None], [self.metrics[i] for i in kept])
+        rows = compare_rows(
+            [run for run in self.runs if run is not None],
+            [self.metrics[i] for i in kept],
+            [self.environments[i] if i < len(self.environments) else None for i in kept],
+        )
         if len(kept) < len(self.runs):
             # A deleted run keeps its column (and colour), empty.
             rows = [_spread(row, kept, len(self.runs)) for row in rows]

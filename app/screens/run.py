@@ -18,7 +18,7 @@ from textual.containers import Horizontal
 from textual.widgets import Header, TabbedContent, TabPane, Tree
 from textual.worker import get_current_worker
 
-from runhistory.api import ArtifactInfo, ArtifactNotFound, MetricInfo, Run, RunNotFound, Store
+from runhistory.api import ArtifactInfo, ArtifactNotFound, Environment, MetricInfo, Run, RunNotFound, Store
 
 from ..key_metrics import chart_metric_names
 from ..messages import ArtifactPreviewed, ArtifactsListed, ConsoleRead, RunLoaded, SeriesLoaded, TextHistoryLoaded
@@ -31,9 +31,12 @@ from ..widgets.console_log import ConsoleLog
 from ..widgets.key_footer import KeyFooter
 from ..widgets.metric_chart import MetricChart
 from ..widgets.metric_picker import MetricPicker
+from ..widgets.overview import OverviewPane
 from ..widgets.run_header import RunHeader
 from ..widgets.scalars_table import ScalarsTable
 from ..widgets.text_history import TextHistory
+from ..messages import RunDescribed
+from .describe import DescribesRuns
 from .download import DownloadModal, run_files_download
 from .error import ErrorModal
 from .promote import PromoteModal
@@ -45,8 +48,12 @@ CONSOLE_TAIL = 256 * 1024
 TEXT_POINTS = 500
 #: Cells the metric list takes beside the charts (app.tcss: #metric-picker).
 _PICKER_WIDTH = 29
+#: Cells the overview takes beside the charts (OverviewPane's width).
+_OVERVIEW_WIDTH = 38
 #: Lines above and below the charts: header, run header, tabs, footer.
 _CHROME_HEIGHT = 11
+#: The overview shows beside the charts from this width on (``o`` shows or hides it at any width).
+OVERVIEW_FROM_WIDTH = 130
 #: Statuses in which a run may still change.
 _LIVE_STATUSES = ("running", "lost")
 
@@ -79,7 +86,7 @@ def _read_head(stream: BinaryIO, count: int) -> bytes:
     return b"".join(pieces)
 
 
-class RunScreen(StoreScreen):
+class RunScreen(DescribesRuns, StoreScreen):
     """One run. Tabs: charts, scalars, text metrics, console, artifacts.
 
     Args:
@@ -105,7 +112,10 @@ class RunScreen(StoreScreen):
         f"previewed beside it from its first {HEAD_BYTES // 1024} KiB: text highlighted by its extension, JSON "
         "pretty-printed, CSV and TSV as a table, binary files described. Images (PNG, JPEG, GIF, BMP, "
         f"WebP) are read whole, up to {IMAGE_BYTES // 2**20} MiB, and drawn in coloured half blocks under their "
-        "description. Escape sequences and control characters in a file are removed before it is shown."
+        "description. Escape sequences and control characters in a file are removed before it is shown.\n\n"
+        f"Overview: beside the charts (from {OVERVIEW_FROM_WIDTH} columns on; o shows or hides it), the run's "
+        "tags, note, params, installed packages and the diff of a dirty git tree. t adds (+tag) and removes "
+        "(-tag) tags, n writes the note, R renames the run, D deletes it (asks first)."
     )
 
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
@@ -120,6 +130,8 @@ class RunScreen(StoreScreen):
         Binding("d", "download", "Download", tooltip="Save the highlighted file or folder below a folder you name"),
         Binding("p", "promote", "Promote", tooltip="Make the highlighted file or folder the next version of an asset"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the run again"),
+        Binding("o", "toggle_overview", "Overview", show=False, tooltip="Show or hide params, tags, note and environment"),
+        *DescribesRuns.DESCRIBE_BINDINGS,
     ]
 
     def __init__(
@@ -140,6 +152,8 @@ class RunScreen(StoreScreen):
         self.clock = clock
         self.live_interval = live_interval
         self.metrics: list[MetricInfo] = []
+        self.environment: Environment | None = None
+        self.show_overview: bool | None = None  # None: as the width allows
         self.log_scale = False
         self._chosen: list[str] | None = None  # None until the metrics are first known
         self._series_shape: dict[str, tuple[int, int]] = {}  # metric -> (count, max_points) drawn
@@ -158,6 +172,7 @@ class RunScreen(StoreScreen):
                 with Horizontal():
                     yield MetricPicker(id="metric-picker")
                     yield ChartGrid(id="chart-grid")
+                    yield OverviewPane(id="overview")
             with TabPane("Scalars", id="scalars"):
                 yield ScalarsTable(id="scalars-table")
             with TabPane("Text", id="text"):
@@ -200,6 +215,9 @@ class RunScreen(StoreScreen):
     def _read_run(self) -> None:
         run = self.store.get_run(self.run_data.id)
         metrics = self.store.list_metrics(run.id)
+        if self.environment is None or run.status in _LIVE_STATUSES and self.environment == Environment():
+            # recorded once, soon after the start: read until it is there
+            self.environment = self.store.get_environment(run.id)
         self.post_message(RunLoaded(run, metrics))
 
     def _read_console(self, known_sha: str | None, known_size: int) -> None:
@@ -262,12 +280,15 @@ class RunScreen(StoreScreen):
         now = self.clock()
         self.query_one(RunHeader).show(message.run, now)
         self.query_one(ScalarsTable).show(message.metrics, now)
+        self.query_one(OverviewPane).show(message.run, self.environment)
+        self._place_overview()
         drawable = chart_metric_names(message.metrics)
         grid = self.query_one(ChartGrid)
         if self._chosen is None:
             # As many charts as the terminal has room for. Its size, not the grid's: the
             # grid may not be laid out yet, and the first choice should not depend on that.
-            width, height = self.size.width - _PICKER_WIDTH, self.size.height - _CHROME_HEIGHT
+            overview = _OVERVIEW_WIDTH if self.size.width >= OVERVIEW_FROM_WIDTH else 0
+            width, height = self.size.width - _PICKER_WIDTH - overview, self.size.height - _CHROME_HEIGHT
             fit = grid.columns_that_fit(width) * grid.rows_that_fit(height)
             self._chosen = drawable[: max(1, fit)]
         self._chosen = [n for n in self._chosen if n in drawable]
@@ -452,6 +473,39 @@ class RunScreen(StoreScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    # -- overview and describing the run ----------------------------------------------
+
+    def _place_overview(self) -> None:
+        pane = self.query_one(OverviewPane)
+        wanted = self.size.width >= OVERVIEW_FROM_WIDTH if self.show_overview is None else self.show_overview
+        if pane.display != wanted:
+            pane.display = wanted
+            self.call_after_refresh(self._request_series)  # the charts' widths changed
+
+    def on_resize(self) -> None:
+        self._place_overview()
+
+    def action_toggle_overview(self) -> None:
+        self.show_overview = not self.query_one(OverviewPane).display
+        if self.query_one(TabbedContent).active != "charts":
+            self.query_one(TabbedContent).active = "charts"
+        self._place_overview()
+
+    def described_run(self) -> Run | None:
+        return self.run_data
+
+    def on_run_described(self, message: RunDescribed) -> None:
+        self.notify(message.said, markup=False)
+        for screen in self.app.screen_stack:
+            if screen is not self and message.deleted and hasattr(screen, "forget_run"):
+                screen.forget_run(message.run_id)
+            elif screen is not self and hasattr(screen, "reread_run"):
+                screen.reread_run(screen.model.generation, message.run_id)
+        if message.deleted:
+            self.app.pop_screen()
+        else:
+            self.load_run()
 
     def action_reload(self) -> None:
         self._series_shape.clear()

@@ -23,10 +23,12 @@ from textual.worker import get_current_worker
 
 from runhistory.api import MetricInfo, Run, RunNotFound, Store
 from runhistory.api._limits import MAX_PAGE_SIZE
+from runhistory.api._query import Field
+from runhistory.api._safe_text import safe_line
 
 from ..human import ago, duration
 from ..key_metrics import RowMetrics, finite_values, is_loss_like, key_metric_names, main_series_name
-from ..messages import FilterMetricsRead, RowMetricsLoaded, RunsPageLoaded, RunsRefreshed
+from ..messages import RowMetricsLoaded, RunsPageLoaded, RunsRefreshed
 from ..run_filter import RunFilter
 from ..runs_model import MAX_COMPARE, RunsModel
 from ..widgets.cells import fit
@@ -34,6 +36,10 @@ from ..widgets.key_footer import KeyFooter
 from ..widgets.run_status import SPIN_RATE, spinner_frame, status_text
 from ..widgets.runs_table import RunColumn, RunsTable
 from ..widgets.sparkline import sparkline
+from ..messages import RunDescribed
+from ..human import param_text
+from ..preferences import MAX_PARAM_COLUMNS
+from .describe import DescribesRuns, ParamColumnsModal
 from .help import FILTER_HELP
 from .store_screen import StoreScreen
 
@@ -41,8 +47,6 @@ from .store_screen import StoreScreen
 FIRST_PAGE = 100
 #: Runs per later page.
 NEXT_PAGE = 200
-#: Runs a filter scans per request before it lets the screen catch up.
-SCAN_BUDGET = 2_000
 #: Points read for a sparkline (it keeps each bucket's low and high).
 SPARK_POINTS = 48
 #: Running runs re-read per live tick, at most.
@@ -59,6 +63,7 @@ _FIXED = {
 #: Width of a key metric's column: ``%.4g`` of any number fits.
 _METRIC_WIDTH = 10
 _SORTABLE = ["started", "experiment", "status", "duration", "id"]
+_NO_PARAM = object()
 
 
 def _descending_first(key: str) -> bool:
@@ -89,7 +94,7 @@ def _number_text(info: MetricInfo | None) -> Text:
     return Text(f"{value:.4g}", justify="right")
 
 
-class RunsScreen(StoreScreen):
+class RunsScreen(DescribesRuns, StoreScreen):
     """The table of runs, its filter and its sort."""
 
     LIVE_GROUPS = frozenset({"runs-live"})
@@ -105,6 +110,8 @@ class RunsScreen(StoreScreen):
         Binding("a", "assets", "Assets", tooltip="Named, versioned assets and the runs they came from"),
         Binding("u", "unmark_all", "Unmark all", show=False, tooltip="Unmark every marked run"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read every run again"),
+        Binding("P", "param_columns", "Params", tooltip="Pick params to show as columns"),
+        *DescribesRuns.DESCRIBE_BINDINGS,
     ]
 
     def __init__(self, store: Store, clock: Callable[[], float], live_interval: float | None) -> None:
@@ -118,7 +125,8 @@ class RunsScreen(StoreScreen):
         #: The runs read, in store order, and the marked ones (the model has no Textual in it).
         self.model = RunsModel()
         self.row_metrics: dict[str, RowMetrics] = {}
-        self._filter_metrics: dict[str, list[MetricInfo]] = {}
+        self.filter_error: str | None = None
+        self.param_columns: list[str] = []
         self._asking_metrics: set[str] = set()
         self.key_metrics: list[str] = []
         self._cell_cache: dict[str, tuple[tuple[object, ...], list[RunColumn], list[Text]]] = {}
@@ -130,13 +138,14 @@ class RunsScreen(StoreScreen):
         yield Header(icon="◆")
         with Horizontal(id="filter-bar"):
             yield Label("/")
-            yield Input(placeholder="words, a status (failed), exp:NAME · Enter keeps it, Escape clears it",
+            yield Input(placeholder="words, params.lr >= 1e-3, metrics.val/acc > 0.9, tag:best · Enter keeps it, Escape clears it",
                         id="filter", compact=True)  # fmt: skip
         yield RunsTable(id="runs")
         yield Static(id="runs-status")
         yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.param_columns = self.history.preferences.param_columns(self.store.location)
         self.watch(self.app, "store_trouble", lambda _: self._redraw(), init=False)
         self.query_one("#filter-bar").display = False
         self.query_one(RunsTable).focus()
@@ -163,40 +172,14 @@ class RunsScreen(StoreScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-page")
     def load_runs(self, generation: int, after: str | None, query: RunFilter, want: int) -> None:
-        """Read pages from ``after`` until ``want`` runs match ``query`` (or the budget is spent)."""
-        worker = get_current_worker()
-        experiment, status = query.store_query
-        cursor = after
-        runs: list[Run] = []
-        metrics: dict[str, list[MetricInfo]] = {}
-        matched = 0
-        while True:
-            limit = want if not query.terms else min(MAX_PAGE_SIZE, max(want, NEXT_PAGE))
-            page = self.store.list_runs(experiment=experiment, status=status, limit=min(limit, MAX_PAGE_SIZE), cursor=cursor)
-            for run in page.runs:
-                if query.terms and query.unmatched_by_run(run):
-                    metrics[run.id] = self.store.list_metrics(run.id)
-                matched += query.matches(run, metrics.get(run.id))
-            runs += page.runs
-            cursor = page.next_cursor
-            if worker.is_cancelled:
-                return
-            if cursor is None or not query.terms or matched >= want or len(runs) >= SCAN_BUDGET:
-                break
-        self.post_message(RunsPageLoaded(generation, runs, cursor, metrics, after))
+        """Read the page after ``after`` of the runs the store finds for the filter, in the screen's sort."""
+        page = self.store.list_runs(where=query.where, sort=self.store_sort(), limit=min(want, MAX_PAGE_SIZE), cursor=after)
+        self.post_message(RunsPageLoaded(generation, page.runs, page.next_cursor, {}, after))
 
     def on_runs_page_loaded(self, message: RunsPageLoaded) -> None:
         if not self.model.page_read(message.generation, message.after, message.runs, message.next_cursor):
             return
-        self._filter_metrics.update(message.metrics)
         self._redraw()
-        self._read_until_full()
-
-    def _read_until_full(self) -> None:
-        """A filter reads on until its matches fill the screen (or every run is read)."""
-        table = self.query_one(RunsTable)
-        if self.filter.terms and table.row_count < table.size.height + RunsTable.NEAR:
-            self._load_more()
 
     @on(RunsTable.NearEnd)
     def _near_end(self) -> None:
@@ -242,8 +225,9 @@ class RunsScreen(StoreScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-live")
     def refresh_runs(self, generation: int, query: RunFilter, watch: list[str], metrics_of: list[str]) -> None:
         """The newest page, the watched runs and the metrics of running runs in view, read again."""
-        experiment, status = query.store_query
-        newest = self.store.list_runs(experiment=experiment, status=status, limit=FIRST_PAGE).runs
+        # Only the store's own order (newest first) can take new runs on top; a sorted
+        # view follows the runs it shows and takes new ones on a reload.
+        newest = self.store.list_runs(where=query.where, limit=FIRST_PAGE).runs if self.store_sort() is None else []
         changed: list[Run] = []
         gone: list[str] = []
         for run_id in watch:
@@ -302,6 +286,8 @@ class RunsScreen(StoreScreen):
         if room - experiment < metric_width + 6 + pad:
             experiment = 10 + pad  # a narrow terminal: two cells of the names go to the trend
         room -= experiment
+        params = self.param_columns[: max(0, room // (_METRIC_WIDTH + pad))]
+        room -= len(params) * (_METRIC_WIDTH + pad)
         wanted = key_metric_names((m.latest.values() for m in self.row_metrics.values()), limit=4)
         # The first key metric before the sparkline, the others after it.
         n_metrics = min(len(wanted), 1, room // metric_width)
@@ -330,6 +316,11 @@ class RunsScreen(StoreScreen):
             columns.append(RunColumn(f"metric:{name}", fit(label, _METRIC_WIDTH), _METRIC_WIDTH, right=True))
         if spark:
             columns.append(RunColumn("spark", "trend", spark - pad))
+        for key in params:
+            values = [r.params[key] for r in shown[:200] if key in r.params and r.params[key] is not None]
+            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            label = key.rsplit(".", 1)[-1] if len(key) > _METRIC_WIDTH else key
+            columns.append(RunColumn(f"param:{key}", fit(label, _METRIC_WIDTH), _METRIC_WIDTH, right=numeric))
         return self._mark_sort(columns)
 
     def _mark_sort(self, columns: list[RunColumn]) -> list[RunColumn]:
@@ -380,56 +371,36 @@ class RunsScreen(StoreScreen):
                 cells.append(_number_text(metrics.latest.get(key[7:]) if metrics else None))
             elif key == "spark":
                 cells.append(sparkline(metrics.spark, column.width) if metrics else Text(""))
+            elif key.startswith("param:"):
+                name = key[len("param:"):]
+                value = run.params.get(name, _NO_PARAM)
+                text = "–" if value is _NO_PARAM else param_text(value)
+                cells.append(Text(fit(safe_line(text), column.width), justify="right" if column.right else "left", no_wrap=True))
         return cells
 
-    def _sort_value(self, run: Run, now: float) -> Any:
-        key = self.sort_key
-        if key == "started":
-            return self.model.position(run.id)  # store order: newest first
-        if key == "experiment":
-            return (run.experiment.lower(), (run.name or "").lower())
-        if key == "status":
-            return run.status
-        if key == "id":
-            return run.id
-        if key == "duration":
-            end = run.ended_at.timestamp() if run.ended_at else now
-            return end - run.started_at.timestamp()
-        if key.startswith("metric:"):
-            metrics = self.row_metrics.get(run.id)
-            info = metrics.latest.get(key[7:]) if metrics else None
-            value = info.last_value if info else None
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                return value
-            return None
-        return 0
-
     def shown_runs(self) -> list[Run]:
-        """The runs the table shows, in its order."""
-        query = self.filter
-        view = self.model.runs
-        if query.active:
-            view = [
-                r for r in view
-                if query.matches(r, self._metrics_for_filter(r.id))
-            ]  # fmt: skip
-        if self.sort_key == "started":
-            return view[::-1] if not self.sort_descending else list(view)
-        now = self.clock()
-        keyed = [(self._sort_value(r, now), r) for r in view]
-        known = [(k, r) for k, r in keyed if k is not None]
-        unknown = [r for k, r in keyed if k is None]
-        known.sort(key=lambda pair: pair[0], reverse=self.sort_descending)
-        return [r for _, r in known] + unknown
+        """The runs the table shows, in its order: the store's answer, page by page."""
+        return self.model.runs
 
-    def _metrics_for_filter(self, run_id: str) -> list[MetricInfo] | None:
-        row = self.row_metrics.get(run_id)
-        if row is not None:
-            return list(row.latest.values())
-        return self._filter_metrics.get(run_id)
+    def store_sort(self) -> str | None:
+        """The screen's sort as the store takes it (``None``: newest first)."""
+        key, descending = self.sort_key, self.sort_descending
+        way = "desc" if descending else "asc"
+        if key == "started":
+            return None if descending else "started_at asc"
+        if key == "experiment":
+            return f"experiment {way}, name {way}"
+        if key.startswith("metric:"):
+            return f"{Field('metric', key[len('metric:'):])} {way}"
+        if key.startswith("param:"):
+            return f"{Field('param', key[len('param:'):])} {way}"
+        return f"{key} {way}"
 
     def _redraw(self) -> None:
         if not self.is_mounted:
+            return
+        if self.model.reading and not self.model.runs and self.query_one(RunsTable).row_count:
+            self._render_status(self.model.runs)  # a new answer is on its way: keep the rows until it comes
             return
         table = self.query_one(RunsTable)
         now = self.clock()
@@ -447,8 +418,7 @@ class RunsScreen(StoreScreen):
         loaded = len(self.model.runs)
         more = not self.model.exhausted
         if self.filter.active:
-            text.append(f"{shown:,} {'match' if shown == 1 else 'matches'}", style="bold")
-            text.append(f" of {loaded:,}{'+' if more else ''} runs read", style="dim")
+            text.append(f"{loaded:,}{'+' if more else ''} {'match' if loaded == 1 else 'matches'}", style="bold")
         else:
             text.append(f"{loaded:,}{'+' if more else ''} {'run' if loaded == 1 else 'runs'}", style="bold")
         running = sum(1 for r in shown_runs if r.status == "running")
@@ -461,13 +431,13 @@ class RunsScreen(StoreScreen):
         if self.model.reading:
             text.append(" · reading…", style="dim")
         if self.sort_key != "started" or not self.sort_descending:
-            label = self.sort_key.removeprefix("metric:")
+            label = self.sort_key.removeprefix("metric:").replace("param:", "params.", 1)
             text.append(f" · sorted by {label} {'↓' if self.sort_descending else '↑'}", style="dim")
-            if more:
-                text.append(" (among runs read)", style="dim")
         if self.filter.active:
             text.append(" · filter: ", style="dim")
             text.append(self.filter.text, style="#e5c07b")
+        if self.filter_error:
+            text.append(f" · {self.filter_error}", style="#ff6b6b")
         trouble = self.history.store_trouble
         if trouble:
             text.append(f" · {trouble}", style="bold #ff6b6b")
@@ -499,48 +469,15 @@ class RunsScreen(StoreScreen):
         self.query_one(RunsTable).focus()
 
     def apply_filter(self, text: str) -> None:
-        """Show only the runs matching ``text`` (see ``RunFilter``)."""
+        """Show only the runs the store finds for ``text`` (see ``RunFilter``)."""
         query = RunFilter.parse(text)
-        if query == self.filter:
-            return
-        before = self.filter
-        self.filter = query
-        if query.store_query != before.store_query:
+        self.filter_error = query.error
+        if query.error is None and query.where != self.filter.where:
+            self.filter = query
             self._load_first_page()
-        else:
-            # Same runs from the store: filter what was read, and read on if that is too few.
-            self.model.generation += 1
-            self.model.reading = False
-            self._redraw()
-            if query.terms:
-                # Runs read before the filter may match by a metric: read those metrics too.
-                unknown = [
-                    r.id for r in self.model.runs
-                    if self._metrics_for_filter(r.id) is None and query.unmatched_by_run(r)
-                ]  # fmt: skip
-                if unknown:
-                    self.read_filter_metrics(self.model.generation, unknown)
-                self._read_until_full()
+        elif query.error is None:
+            self.filter = query
         self._redraw()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-filter")
-    def read_filter_metrics(self, generation: int, run_ids: list[str]) -> None:
-        """The metrics of ``run_ids``, for a filter that looks at them."""
-        worker = get_current_worker()
-        found: dict[str, list[MetricInfo]] = {}
-        for run_id in run_ids:
-            if worker.is_cancelled:
-                return
-            try:
-                found[run_id] = self.store.list_metrics(run_id)
-            except RunNotFound:
-                continue
-        self.post_message(FilterMetricsRead(generation, found))
-
-    def on_filter_metrics_read(self, message: FilterMetricsRead) -> None:
-        self._filter_metrics.update(message.metrics)
-        if message.generation == self.model.generation:
-            self._redraw()
 
     def action_clear_filter(self) -> None:
         self.query_one("#filter", Input).value = ""
@@ -555,7 +492,7 @@ class RunsScreen(StoreScreen):
             self.action_clear_filter()
 
     def _sort_keys(self) -> list[str]:
-        return _SORTABLE[:4] + [f"metric:{n}" for n in self.key_metrics] + _SORTABLE[4:]
+        return _SORTABLE[:4] + [f"metric:{n}" for n in self.key_metrics] + [f"param:{k}" for k in self.param_columns] + _SORTABLE[4:]
 
     def sort_by(self, key: str) -> None:
         """Sort by column ``key``; the same key again flips the order."""
@@ -566,7 +503,13 @@ class RunsScreen(StoreScreen):
         else:
             self.sort_key = key
             self.sort_descending = _descending_first(key)
-        self._redraw()
+        self._resort()
+
+    def _resort(self) -> None:
+        """The store reads the runs again in the new order; the table keeps showing the old
+        order until the new one arrives, so the cursor can stay on its run."""
+        self._load_first_page()
+        self._render_status(self.model.runs)
 
     @on(RunsTable.SortRequested)
     def _header_clicked(self, message: RunsTable.SortRequested) -> None:
@@ -579,7 +522,7 @@ class RunsScreen(StoreScreen):
 
     def action_reverse_sort(self) -> None:
         self.sort_descending = not self.sort_descending
-        self._redraw()
+        self._resort()
 
     def action_mark(self) -> None:
         """Mark the run under the cursor for compare (or unmark it), then move down a row."""
@@ -611,14 +554,59 @@ class RunsScreen(StoreScreen):
     def action_assets(self) -> None:
         self.history.open_assets()
 
+    def action_param_columns(self) -> None:
+        """Pick params to show as columns (remembered for this store)."""
+        keys = sorted({k for r in self.model.runs for k in r.params} | set(self.param_columns), key=str.lower)
+
+        def chosen(picked: list[str] | None) -> None:
+            if picked is None:
+                return
+            self.param_columns = picked
+            self.history.preferences.set_param_columns(self.store.location, picked)
+            if self.sort_key.startswith("param:") and self.sort_key[len("param:"):] not in picked:
+                self.sort_key, self.sort_descending = "started", True
+                self._resort()
+            self._redraw()
+
+        self.app.push_screen(ParamColumnsModal(keys, self.param_columns, MAX_PARAM_COLUMNS), chosen)
+
+    # -- describing runs (t, n, R, D) ------------------------------------------------
+
+    def described_run(self) -> Run | None:
+        run_id = self.query_one(RunsTable).cursor_run_id
+        return None if run_id is None else self.model.get(run_id)
+
+    def on_run_described(self, message: RunDescribed) -> None:
+        self.notify(message.said, markup=False)
+        if message.deleted:
+            self.forget_run(message.run_id)
+        else:
+            self.reread_run(self.model.generation, message.run_id)
+
+    def forget_run(self, run_id: str) -> None:
+        """A run deleted elsewhere (or here): it leaves the table and the marks."""
+        self.model.marked.pop(run_id, None)
+        self.model.live(self.model.generation, [], [], [run_id])
+        self._redraw()
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="runs-describe")
+    def reread_run(self, generation: int, run_id: str) -> None:
+        try:
+            run = self.store.get_run(run_id)
+        except RunNotFound:
+            self.post_message(RunsRefreshed(generation, [], [], {}, [run_id]))
+            return
+        self.post_message(RunsRefreshed(generation, [], [run], {}, []))
+
     def action_reload(self) -> None:
         self.row_metrics.clear()
-        self._filter_metrics.clear()
         self._load_first_page()
 
     HELP_TEXT = FILTER_HELP + (
         "\n\nCompare: space marks the run under the cursor (● in the first column) and moves down; "
         f"mark two to {MAX_COMPARE} runs and press c to see a metric of each overlaid and their latest "
         "values side by side. u unmarks them all.\n\n"
-        "Assets: a opens the named, versioned assets promoted from runs, with the run each came from."
+        "Assets: a opens the named, versioned assets promoted from runs, with the run each came from.\n\n"
+        "Describe the run under the cursor: t adds (+tag) and removes (-tag) tags, n writes its note, "
+        "R renames it, D deletes it (asks first; promoted asset versions stay)."
     )

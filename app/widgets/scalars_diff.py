@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import DataTable
 
-from runhistory.api import MetricInfo, Run
+from runhistory.api import Environment, MetricInfo, Run
 
 from ..human import value_text
 from ..key_metrics import better, rank_metric_names
@@ -29,7 +29,7 @@ class Row:
     """One metric across the runs.
 
     Attributes:
-        key: ``metric:NAME``, or ``run:FIELD`` for a field of the run (experiment, status).
+        key: ``metric:NAME``, ``param:KEY``, ``package:NAME``, or ``run:FIELD`` for a field of the run.
         name: What the row is headed with.
         values: Each run's latest value, ``None`` where the run lacks it.
         differs: Not every run holds the same value (1 and 1.0 are the same).
@@ -51,11 +51,18 @@ def _number(value: object) -> float | None:
     return None
 
 
-def compare_rows(runs: list[Run], metrics: list[list[MetricInfo]]) -> list[Row]:
-    """Rows for ``runs`` (with each run's metrics): the run's experiment and status, then every metric."""
+def compare_rows(
+    runs: list[Run], metrics: list[list[MetricInfo]], environments: list[Environment | None] | None = None
+) -> list[Row]:
+    """Rows for ``runs``: what differs in how they ran first (params, tags, git commit and diff,
+    packages, command), then the experiment and status, then every metric."""
+    envs = environments if environments is not None else [None] * len(runs)
+    described = _described_rows(runs, envs)
     rows = [
+        *[r for r in described if r.differs],
         _row("run:experiment", "experiment", tuple(r.experiment for r in runs), best=False),
         _row("run:status", "status", tuple(r.status for r in runs), best=False),
+        *[r for r in described if not r.differs],
     ]
     latest = [{m.name: m.last_value for m in infos} for infos in metrics]
     numbers = rank_metric_names({m.name: 1 for infos in metrics for m in infos if m.kind == "number"})
@@ -64,6 +71,47 @@ def compare_rows(runs: list[Run], metrics: list[list[MetricInfo]]) -> list[Row]:
     for name in numbers + others:
         rows.append(_row(f"metric:{name}", name, tuple(values.get(name) for values in latest), best=True))
     return rows
+
+
+def _described_rows(runs: list[Run], environments: list[Environment | None]) -> list[Row]:
+    """Params, tags, git commit and diff, packages (each whose version differs) and the command."""
+    rows = []
+    keys = sorted({k for r in runs for k in r.params}, key=str.lower)
+    for key in keys:
+        rows.append(_row(f"param:{key}", key, tuple(_param(r.params, key) for r in runs), best=False))
+    rows.append(_row("run:tags", "tags", tuple(" ".join(r.tags) or None for r in runs), best=False))
+    rows.append(_row("run:git", "git commit", tuple(
+        None if r.git_commit is None else r.git_commit[:12] + (" dirty" if r.git_dirty else "") for r in runs
+    ), best=False))  # fmt: skip
+    diffs = tuple(None if e is None or not e.git_diff else _diff_summary(e.git_diff) for e in environments)
+    rows.append(_row("run:git_diff", "git diff", diffs, best=False))
+    known = [e.packages for e in environments if e is not None and e.packages]
+    if len(known) > 1:
+        names = sorted({n for packages in known for n in packages}, key=str.lower)
+        for name in names:
+            versions = tuple(None if e is None else e.packages.get(name) for e in environments)
+            if len(set(versions)) > 1:
+                rows.append(_row(f"package:{name}", f"pkg {name}", versions, best=False))
+    rows.append(_row("run:command", "command", tuple(" ".join(r.command) or None for r in runs), best=False))
+    return rows
+
+
+def _param(params: dict[str, object], key: str) -> object:
+    value = params.get(key, _MISSING)
+    if value is _MISSING:
+        return None
+    return "null" if value is None else value
+
+
+_MISSING = object()
+
+
+def _diff_summary(diff: str) -> str:
+    """A diff as a cell: its size and a short digest, so that equal diffs read equal."""
+    import hashlib
+
+    lines = diff.count("\n")
+    return f"{lines} lines #{hashlib.sha256(diff.encode('utf-8', 'replace')).hexdigest()[:6]}"
 
 
 def _row(key: str, name: str, values: tuple[object, ...], *, best: bool) -> Row:
@@ -109,7 +157,7 @@ class ScalarsDiff(DataTable[Text]):
         self.rows_shown = [r for r in rows if r.differs or not self.only_differences]
         for row in self.rows_shown:
             name = fit(row.name, NAME_WIDTH)
-            field = row.key.startswith("run:")
+            field = not row.key.startswith("metric:")
             cells = [Text(name, style=("italic " if field else "") + (_DIFFERENT if row.differs else _SAME), no_wrap=True)]
             for index, value in enumerate(row.values):
                 style = _BEST if index in row.best else ("" if row.differs else _SAME)
