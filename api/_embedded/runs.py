@@ -169,14 +169,25 @@ class Runs(StorePart):
                 f"SELECT num, text FROM {table} WHERE run_id = ? AND {column} = ?", (cursor, first.field.name)
             ).fetchone()
             start = 2 if found is None else 0 if found[0] is not None else 1 if found[1] is not None else 2
+        # A comparison of the same field with a number bounds the index range read, and
+        # leaves out the runs whose value is text or missing (they cannot match it).
+        bounds = [
+            (t.op, t.value) for t in terms_of(query)
+            if isinstance(t, Compare) and t.field == first.field and t.op in ("=", "<", "<=", ">", ">=")
+            and isinstance(t.value, (int, float)) and not isinstance(t.value, bool)
+        ]  # fmt: skip
         rows: list[Any] = []
         for phase, value in enumerate(("num", "text")):
-            if phase < start or len(rows) >= count:
+            if phase < start or len(rows) >= count or (bounds and value == "text"):
                 continue
             compiled = Compiled()
             compiled.joins.append("JOIN runs ON runs.id = d.run_id")
             compiled.where.append(f"d.{column} = ? AND d.{value} IS NOT NULL")
             compiled.where_args.append(first.field.name)
+            if value == "num":
+                for op, bound in bounds:
+                    compiled.where.append(f"d.num {op} ?")
+                    compiled.where_args.append(bound)
             if query is not None:
                 sql, args = compiler.where(query)
                 compiled.where.append(sql)
@@ -202,7 +213,7 @@ class Runs(StorePart):
                 f"WHERE {' AND '.join(compiled.where)} ORDER BY {order} LIMIT ?"
             )
             rows += conn.execute(sql, (*compiled.join_args, *compiled.where_args, *order_args, count - len(rows))).fetchall()
-        if len(rows) < count:
+        if len(rows) < count and not bounds:
             without = (
                 f"NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = runs.id AND x.{column} = ? "
                 "AND (x.num IS NOT NULL OR x.text IS NOT NULL))",

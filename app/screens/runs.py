@@ -43,7 +43,8 @@ from .describe import DescribesRuns, ParamColumnsModal
 from .help import FILTER_HELP
 from .store_screen import StoreScreen
 
-#: Runs on the first page: more than a tall terminal shows.
+#: Runs on the first page: more than a tall terminal shows with the margin at which the next
+#: page is read (RunsTable.NEAR).
 FIRST_PAGE = 100
 #: Runs per later page.
 NEXT_PAGE = 200
