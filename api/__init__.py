@@ -1,5 +1,6 @@
 """Where run history lives: the ``Store`` protocol, its data model and the embedded store."""
 
+from ._embedded import SCHEMA_VERSION, EmbeddedStore
 from ._errors import (
     AmbiguousRunId,
     ArtifactNotFound,
@@ -25,6 +26,7 @@ from ._errors import (
     StoreVersionError,
     Unauthorized,
 )
+from ._http import HttpStore
 from ._models import (
     FINAL_STATUSES,
     METRIC_KINDS,
@@ -47,8 +49,6 @@ from ._models import (
     Value,
 )
 from ._open import HOME_ENV, TOKEN_ENV, TOKEN_FILE_ENV, URL_ENV, default_home, find_token, open_store
-from ._embedded import SCHEMA_VERSION, EmbeddedStore
-from ._http import HttpStore
 from ._query import QueryError
 from ._store import Store
 from ._transfer import DownloadedFile, download_artifacts, download_asset

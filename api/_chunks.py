@@ -215,16 +215,51 @@ def nan_if_none(value: float | None) -> float:
 #: A chunk's columns, as every store keeps them (summaries before the blobs: a downsampled
 #: read selects only the summaries, so a store can keep them apart from the bytes).
 CHUNK_COLUMNS = (
-    "metric_id", "chunk_no", "n", "f_step", "f_value", "f_time", "l_step", "l_value", "l_time",
-    "lo_i", "lo_step", "lo_value", "lo_time", "hi_i", "hi_step", "hi_value", "hi_time",
-    "step0", "stride", "vtype", "blocks", "steps", "times", "vals",
-)  # fmt: skip
+    "metric_id",
+    "chunk_no",
+    "n",
+    "f_step",
+    "f_value",
+    "f_time",
+    "l_step",
+    "l_value",
+    "l_time",
+    "lo_i",
+    "lo_step",
+    "lo_value",
+    "lo_time",
+    "hi_i",
+    "hi_step",
+    "hi_value",
+    "hi_time",
+    "step0",
+    "stride",
+    "vtype",
+    "blocks",
+    "steps",
+    "times",
+    "vals",
+)
 
 #: What a downsampled read selects from each chunk, for ``_rules.downsample_summaries``.
 SUMMARY_COLUMNS = (
-    "chunk_no", "n", "f_step", "f_value", "f_time", "l_step", "l_value", "l_time",
-    "lo_i", "lo_step", "lo_value", "lo_time", "hi_i", "hi_step", "hi_value", "hi_time",
-)  # fmt: skip
+    "chunk_no",
+    "n",
+    "f_step",
+    "f_value",
+    "f_time",
+    "l_step",
+    "l_value",
+    "l_time",
+    "lo_i",
+    "lo_step",
+    "lo_value",
+    "lo_time",
+    "hi_i",
+    "hi_step",
+    "hi_value",
+    "hi_time",
+)
 
 #: What a read of whole chunks selects, for ``decode_*`` and ``_rules.downsample_blocks``.
 POINT_COLUMNS = ("chunk_no", "n", "step0", "stride", "steps", "times", "vtype", "vals", "blocks")
@@ -239,6 +274,15 @@ def chunk_row(metric_id: int, chunk_no: int, chunk: Chunk) -> tuple[Any, ...]:
         high = s.high or (None, None, None, None)
         summary = (*s.first[1:], *s.last[1:], *low, *high)
     return (
-        metric_id, chunk_no, chunk.n, *summary, chunk.step0, chunk.stride, chunk.vtype,
-        chunk.blocks, chunk.steps_blob, chunk.times_blob, chunk.values_blob,
-    )  # fmt: skip
+        metric_id,
+        chunk_no,
+        chunk.n,
+        *summary,
+        chunk.step0,
+        chunk.stride,
+        chunk.vtype,
+        chunk.blocks,
+        chunk.steps_blob,
+        chunk.times_blob,
+        chunk.values_blob,
+    )

@@ -20,9 +20,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ._limits import REQUEST_HEAD_TIMEOUT, SEND_STALL_TIMEOUT
 
-_REQUEST_TIMEOUT = (
-    b'{"error": "RequestTimeout", "message": "the request line and headers did not arrive in time"}'
-)
+_REQUEST_TIMEOUT = b'{"error": "RequestTimeout", "message": "the request line and headers did not arrive in time"}'
 
 
 def timed_protocol(
@@ -109,4 +107,3 @@ def timed_protocol(
             self.transport.abort()
 
     return TimedH11Protocol
-

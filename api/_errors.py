@@ -194,7 +194,9 @@ HTTP_STATUS: tuple[tuple[type[RunhistoryError], int], ...] = (
 )
 
 _BY_NAME: dict[str, type[RunhistoryError]] = {kind.__name__: kind for kind, _ in HTTP_STATUS}
-_BY_STATUS: dict[int, type[RunhistoryError]] = {status: kind for kind, status in HTTP_STATUS}  # the last: the most general
+_BY_STATUS: dict[int, type[RunhistoryError]] = {
+    status: kind for kind, status in HTTP_STATUS
+}  # the last: the most general
 
 
 def status_of(error: BaseException) -> int:
@@ -211,7 +213,9 @@ def error_from_answer(status: int, name: object, message: str, body: dict[str, o
         return StoreUnavailable(f"server answered {status}: {shown}")
     if name == "AmbiguousRunId":
         candidates = body.get("candidates")
-        return AmbiguousRunId(str(body.get("prefix", "")), [str(c) for c in candidates] if isinstance(candidates, list) else [])
+        return AmbiguousRunId(
+            str(body.get("prefix", "")), [str(c) for c in candidates] if isinstance(candidates, list) else []
+        )
     if name == "QueryError":
         from ._query import QueryError
 

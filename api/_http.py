@@ -341,8 +341,16 @@ class HttpStore:
         for n, part in enumerate(parts):
             part_key = key if len(parts) == 1 or key is None else f"{key}/{n}"
             body = b'{"key": %s, "series": %s}' % (_dumps(part_key), part)
-            stored = self._answer("POST", f"/runs/{run_id}/metrics", _stored, content=body,
-                                  headers={"Content-Type": "application/json"}) or stored  # fmt: skip
+            stored = (
+                self._answer(
+                    "POST",
+                    f"/runs/{run_id}/metrics",
+                    _stored,
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                or stored
+            )
         return stored
 
     def list_metrics(self, run_id: str) -> list[MetricInfo]:
@@ -379,11 +387,15 @@ class HttpStore:
                     raise ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
                 headers["Content-Length"] = str(size)
             content = _pieces(data)
-        response = self._call("PUT", f"/runs/{run_id}/artifacts/{quote(path, safe='/')}", content=content, headers=headers)
+        response = self._call(
+            "PUT", f"/runs/{run_id}/artifacts/{quote(path, safe='/')}", content=content, headers=headers
+        )
         return wire.artifact_from_wire(response.json())
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
-        return self._answer("GET", f"/runs/{run_id}/artifacts", _list_of(wire.artifact_from_wire), params={"prefix": prefix})
+        return self._answer(
+            "GET", f"/runs/{run_id}/artifacts", _list_of(wire.artifact_from_wire), params={"prefix": prefix}
+        )
 
     def open_artifact(self, run_id: str, path: str) -> BinaryIO:
         check_artifact_path(path)
@@ -486,4 +498,3 @@ def _size_left(stream: BinaryIO) -> int | None:
 def _pieces(stream: BinaryIO) -> Iterator[bytes]:
     while piece := stream.read(_PIECE):
         yield piece
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal, Union
+from typing import Literal
 
 #: A run's state. ``lost`` is never stored: it is how a ``running`` run whose
 #: heartbeat went stale is reported.
@@ -18,12 +18,12 @@ MetricKind = Literal["number", "string", "chart"]
 METRIC_KINDS: tuple[MetricKind, ...] = ("number", "string", "chart")
 
 #: One stored value: a number, a string, or a chart's list of numbers.
-Value = Union[int, float, str, list[float]]
+Value = int | float | str | list[float]
 
 #: One item of a list param.
-ParamScalar = Union[str, int, float, bool, None]
+ParamScalar = str | int | float | bool | None
 #: A param's value: a scalar, or a short list of scalars.
-ParamValue = Union[str, int, float, bool, None, list[ParamScalar]]
+ParamValue = str | int | float | bool | None | list[ParamScalar]
 
 
 def utc(timestamp: float | None) -> datetime | None:

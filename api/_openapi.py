@@ -132,13 +132,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "error": {"type": "string", "description": "what went wrong, by name (e.g. RunNotFound)"},
             "message": {"type": "string"},
-            "candidates": {"type": "array", "items": {"type": "string"}, "description": "(409) the runs a prefix names"},
+            "candidates": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "(409) the runs a prefix names",
+            },
             "prefix": {"type": "string", "description": "(409) the ambiguous prefix"},
-            "keys": {"type": "array", "items": {"type": "string"}, "description": "(409) the params set to other values"},
+            "keys": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "(409) the params set to other values",
+            },
         },
     },
 }
-
 
 
 def _points(kind: str, value: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +167,10 @@ METRICS_BODY = {
                 "type": "object",
                 "required": ["series"],
                 "properties": {
-                    "key": {"type": "string", "description": "idempotency key: a batch with a known key is not stored again"},
+                    "key": {
+                        "type": "string",
+                        "description": "idempotency key: a batch with a known key is not stored again",
+                    },
                     "series": {
                         "type": "object",
                         "minProperties": 1,
@@ -180,7 +190,10 @@ METRICS_BODY = {
 }
 
 #: A file's bytes, streamed.
-FILE_BODY = {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+FILE_BODY = {
+    "required": True,
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
 
 _ERRORS = {
     401: "no valid bearer token",
@@ -216,7 +229,7 @@ def complete(doc: dict[str, Any], *, token: bool) -> dict[str, Any]:
         components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         doc["security"] = [{"bearer": []}]
     for path, operations in doc["paths"].items():
-        for method, operation in operations.items():
+        for operation in operations.values():
             responses = operation["responses"]
             for status, response in responses.items():
                 if status.startswith("2") and "application/octet-stream" in response.get("content", {}):

@@ -89,7 +89,9 @@ def flatten_params(config: Any) -> dict[str, ParamValue]:
 def _flatten_into(out: dict[str, ParamValue], prefix: str, mapping: Mapping[Any, Any]) -> None:
     for key, value in mapping.items():
         if not isinstance(key, (str, int)) or isinstance(key, bool):
-            raise TypeError(f"param keys must be strings, got {key!r} ({type(key).__name__}) under {prefix or 'the top'!r}")
+            raise TypeError(
+                f"param keys must be strings, got {key!r} ({type(key).__name__}) under {prefix or 'the top'!r}"
+            )
         name = f"{prefix}{key}"
         nested = None if isinstance(value, _SCALARS) else _as_mapping(value)
         if nested is not None:
@@ -113,7 +115,7 @@ def _param_value(key: str, value: Any) -> ParamValue:
                     f"param {key!r}: list items must be str, int, float, bool or None, not {type(item).__name__}"
                 )
             items.append(_scalar(key, item))
-        return items
+        return items  # type: ignore[return-value]
     item = getattr(value, "item", None)  # a numpy or torch scalar
     if callable(item) and getattr(value, "ndim", getattr(value, "dim", lambda: None)) in (0, None):
         try:
@@ -233,7 +235,9 @@ def check_environment(environment: Any) -> tuple[dict[str, str], str | None, boo
     packages = getattr(environment, "packages", None)
     diff = getattr(environment, "git_diff", None)
     truncated = getattr(environment, "git_diff_truncated", False)
-    if not isinstance(packages, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in packages.items()):
+    if not isinstance(packages, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in packages.items()
+    ):
         raise InvalidInput("an environment's packages are an object of name → version text")
     if len(packages) > MAX_PACKAGES:
         raise InvalidInput(f"{len(packages)} packages; at most {MAX_PACKAGES} are kept")

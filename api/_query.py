@@ -46,7 +46,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal, Union
+from typing import Literal
 
 from ._errors import InvalidInput
 
@@ -75,7 +75,7 @@ ATTRIBUTES: dict[str, Literal["text", "number", "time"]] = {
 Op = Literal["=", "!=", "<", "<=", ">", ">=", "~"]
 OPS: tuple[Op, ...] = ("=", "!=", "<", "<=", ">", ">=", "~")
 #: A literal in a query.
-Literal_ = Union[str, int, float, bool, None]
+Literal_ = str | int | float | bool | None
 
 
 class QueryError(InvalidInput):
@@ -169,7 +169,7 @@ class Not:
 
 
 #: A parsed query.
-Query = Union[Compare, HasTag, Text, And, Or, Not]
+Query = Compare | HasTag | Text | And | Or | Not
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +185,7 @@ class SortKey:
 
 # -- tokens ---------------------------------------------------------------------------------
 
-_SPECIAL = set('()=!<>~"\',')
+_SPECIAL = set("()=!<>~\"',")
 _BARE_NAME = re.compile(r"[^\s()=!<>~\"',]+")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
 _KEYWORDS = {"and", "or", "not"}
@@ -229,7 +229,7 @@ def _tokens(text: str) -> list[_Token]:
         c = text[i]
         if c.isspace():
             i += 1
-        elif c in "()," :
+        elif c in "(),":
             tokens.append(_Token(c, c, i, i + 1))
             i += 1
         elif c in "=!<>~":
@@ -463,7 +463,9 @@ def parse_sort(text: str) -> tuple[SortKey, ...]:
         if token.kind == "field" or (token.kind == "word" and token.text in ATTRIBUTES):
             parser.take()
         elif token.kind in ("word", "string"):
-            raise parser.error(f"{token.text!r} is not a field: use one of {', '.join(ATTRIBUTES)}, params.KEY or metrics.NAME")
+            raise parser.error(
+                f"{token.text!r} is not a field: use one of {', '.join(ATTRIBUTES)}, params.KEY or metrics.NAME"
+            )
         else:
             raise parser.error("expected a field to sort by")
         descending = False
@@ -486,7 +488,11 @@ def format_query(query: Query) -> str:
     if isinstance(query, HasTag):
         return "tag:" + (query.tag if _BARE_NAME.fullmatch(query.tag) else _quote(query.tag))
     if isinstance(query, Text):
-        return query.text if _BARE_NAME.fullmatch(query.text) and query.text.lower() not in _KEYWORDS else _quote(query.text)
+        return (
+            query.text
+            if _BARE_NAME.fullmatch(query.text) and query.text.lower() not in _KEYWORDS
+            else _quote(query.text)
+        )
     if isinstance(query, Not):
         return f"not {_grouped(query.term)}"
     joiner = " and " if isinstance(query, And) else " or "

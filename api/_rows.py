@@ -32,7 +32,8 @@ def _parts(hint: Any) -> tuple[Any, bool]:
     """The type without ``None``, and whether ``None`` is allowed."""
     if get_origin(hint) in (Union, types.UnionType):
         parts = [a for a in get_args(hint) if a is not type(None)]
-        return (parts[0] if len(parts) == 1 else Union[tuple(parts)]), len(parts) < len(get_args(hint))
+        base = parts[0] if len(parts) == 1 else Union[tuple(parts)]  # noqa: UP007 (built at run time)
+        return base, len(parts) < len(get_args(hint))
     return hint, False
 
 

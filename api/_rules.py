@@ -30,8 +30,9 @@ from ._validate import check_metric_name
 Point = tuple[int, int, Value, float]
 
 
-def reported_status(stored: str, heartbeat_at: float | None, started_at: float, now: float,
-                    lost_after: float = LOST_AFTER) -> RunStatus:  # fmt: skip
+def reported_status(
+    stored: str, heartbeat_at: float | None, started_at: float, now: float, lost_after: float = LOST_AFTER
+) -> RunStatus:
     """The status a run reads as: a ``running`` run whose owner has been silent for
     ``lost_after`` seconds is ``lost`` (never stored: it is how staleness reads)."""
     if stored == "running" and (heartbeat_at or started_at) < now - lost_after:

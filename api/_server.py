@@ -17,8 +17,8 @@ import os
 import secrets
 import tempfile
 from collections.abc import AsyncIterator
-from http import HTTPStatus
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -61,15 +61,16 @@ from ._limits import (
     SEND_STALL_TIMEOUT,
     SWEEP_INTERVAL,
 )
-from ._models import Environment, NewRun, RunStatus
-from ._query import MAX_QUERY_LENGTH
+from ._models import Environment, NewRun
 from ._openapi import FILE_BODY, METRICS_BODY, complete, ok
+from ._query import MAX_QUERY_LENGTH
 from ._scratch import scratch_folder, sweep
 from ._store import Store
 from ._validate import check_artifact_path
 
 API = "/api/v1"
 _PIECE = 1 << 20
+
 
 def error_response(error: Exception) -> JSONResponse:
     """The answer to ``error``: its status from ``HTTP_STATUS``, and ``{"error", "message"}``."""
@@ -148,7 +149,9 @@ class _BodyGuard:
             deadline = anyio.current_time() + self.json_body_timeout
             await self._guarded(scope, receive, send, cap=MAX_BATCH_BYTES, deadline=deadline)
 
-    async def _guarded(self, scope: Scope, receive: Receive, send: Send, cap: int | None, deadline: float | None) -> None:
+    async def _guarded(
+        self, scope: Scope, receive: Receive, send: Send, cap: int | None, deadline: float | None
+    ) -> None:
         failure: RunhistoryError | None = None
         started = False
         body_done = False
@@ -314,7 +317,6 @@ class PromoteBody(BaseModel):
     prefix: str = ""
 
 
-
 async def _sweep_every(tmp: Path, interval: float) -> None:
     while True:
         await anyio.sleep(interval)
@@ -385,7 +387,9 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"error": "InternalError", "message": "the server failed; its log says why"}, status_code=500)
+        return JSONResponse(
+            {"error": "InternalError", "message": "the server failed; its log says why"}, status_code=500
+        )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -428,7 +432,12 @@ def create_app(
     ) -> Response:
         """Runs, newest first unless sorted, a page at a time; the query is run by the store."""
         page = store.list_runs(
-            experiment=experiment, status=status, where=where, sort=sort, limit=limit, cursor=cursor  # type: ignore[arg-type]
+            experiment=experiment,
+            status=status,  # type: ignore[arg-type]
+            where=where,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
         )
         return _json(wire.page_to_wire(page))
 
@@ -496,8 +505,12 @@ def create_app(
 
     # -- metrics ------------------------------------------------------------
 
-    @app.post(f"{API}/runs/{{run_id}}/metrics", tags=["metrics"], responses=ok(200, "Stored"),
-              openapi_extra={"requestBody": METRICS_BODY})  # fmt: skip
+    @app.post(
+        f"{API}/runs/{{run_id}}/metrics",
+        tags=["metrics"],
+        responses=ok(200, "Stored"),
+        openapi_extra={"requestBody": METRICS_BODY},
+    )
     async def append_metrics(run_id: str, request: Request) -> Response:
         """Append a batch of points, once per idempotency key."""
         body = bytearray()  # at most MAX_BATCH_BYTES: _BodyGuard stops a longer one
@@ -534,8 +547,13 @@ def create_app(
 
     # -- artifacts ----------------------------------------------------------
 
-    @app.put(f"{API}/runs/{{run_id}}/artifacts/{{path:path}}", status_code=201, tags=["artifacts"],
-             responses=ok(201, "Artifact"), openapi_extra={"requestBody": FILE_BODY})  # fmt: skip
+    @app.put(
+        f"{API}/runs/{{run_id}}/artifacts/{{path:path}}",
+        status_code=201,
+        tags=["artifacts"],
+        responses=ok(201, "Artifact"),
+        openapi_extra={"requestBody": FILE_BODY},
+    )
     async def put_artifact(run_id: str, path: str, request: Request) -> Response:
         """Store a file, streamed; 413 past the per-file limit."""
         check_artifact_path(path)
@@ -568,8 +586,7 @@ def create_app(
         """The run's files at or under ``prefix``."""
         return _json([wire.artifact_to_wire(a) for a in store.list_artifacts(run_id, prefix)])
 
-    @app.get(f"{API}/runs/{{run_id}}/artifacts/{{path:path}}", tags=["artifacts"],
-             responses=ok(200, binary=True))  # fmt: skip
+    @app.get(f"{API}/runs/{{run_id}}/artifacts/{{path:path}}", tags=["artifacts"], responses=ok(200, binary=True))
     def get_artifact(run_id: str, path: str) -> StreamingResponse:
         """One file's bytes, streamed."""
         check_artifact_path(path)
@@ -602,8 +619,11 @@ def create_app(
         """One version of an asset."""
         return _json(wire.asset_to_wire(store.get_asset(name, version)))
 
-    @app.get(f"{API}/assets/{{name}}/versions/{{version}}/files/{{path:path}}", tags=["assets"],
-             responses=ok(200, binary=True))  # fmt: skip
+    @app.get(
+        f"{API}/assets/{{name}}/versions/{{version}}/files/{{path:path}}",
+        tags=["assets"],
+        responses=ok(200, binary=True),
+    )
     def get_asset_file(name: str, version: int, path: str) -> StreamingResponse:
         """One file of an asset version, streamed."""
         check_artifact_path(path)
@@ -673,14 +693,20 @@ def serve(
     bound = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
     app = create_app(
-        store, token=token, max_file_size=max_file_size, body_timeout=body_timeout,
-        json_body_timeout=json_body_timeout, sweep_interval=sweep_interval,
-    )  # fmt: skip
+        store,
+        token=token,
+        max_file_size=max_file_size,
+        body_timeout=body_timeout,
+        json_body_timeout=json_body_timeout,
+        sweep_interval=sweep_interval,
+    )
     config = uvicorn.Config(
-        app, log_level="warning", timeout_graceful_shutdown=30,
+        app,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
         http=timed_protocol(head_timeout, send_timeout),
         timeout_keep_alive=keep_alive_timeout,
-    )  # fmt: skip
+    )
     print(
         f"runhistory: serving {getattr(store, 'home', store)} on http://{shown}:{bound}"
         + (" (token required)" if token else ""),
@@ -688,5 +714,3 @@ def serve(
         flush=True,
     )
     uvicorn.Server(config).run(sockets=[sock])
-
-

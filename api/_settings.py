@@ -100,7 +100,9 @@ class Settings:
             token_file=None if token_file is None else Path(token_file).expanduser(),
             run_id=run_id,
             experiment=get(EXPERIMENT_ENV),
-            max_file_size=int(_number(get(MAX_FILE_SIZE_ENV), MAX_FILE_SIZE_ENV, MAX_ARTIFACT_SIZE, "a whole number of bytes")),
+            max_file_size=int(
+                _number(get(MAX_FILE_SIZE_ENV), MAX_FILE_SIZE_ENV, MAX_ARTIFACT_SIZE, "a whole number of bytes")
+            ),
             spool_after=_number(get(SPOOL_AFTER_ENV), SPOOL_AFTER_ENV, SPOOL_AFTER, "a number of seconds"),
             exit_timeout=_number(get(EXIT_TIMEOUT_ENV), EXIT_TIMEOUT_ENV, EXIT_TIMEOUT, "a number of seconds"),
         )

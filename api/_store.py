@@ -19,8 +19,8 @@ from ._models import (
     DeletedRun,
     Environment,
     MetricInfo,
-    ParamValue,
     NewRun,
+    ParamValue,
     Run,
     RunPage,
     RunStatus,
@@ -208,9 +208,7 @@ class Store(Protocol):
 
     # -- metrics ----------------------------------------------------------
 
-    def append_metrics(
-        self, run_id: str, batch: Mapping[str, SeriesBatch], *, key: str | None = None
-    ) -> bool:
+    def append_metrics(self, run_id: str, batch: Mapping[str, SeriesBatch], *, key: str | None = None) -> bool:
         """Append points to the run's series, all in one transaction.
 
         Args:

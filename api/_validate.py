@@ -32,9 +32,7 @@ def check_name(name: object, what: str, max_length: int) -> str:
     if not name:
         raise InvalidInput(f"{what} is empty")
     if len(name) > max_length:
-        raise InvalidInput(
-            f"{what} is {len(name)} characters long; the limit is {max_length}: {name[:40]!r}…"
-        )
+        raise InvalidInput(f"{what} is {len(name)} characters long; the limit is {max_length}: {name[:40]!r}…")
     if _CONTROL.search(name):
         raise InvalidInput(f"{what} holds a control character: {name!r}")
     _check_encodable(name, what, InvalidInput)
@@ -90,9 +88,7 @@ def check_artifact_path(path: object) -> str:
     if not path:
         raise InvalidPath("artifact path is empty")
     if len(path) > MAX_ARTIFACT_PATH_LENGTH:
-        raise InvalidPath(
-            f"artifact path is {len(path)} characters long; the limit is {MAX_ARTIFACT_PATH_LENGTH}"
-        )
+        raise InvalidPath(f"artifact path is {len(path)} characters long; the limit is {MAX_ARTIFACT_PATH_LENGTH}")
     if _CONTROL.search(path):
         raise InvalidPath(f"artifact path holds a control character: {path!r}")
     _check_encodable(path, "artifact path", InvalidPath)

@@ -13,8 +13,6 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from ._errors import InvalidInput
-from ._params import check_params
-from ._rows import RUN_FIELD_KINDS, wire_item_type, wire_types
 from ._models import (
     METRIC_KINDS,
     RUN_STATUSES,
@@ -32,6 +30,8 @@ from ._models import (
     Value,
     utc,
 )
+from ._params import check_params
+from ._rows import RUN_FIELD_KINDS, wire_item_type, wire_types
 
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _NUMBER = (int, float)
@@ -49,8 +49,6 @@ def _get(doc: Any, key: str, types: tuple[type, ...]) -> Any:
     if not isinstance(value, types):
         raise TypeError(f"{key!r} is a {type(value).__name__}, not {' or '.join(t.__name__ for t in types)}")
     return value
-
-
 
 
 def _finite_number(value: Any) -> Any:
@@ -162,7 +160,7 @@ def batch_from_wire(doc: Any) -> dict[str, SeriesBatch]:
             checked_times = array("d", times).tolist()  # numbers only, checked in C
         except (TypeError, OverflowError):
             raise InvalidInput(f"{what}: times must be numbers (epoch seconds)") from None
-        if True in set(map(type(True).__instancecheck__, times)):
+        if True in set(map(bool.__instancecheck__, times)):
             raise InvalidInput(f"{what}: times must be numbers (epoch seconds), not booleans")
         batch[name] = SeriesBatch(kind, values, steps, checked_times)
     return batch
@@ -208,14 +206,26 @@ def page_from_wire(doc: dict[str, Any]) -> RunPage:
 
 
 def metric_to_wire(m: MetricInfo) -> dict[str, Any]:
-    return {"name": m.name, "kind": m.kind, "count": m.count, "last_step": m.last_step,
-            "last_value": encode_value(m.kind, m.last_value), "last_time": m.last_time}  # fmt: skip
+    return {
+        "name": m.name,
+        "kind": m.kind,
+        "count": m.count,
+        "last_step": m.last_step,
+        "last_value": encode_value(m.kind, m.last_value),
+        "last_time": m.last_time,
+    }
 
 
 def metric_from_wire(doc: dict[str, Any]) -> MetricInfo:
     kind = _kind(doc)
-    return MetricInfo(_get(doc, "name", _TEXT), kind, _get(doc, "count", (int,)), _get(doc, "last_step", (int,)),
-                      decode_value(kind, doc["last_value"]), _get(doc, "last_time", _NUMBER))  # fmt: skip
+    return MetricInfo(
+        _get(doc, "name", _TEXT),
+        kind,
+        _get(doc, "count", (int,)),
+        _get(doc, "last_step", (int,)),
+        decode_value(kind, doc["last_value"]),
+        _get(doc, "last_time", _NUMBER),
+    )
 
 
 def _kind(doc: Any) -> Any:
@@ -226,8 +236,15 @@ def _kind(doc: Any) -> Any:
 
 
 def series_to_wire(s: Series) -> dict[str, Any]:
-    return {"name": s.name, "kind": s.kind, "count": s.count, "steps": s.steps,
-            "values": encode_values(s.kind, s.values), "times": s.times, "downsampled": s.downsampled}  # fmt: skip
+    return {
+        "name": s.name,
+        "kind": s.kind,
+        "count": s.count,
+        "steps": s.steps,
+        "values": encode_values(s.kind, s.values),
+        "times": s.times,
+        "downsampled": s.downsampled,
+    }
 
 
 def series_from_wire(doc: dict[str, Any]) -> Series:
@@ -239,8 +256,7 @@ def series_from_wire(doc: dict[str, Any]) -> Series:
         raise ValueError("'steps', 'values' and 'times' differ in length")
     if not all(type(step) is int for step in steps) or not all(isinstance(t, _NUMBER) for t in times):
         raise TypeError("'steps' must be integers and 'times' numbers")
-    return Series(name, kind, _get(doc, "count", (int,)), steps, values, times,
-                  _get(doc, "downsampled", (bool,)))  # fmt: skip
+    return Series(name, kind, _get(doc, "count", (int,)), steps, values, times, _get(doc, "downsampled", (bool,)))
 
 
 def artifact_to_wire(a: ArtifactInfo) -> dict[str, Any]:
@@ -248,20 +264,38 @@ def artifact_to_wire(a: ArtifactInfo) -> dict[str, Any]:
 
 
 def artifact_from_wire(doc: dict[str, Any]) -> ArtifactInfo:
-    return ArtifactInfo(_get(doc, "path", _TEXT), _get(doc, "size", (int,)), _get(doc, "sha256", _TEXT),
-                        _get(doc, "created_at", _NUMBER))  # fmt: skip
+    return ArtifactInfo(
+        _get(doc, "path", _TEXT),
+        _get(doc, "size", (int,)),
+        _get(doc, "sha256", _TEXT),
+        _get(doc, "created_at", _NUMBER),
+    )
 
 
 def asset_to_wire(a: AssetVersion) -> dict[str, Any]:
-    return {"name": a.name, "version": a.version, "run_id": a.run_id, "prefix": a.prefix,
-            "created_at": a.created_at, "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in a.files]}  # fmt: skip
+    return {
+        "name": a.name,
+        "version": a.version,
+        "run_id": a.run_id,
+        "prefix": a.prefix,
+        "created_at": a.created_at,
+        "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in a.files],
+    }
 
 
 def asset_from_wire(doc: dict[str, Any]) -> AssetVersion:
-    files = [AssetFile(_get(f, "path", _TEXT), _get(f, "size", (int,)), _get(f, "sha256", _TEXT))
-             for f in _get(doc, "files", (list,))]  # fmt: skip
-    return AssetVersion(_get(doc, "name", _TEXT), _get(doc, "version", (int,)), _get(doc, "run_id", _TEXT),
-                        _get(doc, "prefix", _TEXT), _get(doc, "created_at", _NUMBER), files)  # fmt: skip
+    files = [
+        AssetFile(_get(f, "path", _TEXT), _get(f, "size", (int,)), _get(f, "sha256", _TEXT))
+        for f in _get(doc, "files", (list,))
+    ]
+    return AssetVersion(
+        _get(doc, "name", _TEXT),
+        _get(doc, "version", (int,)),
+        _get(doc, "run_id", _TEXT),
+        _get(doc, "prefix", _TEXT),
+        _get(doc, "created_at", _NUMBER),
+        files,
+    )
 
 
 def asset_summary_to_wire(a: AssetSummary) -> dict[str, Any]:
@@ -269,8 +303,12 @@ def asset_summary_to_wire(a: AssetSummary) -> dict[str, Any]:
 
 
 def asset_summary_from_wire(doc: dict[str, Any]) -> AssetSummary:
-    return AssetSummary(_get(doc, "name", _TEXT), _get(doc, "latest_version", (int,)), _get(doc, "versions", (int,)),
-                        _get(doc, "updated_at", _NUMBER))  # fmt: skip
+    return AssetSummary(
+        _get(doc, "name", _TEXT),
+        _get(doc, "latest_version", (int,)),
+        _get(doc, "versions", (int,)),
+        _get(doc, "updated_at", _NUMBER),
+    )
 
 
 def deleted_to_wire(deleted: DeletedRun) -> dict[str, Any]:
@@ -315,4 +353,4 @@ def tags_from_wire(doc: dict[str, Any]) -> list[str]:
     tags = _get(doc, "tags", (list,))
     if not all(isinstance(t, str) for t in tags):
         raise TypeError("'tags' must be a list of str")
-    return tags
+    return [str(t) for t in tags]

@@ -12,14 +12,13 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from runhistory.api import Run, Store, StoreUnavailable
-
 from runhistory.api._safe_text import safe_line
 
 from .human import error_text
+from .preferences import Preferences
 from .screens.error import ErrorModal
 from .screens.help import HelpModal
 from .screens.run import RunScreen
-from .preferences import Preferences
 from .screens.runs import RunsScreen
 
 #: Seconds between live refreshes of what is on screen.
@@ -96,8 +95,13 @@ class RunHistoryApp(App[None]):
         text = error_text(error)
         if live:
             if self.store_trouble is None:
-                self.notify(f"{text}\nRetrying every {self.live_interval or 1:g} s.", title="Store unreachable",
-                            severity="error", timeout=6, markup=False)  # fmt: skip
+                self.notify(
+                    f"{text}\nRetrying every {self.live_interval or 1:g} s.",
+                    title="Store unreachable",
+                    severity="error",
+                    timeout=6,
+                    markup=False,
+                )
                 self.store_trouble = "store unreachable, retrying"
             return
         title = "Store unreachable" if isinstance(error, StoreUnavailable) else "Could not read the store"
@@ -121,8 +125,9 @@ class RunHistoryApp(App[None]):
             seen.add(binding.action)
             shown = binding.key_display or key
             help_text = binding.tooltip or binding.description
-            yield SystemCommand(binding.description, f"{help_text}  [{shown}]",
-                                partial(self._run_binding, active.node, binding.action))  # fmt: skip
+            yield SystemCommand(
+                binding.description, f"{help_text}  [{shown}]", partial(self._run_binding, active.node, binding.action)
+            )
         if "assets" not in seen:
             yield SystemCommand("Assets", "Named, versioned assets and the runs they came from", self.open_assets)
         for command in super().get_system_commands(screen):

@@ -17,12 +17,12 @@ from typing import Any, NoReturn
 
 from runhistory.api import (
     RUN_STATUSES,
+    DownloadConflict,
+    DownloadedFile,
     QueryError,
     Run,
     RunhistoryError,
     Store,
-    DownloadConflict,
-    DownloadedFile,
     download_artifacts,
     download_asset,
     find_token,
@@ -98,15 +98,19 @@ def _progress(total_hint: str) -> tuple[Callable[[str, int, int], None] | None, 
         return None, lambda: None
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from .human import console
-
     from runhistory.api._safe_text import safe_line
+
+    from .human import console
 
     bar = Progress(
         # A path is a stored string: shown literally (markup=False) and cleaned.
-        TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        console=console(stderr=True), transient=True,
-    )  # fmt: skip
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console(stderr=True),
+        transient=True,
+    )
     task = bar.add_task(total_hint, total=None)
     bar.start()
 
@@ -131,7 +135,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     store = _store(args)
     cursor = store.get_run(args.after).id if args.after else None
     page = store.list_runs(
-        experiment=args.experiment, status=args.status, where=args.where, sort=args.sort, limit=args.limit, cursor=cursor
+        experiment=args.experiment,
+        status=args.status,
+        where=args.where,
+        sort=args.sort,
+        limit=args.limit,
+        cursor=cursor,
     )
     if args.json:
         from .contract import run_doc
@@ -153,8 +162,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _rest_of_list(args: argparse.Namespace) -> list[str]:
     """The options of this ``list`` that the next page needs again."""
     out: list[str] = []
-    for option, value in (("--experiment", args.experiment), ("--status", args.status), ("--where", args.where),
-                          ("--sort", args.sort), ("--limit", args.limit if args.limit != 20 else None)):  # fmt: skip
+    for option, value in (
+        ("--experiment", args.experiment),
+        ("--status", args.status),
+        ("--where", args.where),
+        ("--sort", args.sort),
+        ("--limit", args.limit if args.limit != 20 else None),
+    ):
         if value is not None:
             out += [option, str(value)]
     return out
@@ -382,8 +396,10 @@ def _downloaded(args: argparse.Namespace, dest: Path, save: Callable[[Progress |
     replaced = sum(f.status == "replaced" for f in files)
     skipped = len(files) - len(written)
     if written:
-        line = (f"saved {len(written)} file{'s' if len(written) != 1 else ''} "
-                f"({human_size(sum(f.size for f in written))}, sha256 checked) to {safe_line(str(dest))}")  # fmt: skip
+        line = (
+            f"saved {len(written)} file{'s' if len(written) != 1 else ''} "
+            f"({human_size(sum(f.size for f in written))}, sha256 checked) to {safe_line(str(dest))}"
+        )
         line += f", replacing {replaced}" if replaced else ""
         line += f"; {skipped} already there (same sha256), skipped" if skipped else ""
     else:
@@ -402,9 +418,19 @@ def cmd_download(args: argparse.Namespace) -> int:
     store = _store(args)
     run = store.get_run(args.run)
     dest = Path(args.output)
-    return _downloaded(args, dest, lambda progress: download_artifacts(
-        store, run.id, dest, prefix=args.prefix or "", path=args.artifact, overwrite=args.overwrite, progress=progress,
-    ))  # fmt: skip
+    return _downloaded(
+        args,
+        dest,
+        lambda progress: download_artifacts(
+            store,
+            run.id,
+            dest,
+            prefix=args.prefix or "",
+            path=args.artifact,
+            overwrite=args.overwrite,
+            progress=progress,
+        ),
+    )
 
 
 def cmd_assets(args: argparse.Namespace) -> int:
@@ -455,9 +481,19 @@ def cmd_asset_download(args: argparse.Namespace) -> int:
             "files (without --flat they keep their paths)"
         )
     dest = Path(args.output)
-    return _downloaded(args, dest, lambda progress: download_asset(
-        store, asset.name, asset.version, dest, flat=args.flat, overwrite=args.overwrite, progress=progress,
-    ))  # fmt: skip
+    return _downloaded(
+        args,
+        dest,
+        lambda progress: download_asset(
+            store,
+            asset.name,
+            asset.version,
+            dest,
+            flat=args.flat,
+            overwrite=args.overwrite,
+            progress=progress,
+        ),
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -497,8 +533,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({"delivered": delivered, "left": left, "spool": str(root)})
     elif delivered or left:
-        print(f"delivered {delivered} spooled run{'s' if delivered != 1 else ''} to {store.location}"
-              + (f"; {left} still held by running processes" if left else ""))  # fmt: skip
+        print(
+            f"delivered {delivered} spooled run{'s' if delivered != 1 else ''} to {store.location}"
+            + (f"; {left} still held by running processes" if left else "")
+        )
     else:
         print(f"nothing to sync in {root}")
     return 0
@@ -522,11 +560,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     common = _Parser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON (the documented contract) and nothing else")
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print JSON (the documented contract) and nothing else",
+    )
     common.add_argument("--home", default=argparse.SUPPRESS, help="embedded store folder (overrides RUNHISTORY_HOME)")
     common.add_argument("--url", default=argparse.SUPPRESS, help="history server URL (overrides RUNHISTORY_URL)")
-    common.add_argument("--token-file", default=argparse.SUPPRESS, metavar="FILE",
-                        help="file holding the server's token (overrides RUNHISTORY_TOKEN and RUNHISTORY_TOKEN_FILE)")
+    common.add_argument(
+        "--token-file",
+        default=argparse.SUPPRESS,
+        metavar="FILE",
+        help="file holding the server's token (overrides RUNHISTORY_TOKEN and RUNHISTORY_TOKEN_FILE)",
+    )
 
     parser = _Parser(
         prog=PROG,
@@ -536,8 +583,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", default=False, help=argparse.SUPPRESS)
     parser.add_argument("--home", default=None, help="embedded store folder (overrides RUNHISTORY_HOME)")
     parser.add_argument("--url", default=None, help="history server URL (overrides RUNHISTORY_URL)")
-    parser.add_argument("--token-file", default=None, metavar="FILE",
-                        help="file holding the server's token (overrides RUNHISTORY_TOKEN and RUNHISTORY_TOKEN_FILE)")
+    parser.add_argument(
+        "--token-file",
+        default=None,
+        metavar="FILE",
+        help="file holding the server's token (overrides RUNHISTORY_TOKEN and RUNHISTORY_TOKEN_FILE)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
@@ -553,11 +604,17 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--status", "-s", choices=RUN_STATUSES, help="only runs in this status")
     lst.add_argument("--limit", "-n", type=int, default=20, help=f"runs per page (1 … {MAX_PAGE_SIZE}, default 20)")
     lst.add_argument("--after", metavar="RUN", help="the page after this run (the last id of the previous page)")
-    lst.add_argument("--where", "-w", metavar="QUERY",
-                     help="only runs that match: params.lr >= 1e-3 and metrics.val/acc > 0.9 and tag:best")
+    lst.add_argument(
+        "--where",
+        "-w",
+        metavar="QUERY",
+        help="only runs that match: params.lr >= 1e-3 and metrics.val/acc > 0.9 and tag:best",
+    )
     lst.add_argument("--sort", metavar="KEYS", help="order by: 'metrics.val/acc desc, params.seed' (asc by default)")
 
-    info = command("info", cmd_info, "one run: metadata, metrics, artifacts; or an artifact's bytes, or a metric's points")
+    info = command(
+        "info", cmd_info, "one run: metadata, metrics, artifacts; or an artifact's bytes, or a metric's points"
+    )
     info.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
     info.add_argument("-a", "--artifact", metavar="PATH", help="write this artifact's bytes to stdout")
     info.add_argument("-m", "--metric", metavar="NAME", help="print this metric's points")
@@ -568,11 +625,11 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("tags", nargs="*", metavar="+TAG|-TAG", help="tags to add (+best) and remove (-old)")
     tag.set_defaults(remove_tags=[])
 
-    note = command("note", cmd_note, "replace a run's note (\"\" clears it, - reads it from stdin)")
+    note = command("note", cmd_note, 'replace a run\'s note ("" clears it, - reads it from stdin)')
     note.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
     note.add_argument("text", help="the note")
 
-    rename = command("rename", cmd_rename, "give a run another name (\"\" clears it)")
+    rename = command("rename", cmd_rename, 'give a run another name ("" clears it)')
     rename.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
     rename.add_argument("name", help="the new name")
 
@@ -597,11 +654,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     asset = commands.add_parser("asset", help="work with one asset", description="work with one asset")
     asset_commands = asset.add_subparsers(dest="asset_command", metavar="COMMAND", required=True)
-    asset_download = asset_commands.add_parser("download", parents=[common], help="save an asset version's files (sha256 checked)")
+    asset_download = asset_commands.add_parser(
+        "download", parents=[common], help="save an asset version's files (sha256 checked)"
+    )
     asset_download.set_defaults(handler=cmd_asset_download)
-    asset_download.add_argument("ref", metavar="NAME[:VERSION]", help="asset name, optionally with a version (default: the newest)")
+    asset_download.add_argument(
+        "ref", metavar="NAME[:VERSION]", help="asset name, optionally with a version (default: the newest)"
+    )
     asset_download.add_argument("-o", "--output", default=".", metavar="DIR", help="destination folder (default: here)")
-    asset_download.add_argument("--overwrite", action="store_true", help="replace files already there with other contents")
+    asset_download.add_argument(
+        "--overwrite", action="store_true", help="replace files already there with other contents"
+    )
     asset_download.add_argument("--flat", action="store_true", help="save a one-file version as DIR/<its name>")
 
     run = command("run", cmd_run, "run a command as a tracked run, its console captured")
@@ -612,11 +675,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command("serve", cmd_serve, "serve the embedded store over HTTP to a team")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=5100, help="port (default 5100; 0 picks a free one)")
-    serve.add_argument("--token", help="bearer token every request must carry (default: RUNHISTORY_TOKEN); "
-                       "visible to other users in `ps`: prefer --token-file FILE or the variable")
+    serve.add_argument(
+        "--token",
+        help="bearer token every request must carry (default: RUNHISTORY_TOKEN); "
+        "visible to other users in `ps`: prefer --token-file FILE or the variable",
+    )
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback address without a token")
-    serve.add_argument("--max-file-size", type=int, default=MAX_ARTIFACT_SIZE, metavar="BYTES",
-                       help="largest artifact accepted (default 512 MiB)")  # fmt: skip
+    serve.add_argument(
+        "--max-file-size",
+        type=int,
+        default=MAX_ARTIFACT_SIZE,
+        metavar="BYTES",
+        help="largest artifact accepted (default 512 MiB)",
+    )
 
     command("sync", cmd_sync, "send runs spooled while the server was away (resumable, idempotent)")
     command("tui", cmd_tui, "the full-screen terminal app (also: runhistory with no command, on a terminal)")

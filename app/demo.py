@@ -60,18 +60,42 @@ def _confusion_png(accuracy: list[float], rng: random.Random, cell: int = 4) -> 
     return out.getvalue()
 
 
-def _train(store: EmbeddedStore, workdir: Path, *, experiment: str, name: str, lr: float, epochs: int,
-           steps_per_epoch: int, seed: int, fail_at: int | None = None) -> str:  # fmt: skip
+def _train(
+    store: EmbeddedStore,
+    workdir: Path,
+    *,
+    experiment: str,
+    name: str,
+    lr: float,
+    epochs: int,
+    steps_per_epoch: int,
+    seed: int,
+    fail_at: int | None = None,
+) -> str:
     rng = random.Random(seed)
-    run = store.create_run(NewRun(
-        experiment=experiment, name=name, command=["python", "train.py", f"--lr={lr}", f"--epochs={epochs}"],
-        cwd=str(workdir), host=os.uname().nodename, user="demo", python=sys.version.split()[0], pid=os.getpid(),
-    ))  # fmt: skip
+    run = store.create_run(
+        NewRun(
+            experiment=experiment,
+            name=name,
+            command=["python", "train.py", f"--lr={lr}", f"--epochs={epochs}"],
+            cwd=str(workdir),
+            host=os.uname().nodename,
+            user="demo",
+            python=sys.version.split()[0],
+            pid=os.getpid(),
+        )
+    )
     folder = workdir / name
     (folder / "outputs" / "plots").mkdir(parents=True, exist_ok=True)
     logger = Logger(store, run.id, owner=True, cwd=str(folder))
-    config = {"lr": lr, "epochs": epochs, "batch_size": 128, "optimizer": {"name": "adamw", "weight_decay": 0.01},
-              "seed": seed, "model": "resnet18" if experiment == "resnet-cifar" else "cnn-2x64"}  # fmt: skip
+    config = {
+        "lr": lr,
+        "epochs": epochs,
+        "batch_size": 128,
+        "optimizer": {"name": "adamw", "weight_decay": 0.01},
+        "seed": seed,
+        "model": "resnet18" if experiment == "resnet-cifar" else "cnn-2x64",
+    }
     logger.params(config)
     if name == "baseline":
         logger.tag("baseline")
@@ -94,8 +118,11 @@ def _train(store: EmbeddedStore, workdir: Path, *, experiment: str, name: str, l
             logger.log("phase", "train")
         if fail_at is not None and step == fail_at:
             logger.log("train/loss", math.nan)
-            logger.finish("failed", "Traceback (most recent call last):\n  File \"train.py\", line 88, in <module>\n"
-                          "    loss.backward()\nRuntimeError: loss is NaN at step %d: gradient exploded" % step)  # fmt: skip
+            logger.finish(
+                "failed",
+                'Traceback (most recent call last):\n  File "train.py", line 88, in <module>\n'
+                f"    loss.backward()\nRuntimeError: loss is NaN at step {step}: gradient exploded",
+            )
             return run.id
         if (step + 1) % steps_per_epoch == 0:
             epoch = step // steps_per_epoch
@@ -124,12 +151,37 @@ def log_demo_runs(home: Path) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="runhistory-demo-") as work:
         workdir = Path(work)
         ids = [
-            _train(store, workdir, experiment="mnist-cnn", name="baseline", lr=3e-4, epochs=12, steps_per_epoch=250, seed=1),
-            _train(store, workdir, experiment="mnist-cnn", name="high-lr", lr=3e-3, epochs=12, steps_per_epoch=250, seed=2),
-            _train(store, workdir, experiment="mnist-cnn", name="low-lr", lr=3e-5, epochs=12, steps_per_epoch=250, seed=3),
-            _train(store, workdir, experiment="resnet-cifar", name="diverged", lr=1e-1, epochs=20, steps_per_epoch=200, seed=4, fail_at=1337),
-            _train(store, workdir, experiment="resnet-cifar", name="resnet18", lr=1e-3, epochs=20, steps_per_epoch=200, seed=5),
-        ]  # fmt: skip
+            _train(
+                store, workdir, experiment="mnist-cnn", name="baseline", lr=3e-4, epochs=12, steps_per_epoch=250, seed=1
+            ),
+            _train(
+                store, workdir, experiment="mnist-cnn", name="high-lr", lr=3e-3, epochs=12, steps_per_epoch=250, seed=2
+            ),
+            _train(
+                store, workdir, experiment="mnist-cnn", name="low-lr", lr=3e-5, epochs=12, steps_per_epoch=250, seed=3
+            ),
+            _train(
+                store,
+                workdir,
+                experiment="resnet-cifar",
+                name="diverged",
+                lr=1e-1,
+                epochs=20,
+                steps_per_epoch=200,
+                seed=4,
+                fail_at=1337,
+            ),
+            _train(
+                store,
+                workdir,
+                experiment="resnet-cifar",
+                name="resnet18",
+                lr=1e-3,
+                epochs=20,
+                steps_per_epoch=200,
+                seed=5,
+            ),
+        ]
     # Models promoted as a team would: the first try, then the better baseline; the resnet once.
     baseline, high_lr, _, _, resnet = ids
     for run_id, name in ((high_lr, "mnist-classifier"), (baseline, "mnist-classifier"), (resnet, "cifar-resnet")):
@@ -148,8 +200,12 @@ LIVE_STEPS_PER_EPOCH = 100
 LIVE_EPOCHS = 120
 
 
-def train_live(epochs: int = LIVE_EPOCHS, steps_per_epoch: int = LIVE_STEPS_PER_EPOCH,
-               steps_per_second: float = LIVE_STEPS_PER_SECOND, seed: int = 7) -> None:  # fmt: skip
+def train_live(
+    epochs: int = LIVE_EPOCHS,
+    steps_per_epoch: int = LIVE_STEPS_PER_EPOCH,
+    steps_per_second: float = LIVE_STEPS_PER_SECOND,
+    seed: int = 7,
+) -> None:
     """A training loop that takes its time, for the demo's live run.
 
     Runs under ``runhistory run`` (which captures what it prints as the run's
@@ -159,8 +215,16 @@ def train_live(epochs: int = LIVE_EPOCHS, steps_per_epoch: int = LIVE_STEPS_PER_
 
     rng = random.Random(seed)
     lr = 1e-3
-    logger = get_logger(params={"lr": lr, "epochs": epochs, "batch_size": 256, "model": "resnet34",
-                                "optimizer": {"name": "sgd", "momentum": 0.9}, "seed": seed})  # fmt: skip
+    logger = get_logger(
+        params={
+            "lr": lr,
+            "epochs": epochs,
+            "batch_size": 256,
+            "model": "resnet34",
+            "optimizer": {"name": "sgd", "momentum": 0.9},
+            "seed": seed,
+        }
+    )
     total = epochs * steps_per_epoch
     logger.log("phase", "warmup")
     print(f"training resnet34 on cifar-10: {epochs} epochs x {steps_per_epoch} steps, lr={lr}", flush=True)
@@ -185,8 +249,15 @@ def train_live(epochs: int = LIVE_EPOCHS, steps_per_epoch: int = LIVE_STEPS_PER_
             logger.log("val/loss", val_loss, step=step)
             logger.log("val/accuracy", accuracy, step=step)
             logger.log("epoch", epoch, step=step)
-            logger.log("val/per_class_accuracy", [max(0.0, min(1.0, accuracy + rng.gauss(0, 0.03))) for _ in range(10)], step=step)
-            print(f"\nepoch {epoch:3d}/{epochs}  train_loss {loss:.4f}  val_loss {val_loss:.4f}  val_acc {accuracy:.4f}", flush=True)
+            logger.log(
+                "val/per_class_accuracy",
+                [max(0.0, min(1.0, accuracy + rng.gauss(0, 0.03))) for _ in range(10)],
+                step=step,
+            )
+            print(
+                f"\nepoch {epoch:3d}/{epochs}  train_loss {loss:.4f}  val_loss {val_loss:.4f}  val_acc {accuracy:.4f}",
+                flush=True,
+            )
         # Keep to the pace whatever logging costs.
         delay = started + (step + 1) / steps_per_second - time.monotonic()
         if delay > 0:
@@ -209,14 +280,30 @@ def start_live_run(home: Path) -> subprocess.Popen[bytes]:
         "from runhistory.app.demo import train_live\n\ntrain_live()\n"
     )
     command = [
-        sys.executable, "-m", "runhistory.app.cli", "--home", str(home), "run", "--experiment", "resnet-cifar",
-        "--name", "resnet34-live", "--", Path(sys.executable).name, "train.py",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "runhistory.app.cli",
+        "--home",
+        str(home),
+        "run",
+        "--experiment",
+        "resnet-cifar",
+        "--name",
+        "resnet34-live",
+        "--",
+        Path(sys.executable).name,
+        "train.py",
+    ]
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return subprocess.Popen(
-        command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,  # the terminal's keys are the app's, not the run's
-    )  # fmt: skip
+        command,
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the terminal's keys are the app's, not the run's
+    )
 
 
 def stop_live_run(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:

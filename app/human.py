@@ -18,7 +18,6 @@ from runhistory.api import (
     RunhistoryError,
     Series,
 )
-
 from runhistory.api._safe_text import safe_line, safe_text
 
 if TYPE_CHECKING:
@@ -135,11 +134,15 @@ def runs_table(runs: list[Run], extra: list[tuple[str, list[Any]]] | None = None
     now = time.time()
     for i, run in enumerate(runs):
         table.add_row(
-            literal(run.short_id), literal(run.experiment), literal(run.name), status_text(run.status),
-            ago(run.started_at, now), duration(run, now),
+            literal(run.short_id),
+            literal(run.experiment),
+            literal(run.name),
+            status_text(run.status),
+            ago(run.started_at, now),
+            duration(run, now),
             *(literal("-" if values[i] is None else value_text(values[i], 24)) for _, values in extra),
             literal(" ".join(run.tags)),
-        )  # fmt: skip
+        )
     return table
 
 
@@ -178,7 +181,9 @@ def run_details(
         rows.append(("packages", f"{len(environment.packages)} recorded"))
     if environment is not None and environment.git_diff:
         lines = environment.git_diff.count("\n")
-        rows.append(("git diff", f"{lines} lines" + (" (cut at the size limit)" if environment.git_diff_truncated else "")))
+        rows.append(
+            ("git diff", f"{lines} lines" + (" (cut at the size limit)" if environment.git_diff_truncated else ""))
+        )
     for label, value in rows:
         head.add_row(label, value)
     parts: list[Any] = [head]
@@ -201,12 +206,17 @@ def run_details(
     if metrics:
         table = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
         for column in ("metric", "kind", "points", "last step", "last value"):
-            table.add_column(column, no_wrap=column != "last value", justify="right" if column in ("points", "last step") else "left")
+            table.add_column(
+                column, no_wrap=column != "last value", justify="right" if column in ("points", "last step") else "left"
+            )
         for m in metrics:
             table.add_row(
-                literal(m.name), literal(m.kind), literal(str(m.count)), literal(str(m.last_step)),
+                literal(m.name),
+                literal(m.kind),
+                literal(str(m.count)),
+                literal(str(m.last_step)),
                 literal(value_text(m.last_value)),
-            )  # fmt: skip
+            )
         parts += [Text(""), table]
     if artifacts:
         table = Table(box=None, pad_edge=False, header_style="bold")
@@ -233,9 +243,11 @@ def deleted_lines(done: list[DeletedRun]) -> list[Any]:
     lines = []
     for d in done:
         kept = f"; asset versions kept: {', '.join(d.kept_asset_versions)}" if d.kept_asset_versions else ""
-        lines.append(literal(
-            f"deleted {d.run_id[:8]}: {d.artifacts} files, {d.blobs_freed} contents freed ({size(d.bytes_freed)}){kept}"
-        ))  # fmt: skip
+        lines.append(
+            literal(
+                f"deleted {d.run_id[:8]}: {d.artifacts} files, {d.blobs_freed} contents freed ({size(d.bytes_freed)}){kept}"
+            )
+        )
     return lines
 
 
@@ -243,8 +255,10 @@ def series_table(series: Series) -> list[Any]:
     from rich.table import Table
     from rich.text import Text
 
-    title = safe_line(series.name) + f" ({series.kind}, {series.count} points" + (
-        f", {len(series)} shown)" if series.downsampled else ")"
+    title = (
+        safe_line(series.name)
+        + f" ({series.kind}, {series.count} points"
+        + (f", {len(series)} shown)" if series.downsampled else ")")
     )
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("step", justify="right", no_wrap=True)
@@ -275,9 +289,13 @@ def asset_versions_table(versions: list[AssetVersion]) -> Any:
         table.add_column(column, no_wrap=True)
     for v in versions:
         table.add_row(
-            literal(f"{v.name}:{v.version}"), literal(v.run_id[:8]), literal(v.prefix or "(all)"),
-            str(len(v.files)), size(v.size), ago(v.created_at),
-        )  # fmt: skip
+            literal(f"{v.name}:{v.version}"),
+            literal(v.run_id[:8]),
+            literal(v.prefix or "(all)"),
+            str(len(v.files)),
+            size(v.size),
+            ago(v.created_at),
+        )
     return table
 
 

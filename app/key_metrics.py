@@ -18,7 +18,9 @@ from runhistory.api import MetricInfo
 
 _LOSS = re.compile(r"loss|nll|perplexity|ppl|error|err\b|mse|mae|rmse", re.IGNORECASE)
 _SCORE = re.compile(r"acc|f1|auc|iou|bleu|rouge|score|map\b|recall|precision|reward|return|dice", re.IGNORECASE)
-_BOOKKEEPING = re.compile(r"(^|/)(lr|learning[_ ]?rate|epoch|step|steps|iter|time|seconds|sec|gpu|mem|memory)", re.IGNORECASE)
+_BOOKKEEPING = re.compile(
+    r"(^|/)(lr|learning[_ ]?rate|epoch|step|steps|iter|time|seconds|sec|gpu|mem|memory)", re.IGNORECASE
+)
 
 
 def _rank(name: str) -> tuple[int, int]:

@@ -34,9 +34,9 @@ from rich.table import Table
 from rich.text import Text
 
 from runhistory.api import ArtifactInfo
+from runhistory.api._safe_text import decode, safe_line, safe_text
 
 from .human import size as human_bytes
-from runhistory.api._safe_text import decode, safe_line, safe_text
 
 #: Bytes of a file read for its preview (its head).
 HEAD_BYTES = 256 * 1024
@@ -340,8 +340,11 @@ def highlighted(text: str, lexer: str) -> Text:
     result = Text(coloured.plain, no_wrap=True, end="")
     for span in coloured.spans:
         style = span.style if isinstance(span.style, Style) else Style.parse(span.style)
-        result.stylize(Style(color=style.color, bold=style.bold, italic=style.italic, underline=style.underline),
-                       span.start, span.end)  # fmt: skip
+        result.stylize(
+            Style(color=style.color, bold=style.bold, italic=style.italic, underline=style.underline),
+            span.start,
+            span.end,
+        )
     result.rstrip()
     return result
 
@@ -354,8 +357,13 @@ def make_preview(info: ArtifactInfo, head: bytes) -> Preview:
         return _image_preview(info, head, *image)
     if looks_binary(head):
         kind = safe_line(binary_kind(info.path, head), 80)
-        lines = [f"Binary file: {kind}", f"{human_bytes(info.size)} ({info.size:,} bytes)", f"sha256 {info.sha256}",
-                 "", "Not shown: binary content."]  # fmt: skip
+        lines = [
+            f"Binary file: {kind}",
+            f"{human_bytes(info.size)} ({info.size:,} bytes)",
+            f"sha256 {info.sha256}",
+            "",
+            "Not shown: binary content.",
+        ]
         text = "\n".join(lines)
         return Preview("binary", _title(info, kind), Text(text), text)
     suffix = PurePosixPath(info.path).suffix.lower()
@@ -432,7 +440,7 @@ def folder_preview(prefix: str, files: list[ArtifactInfo]) -> Preview:
     """What a folder holds: its file count and total size."""
     total = sum(f.size for f in files)
     lines = [f"{len(files)} file{'s' if len(files) != 1 else ''}, {human_bytes(total)} in all"]
-    lines += [f"  {safe_line(f.path[len(prefix):], 200)}  {human_bytes(f.size)}" for f in files[:200]]
+    lines += [f"  {safe_line(f.path[len(prefix) :], 200)}  {human_bytes(f.size)}" for f in files[:200]]
     if len(files) > 200:
         lines.append(f"  … and {len(files) - 200} more")
     text = "\n".join(lines)

@@ -75,7 +75,11 @@ def _shortcuts(text: str) -> list[tuple[str, bool]]:
             if key in ("exp", "experiment", "e"):
                 out.append((f'experiment = "{_escape(value)}"', True))
                 continue
-        if word.lower() in RUN_STATUSES and not after_operator and (i + 1 == len(words) or not _OPERATOR.match(words[i + 1])):
+        if (
+            word.lower() in RUN_STATUSES
+            and not after_operator
+            and (i + 1 == len(words) or not _OPERATOR.match(words[i + 1]))
+        ):
             out.append((f"status = {word.lower()}", True))
             continue
         out.append((word, False))
@@ -89,6 +93,6 @@ def _escape(value: str) -> str:
 def _names_a_field(text: str) -> bool:
     """Whether ``text`` starts a comparison on a run attribute (``status =``, ``name ~``)."""
     words = text.split()
-    return any(w in ATTRIBUTES and i + 1 < len(words) and _OPERATOR.match(words[i + 1]) for i, w in enumerate(words)) or any(
-        re.match(rf"^({'|'.join(ATTRIBUTES)})[=!<>~]", w) for w in words
-    )
+    return any(
+        w in ATTRIBUTES and i + 1 < len(words) and _OPERATOR.match(words[i + 1]) for i, w in enumerate(words)
+    ) or any(re.match(rf"^({'|'.join(ATTRIBUTES)})[=!<>~]", w) for w in words)

@@ -54,7 +54,9 @@ class Delivery:
         io_lock: Held around every store call (``fork()`` waits for it).
     """
 
-    def __init__(self, store: Store, run_id: str, receipts: Receipts, spool_after: float, io_lock: threading.Lock) -> None:
+    def __init__(
+        self, store: Store, run_id: str, receipts: Receipts, spool_after: float, io_lock: threading.Lock
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.receipts = receipts
@@ -207,11 +209,15 @@ class Delivery:
         folder = self.spool.folder
         self.spool.close()
         if self.refusal is not None:
-            say(f"{self.store.location} refused the token; run {self.run_id[:8]} is kept in {folder}. "
-                "Fix RUNHISTORY_TOKEN and send it with `runhistory sync`.")  # fmt: skip
+            say(
+                f"{self.store.location} refused the token; run {self.run_id[:8]} is kept in {folder}. "
+                "Fix RUNHISTORY_TOKEN and send it with `runhistory sync`."
+            )
         else:
-            say(f"the server at {self.store.location} did not answer; run {self.run_id[:8]} is kept in {folder}. "
-                "Send it with `runhistory sync`.")  # fmt: skip
+            say(
+                f"the server at {self.store.location} did not answer; run {self.run_id[:8]} is kept in {folder}. "
+                "Send it with `runhistory sync`."
+            )
 
 
 def _contiguous(items: list[Item]) -> bool:

@@ -97,8 +97,9 @@ class AppendMetrics:
         if len(names) > 1:
             parts = [names[: len(names) // 2], names[len(names) // 2 :]]
             return [
-                AppendMetrics(f"{self.key}.{i}", {n: self.series[n] for n in part},
-                              [it for it in self.items if it[1] in part])  # fmt: skip
+                AppendMetrics(
+                    f"{self.key}.{i}", {n: self.series[n] for n in part}, [it for it in self.items if it[1] in part]
+                )
                 for i, part in enumerate(parts)
             ]
         (name,) = names
@@ -321,7 +322,12 @@ class SetEnvironment:
 
     def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
         env = self.environment
-        return {"op": self.KIND, "packages": env.packages, "git_diff": env.git_diff, "truncated": env.git_diff_truncated}
+        return {
+            "op": self.KIND,
+            "packages": env.packages,
+            "git_diff": env.git_diff,
+            "truncated": env.git_diff_truncated,
+        }
 
     @classmethod
     def from_spool(cls, doc: dict[str, Any], folder: Path) -> SetEnvironment:
@@ -334,6 +340,16 @@ class SetEnvironment:
         return "the run's environment"
 
 
-_OP_TYPES = (AppendMetrics, PutArtifact, UpdateRun, FinishRun, CreateRun, SetParams, UpdateTags, SetNote, SetEnvironment)
+_OP_TYPES = (
+    AppendMetrics,
+    PutArtifact,
+    UpdateRun,
+    FinishRun,
+    CreateRun,
+    SetParams,
+    UpdateTags,
+    SetNote,
+    SetEnvironment,
+)
 #: Every operation by its name in the spool.
 OPS: dict[str, type[Any]] = {op.KIND: op for op in _OP_TYPES}

@@ -101,7 +101,9 @@ class Receipts:
                     earlier.append(self._unreported.pop(failed_seq))
         if earlier:
             reasons = list(dict.fromkeys(str(e) for e in earlier))
-            more = f" (and {len(reasons) - 1} other reason{'s' if len(reasons) > 2 else ''})" if len(reasons) > 1 else ""
+            more = (
+                f" (and {len(reasons) - 1} other reason{'s' if len(reasons) > 2 else ''})" if len(reasons) > 1 else ""
+            )
             n = len(earlier)
             raise LoggingError(
                 f"{n} value{'s' if n != 1 else ''} logged before flush() could not be stored: {reasons[0]}{more}"

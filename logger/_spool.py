@@ -31,6 +31,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,8 @@ def read_op(doc: dict[str, Any], folder: Path, format: int) -> Op:
         raise InvalidInput(f"unknown spooled operation {doc.get('op')!r}")
     if format == 1 and kind is AppendMetrics:
         return AppendMetrics(doc["key"], wire.batch_from_wire(doc["series"]))
-    return kind.from_spool(doc, folder)
+    op: Op = kind.from_spool(doc, folder)
+    return op
 
 
 def deliver(
@@ -160,9 +162,11 @@ def deliver(
     return len(lines) - done
 
 
-def sync_all(
-    store: Store, root: Path | None = None, report: Callable[[str], None] = log.warning
-) -> tuple[int, int]:
+def _report_skipped(report: Callable[[str], None], name: str, item: object, error: BaseException) -> None:
+    report(f"skipped an operation of {name}: {error}")
+
+
+def sync_all(store: Store, root: Path | None = None, report: Callable[[str], None] = log.warning) -> tuple[int, int]:
     """Deliver every finished spool under ``root`` meant for ``store``.
 
     Spools still held by a live process are left to it. Returns (spools
@@ -189,7 +193,11 @@ def sync_all(
                     pending.remove(folder)  # its process is alive and delivers it itself
                     continue
                 try:
-                    deliver(store, folder, on_refused=lambda i, e: report(f"skipped an operation of {folder.name}: {e}"))
+                    deliver(
+                        store,
+                        folder,
+                        on_refused=partial(_report_skipped, report, folder.name),
+                    )
                 except RunNotFound:
                     continue  # another spool creates the run; try again after it
                 shutil.rmtree(folder)

@@ -11,9 +11,7 @@ NUMBER = "number"
 STRING = "string"
 CHART = "chart"
 
-_SUPPORTED = (
-    "an int, float, bool, str, a list/tuple of numbers, or a numpy/torch scalar or 1-D array"
-)
+_SUPPORTED = "an int, float, bool, str, a list/tuple of numbers, or a numpy/torch scalar or 1-D array"
 
 
 def _check_int(value: int, what: str) -> int:
@@ -31,9 +29,7 @@ def coerce_value(value: Any) -> tuple[Any, str]:
         return _check_int(int(value), "integer"), NUMBER
     if t is str:
         if len(value) > MAX_STRING_LENGTH:
-            raise ValueError(
-                f"string value is {len(value)} characters long; the limit is {MAX_STRING_LENGTH}"
-            )
+            raise ValueError(f"string value is {len(value)} characters long; the limit is {MAX_STRING_LENGTH}")
         return value, STRING
     if t is list or t is tuple:
         return _chart(value), CHART
@@ -59,9 +55,7 @@ def _coerce_array(value: Any) -> tuple[Any, str]:
         raise TypeError(f"cannot log a {type(value).__name__} holding a {type(item).__name__}; log {_SUPPORTED}")
     if ndim == 1:
         return _chart(value.tolist()), CHART
-    raise TypeError(
-        f"cannot log a {ndim}-D {type(value).__name__}; log {_SUPPORTED} (log each row as its own chart)"
-    )
+    raise TypeError(f"cannot log a {ndim}-D {type(value).__name__}; log {_SUPPORTED} (log each row as its own chart)")
 
 
 def _chart(items: Any) -> list[Any]:

@@ -136,7 +136,9 @@ class Writer:
             else:  # a barrier: settled once everything before it is
                 self.delivery.receipts.stored([item[0]])
 
-    def _group(self, names: tuple[str, ...], values: list[Any], steps: list[Any], times: list[Any]) -> dict[str, SeriesBatch]:
+    def _group(
+        self, names: tuple[str, ...], values: list[Any], steps: list[Any], times: list[Any]
+    ) -> dict[str, SeriesBatch]:
         first = names[0]
         kinds = self.kinds
         if names.count(first) == len(names):

@@ -41,7 +41,9 @@ def _one_text_per_cell(match: re.Match[str]) -> str:
             continue
         braille = "\u2800" <= char <= "\u28ff"
         font = ' style="font-family: DejaVu Sans"' if braille else ""
-        out.append(f'<text class="{cls}" x="{float(x) + i * cell:.1f}" y="{y}"{font} clip-path="{clip}">{html.escape(char)}</text>')
+        out.append(
+            f'<text class="{cls}" x="{float(x) + i * cell:.1f}" y="{y}"{font} clip-path="{clip}">{html.escape(char)}</text>'
+        )
     return "".join(out)
 
 
@@ -57,7 +59,9 @@ def svg_to_png(svg_path: Path, width: int = 1600) -> Path:
     import cairosvg
 
     svg = svg_path.read_text()
-    svg = svg.replace('"Fira Code"', '"DejaVu Sans Mono"').replace("Fira Code, monospace", "DejaVu Sans Mono, monospace")
+    svg = svg.replace('"Fira Code"', '"DejaVu Sans Mono"').replace(
+        "Fira Code, monospace", "DejaVu Sans Mono, monospace"
+    )
     svg = _TEXT.sub(_one_text_per_cell, svg)
     png = svg_path.with_suffix(".png")
     cairosvg.svg2png(bytestring=svg.encode(), write_to=str(png), output_width=width)
@@ -89,10 +93,10 @@ async def _settle(pilot: Any) -> None:
 
 
 async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suffix: str) -> list[Path]:
-    from runhistory.api import EmbeddedStore
-    from runhistory.app.app import make_app
     from textual.widgets import Input
 
+    from runhistory.api import EmbeddedStore
+    from runhistory.app.app import make_app
     from runhistory.app.screens.run import RunScreen
     from runhistory.app.screens.runs import RunsScreen
     from runhistory.app.widgets.artifact_tree import ArtifactTree
@@ -230,8 +234,12 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Screenshots of every screen, from the real app on demo data.")
-    parser.add_argument("--wait", type=float, default=30.0, help="seconds the live run trains before the pictures (default 30)")
-    parser.add_argument("--out", type=Path, default=HERE, help="folder for the .svg and .png files (default: screenshots/)")
+    parser.add_argument(
+        "--wait", type=float, default=30.0, help="seconds the live run trains before the pictures (default 30)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=HERE, help="folder for the .svg and .png files (default: screenshots/)"
+    )
     args = parser.parse_args()
 
     from runhistory.api import EmbeddedStore

@@ -142,7 +142,6 @@ def _regular_file_span(data: BinaryIO) -> tuple[int, int, int] | None:
     except (AttributeError, OSError, ValueError):
         return None
 
-
     if not stat.S_ISREG(st.st_mode):
         return None
     return fd, start, max(0, st.st_size - start)

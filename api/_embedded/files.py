@@ -35,7 +35,9 @@ class Files(StorePart):
 
     # -- artifacts ------------------------------------------------------------
 
-    def put_artifact(self, run_id: str, path: str, data: bytes | BinaryIO, *, max_size: int | None = None) -> ArtifactInfo:
+    def put_artifact(
+        self, run_id: str, path: str, data: bytes | BinaryIO, *, max_size: int | None = None
+    ) -> ArtifactInfo:
         """See ``Store.put_artifact``."""
         path = check_artifact_path(path)
         limit = MAX_ARTIFACT_SIZE if max_size is None else max_size
@@ -63,17 +65,23 @@ class Files(StorePart):
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
         """See ``Store.list_artifacts``."""
         where, args = _under(check_prefix(prefix))
-        rows = self.db.conn().execute(
-            f"SELECT path, size, sha256, created_at FROM artifacts WHERE run_id = ?{where} ORDER BY path",
-            (run_id, *args),
-        ).fetchall()
+        rows = (
+            self.db.conn()
+            .execute(
+                f"SELECT path, size, sha256, created_at FROM artifacts WHERE run_id = ?{where} ORDER BY path",
+                (run_id, *args),
+            )
+            .fetchall()
+        )
         return [ArtifactInfo(*r) for r in rows]
 
     def open_artifact(self, run_id: str, path: str) -> BinaryIO:
         """See ``Store.open_artifact``."""
-        row = self.db.conn().execute(
-            "SELECT sha256 FROM artifacts WHERE run_id = ? AND path = ?", (run_id, path)
-        ).fetchone()
+        row = (
+            self.db.conn()
+            .execute("SELECT sha256 FROM artifacts WHERE run_id = ? AND path = ?", (run_id, path))
+            .fetchone()
+        )
         if row is None:
             raise ArtifactNotFound(f"run {run_id[:8]} has no artifact {path!r}")
         return self.blobs.open(row[0])
@@ -113,16 +121,19 @@ class Files(StorePart):
 
     def list_assets(self) -> list[AssetSummary]:
         """See ``Store.list_assets``."""
-        rows = self.db.conn().execute(
-            "SELECT name, MAX(version), COUNT(*), MAX(created_at) FROM assets GROUP BY name ORDER BY name"
-        ).fetchall()
+        rows = (
+            self.db.conn()
+            .execute("SELECT name, MAX(version), COUNT(*), MAX(created_at) FROM assets GROUP BY name ORDER BY name")
+            .fetchall()
+        )
         return [AssetSummary(*r) for r in rows]
 
     def _asset_version(self, conn: sqlite3.Connection, row: Sequence[Any]) -> AssetVersion:
         files = [
             AssetFile(*r)
             for r in conn.execute(
-                "SELECT path, size, sha256 FROM asset_files WHERE name = ? AND version = ? ORDER BY path", (row[0], row[1])
+                "SELECT path, size, sha256 FROM asset_files WHERE name = ? AND version = ? ORDER BY path",
+                (row[0], row[1]),
             )
         ]
         return AssetVersion(row[0], row[1], row[2], row[3], row[4], files)
@@ -150,9 +161,13 @@ class Files(StorePart):
     def open_asset_file(self, name: str, version: int, path: str) -> BinaryIO:
         """See ``Store.open_asset_file``."""
         rules.check_version(name, version)
-        row = self.db.conn().execute(
-            "SELECT sha256 FROM asset_files WHERE name = ? AND version = ? AND path = ?", (name, version, path)
-        ).fetchone()
+        row = (
+            self.db.conn()
+            .execute(
+                "SELECT sha256 FROM asset_files WHERE name = ? AND version = ? AND path = ?", (name, version, path)
+            )
+            .fetchone()
+        )
         if row is None:
             raise AssetNotFound(f"asset {name}:{version} has no file {path!r}")
         return self.blobs.open(row[0])

@@ -16,8 +16,8 @@ from .._params import check_environment, check_note, check_params, check_tags, p
 from .._query import And, Compare, Field, Query, SortKey, parse_query, parse_sort
 from .._rows import RUN_FIELDS, run_from_row, run_to_row
 from .._validate import check_experiment, check_name, check_run_id
-from .part import StorePart
 from . import query as planning
+from .part import StorePart
 from .query import Compiled, Compiler, after, estimate, malformed_cursor, order_by, terms_of
 
 _COLUMNS = ", ".join(RUN_FIELDS)
@@ -31,8 +31,10 @@ class Runs(StorePart):
 
     def _run(self, row: Sequence[Any], now: float) -> Run:
         named = dict(zip(RUN_FIELDS, row))
-        return run_from_row(named, rules.reported_status(named["status"], named["heartbeat_at"], named["started_at"],
-                                                         now, self.lost_after))  # fmt: skip
+        return run_from_row(
+            named,
+            rules.reported_status(named["status"], named["heartbeat_at"], named["started_at"], now, self.lost_after),
+        )
 
     def create_run(self, spec: NewRun) -> Run:
         """See ``Store.create_run``."""
@@ -42,11 +44,25 @@ class Runs(StorePart):
         run_id = uuid.uuid4().hex if spec.run_id is None else check_run_id(spec.run_id)
         now = self.clock()
         run = Run(
-            id=run_id, experiment=experiment, name=spec.name, status="running", started_at=utc(now),  # type: ignore[arg-type]
-            ended_at=None, heartbeat_at=utc(now), command=list(spec.command), cwd=spec.cwd, host=spec.host,
-            user=spec.user, python=spec.python, pid=spec.pid, git_commit=None, git_dirty=None, error=None,
-            exit_code=None, skipped_files=[],
-        )  # fmt: skip
+            id=run_id,
+            experiment=experiment,
+            name=spec.name,
+            status="running",
+            started_at=utc(now),  # type: ignore[arg-type]
+            ended_at=None,
+            heartbeat_at=utc(now),
+            command=list(spec.command),
+            cwd=spec.cwd,
+            host=spec.host,
+            user=spec.user,
+            python=spec.python,
+            pid=spec.pid,
+            git_commit=None,
+            git_dirty=None,
+            error=None,
+            exit_code=None,
+            skipped_files=[],
+        )
         try:
             with self.db.write() as conn:
                 conn.execute(_INSERT, run_to_row(run))
@@ -58,9 +74,11 @@ class Runs(StorePart):
         """See ``Store.get_run``."""
         if not isinstance(run_id, str) or not run_id or any(c not in "0123456789abcdef" for c in run_id):
             raise RunNotFound(f"no run {run_id!r}: run ids are lowercase hex digits")
-        rows = self.db.conn().execute(
-            f"{_SELECT} WHERE id >= ? AND id < ? ORDER BY id LIMIT 11", (run_id, run_id + "g")
-        ).fetchall()
+        rows = (
+            self.db.conn()
+            .execute(f"{_SELECT} WHERE id >= ? AND id < ? ORDER BY id LIMIT 11", (run_id, run_id + "g"))
+            .fetchall()
+        )
         if not rows:
             raise RunNotFound(f"no run {run_id!r}")
         if len(rows) > 1:
@@ -172,10 +190,14 @@ class Runs(StorePart):
         # A comparison of the same field with a number bounds the index range read, and
         # leaves out the runs whose value is text or missing (they cannot match it).
         bounds = [
-            (t.op, t.value) for t in terms_of(query)
-            if isinstance(t, Compare) and t.field == first.field and t.op in ("=", "<", "<=", ">", ">=")
-            and isinstance(t.value, (int, float)) and not isinstance(t.value, bool)
-        ]  # fmt: skip
+            (t.op, t.value)
+            for t in terms_of(query)
+            if isinstance(t, Compare)
+            and t.field == first.field
+            and t.op in ("=", "<", "<=", ">", ">=")
+            and isinstance(t.value, (int, float))
+            and not isinstance(t.value, bool)
+        ]
         rows: list[Any] = []
         for phase, value in enumerate(("num", "text")):
             if phase < start or len(rows) >= count or (bounds and value == "text"):
@@ -212,7 +234,9 @@ class Runs(StorePart):
                 f"SELECT {_QUALIFIED} FROM {table} d {' '.join(compiled.joins)} "
                 f"WHERE {' AND '.join(compiled.where)} ORDER BY {order} LIMIT ?"
             )
-            rows += conn.execute(sql, (*compiled.join_args, *compiled.where_args, *order_args, count - len(rows))).fetchall()
+            rows += conn.execute(
+                sql, (*compiled.join_args, *compiled.where_args, *order_args, count - len(rows))
+            ).fetchall()
         if len(rows) < count and not bounds:
             without = (
                 f"NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = runs.id AND x.{column} = ? "
@@ -319,8 +343,12 @@ class Runs(StorePart):
                     "finish it, or wait until it is lost, before deleting it"
                 )
             files = conn.execute("SELECT sha256, size FROM artifacts WHERE run_id = ?", (run_id,)).fetchall()
-            kept = [f"{n}:{v}" for n, v in conn.execute(
-                "SELECT name, version FROM assets WHERE run_id = ? ORDER BY name, version", (run_id,))]  # fmt: skip
+            kept = [
+                f"{n}:{v}"
+                for n, v in conn.execute(
+                    "SELECT name, version FROM assets WHERE run_id = ? ORDER BY name, version", (run_id,)
+                )
+            ]
             conn.execute("DELETE FROM chunks WHERE metric_id IN (SELECT id FROM metrics WHERE run_id = ?)", (run_id,))
             for table in ("metrics", "latest_values", "run_params", "run_tags", "run_environment", "artifacts"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))

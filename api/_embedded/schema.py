@@ -154,17 +154,14 @@ def latest_columns(kind: str, value: object) -> tuple[float | None, str | None]:
     return None, None
 
 
-#: Every change since ``FIRST_SCHEMA``, oldest first.
-MIGRATIONS: list[Migration] = [
-    Migration(
-        "run metadata: params, tags, note, environment, latest metric values",
-        lambda conn: (
-            statements(
-                "ALTER TABLE runs ADD COLUMN params TEXT NOT NULL DEFAULT '{}'",
-                "ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
-                "ALTER TABLE runs ADD COLUMN note TEXT",
-                # One row per param, typed, so that a query compares numbers as numbers.
-                """CREATE TABLE run_params (
+def _metadata_tables(conn: sqlite3.Connection) -> None:
+    """Params, tags, a note and the environment of each run; each metric's latest value."""
+    statements(
+        "ALTER TABLE runs ADD COLUMN params TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE runs ADD COLUMN note TEXT",
+        # One row per param, typed, so that a query compares numbers as numbers.
+        """CREATE TABLE run_params (
                     run_id TEXT NOT NULL,
                     key TEXT NOT NULL,
                     kind TEXT NOT NULL,  -- number, bool, text, null or list (JSON in text)
@@ -172,32 +169,35 @@ MIGRATIONS: list[Migration] = [
                     text TEXT,
                     PRIMARY KEY (run_id, key)
                 ) WITHOUT ROWID""",
-                "CREATE INDEX run_params_by_num ON run_params (key, num)",
-                "CREATE INDEX run_params_by_text ON run_params (key, text)",
-                "CREATE TABLE run_tags (tag TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (tag, run_id)) WITHOUT ROWID",
-                "CREATE INDEX run_tags_by_run ON run_tags (run_id)",
-                """CREATE TABLE run_environment (
+        "CREATE INDEX run_params_by_num ON run_params (key, num)",
+        "CREATE INDEX run_params_by_text ON run_params (key, text)",
+        "CREATE TABLE run_tags (tag TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (tag, run_id)) WITHOUT ROWID",
+        "CREATE INDEX run_tags_by_run ON run_tags (run_id)",
+        """CREATE TABLE run_environment (
                     run_id TEXT PRIMARY KEY,
                     packages TEXT NOT NULL,
                     git_diff TEXT,
                     git_diff_truncated INTEGER NOT NULL DEFAULT 0
                 ) WITHOUT ROWID""",
-                # Each metric's latest value, written with every append: queries and sorts on
-                # metrics.NAME read this table through its indexes, never the chunks.
-                """CREATE TABLE latest_values (
+        # Each metric's latest value, written with every append: queries and sorts on
+        # metrics.NAME read this table through its indexes, never the chunks.
+        """CREATE TABLE latest_values (
                     name TEXT NOT NULL,
                     run_id TEXT NOT NULL,
                     num REAL,
                     text TEXT,
                     PRIMARY KEY (name, run_id)
                 ) WITHOUT ROWID""",
-                "CREATE INDEX latest_values_by_num ON latest_values (name, num)",
-                "CREATE INDEX latest_values_by_text ON latest_values (name, text)",
-                "CREATE INDEX latest_values_by_run ON latest_values (run_id)",
-            )(conn),
-            _latest_values_from_metrics(conn),
-        ),
-    ),
+        "CREATE INDEX latest_values_by_num ON latest_values (name, num)",
+        "CREATE INDEX latest_values_by_text ON latest_values (name, text)",
+        "CREATE INDEX latest_values_by_run ON latest_values (run_id)",
+    )(conn)
+    _latest_values_from_metrics(conn)
+
+
+#: Every change since ``FIRST_SCHEMA``, oldest first.
+MIGRATIONS: list[Migration] = [
+    Migration("run metadata: params, tags, note, environment, latest metric values", _metadata_tables),
 ]
 
 #: The schema version this code writes.

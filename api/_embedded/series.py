@@ -50,9 +50,13 @@ class SeriesPart(StorePart):
             "SELECT id, kind, count, last_step FROM metrics WHERE run_id = ? AND name = ?", (run_id, name)
         ).fetchone()
         if row is None:
-            metric_id = cast(int, conn.execute(
-                "INSERT INTO metrics (run_id, name, kind, count) VALUES (?, ?, ?, 0)", (run_id, name, points.kind),
-            ).lastrowid)  # fmt: skip
+            metric_id = cast(
+                int,
+                conn.execute(
+                    "INSERT INTO metrics (run_id, name, kind, count) VALUES (?, ?, ?, 0)",
+                    (run_id, name, points.kind),
+                ).lastrowid,
+            )
             count, last_step = 0, None
         else:
             metric_id, kind, count, last_step = row
@@ -88,17 +92,23 @@ class SeriesPart(StorePart):
 
     def list_metrics(self, run_id: str) -> list[MetricInfo]:
         """See ``Store.list_metrics``."""
-        rows = self.db.conn().execute(
-            "SELECT name, kind, count, last_step, last_value, last_time FROM metrics WHERE run_id = ? ORDER BY name",
-            (run_id,),
-        ).fetchall()
+        rows = (
+            self.db.conn()
+            .execute(
+                "SELECT name, kind, count, last_step, last_value, last_time FROM metrics WHERE run_id = ? ORDER BY name",
+                (run_id,),
+            )
+            .fetchall()
+        )
         return [MetricInfo(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
     def read_series(self, run_id: str, name: str, *, max_points: int | None = None) -> Series:
         """See ``Store.read_series``."""
         rules.check_max_points(max_points)
         conn = self.db.conn()
-        row = conn.execute("SELECT id, kind, count FROM metrics WHERE run_id = ? AND name = ?", (run_id, name)).fetchone()
+        row = conn.execute(
+            "SELECT id, kind, count FROM metrics WHERE run_id = ? AND name = ?", (run_id, name)
+        ).fetchone()
         if row is None:
             raise MetricNotFound(f"run {run_id[:8]} has no metric {name!r}")
         metric_id, kind, count = row

@@ -128,9 +128,29 @@ def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 for _name in (
-    "create_run", "get_run", "list_runs", "update_run", "heartbeat", "finish_run", "append_metrics",
-    "list_metrics", "read_series", "put_artifact", "list_artifacts", "open_artifact", "promote",
-    "list_assets", "list_asset_versions", "get_asset", "open_asset_file", "set_params", "update_tags",
-    "set_note", "rename_run", "delete_run", "set_environment", "get_environment",
-):  # fmt: skip
+    "create_run",
+    "get_run",
+    "list_runs",
+    "update_run",
+    "heartbeat",
+    "finish_run",
+    "append_metrics",
+    "list_metrics",
+    "read_series",
+    "put_artifact",
+    "list_artifacts",
+    "open_artifact",
+    "promote",
+    "list_assets",
+    "list_asset_versions",
+    "get_asset",
+    "open_asset_file",
+    "set_params",
+    "update_tags",
+    "set_note",
+    "rename_run",
+    "delete_run",
+    "set_environment",
+    "get_environment",
+):
     setattr(EmbeddedStore, _name, _translating(getattr(EmbeddedStore, _name)))

@@ -22,11 +22,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Header, Static
 
 from runhistory.api import AssetNotFound, AssetVersion, Run, RunNotFound, Store
-
-from ..messages import AssetsListed, AssetVersionsLoaded, LineageRunRead, SourceRunRead
 from runhistory.api._safe_text import safe_line
 
 from ..human import error_text
+from ..messages import AssetsListed, AssetVersionsLoaded, LineageRunRead, SourceRunRead
 from ..widgets.assets_tables import AssetFiles, AssetLineage, AssetNames, AssetVersions, promoted_path, version_label
 from ..widgets.key_footer import KeyFooter
 from .download import DownloadModal, asset_download
@@ -273,9 +272,17 @@ class AssetsScreen(StoreScreen):
             self._runs[message.run_id] = None
             self._show_lineage()
             version = self.version
-            what = f"{safe_line(version.name, 60)} {version_label(version.version)}" if version is not None else "the version"
-            self.notify(f"Run {message.run_id[:8]}, which {what} was promoted from, is no longer in the store.",
-                        title="Source run not found", severity="error", timeout=6)  # fmt: skip
+            what = (
+                f"{safe_line(version.name, 60)} {version_label(version.version)}"
+                if version is not None
+                else "the version"
+            )
+            self.notify(
+                f"Run {message.run_id[:8]}, which {what} was promoted from, is no longer in the store.",
+                title="Source run not found",
+                severity="error",
+                timeout=6,
+            )
             return
         if self.in_view:
             self.history.open_run(message.run, tab="artifacts", select=message.select)

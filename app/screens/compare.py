@@ -25,10 +25,10 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from runhistory.api import Environment, MetricInfo, Run, RunNotFound, Series, Store
+from runhistory.api._safe_text import safe_line
 
 from ..human import value_text
 from ..key_metrics import key_metric_names, rank_metric_names
-from runhistory.api._safe_text import safe_line
 from ..widgets.compare_chart import CompareChart, Line, run_color
 from ..widgets.key_footer import KeyFooter
 from ..widgets.scalars_diff import Row, ScalarsDiff, compare_rows
@@ -107,7 +107,9 @@ class CompareScreen(StoreScreen):
     CompareScreen #compare-scalars { height: 2fr; min-height: 5; }
     """
 
-    def __init__(self, store: Store, runs: list[Run], clock: Callable[[], float], live_interval: float | None = None) -> None:
+    def __init__(
+        self, store: Store, runs: list[Run], clock: Callable[[], float], live_interval: float | None = None
+    ) -> None:
         super().__init__()
         self.store = store
         self.runs: list[Run | None] = list(runs)

@@ -8,9 +8,9 @@ made by the store in a thread worker, then the screen reads the run again.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, cast
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -152,8 +152,9 @@ class RenameModal(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(f"Rename {_label(self.run)}", classes="title", markup=False)
-            yield Input(self.run.name or "", placeholder="a name (empty: none)", max_length=MAX_RUN_NAME_LENGTH,
-                        id="name-input")  # fmt: skip
+            yield Input(
+                self.run.name or "", placeholder="a name (empty: none)", max_length=MAX_RUN_NAME_LENGTH, id="name-input"
+            )
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Rename", variant="primary", id="save")
@@ -249,7 +250,7 @@ class DescribesRuns:
         """Make the change in the store, then tell the screen."""
         try:
             if what == "tags":
-                add, remove = value  # type: ignore[misc]
+                add, remove = cast("tuple[list[str], list[str]]", value)
                 self.store.update_tags(run.id, add=add, remove=remove)
                 said = f"tags of {run.short_id}: " + " ".join([*(f"+{t}" for t in add), *(f"-{t}" for t in remove)])
             elif what == "note":
@@ -260,12 +261,15 @@ class DescribesRuns:
                 said = f"{run.short_id} renamed" if value else f"{run.short_id}'s name cleared"
             else:
                 deleted = self.store.delete_run(run.id)
-                kept = f"; asset versions kept: {', '.join(deleted.kept_asset_versions)}" if deleted.kept_asset_versions else ""
+                kept = (
+                    f"; asset versions kept: {', '.join(deleted.kept_asset_versions)}"
+                    if deleted.kept_asset_versions
+                    else ""
+                )
                 said = f"deleted {run.short_id}: {deleted.blobs_freed} stored files freed{kept}"
         except RunhistoryError as error:
-            self.app.call_from_thread(  # type: ignore[attr-defined]
-                self.app.notify, error_text(error), title="Not changed", severity="error", markup=False  # type: ignore[attr-defined]
-            )
+            app = self.app  # type: ignore[attr-defined]
+            app.call_from_thread(app.notify, error_text(error), title="Not changed", severity="error", markup=False)
             return
         self.post_message(RunDescribed(run.id, deleted=what == "delete", said=said))  # type: ignore[attr-defined]
 
@@ -273,9 +277,12 @@ class DescribesRuns:
 class ParamColumnsModal(ModalScreen[list[str] | None]):
     """Which params the runs table shows as columns (space toggles, enter applies)."""
 
-    DEFAULT_CSS = _CSS.format(name="ParamColumnsModal") + """
+    DEFAULT_CSS = (
+        _CSS.format(name="ParamColumnsModal")
+        + """
     ParamColumnsModal SelectionList { height: auto; max-height: 20; }
     """
+    )
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]  # type: ignore[assignment]
 
     def __init__(self, keys: list[str], chosen: list[str], most: int) -> None:
@@ -293,7 +300,9 @@ class ParamColumnsModal(ModalScreen[list[str] | None]):
                 yield SelectionList[str](*[(k, k, k in self.chosen) for k in self.keys], id="param-keys")
             else:
                 yield Static("No run read so far has params: get_logger(params=config) records them.", classes="hint")
-            yield Static(f"space picks · enter applies · at most {self.most} · remembered for this store", classes="hint")
+            yield Static(
+                f"space picks · enter applies · at most {self.most} · remembered for this store", classes="hint"
+            )
             yield Static("", classes="why", id="columns-why", markup=False)
             with Horizontal():
                 yield Button("Cancel", id="cancel")
@@ -311,9 +320,9 @@ class ParamColumnsModal(ModalScreen[list[str] | None]):
         picked = set(self.query_one("#param-keys", SelectionList).selected)
         return [k for k in self.keys if k in picked]
 
-    def on_key(self, event: object) -> None:
-        if getattr(event, "key", None) == "enter":
-            getattr(event, "stop")()
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
             self._apply()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -34,11 +34,10 @@ from runhistory.api import (
     download_artifacts,
     download_asset,
 )
+from runhistory.api._safe_text import safe_line
 
 from ..human import error_text
 from ..human import size as human_bytes
-from runhistory.api._safe_text import safe_line
-
 
 #: Files named in the modal's summary, at most (the count says how many more).
 SHOWN_FILES = 5
@@ -77,7 +76,9 @@ def _listing(paths: list[str]) -> str:
     return f"{shown}{more}"
 
 
-def run_files_download(store: Store, run_id: str, files: list[ArtifactInfo], *, path: str | None, prefix: str) -> Download:
+def run_files_download(
+    store: Store, run_id: str, files: list[ArtifactInfo], *, path: str | None, prefix: str
+) -> Download:
     """A run's one file ``path``, or its files under ``prefix`` (``files`` are those, for the summary)."""
     total = sum(a.size for a in files)
     if path is not None:

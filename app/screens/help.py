@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 FILTER_HELP = (
     "Filter: after / type a query, answered by the store: params.lr >= 1e-3 and metrics.val/accuracy > 0.9, "
-    "tag:baseline and not status = failed, name ~ \"sweep-*\" (and, or, not, parentheses; = != < <= > >= ~). "
+    'tag:baseline and not status = failed, name ~ "sweep-*" (and, or, not, parentheses; = != < <= > >= ~). '
     "Plain words search the run id, name, experiment, status, tags, note and command; a status word "
     "(failed, running, …) and exp:NAME match exactly. Enter keeps the filter, Escape clears it.\n\n"
     "Sort: s moves the sort to the next column, S reverses it; so does a click on a column header. "

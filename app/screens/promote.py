@@ -21,10 +21,10 @@ from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from runhistory.api import ArtifactInfo, AssetVersion, InvalidInput, Store, check_asset_name
+from runhistory.api._safe_text import safe_line
 
 from ..human import error_text
 from ..human import size as human_bytes
-from runhistory.api._safe_text import safe_line
 
 #: Files listed in the modal, at most (the count says how many more).
 SHOWN_FILES = 12
@@ -195,13 +195,17 @@ class PromoteModal(ModalScreen[AssetVersion | None]):
                 count = len(version.files)
                 self.app.notify(
                     f"Promoted {version.name}:{version.version} ({count} file{'s' if count != 1 else ''}, "
-                    f"{human_bytes(version.size)})", title="Asset promoted", markup=False,
-                )  # fmt: skip
+                    f"{human_bytes(version.size)})",
+                    title="Asset promoted",
+                    markup=False,
+                )
                 self.dismiss(version)
         elif event.state == WorkerState.ERROR and worker.error is not None:
             if worker.group == "promote-files":
                 self.files = []
-                self.query_one("#promote-files", Static).update(f"The files could not be read: {error_text(worker.error)}")
+                self.query_one("#promote-files", Static).update(
+                    f"The files could not be read: {error_text(worker.error)}"
+                )
             else:
                 self.promoting = False  # the user may correct the name or prefix and try again
                 self._show_result(f"Not promoted: {safe_line(error_text(worker.error))}", "error")

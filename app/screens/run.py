@@ -21,7 +21,15 @@ from textual.worker import get_current_worker
 from runhistory.api import ArtifactInfo, ArtifactNotFound, Environment, MetricInfo, Run, RunNotFound, Store
 
 from ..key_metrics import chart_metric_names
-from ..messages import ArtifactPreviewed, ArtifactsListed, ConsoleRead, RunLoaded, SeriesLoaded, TextHistoryLoaded
+from ..messages import (
+    ArtifactPreviewed,
+    ArtifactsListed,
+    ConsoleRead,
+    RunDescribed,
+    RunLoaded,
+    SeriesLoaded,
+    TextHistoryLoaded,
+)
 from ..previews import HEAD_BYTES, IMAGE_BYTES, folder_preview, make_preview, preview_bytes
 from ..run_command import CONSOLE_PATH
 from ..widgets.artifact_preview import ArtifactPreview
@@ -35,7 +43,6 @@ from ..widgets.overview import OverviewPane
 from ..widgets.run_header import RunHeader
 from ..widgets.scalars_table import ScalarsTable
 from ..widgets.text_history import TextHistory
-from ..messages import RunDescribed
 from .describe import DescribesRuns
 from .download import DownloadModal, run_files_download
 from .error import ErrorModal
@@ -130,7 +137,9 @@ class RunScreen(DescribesRuns, StoreScreen):
         Binding("d", "download", "Download", tooltip="Save the highlighted file or folder below a folder you name"),
         Binding("p", "promote", "Promote", tooltip="Make the highlighted file or folder the next version of an asset"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the run again"),
-        Binding("o", "toggle_overview", "Overview", show=False, tooltip="Show or hide params, tags, note and environment"),
+        Binding(
+            "o", "toggle_overview", "Overview", show=False, tooltip="Show or hide params, tags, note and environment"
+        ),
         *DescribesRuns.DESCRIBE_BINDINGS,
     ]
 
@@ -362,9 +371,12 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.refresh_bindings()
         preview = self.query_one(ArtifactPreview)
         if not message.artifacts:
-            preview.show_note("No artifacts", "This run has no files. A training script stores them with "
-                              "logger.upload(path, data) or logger.upload_file(path, file); files in ./outputs "
-                              "are uploaded when the run ends.")  # fmt: skip
+            preview.show_note(
+                "No artifacts",
+                "This run has no files. A training script stores them with "
+                "logger.upload(path, data) or logger.upload_file(path, file); files in ./outputs "
+                "are uploaded when the run ends.",
+            )
             return
         node = tree.cursor_node
         if node is None:
@@ -427,7 +439,10 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.notify("log scale" if self.log_scale else "linear scale", timeout=1.5)
 
     _TAB_FOCUS: ClassVar[dict[str, str]] = {
-        "charts": "#metric-picker", "scalars": "#scalars-table", "text": "#text-history", "console": "#console-log",
+        "charts": "#metric-picker",
+        "scalars": "#scalars-table",
+        "text": "#text-history",
+        "console": "#console-log",
         "artifacts": "#artifact-tree",
     }
 
@@ -463,7 +478,11 @@ class RunScreen(DescribesRuns, StoreScreen):
     def action_download(self) -> None:
         path, prefix = self._artifact_selection()
         artifacts = self.query_one(ArtifactTree).artifacts
-        files = [a for a in artifacts if a.path == path] if path is not None else [a for a in artifacts if a.path.startswith(prefix)]
+        files = (
+            [a for a in artifacts if a.path == path]
+            if path is not None
+            else [a for a in artifacts if a.path.startswith(prefix)]
+        )
         job = run_files_download(self.store, self.run_data.id, files, path=path, prefix=prefix)
         self.app.push_screen(DownloadModal(job))
 
@@ -501,7 +520,7 @@ class RunScreen(DescribesRuns, StoreScreen):
             if screen is not self and message.deleted and hasattr(screen, "forget_run"):
                 screen.forget_run(message.run_id)
             elif screen is not self and hasattr(screen, "reread_run"):
-                screen.reread_run(screen.model.generation, message.run_id)
+                screen.reread_run(screen.model.generation, message.run_id)  # type: ignore[attr-defined]
         if message.deleted:
             self.app.pop_screen()
         else:
@@ -520,10 +539,13 @@ class RunScreen(DescribesRuns, StoreScreen):
             self._artifacts_known = None  # list the files again on the next read
             return True
         if isinstance(error, RunNotFound):
+
             def back(_: None) -> None:
                 if self.in_view:
                     self.app.pop_screen()
 
-            self.app.push_screen(ErrorModal("Run not found", f"Run {self.run_data.id} is no longer in the store.\n\n{error}"), back)
+            self.app.push_screen(
+                ErrorModal("Run not found", f"Run {self.run_data.id} is no longer in the store.\n\n{error}"), back
+            )
             return True
         return False

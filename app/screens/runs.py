@@ -19,16 +19,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Header, Input, Label, Static
-from textual.worker import get_current_worker
 
 from runhistory.api import MetricInfo, Run, RunNotFound, Store
 from runhistory.api._limits import MAX_PAGE_SIZE
 from runhistory.api._query import Field
 from runhistory.api._safe_text import safe_line
 
-from ..human import ago, duration
+from ..human import ago, duration, param_text
 from ..key_metrics import RowMetrics, finite_values, is_loss_like, key_metric_names, main_series_name
-from ..messages import RowMetricsLoaded, RunsPageLoaded, RunsRefreshed
+from ..messages import RowMetricsLoaded, RunDescribed, RunsPageLoaded, RunsRefreshed
+from ..preferences import MAX_PARAM_COLUMNS
 from ..run_filter import RunFilter
 from ..runs_model import MAX_COMPARE, RunsModel
 from ..widgets.cells import fit
@@ -36,9 +36,6 @@ from ..widgets.key_footer import KeyFooter
 from ..widgets.run_status import SPIN_RATE, spinner_frame, status_text
 from ..widgets.runs_table import RunColumn, RunsTable
 from ..widgets.sparkline import sparkline
-from ..messages import RunDescribed
-from ..human import param_text
-from ..preferences import MAX_PARAM_COLUMNS
 from .describe import DescribesRuns, ParamColumnsModal
 from .help import FILTER_HELP
 from .store_screen import StoreScreen
@@ -70,7 +67,7 @@ _NO_PARAM = object()
 def _descending_first(key: str) -> bool:
     """Newest, longest and best first: losses ascending, scores descending."""
     if key.startswith("metric:"):
-        return not is_loss_like(key[len("metric:"):])
+        return not is_loss_like(key[len("metric:") :])
     return key in ("started", "duration")
 
 
@@ -139,8 +136,11 @@ class RunsScreen(DescribesRuns, StoreScreen):
         yield Header(icon="◆")
         with Horizontal(id="filter-bar"):
             yield Label("/")
-            yield Input(placeholder="words, params.lr >= 1e-3, metrics.val/acc > 0.9, tag:best · Enter keeps it, Escape clears it",
-                        id="filter", compact=True)  # fmt: skip
+            yield Input(
+                placeholder="words, params.lr >= 1e-3, metrics.val/acc > 0.9, tag:best · Enter keeps it, Escape clears it",
+                id="filter",
+                compact=True,
+            )
         yield RunsTable(id="runs")
         yield Static(id="runs-status")
         yield KeyFooter()
@@ -174,7 +174,9 @@ class RunsScreen(DescribesRuns, StoreScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs-page")
     def load_runs(self, generation: int, after: str | None, query: RunFilter, want: int) -> None:
         """Read the page after ``after`` of the runs the store finds for the filter, in the screen's sort."""
-        page = self.store.list_runs(where=query.where, sort=self.store_sort(), limit=min(want, MAX_PAGE_SIZE), cursor=after)
+        page = self.store.list_runs(
+            where=query.where, sort=self.store_sort(), limit=min(want, MAX_PAGE_SIZE), cursor=after
+        )
         self.post_message(RunsPageLoaded(generation, page.runs, page.next_cursor, {}, after))
 
     def on_runs_page_loaded(self, message: RunsPageLoaded) -> None:
@@ -218,7 +220,7 @@ class RunsScreen(DescribesRuns, StoreScreen):
         if self.model.reading or not self.in_view:
             return
         table = self.query_one(RunsTable)
-        in_view = set(table.run_ids[int(table.scroll_y): int(table.scroll_y) + table.size.height])
+        in_view = set(table.run_ids[int(table.scroll_y) : int(table.scroll_y) + table.size.height])
         watch = [r.id for r in self.model.runs if r.status == "running" or (r.status == "lost" and r.id in in_view)]
         running_in_view = [i for i in watch if i in in_view]
         self.refresh_runs(self.model.generation, self.filter, watch[:LIVE_RUNS], running_in_view)
@@ -262,7 +264,7 @@ class RunsScreen(DescribesRuns, StoreScreen):
         table = self.query_one(RunsTable)
         now = self.clock()
         top = int(table.scroll_y)
-        for run_id in table.run_ids[top: top + table.size.height]:
+        for run_id in table.run_ids[top : top + table.size.height]:
             run = self.model.get(run_id)
             if run is not None and run.status == "running":
                 table.set_cell(run_id, "status", status_text("running", now))
@@ -373,10 +375,12 @@ class RunsScreen(DescribesRuns, StoreScreen):
             elif key == "spark":
                 cells.append(sparkline(metrics.spark, column.width) if metrics else Text(""))
             elif key.startswith("param:"):
-                name = key[len("param:"):]
+                name = key[len("param:") :]
                 value = run.params.get(name, _NO_PARAM)
-                text = "–" if value is _NO_PARAM else param_text(value)
-                cells.append(Text(fit(safe_line(text), column.width), justify="right" if column.right else "left", no_wrap=True))
+                shown = "–" if value is _NO_PARAM else param_text(value)
+                cells.append(
+                    Text(fit(safe_line(shown), column.width), justify="right" if column.right else "left", no_wrap=True)
+                )
         return cells
 
     def shown_runs(self) -> list[Run]:
@@ -392,9 +396,9 @@ class RunsScreen(DescribesRuns, StoreScreen):
         if key == "experiment":
             return f"experiment {way}, name {way}"
         if key.startswith("metric:"):
-            return f"{Field('metric', key[len('metric:'):])} {way}"
+            return f"{Field('metric', key[len('metric:') :])} {way}"
         if key.startswith("param:"):
-            return f"{Field('param', key[len('param:'):])} {way}"
+            return f"{Field('param', key[len('param:') :])} {way}"
         return f"{key} {way}"
 
     def _redraw(self) -> None:
@@ -414,7 +418,6 @@ class RunsScreen(DescribesRuns, StoreScreen):
         self._render_status(shown)
 
     def _render_status(self, shown_runs: list[Run]) -> None:
-        shown = len(shown_runs)
         text = Text()
         loaded = len(self.model.runs)
         more = not self.model.exhausted
@@ -493,7 +496,12 @@ class RunsScreen(DescribesRuns, StoreScreen):
             self.action_clear_filter()
 
     def _sort_keys(self) -> list[str]:
-        return _SORTABLE[:4] + [f"metric:{n}" for n in self.key_metrics] + [f"param:{k}" for k in self.param_columns] + _SORTABLE[4:]
+        return (
+            _SORTABLE[:4]
+            + [f"metric:{n}" for n in self.key_metrics]
+            + [f"param:{k}" for k in self.param_columns]
+            + _SORTABLE[4:]
+        )
 
     def sort_by(self, key: str) -> None:
         """Sort by column ``key``; the same key again flips the order."""
@@ -533,8 +541,11 @@ class RunsScreen(DescribesRuns, StoreScreen):
             return
         if self.model.toggle_mark(run_id) is None:
             if self.model.get(run_id) is not None:
-                self.notify(f"At most {MAX_COMPARE} runs compare at once; unmark one first (u unmarks all).",
-                            title="Too many runs", severity="warning")  # fmt: skip
+                self.notify(
+                    f"At most {MAX_COMPARE} runs compare at once; unmark one first (u unmarks all).",
+                    title="Too many runs",
+                    severity="warning",
+                )
             return
         self._redraw()
         if table.cursor_row < table.row_count - 1:
@@ -564,7 +575,7 @@ class RunsScreen(DescribesRuns, StoreScreen):
                 return
             self.param_columns = picked
             self.history.preferences.set_param_columns(self.store.location, picked)
-            if self.sort_key.startswith("param:") and self.sort_key[len("param:"):] not in picked:
+            if self.sort_key.startswith("param:") and self.sort_key[len("param:") :] not in picked:
                 self.sort_key, self.sort_descending = "started", True
                 self._resort()
             self._redraw()

@@ -7,9 +7,9 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from runhistory.api import ArtifactInfo
+from runhistory.api._safe_text import safe_line
 
 from ..human import size as human_bytes
-from runhistory.api._safe_text import safe_line
 
 #: A node's data: the file, or the folder's prefix (ending in "/").
 NodeData = ArtifactInfo | str

@@ -16,10 +16,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from runhistory.api import AssetFile, AssetSummary, AssetVersion, Run
+from runhistory.api._safe_text import safe_line
 
 from ..human import ago
 from ..human import size as human_bytes
-from runhistory.api._safe_text import safe_line
 from .cells import fit
 from .run_status import status_text
 
@@ -83,14 +83,17 @@ class AssetNames(_PaneTable):
     def show(self, assets: list[AssetSummary], now: float, keep: str | None) -> None:
         """Show ``assets`` as of clock time ``now``, the cursor on the name ``keep`` when it is still there."""
         rows = [
-            (a.name, [
-                Text(fit(a.name, NAME_CHARS), style="bold"),
-                Text(version_label(a.latest_version), justify="right"),
-                Text(str(a.versions), justify="right"),
-                Text(ago(a.updated_at, now), style="dim", justify="right"),
-            ])
+            (
+                a.name,
+                [
+                    Text(fit(a.name, NAME_CHARS), style="bold"),
+                    Text(version_label(a.latest_version), justify="right"),
+                    Text(str(a.versions), justify="right"),
+                    Text(ago(a.updated_at, now), style="dim", justify="right"),
+                ],
+            )
             for a in assets
-        ]  # fmt: skip
+        ]
         self._refill(rows, keep)
 
 
@@ -98,7 +101,9 @@ class AssetVersions(_PaneTable):
     """One asset's versions, newest first: when, from which run and prefix, how many files, how big."""
 
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("enter", "select_cursor", "Source run", tooltip="Open the run this version was promoted from, on its files"),
+        Binding(
+            "enter", "select_cursor", "Source run", tooltip="Open the run this version was promoted from, on its files"
+        ),
     ]
 
     def on_mount(self) -> None:
@@ -112,16 +117,19 @@ class AssetVersions(_PaneTable):
     def show(self, versions: list[AssetVersion], now: float, keep: int | None) -> None:
         """Show ``versions`` in the order given, the cursor on version ``keep`` when it is among them."""
         rows = [
-            (str(v.version), [
-                Text(version_label(v.version), style="bold"),
-                Text(ago(v.created_at, now), style="dim", justify="right"),
-                Text(v.run_id[:8], style="#e5c07b"),
-                Text(fit(promoted_path(v), NAME_CHARS)) if v.prefix else Text("(every file)", style="dim"),
-                Text(str(len(v.files)), justify="right"),
-                Text(human_bytes(v.size), justify="right"),
-            ])
+            (
+                str(v.version),
+                [
+                    Text(version_label(v.version), style="bold"),
+                    Text(ago(v.created_at, now), style="dim", justify="right"),
+                    Text(v.run_id[:8], style="#e5c07b"),
+                    Text(fit(promoted_path(v), NAME_CHARS)) if v.prefix else Text("(every file)", style="dim"),
+                    Text(str(len(v.files)), justify="right"),
+                    Text(human_bytes(v.size), justify="right"),
+                ],
+            )
             for v in versions
-        ]  # fmt: skip
+        ]
         self._refill(rows, None if keep is None else str(keep))
 
 
@@ -140,13 +148,16 @@ class AssetFiles(_PaneTable):
     def show(self, files: list[AssetFile]) -> None:
         """Show ``files`` (sorted by path), the cursor on the first."""
         rows = [
-            (f.path, [
-                Text(fit(f.path, PATH_CHARS)),
-                Text(human_bytes(f.size), justify="right"),
-                Text(f.sha256[:SHA_CHARS], style="dim"),
-            ])
+            (
+                f.path,
+                [
+                    Text(fit(f.path, PATH_CHARS)),
+                    Text(human_bytes(f.size), justify="right"),
+                    Text(f.sha256[:SHA_CHARS], style="dim"),
+                ],
+            )
             for f in sorted(files, key=lambda f: f.path)
-        ]  # fmt: skip
+        ]
         self._refill(rows, None)
 
 

@@ -76,7 +76,9 @@ class ChartGrid(VerticalScroll):
                 self.move_child(shown, before=index)
         self._metrics = list(metrics)
         if not metrics:
-            await self.mount(Static("Pick a metric on the left (Space adds a chart, Enter shows just that one).", classes="empty"))
+            await self.mount(
+                Static("Pick a metric on the left (Space adds a chart, Enter shows just that one).", classes="empty")
+            )
         self._lay_out()
         return added
 

@@ -136,9 +136,10 @@ class MetricChart(ChartBox):
         parts.append(count)
         if series.kind == "number":
             left_out = sum(
-                1 for v in series.values
+                1
+                for v in series.values
                 if not (isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 or not self.log_scale))
-            )  # fmt: skip
+            )
             if left_out:
                 parts.append(f"{left_out} not drawn ({'≤ 0, ' if self.log_scale else ''}NaN, inf)")
         return " · ".join(parts)
@@ -160,9 +161,10 @@ class MetricChart(ChartBox):
 
     def _draw_numbers(self, series: Series) -> Text | None:
         points = [
-            (s, float(v)) for s, v in zip(series.steps, series.values)
+            (s, float(v))
+            for s, v in zip(series.steps, series.values)
             if isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 or not self.log_scale)
-        ]  # fmt: skip
+        ]
         if not points:
             why = "no positive values for a log scale" if self.log_scale else "no finite values to draw"
             return Text(why, style=_WARN)

@@ -9,9 +9,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from runhistory.api import Run
+from runhistory.api._safe_text import safe_line
 
 from ..human import ago, duration
-from runhistory.api._safe_text import safe_line
 from .run_status import status_text
 
 

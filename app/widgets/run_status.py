@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from ..human import STATUS_STYLE
+
 STATUS_ICON = {"completed": "✔", "failed": "✘", "killed": "■", "lost": "?"}
 SPINNER = "⣾⣽⣻⢿⡿⣟⣯⣷"
 #: Spinner frames per second.

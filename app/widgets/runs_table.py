@@ -92,8 +92,12 @@ class RunsTable(DataTable[Text]):
             keep = self.cursor_run_id
             self.clear(columns=True)
             for column in columns:
-                label = Text(column.label, justify="right" if column.right else "left", no_wrap=True,
-                             style="underline" if column.sorted else "")  # fmt: skip
+                label = Text(
+                    column.label,
+                    justify="right" if column.right else "left",
+                    no_wrap=True,
+                    style="underline" if column.sorted else "",
+                )
                 self.add_column(label, width=column.width, key=column.key)
             self._order = []
             self._cells = {}
@@ -111,7 +115,12 @@ class RunsTable(DataTable[Text]):
                 continue
             for index, (column, cell) in enumerate(zip(self._columns, cells)):
                 before = old[index] if index < len(old) else None
-                if before is None or cell.plain != before.plain or cell.spans != before.spans or cell.style != before.style:
+                if (
+                    before is None
+                    or cell.plain != before.plain
+                    or cell.spans != before.spans
+                    or cell.style != before.style
+                ):
                     self.update_cell(run_id, column.key, cell)
             self._cells[run_id] = cells
 

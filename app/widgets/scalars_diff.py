@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -56,7 +57,7 @@ def compare_rows(
 ) -> list[Row]:
     """Rows for ``runs``: what differs in how they ran first (params, tags, git commit and diff,
     packages, command), then the experiment and status, then every metric."""
-    envs = environments if environments is not None else [None] * len(runs)
+    envs: list[Environment | None] = list(environments) if environments is not None else [None] * len(runs)
     described = _described_rows(runs, envs)
     rows = [
         *[r for r in described if r.differs],
@@ -80,9 +81,16 @@ def _described_rows(runs: list[Run], environments: list[Environment | None]) -> 
     for key in keys:
         rows.append(_row(f"param:{key}", key, tuple(_param(r.params, key) for r in runs), best=False))
     rows.append(_row("run:tags", "tags", tuple(" ".join(r.tags) or None for r in runs), best=False))
-    rows.append(_row("run:git", "git commit", tuple(
-        None if r.git_commit is None else r.git_commit[:12] + (" dirty" if r.git_dirty else "") for r in runs
-    ), best=False))  # fmt: skip
+    rows.append(
+        _row(
+            "run:git",
+            "git commit",
+            tuple(
+                None if r.git_commit is None else r.git_commit[:12] + (" dirty" if r.git_dirty else "") for r in runs
+            ),
+            best=False,
+        )
+    )
     diffs = tuple(None if e is None or not e.git_diff else _diff_summary(e.git_diff) for e in environments)
     rows.append(_row("run:git_diff", "git diff", diffs, best=False))
     known = [e.packages for e in environments if e is not None and e.packages]
@@ -96,7 +104,7 @@ def _described_rows(runs: list[Run], environments: list[Environment | None]) -> 
     return rows
 
 
-def _param(params: dict[str, object], key: str) -> object:
+def _param(params: Mapping[str, object], key: str) -> object:
     value = params.get(key, _MISSING)
     if value is _MISSING:
         return None
@@ -158,7 +166,9 @@ class ScalarsDiff(DataTable[Text]):
         for row in self.rows_shown:
             name = fit(row.name, NAME_WIDTH)
             field = not row.key.startswith("metric:")
-            cells = [Text(name, style=("italic " if field else "") + (_DIFFERENT if row.differs else _SAME), no_wrap=True)]
+            cells = [
+                Text(name, style=("italic " if field else "") + (_DIFFERENT if row.differs else _SAME), no_wrap=True)
+            ]
             for index, value in enumerate(row.values):
                 style = _BEST if index in row.best else ("" if row.differs else _SAME)
                 numeric = _number(value) is not None or (isinstance(value, float) and not math.isfinite(value))

@@ -10,8 +10,14 @@ from runhistory.api import MetricInfo
 from ..human import ago, value_text
 from .cells import fit
 
-_COLUMNS = (("metric", "metric"), ("kind", "kind"), ("points", "points"), ("step", "last step"),
-            ("logged", "logged"), ("value", "last value"))  # fmt: skip
+_COLUMNS = (
+    ("metric", "metric"),
+    ("kind", "kind"),
+    ("points", "points"),
+    ("step", "last step"),
+    ("logged", "logged"),
+    ("value", "last value"),
+)
 #: Widest last value shown (a chart's list is cut): the table should fit a terminal.
 _VALUE_WIDTH = 72
 

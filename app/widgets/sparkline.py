@@ -20,7 +20,7 @@ def _bucket_means(values: Sequence[float], width: int) -> list[float]:
     means = []
     for i in range(width):
         start, end = i * len(values) // width, (i + 1) * len(values) // width
-        piece = values[start:max(end, start + 1)]
+        piece = values[start : max(end, start + 1)]
         means.append(sum(piece) / len(piece))
     return means
 

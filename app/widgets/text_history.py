@@ -37,9 +37,15 @@ class TextHistory(DataTable[Text]):
             for step, value, moment in zip(s.steps, s.values, s.times):
                 when = datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S")
                 self.add_row(
-                    Text(name, style="bold"), Text(str(step), justify="right"), Text(when, style="dim"),
+                    Text(name, style="bold"),
+                    Text(str(step), justify="right"),
+                    Text(when, style="dim"),
                     Text(fit(value_text(value, 200), 200)),
-                )  # fmt: skip
+                )
             if s.downsampled:
-                self.add_row(Text(name, style="bold"), Text(""), Text(""),
-                             Text(f"… {len(s):,} of {s.count:,} values shown, evenly spaced", style="dim italic"))  # fmt: skip
+                self.add_row(
+                    Text(name, style="bold"),
+                    Text(""),
+                    Text(""),
+                    Text(f"… {len(s):,} of {s.count:,} values shown, evenly spaced", style="dim italic"),
+                )
