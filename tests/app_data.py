@@ -19,6 +19,7 @@ from typing import Any
 
 from PIL import Image
 
+from runhistory.api._embedded.schema import RUN_TEXT
 from runhistory.api import EmbeddedStore, NewRun, SeriesBatch, Store
 
 #: The app's "now" in every test: 2023-11-14 22:13:20 UTC.
@@ -160,6 +161,7 @@ def insert_runs(home: Path, count: int, newest: float = NOW - 86400) -> None:
             + ", ".join("?" * 18) + ")",
             rows,
         )  # fmt: skip
+        conn.execute(f"INSERT INTO run_text (run_id, body) SELECT id, {RUN_TEXT} FROM runs WHERE id NOT IN (SELECT run_id FROM run_text)")
     conn.close()
 
 

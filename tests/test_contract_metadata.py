@@ -103,6 +103,9 @@ def test_tags_note_and_name(store: Store) -> None:
 
     store.rename_run(run.id, "second")
     assert store.get_run(run.id).name == "second"
+    # A word search follows the changes: the new name, not the old one.
+    assert [r.id for r in store.list_runs(where="second").runs] == [run.id]
+    assert store.list_runs(where="first").runs == []
     store.rename_run(run.id, None)
     assert store.get_run(run.id).name is None
     with pytest.raises(InvalidInput):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import InvalidInput
+from .._models import RUN_STATUSES
 from .._query import (
     And,
     Compare,
@@ -45,6 +46,14 @@ _COLUMNS = {
 }
 _STATUS = "(CASE WHEN runs.status = 'running' AND runs.heartbeat_at < ? THEN 'lost' ELSE runs.status END)"
 _DURATION = "(COALESCE(runs.ended_at, ?) - runs.started_at)"
+
+
+def _status_holds(status: str, pattern: str, is_glob: bool) -> bool:
+    if is_glob:
+        import fnmatch
+
+        return fnmatch.fnmatchcase(status, pattern.lower())
+    return pattern.lower() in status
 
 
 def _like(text: str) -> str:
@@ -112,26 +121,25 @@ class Compiler:
         return self._compare(query)
 
     def _text_search(self, text: str) -> tuple[str, list[Any]]:
+        """A word's runs: its id, name, experiment, note, command or tags contain it (through the
+        trigram index ``run_text``; a glob reads the columns), or the status holds it."""
         is_glob, pattern = glob_or_substring(text)
-        columns = [_COLUMNS["id"], _COLUMNS["name"], _COLUMNS["experiment"], _COLUMNS["note"], "runs.command"]
         args: list[Any] = []
         tests = []
         if is_glob:
+            columns = [_COLUMNS["id"], _COLUMNS["name"], _COLUMNS["experiment"], _COLUMNS["note"], "runs.command"]
             for column in columns:
                 tests.append(f"lower({column}) GLOB lower(?)")
                 args.append(pattern)
-            tests.append(f"lower({_STATUS}) GLOB lower(?)")
-            args += [self.cutoff, pattern]
             tests.append("runs.id IN (SELECT run_id FROM run_tags WHERE lower(tag) GLOB lower(?))")
             args.append(pattern)
         else:
-            like = _like(pattern)
-            # The tags as the runs row keeps them (a JSON list): one LIKE, no look-up per run.
-            for column in [*columns, "runs.tags"]:
-                tests.append(f"{column} LIKE ? ESCAPE '\\'")
-                args.append(like)
-            tests.append(f"{_STATUS} LIKE ? ESCAPE '\\'")
-            args += [self.cutoff, like]
+            # LIKE finds candidates in the index (its % and _ may match more); instr keeps exact ones.
+            tests.append("runs.id IN (SELECT run_id FROM run_text WHERE body LIKE ? AND instr(lower(body), ?) > 0)")
+            args += [f"%{pattern}%", pattern.lower()]
+        if any(_status_holds(status, pattern, is_glob) for status in RUN_STATUSES):
+            tests.append(f"{_STATUS} {'GLOB' if is_glob else 'LIKE'} ?")
+            args += [self.cutoff, pattern.lower() if is_glob else f"%{pattern}%"]
         return "COALESCE(" + " OR ".join(tests) + ", 0)", args
 
     def _match(self, column: str, op: str, value: Any) -> tuple[str, list[Any]]:

@@ -145,6 +145,12 @@ def _latest_values_from_metrics(conn: sqlite3.Connection) -> None:
         )
 
 
+#: What ``run_text`` holds of a run, as SQL over its ``runs`` row.
+RUN_TEXT = (
+    "id || ' ' || ifnull(name, '') || ' ' || experiment || ' ' || ifnull(note, '') || ' ' || command || ' ' || tags"
+)
+
+
 def latest_columns(kind: str, value: object) -> tuple[float | None, str | None]:
     """A metric's latest value as ``latest_values`` keeps it: a number in ``num``, text in ``text``."""
     if kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -169,8 +175,9 @@ def _metadata_tables(conn: sqlite3.Connection) -> None:
                     text TEXT,
                     PRIMARY KEY (run_id, key)
                 ) WITHOUT ROWID""",
-        "CREATE INDEX run_params_by_num ON run_params (key, num)",
-        "CREATE INDEX run_params_by_text ON run_params (key, text)",
+        # kind last: the index orders by value and still answers a typed comparison alone
+        "CREATE INDEX run_params_by_num ON run_params (key, num, kind)",
+        "CREATE INDEX run_params_by_text ON run_params (key, text, kind)",
         "CREATE TABLE run_tags (tag TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (tag, run_id)) WITHOUT ROWID",
         "CREATE INDEX run_tags_by_run ON run_tags (run_id)",
         """CREATE TABLE run_environment (
@@ -191,8 +198,12 @@ def _metadata_tables(conn: sqlite3.Connection) -> None:
         "CREATE INDEX latest_values_by_num ON latest_values (name, num)",
         "CREATE INDEX latest_values_by_text ON latest_values (name, text)",
         "CREATE INDEX latest_values_by_run ON latest_values (run_id)",
+        # Each run's words (id, name, experiment, note, command, tags) in a trigram index, so a
+        # plain-word search finds a substring among every run without reading them all.
+        "CREATE VIRTUAL TABLE run_text USING fts5(run_id UNINDEXED, body, tokenize='trigram')",
     )(conn)
     _latest_values_from_metrics(conn)
+    conn.execute(f"INSERT INTO run_text (run_id, body) SELECT id, {RUN_TEXT} FROM runs")
 
 
 #: Every change since ``FIRST_SCHEMA``, oldest first.

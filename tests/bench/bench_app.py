@@ -46,6 +46,7 @@ SIZE = (120, 40)
 def fill_store(home: Path, runs: int) -> None:
     """``runs`` runs, one a minute going back in time, 20 experiments; the newest 100 with metrics."""
     from runhistory.api import EmbeddedStore, SeriesBatch
+    from runhistory.api._embedded.schema import RUN_TEXT
 
     store = EmbeddedStore(home)  # creates the schema
     store.close()
@@ -68,6 +69,7 @@ def fill_store(home: Path, runs: int) -> None:
             "VALUES (" + ", ".join("?" * 18) + ")",
             rows,
         )
+        conn.execute(f"INSERT INTO run_text (run_id, body) SELECT id, {RUN_TEXT} FROM runs")  # the word index
     conn.close()
     store = EmbeddedStore(home)
     for run in store.list_runs(limit=100).runs:

@@ -80,6 +80,7 @@ def _run_spec(i: int, rng: random.Random) -> tuple[dict[str, Any], dict[str, flo
 def build_runhistory(home: Path, n: int) -> None:
     """``n`` runs written straight into an embedded store's tables."""
     from runhistory.api import EmbeddedStore
+    from runhistory.api._embedded.schema import RUN_TEXT
     from runhistory.api._params import param_columns
 
     EmbeddedStore(home).close()
@@ -106,6 +107,7 @@ def build_runhistory(home: Path, n: int) -> None:
             metrics_rows,
         )
         conn.executemany("INSERT INTO latest_values (name, run_id, num, text) VALUES (?, ?, ?, ?)", latest_rows)
+        conn.execute(f"INSERT INTO run_text (run_id, body) SELECT id, {RUN_TEXT} FROM runs")
     conn.execute("ANALYZE")
     conn.close()
 
