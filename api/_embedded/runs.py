@@ -18,8 +18,8 @@ from .._rows import RUN_FIELDS, run_from_row, run_to_row
 from .._validate import check_experiment, check_name, check_run_id
 from . import query as planning
 from .part import StorePart
-from .schema import RUN_TEXT
 from .query import Compiled, Compiler, after, estimate, malformed_cursor, order_by, terms_of
+from .schema import RUN_TEXT
 
 _COLUMNS = ", ".join(RUN_FIELDS)
 _SELECT = f"SELECT {_COLUMNS} FROM runs"
