@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,19 @@ class RunsTable(DataTable[Text]):
     def cells_of(self, run_id: str) -> list[str]:
         """The plain text of a run's cells, left to right (for tests and the filter)."""
         return [cell.plain for cell in self._cells.get(run_id, [])]
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """The table's size after rows were added. Every column here has a fixed width and every
+        row one line, so nothing needs measuring; DataTable would measure each new cell (a page
+        of runs costs it a full render's time) only to learn widths it does not use."""
+        rows = list(new_rows)
+        if any(c.auto_width for c in self.columns.values()) or any(
+            self.rows[k].auto_height for k in rows if k in self.rows
+        ):
+            super()._update_dimensions(rows)
+            return
+        width = sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
+        self.virtual_size = Size(width, self._total_row_height + (self.header_height if self.show_header else 0))
 
     def show(self, columns: list[RunColumn], rows: list[tuple[str, list[Text]]]) -> None:
         """Show ``rows`` (run id, cells) under ``columns``; only what changed is redrawn."""
