@@ -25,11 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def _quick_idle() -> None:
     """Textual's Pilot waits after each key until the process's CPU time stops moving, in
     20 ms naps (and up to 1 s while worker threads run). The app's tests wait for what
-    they look at (``settle``, ``wait_for``), so the naps are made 2 ms."""
+    they look at (``settle``, ``wait_for``), so the naps are made 2 ms.
+
+    Each key also waits for the animations it started (a tab's underline sliding, a
+    scroll) at 60 frames a second, every frame drawn. The tests look at where things
+    end, so the apps they start jump there (``TEXTUAL_ANIMATIONS=none``, read as an app
+    starts; this process only: the terminal tests start the app with animations).
+    """
     import textual._wait
+    import textual.constants
 
     textual._wait.SLEEP_GRANULARITY = 0.002
     textual._wait.SLEEP_IDLE = 0.0002
+    textual.constants.TEXTUAL_ANIMATIONS = "none"
 
 
 def pytest_configure(config: pytest.Config) -> None:
