@@ -50,6 +50,16 @@ def lineage(app: RunHistoryApp) -> str:
     return app.screen.query_one(AssetLineage).plain
 
 
+def highlighted_command(app: RunHistoryApp) -> str | None:
+    """The title of the command the open command palette has highlighted, if any."""
+    from textual.command import CommandList
+
+    hits = app.screen.query_one(CommandList)
+    if hits.highlighted is None:
+        return None
+    return str(hits.get_option_at_index(hits.highlighted).prompt).split("\n")[0].strip()
+
+
 @pytest.mark.anyio
 async def test_assets_open_from_the_runs_screen_and_the_command_palette(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -69,7 +79,7 @@ async def test_assets_open_from_the_runs_screen_and_the_command_palette(store: E
         await pilot.press("ctrl+p")
         await idle(pilot)
         await pilot.press(*"assets")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: highlighted_command(app) == "Assets")  # the palette shows its hits in batches
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, AssetsScreen)
