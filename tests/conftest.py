@@ -16,7 +16,6 @@ import pytest
 
 from runhistory.api import EmbeddedStore, Store
 
-from ._inprocess import in_process
 from ._server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,14 +40,25 @@ def _quick_idle() -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Quick Pilot naps (``_quick_idle``), and the project compiled once: the tests start many
+    Python processes, and where PYTHONDONTWRITEBYTECODE is set each would compile every module again."""
     _quick_idle()
-    """Compile the project once: the tests start many Python processes, and where
-    PYTHONDONTWRITEBYTECODE is set each would compile every module again."""
     if not hasattr(config, "workerinput"):  # the controller, not each xdist worker
         import compileall
 
         for folder in ("api", "app", "logger"):
             compileall.compile_dir(ROOT / folder, quiet=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, each group in the order written.
+
+    The workers take tests from the front of one queue as they finish others: the
+    long ones started first run alongside the many short ones, instead of one
+    worker finishing a long one while the other has nothing left to do.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 #: The backends the contract tests run on; each is the fixture ``<name>_store``.
 BACKENDS = ["embedded", "http"]
@@ -65,6 +75,8 @@ def embedded_store(tmp_path: Path) -> Iterator[EmbeddedStore]:
 @pytest.fixture
 def http_store(tmp_path: Path) -> Iterator[Store]:
     """An HTTP store answered by a server app over an embedded store, in this process."""
+    from ._inprocess import in_process  # imports the server's framework: only where it is used
+
     backing = EmbeddedStore(tmp_path / "server-store")
     with in_process(backing) as store:
         yield store

@@ -27,6 +27,7 @@ from ._cli import cli
 from .conftest import TOKEN
 
 
+@pytest.mark.slow
 def test_remote_logger_behaves_like_the_embedded_one(server: Server, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -78,6 +79,7 @@ def check_remote_reads(remote: HttpStore, run_id: str) -> None:
         assert f.read() == b"\x00" * 5000
 
 
+@pytest.mark.slow
 def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
     failed = run(
         tmp_path, tmp_path / "client",
@@ -332,6 +334,7 @@ def test_malformed_bodies_get_422_with_a_message(server: Server, body: bytes) ->
     assert response.json()["error"] == "InvalidInput" and response.json()["message"]
 
 
+@pytest.mark.slow
 def test_uploads_past_the_limit_get_413(tmp_path: Path) -> None:
     srv = Server(tmp_path / "server", "--max-file-size", "1000").start()
     try:
@@ -357,6 +360,7 @@ def put_past_the_limit(url: str, run_id: str) -> None:
     assert streamed.status_code == 413
 
 
+@pytest.mark.slow
 def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
     done = run(tmp_path, tmp_path / "client", "from runhistory.logger import get_logger\nlg = get_logger(experiment='cli-remote')\n"
                "lg.log('x', 1.0)\nlg.upload('outputs/m.txt', 'm')\n", RUNHISTORY_URL=server.url)  # fmt: skip
@@ -443,6 +447,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(token_
     assert set(doc["components"]["schemas"]["Error"]["required"]) == {"error", "message"}
 
 
+@pytest.mark.slow
 def test_remote_os_exit_after_wait_and_forked_children(server: Server, tmp_path: Path) -> None:
     done = run(
         tmp_path,
@@ -478,6 +483,7 @@ def test_remote_os_exit_after_wait_and_forked_children(server: Server, tmp_path:
     assert store.get_run(run_id).status == "lost"  # nobody finished it
 
 
+@pytest.mark.slow
 def test_remote_sigkill_keeps_acknowledged_points(server: Server, tmp_path: Path) -> None:
     process = start(
         tmp_path,
