@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,11 +41,33 @@ def _quick_idle() -> None:
     textual.constants.TEXTUAL_ANIMATIONS = "none"
 
 
+def _temporary_folders_in_memory(config: pytest.Config) -> None:
+    """The tests' temporary folders (``tmp_path``) on /dev/shm, in memory.
+
+    The tests make hundreds of stores, and a store commits with fsync: on a disk
+    each commit waits milliseconds, a quarter of the quick run's time. Nothing a
+    test proves depends on the disk (a killed process dies the same on tmpfs).
+    Left alone where ``--basetemp`` or TMPDIR says where, and where /dev/shm is
+    missing or small. The workers get their folders under the controller's.
+    """
+    if config.option.basetemp or os.environ.get("TMPDIR") or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return
+    shm = Path("/dev/shm")
+    try:
+        free = shutil.disk_usage(shm).free
+    except OSError:
+        return
+    if free >= 4 << 30 and os.access(shm, os.W_OK | os.X_OK):
+        tempfile.tempdir = str(shm)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Quick Pilot naps (``_quick_idle``), and the project compiled once: the tests start many
-    Python processes, and where PYTHONDONTWRITEBYTECODE is set each would compile every module again."""
+    """Quick Pilot naps (``_quick_idle``), temporary folders in memory, and the project compiled
+    once: the tests start many Python processes, and where PYTHONDONTWRITEBYTECODE is set each
+    would compile every module again."""
     _quick_idle()
     if not hasattr(config, "workerinput"):  # the controller, not each xdist worker
+        _temporary_folders_in_memory(config)
         import compileall
 
         for folder in ("api", "app", "logger"):
