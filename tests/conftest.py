@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,6 @@ import pytest
 
 from runhistory.api import EmbeddedStore, Store
 
-from ._inprocess import in_process
 from ._server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,22 +26,63 @@ ROOT = Path(__file__).resolve().parent.parent
 def _quick_idle() -> None:
     """Textual's Pilot waits after each key until the process's CPU time stops moving, in
     20 ms naps (and up to 1 s while worker threads run). The app's tests wait for what
-    they look at (``settle``, ``wait_for``), so the naps are made 2 ms."""
+    they look at (``settle``, ``wait_for``), so the naps are made 2 ms.
+
+    Each key also waits for the animations it started (a tab's underline sliding, a
+    scroll) at 60 frames a second, every frame drawn. The tests look at where things
+    end, so the apps they start jump there (``TEXTUAL_ANIMATIONS=none``, read as an app
+    starts; this process only: the terminal tests start the app with animations).
+    """
     import textual._wait
+    import textual.constants
 
     textual._wait.SLEEP_GRANULARITY = 0.002
     textual._wait.SLEEP_IDLE = 0.0002
+    textual.constants.TEXTUAL_ANIMATIONS = "none"
+
+
+def _temporary_folders_in_memory(config: pytest.Config) -> None:
+    """The tests' temporary folders (``tmp_path``) on /dev/shm, in memory.
+
+    The tests make hundreds of stores, and a store commits with fsync: on a disk
+    each commit waits milliseconds, a quarter of the quick run's time. Nothing a
+    test proves depends on the disk (a killed process dies the same on tmpfs).
+    Left alone where ``--basetemp`` or TMPDIR says where, and where /dev/shm is
+    missing or small. The workers get their folders under the controller's.
+    """
+    if config.option.basetemp or os.environ.get("TMPDIR") or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return
+    shm = Path("/dev/shm")
+    try:
+        free = shutil.disk_usage(shm).free
+    except OSError:
+        return
+    if free >= 4 << 30 and os.access(shm, os.W_OK | os.X_OK):
+        tempfile.tempdir = str(shm)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Quick Pilot naps (``_quick_idle``), temporary folders in memory, and the project compiled
+    once: the tests start many Python processes, and where PYTHONDONTWRITEBYTECODE is set each
+    would compile every module again."""
     _quick_idle()
-    """Compile the project once: the tests start many Python processes, and where
-    PYTHONDONTWRITEBYTECODE is set each would compile every module again."""
     if not hasattr(config, "workerinput"):  # the controller, not each xdist worker
+        _temporary_folders_in_memory(config)
         import compileall
 
         for folder in ("api", "app", "logger"):
             compileall.compile_dir(ROOT / folder, quiet=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, each group in the order written.
+
+    The workers take tests from the front of one queue as they finish others: the
+    long ones started first run alongside the many short ones, instead of one
+    worker finishing a long one while the other has nothing left to do.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 #: The backends the contract tests run on; each is the fixture ``<name>_store``.
 BACKENDS = ["embedded", "http"]
@@ -57,6 +99,8 @@ def embedded_store(tmp_path: Path) -> Iterator[EmbeddedStore]:
 @pytest.fixture
 def http_store(tmp_path: Path) -> Iterator[Store]:
     """An HTTP store answered by a server app over an embedded store, in this process."""
+    from ._inprocess import in_process  # imports the server's framework: only where it is used
+
     backing = EmbeddedStore(tmp_path / "server-store")
     with in_process(backing) as store:
         yield store

@@ -129,6 +129,7 @@ async def test_sort_by_key_and_by_clicking_a_header(store: EmbeddedStore) -> Non
         assert "sorted by duration ↓" in str(app.screen.query_one("#runs-status").render())
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_runs_load_a_page_at_a_time(tmp_path: Path) -> None:
     insert_runs(tmp_path / "many", 1_000)
@@ -148,6 +149,7 @@ async def test_runs_load_a_page_at_a_time(tmp_path: Path) -> None:
         assert len({r.id for r in screen.model.runs}) == 1_000
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_filter_is_answered_by_the_store_among_every_run(tmp_path: Path) -> None:
     home = tmp_path / "many"
@@ -179,6 +181,7 @@ async def test_a_filter_is_answered_by_the_store_among_every_run(tmp_path: Path)
 # -- the run screen ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_open_a_run_shows_header_scalars_charts_text_and_console(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -220,6 +223,7 @@ async def test_a_failed_run_shows_its_error(store: EmbeddedStore) -> None:
         assert "last nan · 5 pts · 1 not drawn (NaN, inf)" == chart.border_subtitle
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_switch_metric_add_a_chart_and_chart_a_list_metric(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -245,6 +249,7 @@ async def test_switch_metric_add_a_chart_and_chart_a_list_metric(store: Embedded
         assert grid.metrics == ["train/loss", "train/lr", "val/per_class_accuracy"]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_toggle_log_scale(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -262,6 +267,7 @@ async def test_toggle_log_scale(store: EmbeddedStore) -> None:
         assert not any(c.log_scale for c in charts)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_back_and_quit(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -278,6 +284,7 @@ async def test_back_and_quit(store: EmbeddedStore) -> None:
         assert not app.is_running
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_mouse_opens_a_run(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -292,6 +299,7 @@ async def test_mouse_opens_a_run(store: EmbeddedStore) -> None:
 # -- live ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_running_run_updates_live(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=0.1)
@@ -342,6 +350,7 @@ async def test_help_lists_the_keys_of_the_screen(store: EmbeddedStore) -> None:
         assert isinstance(app.screen, RunsScreen)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_command_palette_lists_each_screens_actions(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -362,6 +371,7 @@ async def test_the_command_palette_lists_each_screens_actions(store: EmbeddedSto
         assert type(app.screen).__name__ == "CommandPalette"
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_every_binding_has_a_description(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -377,6 +387,7 @@ async def test_every_binding_has_a_description(store: EmbeddedStore) -> None:
                 assert binding.description, (owner.__name__, binding.key)  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_usable_at_80_by_24(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -395,6 +406,7 @@ async def test_usable_at_80_by_24(store: EmbeddedStore) -> None:
 
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_store_errors_show_a_modal_or_a_notification_never_a_traceback(store: EmbeddedStore) -> None:
     flaky = FlakyStore(store)
@@ -474,6 +486,7 @@ def _at_the_end(console: ConsoleLog, last_line: str) -> bool:
     return console.size.height > 0 and console.scroll_offset.y == console.max_scroll_y and last_line in bottom
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_console_tab_opens_at_the_end(store: EmbeddedStore) -> None:
     store.put_artifact(LIVE, "logs/console.txt", _console_lines(1, 200))  # far longer than the pane
@@ -493,6 +506,7 @@ async def test_the_console_tab_opens_at_the_end(store: EmbeddedStore) -> None:
         await wait_for(pilot, lambda: _at_the_end(console, "epoch 260/900"))
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_console_follows_new_lines_until_scrolled_up(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=0.1)
@@ -543,6 +557,7 @@ class CountingStore:
         return call
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_screen_under_another_reads_nothing_live(store: EmbeddedStore) -> None:
     counting = CountingStore(store)

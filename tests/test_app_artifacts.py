@@ -49,6 +49,7 @@ def store(tmp_path: Path) -> EmbeddedStore:
 
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_artifacts_tab_shows_the_tree_and_previews_each_kind(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -115,6 +116,7 @@ async def test_a_run_without_artifacts_says_so(store: EmbeddedStore) -> None:
         assert "no files" in preview_of(app).text
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_hostile_artifact_cannot_reach_the_terminal(store: EmbeddedStore) -> None:
     hostile = (
@@ -148,6 +150,7 @@ async def test_a_hostile_artifact_cannot_reach_the_terminal(store: EmbeddedStore
         assert "owned" not in screen and "\x07" not in screen
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_hostile_text_in_a_runs_command_error_and_string_metrics_is_harmless(store: EmbeddedStore) -> None:
     hostile = "\x1b]0;owned\x07\x1b[2J"
@@ -166,6 +169,7 @@ async def test_hostile_text_in_a_runs_command_error_and_string_metrics_is_harmle
         assert "boom" in screen and "plain" in screen
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_running_runs_files_update_in_place(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=0.1)
@@ -440,6 +444,7 @@ def in_picture(style: Style | None) -> bool:
     return abs(colour.red - colour.blue) > 150 and colour.green < 60
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_an_image_is_drawn_in_the_pane(store: EmbeddedStore) -> None:
     store.put_artifact(BASELINE, "outputs/small.png", png(red_over_blue(16, 7)))
@@ -479,6 +484,7 @@ async def test_an_image_is_drawn_in_the_pane(store: EmbeddedStore) -> None:
         assert preview.query_one("#preview-scroll").max_scroll_x == 0
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_corrupt_image_in_the_pane_gives_a_note(store: EmbeddedStore) -> None:
     data = png(Image.new("RGB", (64, 32), RED))
@@ -491,6 +497,7 @@ async def test_a_corrupt_image_in_the_pane_gives_a_note(store: EmbeddedStore) ->
         assert "Not drawn: could not decode: " in preview.text
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_images_at_and_past_the_limits_in_the_pane(store: EmbeddedStore) -> None:
     store.put_artifact(BASELINE, "outputs/at-limit.png", png_of_size(IMAGE_BYTES))

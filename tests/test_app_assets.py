@@ -50,6 +50,17 @@ def lineage(app: RunHistoryApp) -> str:
     return app.screen.query_one(AssetLineage).plain
 
 
+def highlighted_command(app: RunHistoryApp) -> str | None:
+    """The title of the command the open command palette has highlighted, if any."""
+    from textual.command import CommandList
+
+    hits = app.screen.query_one(CommandList)
+    if hits.highlighted is None:
+        return None
+    return str(hits.get_option_at_index(hits.highlighted).prompt).split("\n")[0].strip()
+
+
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_assets_open_from_the_runs_screen_and_the_command_palette(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -69,7 +80,7 @@ async def test_assets_open_from_the_runs_screen_and_the_command_palette(store: E
         await pilot.press("ctrl+p")
         await idle(pilot)
         await pilot.press(*"assets")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: highlighted_command(app) == "Assets")  # the palette shows its hits in batches
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, AssetsScreen)
@@ -134,6 +145,7 @@ async def test_names_versions_files_and_lineage(store: EmbeddedStore) -> None:
         assert {"Back", "Download", "Reload", "Source run"} <= described
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_enter_opens_the_source_run_on_its_files(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -178,6 +190,7 @@ async def test_enter_opens_the_source_run_on_its_files(store: EmbeddedStore) -> 
         await wait_for(pilot, lambda: getattr(tree.cursor_node and tree.cursor_node.data, "path", None) == "config.json")
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_deleted_source_run_is_said_clearly(store: EmbeddedStore) -> None:
     flaky = FlakyStore(store)
@@ -197,6 +210,7 @@ async def test_a_deleted_source_run_is_said_clearly(store: EmbeddedStore) -> Non
         assert screen.check_action("download", ())
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_download_a_version(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -232,6 +246,7 @@ async def test_download_a_version(store: EmbeddedStore, tmp_path: Path) -> None:
         assert any(str(tmp_path / "cfg" / "config.json") in n for n in notifications(app))
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_download_errors_stay_in_the_modal(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -255,6 +270,7 @@ async def test_download_errors_stay_in_the_modal(store: EmbeddedStore, tmp_path:
         assert isinstance(app.screen, AssetsScreen)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_an_empty_store_says_how_to_make_an_asset(tmp_path: Path) -> None:
     app = make_app(make_store(tmp_path / "store"), clock=fixed_clock(), live_interval=None)
@@ -275,6 +291,7 @@ async def test_an_empty_store_says_how_to_make_an_asset(tmp_path: Path) -> None:
         assert screen.query_one(AssetNames).row_count == 2
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_reload_keeps_the_cursors_and_shows_new_versions(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -291,6 +308,7 @@ async def test_reload_keeps_the_cursors_and_shows_new_versions(store: EmbeddedSt
         assert rows(screen.query_one(AssetNames))[0][:3] == ["mnist-classifier", "v4", "4"]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_an_asset_gone_since_the_list_was_read_is_dropped(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -313,6 +331,7 @@ async def test_an_asset_gone_since_the_list_was_read_is_dropped(store: EmbeddedS
         assert screen.version is not None and screen.version.name == "mnist-classifier"
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_store_failure_is_reported(store: EmbeddedStore) -> None:
     flaky = FlakyStore(store)

@@ -82,6 +82,7 @@ async def test_space_marks_runs_and_c_needs_two(store: EmbeddedStore) -> None:
         assert table.cells_of(BASELINE)[0] == " " and "marked" not in str(app.screen.query_one("#runs-status").render())
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_at_most_max_compare_runs_are_marked(tmp_path: Path) -> None:
     home = tmp_path / "many"
@@ -109,6 +110,7 @@ async def test_at_most_max_compare_runs_are_marked(tmp_path: Path) -> None:
         assert len(colours) == MAX_COMPARE
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_compare_overlays_a_metric_with_a_legend(store: EmbeddedStore) -> None:
     app = make_app_fixed(store)
@@ -180,6 +182,7 @@ async def test_the_scalars_table_highlights_differences(store: EmbeddedStore) ->
         assert screen.query_one(CompareChart).metric == "val/accuracy"
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_compare_follows_a_running_run_and_a_deleted_one(store: EmbeddedStore) -> None:
     flaky = FlakyStore(store)
@@ -204,6 +207,7 @@ async def test_compare_follows_a_running_run_and_a_deleted_one(store: EmbeddedSt
         assert isinstance(app.screen, CompareScreen)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_odd_names_and_kinds_are_shown_safely(store: EmbeddedStore) -> None:
     # A name with markup brackets, a name that is a number in one run and text (with a
@@ -243,6 +247,7 @@ def test_time_ticks_are_round_times() -> None:
     assert time_ticks(5, 5, 4) == [5]
 
 
+@pytest.mark.slow
 def test_compare_screen_snapshot(snap_compare: Any, store: EmbeddedStore, utc: None) -> None:
     async def compare_three(pilot: Pilot[Any]) -> None:
         await compare(pilot, BASELINE, HIGH_LR, DIVERGED)
@@ -251,6 +256,7 @@ def test_compare_screen_snapshot(snap_compare: Any, store: EmbeddedStore, utc: N
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=compare_three)
 
 
+@pytest.mark.slow
 def test_compare_screen_at_80_by_24_snapshot(snap_compare: Any, store: EmbeddedStore, utc: None) -> None:
     async def compare_two(pilot: Pilot[Any]) -> None:
         await compare(pilot, BASELINE, HIGH_LR)

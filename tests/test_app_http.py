@@ -40,6 +40,7 @@ def served(tmp_path: Path) -> Iterator[tuple[EmbeddedStore, Store]]:
         local.close()
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_app_over_http(served: tuple[EmbeddedStore, Store], tmp_path: Path) -> None:
     local, remote = served

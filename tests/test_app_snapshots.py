@@ -41,6 +41,7 @@ def test_runs_screen(snap_compare: Any, store: EmbeddedStore) -> None:
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=settle)
 
 
+@pytest.mark.slow
 def test_run_screen_charts(snap_compare: Any, store: EmbeddedStore) -> None:
     async def open_baseline(pilot: Pilot[Any]) -> None:
         await settle(pilot)
@@ -51,6 +52,7 @@ def test_run_screen_charts(snap_compare: Any, store: EmbeddedStore) -> None:
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_baseline)
 
 
+@pytest.mark.slow
 def test_run_screen_console(snap_compare: Any, store: EmbeddedStore) -> None:
     async def open_console(pilot: Pilot[Any]) -> None:
         await settle(pilot)
@@ -62,6 +64,7 @@ def test_run_screen_console(snap_compare: Any, store: EmbeddedStore) -> None:
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_console)
 
 
+@pytest.mark.slow
 def test_run_screen_artifacts(snap_compare: Any, store: EmbeddedStore) -> None:
     async def open_artifacts(pilot: Pilot[Any]) -> None:
         await on_artifacts_of_baseline(pilot, "config.json")
@@ -70,6 +73,7 @@ def test_run_screen_artifacts(snap_compare: Any, store: EmbeddedStore) -> None:
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_artifacts)
 
 
+@pytest.mark.slow
 def test_run_screen_artifacts_image(snap_compare: Any, store: EmbeddedStore) -> None:
     async def open_image(pilot: Pilot[Any]) -> None:
         await on_artifacts_of_baseline(pilot, "outputs/samples.png")
@@ -110,6 +114,7 @@ async def on_artifacts_of_baseline(pilot: Pilot[Any], path: str) -> None:
     await settle(pilot)
 
 
+@pytest.mark.slow
 def test_download_modal(snap_compare: Any, store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir("/")  # the folder offered is the current directory
 
@@ -124,6 +129,7 @@ def test_download_modal(snap_compare: Any, store: EmbeddedStore, monkeypatch: py
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=download_outputs)
 
 
+@pytest.mark.slow
 def test_promote_modal(snap_compare: Any, store: EmbeddedStore) -> None:
     async def promote_outputs(pilot: Pilot[Any]) -> None:
         await on_artifacts_of_baseline(pilot, "outputs/")
@@ -144,12 +150,14 @@ async def open_assets(pilot: Pilot[Any]) -> None:
     await settle(pilot)
 
 
+@pytest.mark.slow
 def test_assets_screen(snap_compare: Any, store: EmbeddedStore) -> None:
     add_assets(store)
     app = fixed_app(store)
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_assets)
 
 
+@pytest.mark.slow
 def test_assets_screen_80x24(snap_compare: Any, store: EmbeddedStore) -> None:
     async def second_version(pilot: Pilot[Any]) -> None:
         await open_assets(pilot)
@@ -161,11 +169,13 @@ def test_assets_screen_80x24(snap_compare: Any, store: EmbeddedStore) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=second_version)
 
 
+@pytest.mark.slow
 def test_assets_screen_empty(snap_compare: Any, store: EmbeddedStore) -> None:
     app = fixed_app(store)
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_assets)
 
 
+@pytest.mark.slow
 def test_download_modal_for_an_asset(snap_compare: Any, store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir("/")  # the folder offered is the current directory
 

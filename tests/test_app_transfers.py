@@ -52,6 +52,7 @@ async def test_download_a_file(store: EmbeddedStore, tmp_path: Path) -> None:
         assert any(str(saved) in n for n in notifications(app))
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_download_a_folder(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -68,6 +69,7 @@ async def test_download_a_folder(store: EmbeddedStore, tmp_path: Path) -> None:
         assert not (tmp_path / "dl" / "train.py").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -102,6 +104,7 @@ async def test_download_errors_are_shown_in_the_modal(store: EmbeddedStore, tmp_
         assert not isinstance(app.screen, DownloadModal)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_download_asks_before_replacing_a_file_with_other_contents(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -130,6 +133,7 @@ async def test_download_asks_before_replacing_a_file_with_other_contents(store: 
         assert any(f"Downloaded 3 files below {tmp_path / 'dl'}" in n for n in notifications(app))
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_download_asks_again_for_another_folder_and_cancel_keeps_the_file(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -153,6 +157,7 @@ async def test_download_asks_again_for_another_folder_and_cancel_keeps_the_file(
         assert mine.read_bytes() == b"my own script" and not (tmp_path / "other").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_download_skips_a_file_already_there(store: EmbeddedStore, tmp_path: Path) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -169,6 +174,7 @@ async def test_download_skips_a_file_already_there(store: EmbeddedStore, tmp_pat
         assert f"Already there (same sha256): {same}" in notifications(app)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_promote_checks_the_name_then_makes_versions(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -213,6 +219,7 @@ async def test_promote_checks_the_name_then_makes_versions(store: EmbeddedStore)
         assert not isinstance(app.screen, PromoteModal)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_promote_closes_after_success_so_enter_twice_makes_one_version(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -234,6 +241,7 @@ async def test_promote_closes_after_success_so_enter_twice_makes_one_version(sto
         assert not isinstance(app.screen, PromoteModal)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_promote_a_file_and_errors_shown_in_the_modal(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -266,6 +274,7 @@ async def test_promote_a_file_and_errors_shown_in_the_modal(store: EmbeddedStore
         assert app.screen is modal  # no error modal on top, no traceback
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_download_and_promote_belong_to_the_artifacts_tab(store: EmbeddedStore) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)

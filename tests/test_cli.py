@@ -273,6 +273,7 @@ def test_run_forwards_sigterm_and_a_dying_child_keeps_its_log(tmp_path: Path) ->
         assert f.read() == b"started\n"
 
 
+@pytest.mark.slow
 def test_console_is_uploaded_while_the_command_runs(tmp_path: Path) -> None:
     home = tmp_path / "store"
     script = tmp_path / "slow.py"

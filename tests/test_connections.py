@@ -84,11 +84,13 @@ def dribble(sock: socket.socket, data: bytes, pieces: int, pause: float) -> None
 # -- request heads ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_connection_that_sends_nothing_is_closed(server: Server) -> None:
     data, took = read_to_the_end(connect(server))
     assert data == b"" and HEAD * 0.8 < took < HEAD + 2
 
 
+@pytest.mark.slow
 def test_headers_that_dribble_past_the_head_timeout_get_408_and_the_connection_closed(server: Server) -> None:
     with connect(server) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\n")
@@ -107,6 +109,7 @@ def test_headers_that_dribble_within_the_head_timeout_are_answered(server: Serve
     assert data.startswith(b"HTTP/1.1 200 ")
 
 
+@pytest.mark.slow
 def test_an_idle_kept_alive_connection_is_closed_and_a_busy_one_is_not(server: Server) -> None:
     with connect(server) as sock:
         for _ in range(3):  # requests closer together than the keep-alive timeout share the connection
@@ -130,6 +133,7 @@ def metrics_head(run_id: str, length: int) -> bytes:
             f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n").encode()  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", [put_head, metrics_head])
 def test_a_body_that_stalls_gets_408_and_leaves_nothing(server: Server, run_id: str, head: object) -> None:
     with connect(server) as sock:
@@ -141,6 +145,7 @@ def test_a_body_that_stalls_gets_408_and_leaves_nothing(server: Server, run_id: 
     assert partial_files(server.home) == []
 
 
+@pytest.mark.slow
 def test_a_body_whose_pieces_come_within_the_body_timeout_is_stored(server: Server, run_id: str) -> None:
     with connect(server) as sock:
         sock.sendall(put_head(run_id, 4000))
@@ -148,6 +153,7 @@ def test_a_body_whose_pieces_come_within_the_body_timeout_is_stored(server: Serv
         assert read_response(sock).startswith(b"HTTP/1.1 201 ")
 
 
+@pytest.mark.slow
 def test_a_json_body_that_dribbles_past_its_deadline_gets_408(server: Server, run_id: str) -> None:
     body = b'{"series": {"x": {"kind": "number", "values": [1], "steps": [null], "times": [1]}}}'
     body += b" " * (200 - len(body))
@@ -161,6 +167,7 @@ def test_a_json_body_that_dribbles_past_its_deadline_gets_408(server: Server, ru
     assert data.startswith(b"HTTP/1.1 408 ") and b"did not arrive whole within 2.5 s" in data
 
 
+@pytest.mark.slow
 def test_a_json_body_within_its_deadline_is_stored(server: Server, run_id: str) -> None:
     body = b'{"series": {"y": {"kind": "number", "values": [1], "steps": [null], "times": [1]}}}'
     with connect(server) as sock:
@@ -220,6 +227,7 @@ def test_a_client_that_closes_a_download_midway_frees_its_file_at_once(server: S
     assert wait_until(lambda: open_blobs(server) == [], 5) < 0.5
 
 
+@pytest.mark.slow
 def test_a_client_that_takes_nothing_of_a_download_is_disconnected(server: Server, big_artifact: str) -> None:
     with connect(server) as sock:
         sock.sendall(f"GET {big_artifact} HTTP/1.1\r\nHost: x\r\n\r\n".encode())

@@ -43,6 +43,7 @@ def numbers(values: list[float], steps: list[int | None] | None = None) -> Serie
     )
 
 
+@pytest.mark.slow
 def test_points_appended_one_by_one_fill_chunks_and_read_back(store: EmbeddedStore) -> None:
     r = store.create_run(NewRun())
     expected = []

@@ -113,7 +113,10 @@ def test_sigint_marks_the_run_killed(tmp_path: Path) -> None:
         tmp_path,
         home,
         """
-        import time
+        import signal, time
+        # Ctrl-C raises KeyboardInterrupt, as in a script started from a shell (a job started in
+        # the background of a non-interactive shell inherits SIGINT ignored, and Python keeps that).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from runhistory.logger import get_logger
         logger = get_logger()
         for i in range(100):

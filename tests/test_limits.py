@@ -281,6 +281,7 @@ def test_string_value_with_control_characters_and_surrogates_round_trips(logger:
 # -- charts -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_chart_at_the_length_limit_round_trips(logger: Logger) -> None:
     chart = [i / 7 for i in range(MAX_CHART_LENGTH)]
     logger.log("chart", chart)
@@ -1002,6 +1003,7 @@ def metrics_body_of(size: int) -> bytes:
     return body + b" " * (size - len(body))
 
 
+@pytest.mark.slow
 def test_a_metrics_batch_at_the_byte_limit_is_stored_and_one_past_is_refused(server: Server) -> None:
     with HttpStore(server.url) as remote:
         run_id = remote.create_run(NewRun()).id
@@ -1051,6 +1053,7 @@ class CountingTransport(httpx.HTTPTransport):
 WORST_FLOAT = -1.2345678901234567e-300  # among the longest reprs of a float
 
 
+@pytest.mark.slow
 def test_a_logger_batch_of_numbers_fits_one_request(server: Server) -> None:
     n = REMOTE_BATCH_POINTS
     numbers = SeriesBatch("number", [WORST_FLOAT] * n, [-MAX_INT] * n, [1_764_000_000.1234567] * n)
@@ -1074,6 +1077,7 @@ def test_the_largest_single_point_fits_one_request() -> None:
         assert len(part) + 1024 <= MAX_BATCH_BYTES
 
 
+@pytest.mark.slow
 def test_a_batch_past_the_byte_limit_travels_in_parts_each_stored_once(server: Server) -> None:
     strings = SeriesBatch("string", ["s" * MAX_STRING_LENGTH] * 150, list(range(150)), [1.0] * 150)
     numbers = SeriesBatch("number", [0.5] * 10, list(range(10)), [1.0] * 10)
@@ -1101,6 +1105,7 @@ def hold_admitted_bodies(server: Server, run_id: str, count: int) -> list[socket
     return held
 
 
+@pytest.mark.slow
 def test_json_bodies_are_read_at_most_max_concurrent_batches_at_once(server: Server) -> None:
     run_id = httpx.post(f"{server.url}/api/v1/runs", json={}).json()["id"]
 

@@ -32,6 +32,7 @@ def only_run(home: Path) -> str:
     return run.id
 
 
+@pytest.mark.slow
 def test_a_token_refused_mid_run_keeps_every_value_for_sync(tmp_path: Path) -> None:
     home, client_home = tmp_path / "store", tmp_path / "client"
     server = Server(home, token="first-token").start()
@@ -90,6 +91,7 @@ def test_a_token_refused_mid_run_keeps_every_value_for_sync(tmp_path: Path) -> N
         (second or server).stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [503, 429])
 def test_an_unavailable_server_sends_values_to_the_spool_then_delivers_them(tmp_path: Path, status: int) -> None:
     home = tmp_path / "store"
@@ -149,6 +151,7 @@ def test_a_refusal_about_the_data_fails_only_those_values(tmp_path: Path) -> Non
         logger.finish()
 
 
+@pytest.mark.slow
 def test_a_batch_too_large_for_the_server_is_sent_in_smaller_parts(tmp_path: Path) -> None:
     home = tmp_path / "store"
     server = Server(home).start()

@@ -186,6 +186,7 @@ def fast_sweeping_server(tmp_path: Path) -> Iterator[Server]:
     srv.stop()
 
 
+@pytest.mark.slow
 def test_a_server_killed_mid_upload_leaves_nothing_after_its_restart(tmp_path: Path) -> None:
     srv = Server(tmp_path / "server").start()
     try:
@@ -218,6 +219,7 @@ def test_a_server_killed_mid_upload_leaves_nothing_after_its_restart(tmp_path: P
         srv.stop()
 
 
+@pytest.mark.slow
 def test_the_server_sweeps_what_dead_processes_leave_while_it_runs(fast_sweeping_server: Server, tmp_path: Path) -> None:
     home = fast_sweeping_server.home  # a store shared with the server
     process = start(tmp_path, home, SLOW_UPLOAD, stdin=subprocess.PIPE)

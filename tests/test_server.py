@@ -27,6 +27,7 @@ from ._cli import cli
 from .conftest import TOKEN
 
 
+@pytest.mark.slow
 def test_remote_logger_behaves_like_the_embedded_one(server: Server, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -78,6 +79,7 @@ def check_remote_reads(remote: HttpStore, run_id: str) -> None:
         assert f.read() == b"\x00" * 5000
 
 
+@pytest.mark.slow
 def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
     failed = run(
         tmp_path, tmp_path / "client",
@@ -175,8 +177,7 @@ def test_server_down_for_the_whole_run_spools_then_sync_delivers_once(tmp_path: 
     assert len(spools) == 1
     again = Server(tmp_path / "server", port=port).start()
     try:
-        env = clean_env(client, RUNHISTORY_URL=url)
-        sync = subprocess.run([sys.executable, "-m", "runhistory.app.cli", "sync", "--json"], env=env, capture_output=True, text=True)
+        sync = cli(client, "sync", "--json", RUNHISTORY_URL=url)
         assert sync.returncode == 0, sync.stderr
         assert json.loads(sync.stdout)["delivered"] == 1
         assert not list((client / "spool").iterdir())
@@ -187,8 +188,8 @@ def test_server_down_for_the_whole_run_spools_then_sync_delivers_once(tmp_path: 
         assert store.read_series(run_id, "s").values == ["text"]
         assert [a.path for a in store.list_artifacts(run_id)] == ["notes.txt", "outputs/model.bin"]
         # a second sync finds nothing and duplicates nothing
-        again_sync = subprocess.run([sys.executable, "-m", "runhistory.app.cli", "sync"], env=env, capture_output=True, text=True)
-        assert again_sync.returncode == 0 and "nothing to sync" in again_sync.stdout
+        again_sync = cli(client, "sync", RUNHISTORY_URL=url)
+        assert again_sync.returncode == 0 and b"nothing to sync" in again_sync.stdout
         assert store.read_series(run_id, "x").count == 25_000
     finally:
         again.stop()
@@ -272,11 +273,9 @@ def test_tokens(token_server: Server, tmp_path: Path) -> None:
     assert wrong.status_code == 401 and wrong.json()["error"] == "Unauthorized"
     right = httpx.get(srv.url + "/api/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"})
     assert right.status_code == 200
-    env = clean_env(tmp_path / "client", RUNHISTORY_URL=srv.url)
-    cli = [sys.executable, "-m", "runhistory.app.cli", "list"]
-    denied = subprocess.run(cli, env=env, capture_output=True, text=True)
-    assert denied.returncode == 1 and "RUNHISTORY_TOKEN" in denied.stderr and "Traceback" not in denied.stderr
-    allowed = subprocess.run(cli, env={**env, "RUNHISTORY_TOKEN": TOKEN}, capture_output=True, text=True)
+    denied = cli(tmp_path / "client", "list", RUNHISTORY_URL=srv.url)
+    assert denied.returncode == 1 and b"RUNHISTORY_TOKEN" in denied.stderr and b"Traceback" not in denied.stderr
+    allowed = cli(tmp_path / "client", "list", RUNHISTORY_URL=srv.url, RUNHISTORY_TOKEN=TOKEN)
     assert allowed.returncode == 0, allowed.stderr
 
 
@@ -335,6 +334,7 @@ def test_malformed_bodies_get_422_with_a_message(server: Server, body: bytes) ->
     assert response.json()["error"] == "InvalidInput" and response.json()["message"]
 
 
+@pytest.mark.slow
 def test_uploads_past_the_limit_get_413(tmp_path: Path) -> None:
     srv = Server(tmp_path / "server", "--max-file-size", "1000").start()
     try:
@@ -360,39 +360,38 @@ def put_past_the_limit(url: str, run_id: str) -> None:
     assert streamed.status_code == 413
 
 
+@pytest.mark.slow
 def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
     done = run(tmp_path, tmp_path / "client", "from runhistory.logger import get_logger\nlg = get_logger(experiment='cli-remote')\n"
                "lg.log('x', 1.0)\nlg.upload('outputs/m.txt', 'm')\n", RUNHISTORY_URL=server.url)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    env = clean_env(tmp_path / "client", RUNHISTORY_URL=server.url)
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "runhistory.app.cli", *args], env=env, capture_output=True, text=True)
+    def remote(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+        return cli(tmp_path / "client", *args, cwd=cwd, RUNHISTORY_URL=server.url)
 
-    last = json.loads(cli("last", "-e", "cli-remote", "--json").stdout)
+    last = json.loads(remote("last", "-e", "cli-remote", "--json").stdout)
     assert last["status"] == "completed"
-    info = json.loads(cli("info", "-r", last["id"][:6], "--json").stdout)
+    info = json.loads(remote("info", "-r", last["id"][:6], "--json").stdout)
     assert info["metrics"]["x"]["last"] == 1.0
-    promoted = json.loads(cli("promote", "-r", last["id"][:6], "-ap", "outputs", "-n", "m", "--json").stdout)
+    promoted = json.loads(remote("promote", "-r", last["id"][:6], "-ap", "outputs", "-n", "m", "--json").stdout)
     assert promoted["version"] == 1
-    got = cli("asset", "download", "m:1", "-o", str(tmp_path / "dl"))
+    got = remote("asset", "download", "m:1", "-o", str(tmp_path / "dl"))
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "dl/outputs/m.txt").read_text() == "m"
-    assert cli("info", "-r", last["id"], "-a", "outputs/m.txt").stdout == "m"
-    assert cli("info", "-r", "ffff").returncode == 1
-    assert [r["id"] for r in json.loads(cli("list", "-e", "cli-remote", "--json").stdout)] == [last["id"]]
-    assert json.loads(cli("assets", "--json").stdout)[0]["name"] == "m"
-    points = json.loads(cli("info", "-r", last["id"], "-m", "x", "--json").stdout)["points"]
+    assert remote("info", "-r", last["id"], "-a", "outputs/m.txt").stdout == b"m"
+    assert remote("info", "-r", "ffff").returncode == 1
+    assert [r["id"] for r in json.loads(remote("list", "-e", "cli-remote", "--json").stdout)] == [last["id"]]
+    assert json.loads(remote("assets", "--json").stdout)[0]["name"] == "m"
+    points = json.loads(remote("info", "-r", last["id"], "-m", "x", "--json").stdout)["points"]
     assert [p["value"] for p in points] == [1.0]
-    saved = cli("download", "-r", last["id"][:8], "-ap", "outputs", "-o", str(tmp_path / "runfiles"))
+    saved = remote("download", "-r", last["id"][:8], "-ap", "outputs", "-o", str(tmp_path / "runfiles"))
     assert saved.returncode == 0 and (tmp_path / "runfiles/outputs/m.txt").read_text() == "m"
-    wrapped = subprocess.run(
-        [sys.executable, "-m", "runhistory.app.cli", "run", "--", sys.executable, "-c",
-         "from runhistory.logger import get_logger; print('hi'); get_logger().log('y', 2.0)"],
-        env=env, capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+    wrapped = remote(  # a real subprocess (``run`` always is), its child logging to the server too
+        "run", "--", sys.executable, "-c", "from runhistory.logger import get_logger; print('hi'); get_logger().log('y', 2.0)",
+        cwd=tmp_path,
+    )
     assert wrapped.returncode == 0, wrapped.stderr
-    newest = json.loads(cli("info", "-r", json.loads(cli("last", "--json").stdout)["id"], "--json").stdout)
+    newest = json.loads(remote("info", "-r", json.loads(remote("last", "--json").stdout)["id"], "--json").stdout)
     assert newest["metrics"]["y"]["last"] == 2.0
     assert "logs/console.txt" in {a["path"] for a in newest["artifacts"]}
 
@@ -448,6 +447,7 @@ def test_the_openapi_document_declares_every_answer_and_the_bearer_scheme(token_
     assert set(doc["components"]["schemas"]["Error"]["required"]) == {"error", "message"}
 
 
+@pytest.mark.slow
 def test_remote_os_exit_after_wait_and_forked_children(server: Server, tmp_path: Path) -> None:
     done = run(
         tmp_path,
@@ -483,6 +483,7 @@ def test_remote_os_exit_after_wait_and_forked_children(server: Server, tmp_path:
     assert store.get_run(run_id).status == "lost"  # nobody finished it
 
 
+@pytest.mark.slow
 def test_remote_sigkill_keeps_acknowledged_points(server: Server, tmp_path: Path) -> None:
     process = start(
         tmp_path,

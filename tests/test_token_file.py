@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from ._server import Server
 from ._cli import cli
 
 
+@pytest.mark.slow
 def test_the_token_comes_from_a_file_or_the_environment(tmp_path: Path) -> None:
     secret = tmp_path / "token"
     secret.write_text("s3cret-token\n")
@@ -28,6 +31,9 @@ def test_the_token_comes_from_a_file_or_the_environment(tmp_path: Path) -> None:
         assert cli(tmp_path, "--url", server.url, "--token-file", str(wrong), "list").returncode == 1
     finally:
         server.stop()
+
+
+def test_an_empty_or_missing_token_file_is_a_clear_error(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_text("\n")
     done = cli(tmp_path, "--url", "http://127.0.0.1:9", "--token-file", str(empty), "list")
