@@ -97,20 +97,48 @@ def git_diff(cwd: str) -> tuple[str, bool] | None:
 
 
 def installed_packages() -> dict[str, str]:
-    """The distributions this interpreter can import, name → version (from their metadata, no subprocess)."""
-    from importlib import metadata
+    """The distributions this interpreter can import, name → version, as their ``*.dist-info``
+    (or ``*.egg-info``) folders on ``sys.path`` say.
 
+    Read by hand, a few header lines each, rather than through ``importlib.metadata``: that
+    imports ``email``, ``csv`` and ``zipfile`` on first use, and the writer thread may be doing
+    so while the process exits from a Ctrl-C, when code compiled at run time resets the
+    interpreter's note that it must die of SIGINT (its exit status would become 1).
+    """
     found: dict[str, str] = {}
-    for dist in metadata.distributions():
+    for entry in sys.path:
         try:
-            name = dist.metadata["Name"]
-        except Exception:  # a damaged metadata folder: not ours to judge
+            folders = [e for e in os.scandir(entry or ".") if e.name.endswith((".dist-info", ".egg-info"))]
+        except OSError:
             continue
-        if isinstance(name, str) and name and name not in found:
-            found[name] = str(dist.version)
-        if len(found) >= MAX_PACKAGES:
-            break
+        for folder in folders:
+            name, version = _name_and_version(folder.path)
+            if name and version and name not in found:
+                found[name] = version
+            if len(found) >= MAX_PACKAGES:
+                return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
     return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+def _name_and_version(folder: str) -> tuple[str | None, str | None]:
+    """``Name:`` and ``Version:`` from a distribution's metadata headers."""
+    name = version = None
+    for filename in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(folder, filename), encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if not line.strip():
+                        break  # the headers end at the first blank line
+                    if line.startswith("Name:"):
+                        name = line[5:].strip()
+                    elif line.startswith("Version:"):
+                        version = line[8:].strip()
+                    if name and version:
+                        break
+        except OSError:
+            continue
+        break
+    return name, version
 
 
 # -- outputs/ ---------------------------------------------------------------------------

@@ -88,7 +88,9 @@ def forward(request: Request, url: str) -> Answer:
     """``request`` sent on to the server at ``url``, and its answer."""
     import httpx
 
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length", "transfer-encoding")}
+    headers = {
+        k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length", "transfer-encoding")
+    }
     response = httpx.request(request.method, url + request.path, content=request.body, headers=headers, timeout=60)
     kept = {k: v for k, v in response.headers.items() if k.lower() in ("content-type",)}
     return response.status_code, kept, response.content

@@ -32,20 +32,36 @@ class Server:
         self.url = ""
 
     def start(self) -> Server:
-        command = [sys.executable, "-m", "runhistory.app.cli", "serve", "--home", str(self.home), "--port", str(self.port), *self.args]
+        command = [
+            sys.executable,
+            "-m",
+            "runhistory.app.cli",
+            "serve",
+            "--home",
+            str(self.home),
+            "--port",
+            str(self.port),
+            *self.args,
+        ]
         if self.token:
             command += ["--token", self.token]
         if self.settings is not None:
             # Timeouts and intervals short enough to cross in a test: serve() itself, as the CLI calls it.
-            command = [sys.executable, "-c", (
-                "from runhistory.api import EmbeddedStore\nfrom runhistory.api._server import serve\n"
-                f"serve(EmbeddedStore({str(self.home)!r}), port={self.port}, token={self.token!r}, **{self.settings!r})\n"
-            )]  # fmt: skip
+            command = [
+                sys.executable,
+                "-c",
+                (
+                    "from runhistory.api import EmbeddedStore\nfrom runhistory.api._server import serve\n"
+                    f"serve(EmbeddedStore({str(self.home)!r}), port={self.port}, token={self.token!r}, **{self.settings!r})\n"
+                ),
+            ]
         self.process = subprocess.Popen(command, env=clean_env(self.home), stderr=subprocess.PIPE, text=True)
         assert self.process.stderr is not None
         line = self.process.stderr.readline()
         found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-        assert found, f"server did not start: {line}{self.process.stderr.read() if self.process.poll() is not None else ''}"
+        assert found, (
+            f"server did not start: {line}{self.process.stderr.read() if self.process.poll() is not None else ''}"
+        )
         self.port = int(found.group(1))
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 20

@@ -10,7 +10,6 @@ import io
 import json
 import math
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,8 +18,8 @@ from typing import Any
 
 from PIL import Image
 
-from runhistory.api._embedded.schema import RUN_TEXT
 from runhistory.api import EmbeddedStore, NewRun, SeriesBatch, Store
+from runhistory.api._embedded.schema import RUN_TEXT
 
 #: The app's "now" in every test: 2023-11-14 22:13:20 UTC.
 NOW = 1_700_000_000.0
@@ -42,7 +41,9 @@ def store_time(store: EmbeddedStore, moment: list[float]) -> Iterator[None]:
         store.clock = real
 
 
-def batch(kind: str, values: list[Any], start: float, every: float = 1.0, steps: list[int | None] | None = None) -> SeriesBatch:
+def batch(
+    kind: str, values: list[Any], start: float, every: float = 1.0, steps: list[int | None] | None = None
+) -> SeriesBatch:
     return SeriesBatch(kind, values, steps or [None] * len(values), [start + i * every for i in range(len(values))])  # type: ignore[arg-type]
 
 
@@ -52,15 +53,28 @@ def loss_curve(n: int, floor: float, seed: int) -> list[float]:
 
 
 def _train(store: Store, run_id: str, started: float, floor: float, seed: int, n: int = 300) -> None:
-    store.append_metrics(run_id, {
-        "train/loss": batch("number", loss_curve(n, floor, seed), started + 1, 2.0),
-        "train/lr": batch("number", [1e-3 * (1 - i / n) for i in range(n)], started + 1, 2.0),
-        "val/accuracy": batch("number", [0.5 + 0.04 * i - floor / 10 for i in range(10)], started + 60, 60.0,
-                              steps=[(i + 1) * 30 - 1 for i in range(10)]),
-        "val/per_class_accuracy": batch("chart", [[0.5 + 0.04 * k + 0.01 * c for c in range(10)] for k in range(3)],
-                                        started + 60, 200.0, steps=[99, 199, 299]),
-        "phase": batch("string", ["warmup", "train", "done"], started, 250.0),
-    })  # fmt: skip
+    store.append_metrics(
+        run_id,
+        {
+            "train/loss": batch("number", loss_curve(n, floor, seed), started + 1, 2.0),
+            "train/lr": batch("number", [1e-3 * (1 - i / n) for i in range(n)], started + 1, 2.0),
+            "val/accuracy": batch(
+                "number",
+                [0.5 + 0.04 * i - floor / 10 for i in range(10)],
+                started + 60,
+                60.0,
+                steps=[(i + 1) * 30 - 1 for i in range(10)],
+            ),
+            "val/per_class_accuracy": batch(
+                "chart",
+                [[0.5 + 0.04 * k + 0.01 * c for c in range(10)] for k in range(3)],
+                started + 60,
+                200.0,
+                steps=[99, 199, 299],
+            ),
+            "phase": batch("string", ["warmup", "train", "done"], started, 250.0),
+        },
+    )
 
 
 def sample_png(width: int = 64, height: int = 32) -> bytes:
@@ -83,7 +97,7 @@ def sample_png(width: int = 64, height: int = 32) -> bytes:
 
 #: Files of the baseline run besides its metrics: text, JSON, a table, an image, a checkpoint.
 ARTIFACTS = {
-    "train.py": b"import torch\n\n\ndef main(lr: float = 1e-3) -> None:\n    print(f\"training with lr={lr}\")\n",
+    "train.py": b'import torch\n\n\ndef main(lr: float = 1e-3) -> None:\n    print(f"training with lr={lr}")\n',
     "config.json": b'{"lr": 0.001, "epochs": 30, "model": {"kind": "cnn", "channels": [32, 64]}}',
     "outputs/confusion.tsv": b"label\tcat\tdog\ncat\t91\t9\ndog\t7\t93\n",
     "outputs/samples.png": sample_png(),
@@ -102,8 +116,15 @@ def make_store(home: Path) -> EmbeddedStore:
             (HIGH_LR, "mnist-cnn", "high-lr", NOW - 2 * 3600, 0.35, 2),
         ):
             moment[0] = started
-            store.create_run(NewRun(experiment=experiment, name=name, run_id=run_id,
-                                    command=["python", "train.py", f"--seed={seed}"], **common))  # type: ignore[arg-type]  # fmt: skip
+            store.create_run(
+                NewRun(
+                    experiment=experiment,
+                    name=name,
+                    run_id=run_id,
+                    command=["python", "train.py", f"--seed={seed}"],
+                    **common,
+                )
+            )  # type: ignore[arg-type]
             store.update_run(run_id, git_commit="3f2a9c1d0b7e4a5f8c6d2e1b0a9f8e7d6c5b4a39", git_dirty=seed == 2)
             _train(store, run_id, started, floor, seed)
             moment[0] = started + (1512 if seed == 1 else 1200)
@@ -113,19 +134,40 @@ def make_store(home: Path) -> EmbeddedStore:
                     store.put_artifact(run_id, path, data)
             store.finish_run(run_id, "completed")
         moment[0] = NOW - 3600
-        store.create_run(NewRun(experiment="resnet-cifar", name="diverged", run_id=DIVERGED,
-                                command=["python", "train.py", "--lr=0.1"], **common))  # type: ignore[arg-type]  # fmt: skip
+        store.create_run(
+            NewRun(
+                experiment="resnet-cifar",
+                name="diverged",
+                run_id=DIVERGED,
+                command=["python", "train.py", "--lr=0.1"],
+                **common,
+            )
+        )  # type: ignore[arg-type]
         store.append_metrics(DIVERGED, {"train/loss": batch("number", [2.3, 1.9, 2.8, 7.5, math.nan], NOW - 3590, 5.0)})
         moment[0] = NOW - 3600 + 65
-        store.finish_run(DIVERGED, "failed", error="Traceback (most recent call last):\n  File \"train.py\", line 88\n"
-                         "RuntimeError: loss is NaN at step 4: gradient exploded")  # fmt: skip
+        store.finish_run(
+            DIVERGED,
+            "failed",
+            error='Traceback (most recent call last):\n  File "train.py", line 88\n'
+            "RuntimeError: loss is NaN at step 4: gradient exploded",
+        )
         moment[0] = NOW - 300
-        store.create_run(NewRun(experiment="resnet-cifar", name="live", run_id=LIVE,
-                                command=["python", "train.py", "--epochs=90"], **common))  # type: ignore[arg-type]  # fmt: skip
-        store.append_metrics(LIVE, {
-            "train/loss": batch("number", loss_curve(120, 0.2, 4), NOW - 290, 2.0),
-            "phase": batch("string", ["warmup"], NOW - 290),
-        })  # fmt: skip
+        store.create_run(
+            NewRun(
+                experiment="resnet-cifar",
+                name="live",
+                run_id=LIVE,
+                command=["python", "train.py", "--epochs=90"],
+                **common,
+            )
+        )  # type: ignore[arg-type]
+        store.append_metrics(
+            LIVE,
+            {
+                "train/loss": batch("number", loss_curve(120, 0.2, 4), NOW - 290, 2.0),
+                "phase": batch("string", ["warmup"], NOW - 290),
+            },
+        )
         store.put_artifact(LIVE, "logs/console.txt", b"training resnet on cifar-10\nepoch 1/90 loss 2.31\n")
         moment[0] = NOW - 2
         store.heartbeat(LIVE)
@@ -148,20 +190,40 @@ def insert_runs(home: Path, count: int, newest: float = NOW - 86400) -> None:
     rows = []
     for i in range(count):
         started = newest - 60 * i
-        rows.append((
-            uuid.UUID(int=i + 1).hex, f"bulk-{i % 7}", f"bulk run {i}", "completed", started, started + 30, started + 30,
-            json.dumps(["python", "sweep.py", f"--trial={i}"]), "/tmp", "host", "user", "3.11.7", None,
-            None, None, None, None, "[]",
-        ))  # fmt: skip
+        rows.append(
+            (
+                uuid.UUID(int=i + 1).hex,
+                f"bulk-{i % 7}",
+                f"bulk run {i}",
+                "completed",
+                started,
+                started + 30,
+                started + 30,
+                json.dumps(["python", "sweep.py", f"--trial={i}"]),
+                "/tmp",
+                "host",
+                "user",
+                "3.11.7",
+                None,
+                None,
+                None,
+                None,
+                None,
+                "[]",
+            )
+        )
     conn = sqlite3.connect(home / "runhistory.sqlite3")
     with conn:
         conn.executemany(
             "INSERT INTO runs (id, experiment, name, status, started_at, ended_at, heartbeat_at, command, cwd, host, "
             "user, python, pid, git_commit, git_dirty, error, exit_code, skipped_files) VALUES ("
-            + ", ".join("?" * 18) + ")",
+            + ", ".join("?" * 18)
+            + ")",
             rows,
-        )  # fmt: skip
-        conn.execute(f"INSERT INTO run_text (run_id, body) SELECT id, {RUN_TEXT} FROM runs WHERE id NOT IN (SELECT run_id FROM run_text)")
+        )
+        conn.execute(
+            f"INSERT INTO run_text (run_id, body) SELECT id, {RUN_TEXT} FROM runs WHERE id NOT IN (SELECT run_id FROM run_text)"
+        )
     conn.close()
 
 

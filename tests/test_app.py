@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import math
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
-from textual.worker import WorkerCancelled, WorkerFailed
 
-from runhistory.api import EmbeddedStore, NewRun, RunNotFound, StoreUnavailable
+from runhistory.api import EmbeddedStore, NewRun
 from runhistory.app.app import RunHistoryApp, make_app
 from runhistory.app.key_metrics import key_metric_names, main_series_name, rank_metric_names
 from runhistory.app.run_filter import RunFilter
@@ -31,26 +25,13 @@ from runhistory.app.widgets.runs_table import RunsTable
 from runhistory.app.widgets.scalars_table import ScalarsTable
 from runhistory.app.widgets.sparkline import sparkline
 
-from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, NOW, batch, fixed_clock, insert_runs, make_store
 from ._pilot import SIZE, FlakyStore, idle, notifications, open_run, runs_table, settle, wait_for
-
+from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, NOW, batch, fixed_clock, insert_runs, make_store
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> EmbeddedStore:
     return make_store(tmp_path / "store")
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 # -- the runs screen -----------------------------------------------------------------
@@ -189,8 +170,16 @@ async def test_open_a_run_shows_header_scalars_charts_text_and_console(store: Em
         await settle(pilot)
         screen = await open_run(pilot, HIGH_LR)
         header = screen.query_one(RunHeader).plain
-        for expected in (HIGH_LR, "mnist-cnn · high-lr", "completed", "$ python train.py --seed=2",
-                         "ada@gpu-box-1", "3f2a9c1d0b7e (dirty)", "ran 20m 00s", "(2h ago)"):  # fmt: skip
+        for expected in (
+            HIGH_LR,
+            "mnist-cnn · high-lr",
+            "completed",
+            "$ python train.py --seed=2",
+            "ada@gpu-box-1",
+            "3f2a9c1d0b7e (dirty)",
+            "ran 20m 00s",
+            "(2h ago)",
+        ):
             assert expected in header, expected
         scalars = screen.query_one(ScalarsTable)
         assert scalars.row_count == 5
@@ -317,8 +306,12 @@ async def test_a_running_run_updates_live(store: EmbeddedStore) -> None:
         console = screen.query_one(ConsoleLog)
         assert console.text.endswith("epoch 1/90 loss 2.31")
         # The training script logs on, and its console grows.
-        store.append_metrics(LIVE, {"train/loss": batch("number", [0.3] * 30, NOW), "val/accuracy": batch("number", [0.8], NOW)})
-        store.put_artifact(LIVE, "logs/console.txt", b"training resnet on cifar-10\nepoch 1/90 loss 2.31\nepoch 2/90 loss 1.20\n")
+        store.append_metrics(
+            LIVE, {"train/loss": batch("number", [0.3] * 30, NOW), "val/accuracy": batch("number", [0.8], NOW)}
+        )
+        store.put_artifact(
+            LIVE, "logs/console.txt", b"training resnet on cifar-10\nepoch 1/90 loss 2.31\nepoch 2/90 loss 1.20\n"
+        )
         await wait_for(pilot, lambda: chart.series is not None and chart.series.count == 150)
         await wait_for(pilot, lambda: console.text.endswith("epoch 2/90 loss 1.20"))
         scalars = screen.query_one(ScalarsTable)
@@ -379,10 +372,18 @@ async def test_every_binding_has_a_description(store: EmbeddedStore) -> None:
         await settle(pilot)
         await open_run(pilot, BASELINE)
         from runhistory.app.screens import error, help, run, runs
-        from runhistory.app.widgets import metric_picker, runs_table as table_module
+        from runhistory.app.widgets import metric_picker
+        from runhistory.app.widgets import runs_table as table_module
 
-        for owner in (RunHistoryApp, runs.RunsScreen, run.RunScreen, help.HelpModal, error.ErrorModal,
-                      metric_picker.MetricPicker, table_module.RunsTable):  # fmt: skip
+        for owner in (
+            RunHistoryApp,
+            runs.RunsScreen,
+            run.RunScreen,
+            help.HelpModal,
+            error.ErrorModal,
+            metric_picker.MetricPicker,
+            table_module.RunsTable,
+        ):
             for binding in owner.BINDINGS:
                 assert binding.description, (owner.__name__, binding.key)  # type: ignore[union-attr]
 
@@ -402,8 +403,6 @@ async def test_usable_at_80_by_24(store: EmbeddedStore) -> None:
         chart = screen.query_one(MetricChart)
         assert chart.size.width >= 40 and chart.size.height >= 8
         assert chart.series is not None
-
-
 
 
 @pytest.mark.slow
@@ -451,8 +450,24 @@ def test_filter_words() -> None:
 
 
 def test_key_metrics_rank_losses_then_scores_then_the_rest() -> None:
-    names = {"train/lr": 3, "val/accuracy": 3, "epoch": 3, "throughput": 1, "val/loss": 3, "train/loss": 3, "gpu/mem": 3}
-    assert rank_metric_names(names) == ["train/loss", "val/loss", "val/accuracy", "throughput", "train/lr", "epoch", "gpu/mem"]
+    names = {
+        "train/lr": 3,
+        "val/accuracy": 3,
+        "epoch": 3,
+        "throughput": 1,
+        "val/loss": 3,
+        "train/loss": 3,
+        "gpu/mem": 3,
+    }
+    assert rank_metric_names(names) == [
+        "train/loss",
+        "val/loss",
+        "val/accuracy",
+        "throughput",
+        "train/lr",
+        "epoch",
+        "gpu/mem",
+    ]
     assert key_metric_names([], 3) == []
     assert main_series_name([]) is None
 
@@ -473,7 +488,6 @@ def test_console_lines_are_cleaned() -> None:
 def test_chart_ticks_are_round() -> None:
     assert nice_ticks(0, 3999, 5) == [0, 1000, 2000, 3000]
     assert nice_ticks(5, 5, 4) == [5]
-
 
 
 def _console_lines(first: int, last: int) -> bytes:
@@ -520,7 +534,7 @@ async def test_the_console_follows_new_lines_until_scrolled_up(store: EmbeddedSt
         # The log grows past the pane, then on: the view keeps to the end.
         for last in (200, 260):
             store.put_artifact(LIVE, "logs/console.txt", start + _console_lines(1, last))
-            await wait_for(pilot, lambda: _at_the_end(console, f"epoch {last}/900"))
+            await wait_for(pilot, lambda last=last: _at_the_end(console, f"epoch {last}/900"))
         # Scrolled up, it stays where the user put it as more arrives.
         await pilot.press("home")
         await wait_for(pilot, lambda: console.scroll_offset.y == 0)

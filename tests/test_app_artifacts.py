@@ -7,7 +7,6 @@ import re
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image, features
@@ -22,15 +21,24 @@ from textual.widgets import Static
 from runhistory.api import ArtifactInfo, EmbeddedStore, NewRun
 from runhistory.app.app import RunHistoryApp, make_app
 from runhistory.app.previews import (
-    HEAD_BYTES, IMAGE_BYTES, IMAGE_PIXELS, IMAGE_ROWS, MATTE, THUMBNAIL, Picture, Preview, decode_image, fit_size,
-    image_info, make_preview, preview_bytes,
-)  # fmt: skip
-from runhistory.app.widgets.artifact_preview import ArtifactPreview
+    HEAD_BYTES,
+    IMAGE_BYTES,
+    IMAGE_PIXELS,
+    IMAGE_ROWS,
+    MATTE,
+    THUMBNAIL,
+    Picture,
+    decode_image,
+    fit_size,
+    image_info,
+    make_preview,
+    preview_bytes,
+)
 from runhistory.app.widgets.artifact_tree import ArtifactTree
 from runhistory.app.widgets.console_log import ConsoleLog
 
-from .app_data import BASELINE, DIVERGED, LIVE, NOW, batch, fixed_clock, make_store
 from ._pilot import SIZE, choose, idle, is_drawn, open_artifacts, open_run, preview_of, settle, title_of, wait_for
+from .app_data import BASELINE, DIVERGED, LIVE, NOW, batch, fixed_clock, make_store
 
 #: Bytes a terminal would act on, in what the app draws (its SVG export keeps the text).
 ESCAPE = "\x1b"
@@ -39,14 +47,6 @@ ESCAPE = "\x1b"
 @pytest.fixture
 def store(tmp_path: Path) -> EmbeddedStore:
     return make_store(tmp_path / "store")
-
-
-
-
-
-
-
-
 
 
 @pytest.mark.slow
@@ -58,9 +58,13 @@ async def test_artifacts_tab_shows_the_tree_and_previews_each_kind(store: Embedd
         tree = app.screen.query_one(ArtifactTree)
         assert tree.has_focus
         assert [a.path for a in tree.artifacts] == [
-            "checkpoints/model.pt", "config.json", "outputs/confusion.tsv", "outputs/metrics.csv",
-            "outputs/samples.png", "train.py",
-        ]  # fmt: skip
+            "checkpoints/model.pt",
+            "config.json",
+            "outputs/confusion.tsv",
+            "outputs/metrics.csv",
+            "outputs/samples.png",
+            "train.py",
+        ]
         folder = tree.node_for("outputs/")
         assert folder is not None and folder.is_expanded
         assert str(folder.label).startswith("outputs/") and "B" in str(folder.label)
@@ -121,10 +125,9 @@ async def test_a_run_without_artifacts_says_so(store: EmbeddedStore) -> None:
 async def test_a_hostile_artifact_cannot_reach_the_terminal(store: EmbeddedStore) -> None:
     hostile = (
         b"title \x1b]0;owned\x07 clear \x1b[2J\x1b[H red \x1b[31mRED\x1b[0m bell \x07 c1 \xc2\x9b31m\n"
-        b"invalid \xff\xfe\xc3 utf-8\n"
-        + b"A" * (10 * 1024 * 1024) + b"\n"
+        b"invalid \xff\xfe\xc3 utf-8\n" + b"A" * (10 * 1024 * 1024) + b"\n"
         b"after\n"
-    )  # fmt: skip
+    )
     store.put_artifact(BASELINE, "logs/hostile.txt", hostile)
     store.put_artifact(BASELINE, "logs/console.txt", hostile[:400] + b"\nend\n")
     app = make_app(store, clock=fixed_clock(), live_interval=None)
@@ -181,7 +184,9 @@ async def test_a_running_runs_files_update_in_place(store: EmbeddedStore) -> Non
         assert preview.text.endswith("epoch 1/90 loss 2.31")
         tree = app.screen.query_one(ArtifactTree)
         # The console grows: the preview follows, the cursor stays on the file.
-        store.put_artifact(LIVE, "logs/console.txt", b"training resnet on cifar-10\nepoch 1/90 loss 2.31\nepoch 2/90 loss 1.20\n")
+        store.put_artifact(
+            LIVE, "logs/console.txt", b"training resnet on cifar-10\nepoch 1/90 loss 2.31\nepoch 2/90 loss 1.20\n"
+        )
         await wait_for(pilot, lambda: preview.text.endswith("epoch 2/90 loss 1.20"))
         assert tree.cursor_node is not None and tree.cursor_node.data.path == "logs/console.txt"  # type: ignore[union-attr]
         # A new file appears in the tree.
@@ -249,8 +254,6 @@ def lines_of(picture: Picture, width: int) -> list[list[Segment]]:
 def cells_of(lines: list[list[Segment]]) -> list[list[tuple[str, Style | None]]]:
     """Each line as its cells: a character and its style."""
     return [[(char, segment.style) for segment in line for char in segment.text] for line in lines]
-
-
 
 
 def test_fit_size_keeps_within_the_cells_and_the_aspect_ratio() -> None:
@@ -399,9 +402,9 @@ def test_a_jpeg_whose_second_size_marker_is_a_bomb_is_refused_without_a_warning(
     Image.new("RGB", (16, 16), RED).save(out, "JPEG")
     data = out.getvalue()
     at = data.index(b"\xff\xc0")
-    sof = data[at: at + 2 + struct.unpack(">H", data[at + 2: at + 4])[0]]
+    sof = data[at : at + 2 + struct.unpack(">H", data[at + 2 : at + 4])[0]]
     big = sof[:5] + struct.pack(">HH", 10_000, 10_000) + sof[9:]
-    crafted = data[:at] + sof + big + data[at + len(sof):]
+    crafted = data[:at] + sof + big + data[at + len(sof) :]
     assert image_info(crafted) == ("JPEG", 16, 16)
     with pytest.warns(Image.DecompressionBombWarning):
         Image.open(io.BytesIO(crafted)).close()
@@ -460,10 +463,13 @@ async def test_an_image_is_drawn_in_the_pane(store: EmbeddedStore) -> None:
         red, blue = Color.from_rgb(*RED), Color.from_rgb(*BLUE)
         # (A blank cell's foreground is the pane's: only its background counts.)
         drawn = [
-            [(char, style.color if char == "▀" else None, style.bgcolor) for char, style in line
-             if style is not None and (in_picture(style) or char == "▀")]
+            [
+                (char, style.color if char == "▀" else None, style.bgcolor)
+                for char, style in line
+                if style is not None and (in_picture(style) or char == "▀")
+            ]
             for line in picture_cells(app)
-        ]  # fmt: skip
+        ]
         drawn = [line for line in drawn if line]
         assert [len(line) for line in drawn] == [16] * 4
         assert set(drawn[0]) == {(" ", None, red)}

@@ -20,8 +20,8 @@ from runhistory.app.screens.runs import RunsScreen
 from runhistory.app.widgets.artifact_tree import ArtifactTree
 from runhistory.app.widgets.assets_tables import AssetFiles, AssetLineage, AssetNames, AssetVersions
 
-from .app_data import ARTIFACTS, BASELINE, HIGH_LR, add_assets, fixed_clock, make_store
 from ._pilot import SIZE, FlakyStore, fill_download, idle, notifications, settle, wait_for
+from .app_data import ARTIFACTS, BASELINE, HIGH_LR, add_assets, fixed_clock, make_store
 
 
 @pytest.fixture
@@ -98,21 +98,28 @@ async def test_names_versions_files_and_lineage(store: EmbeddedStore) -> None:
         assert rows(names) == [
             ["mnist-classifier", "v3", "3", "40m ago"],
             ["mnist-config", "v1", "1", "35m ago"],
-        ]  # fmt: skip
+        ]
         versions = screen.query_one(AssetVersions)
         assert [r[:4] for r in rows(versions)] == [
             ["v3", "40m ago", BASELINE[:8], "outputs/"],
             ["v2", "1h ago", HIGH_LR[:8], "outputs/"],
             ["v1", "2h ago", BASELINE[:8], "outputs/"],
-        ]  # fmt: skip
+        ]
         assert [r[4] for r in rows(versions)] == ["3", "1", "3"]
         files = screen.query_one(AssetFiles)
         sha = hashlib.sha256(ARTIFACTS["outputs/confusion.tsv"]).hexdigest()
         assert rows(files)[0] == ["outputs/confusion.tsv", f"{len(ARTIFACTS['outputs/confusion.tsv'])} B", sha[:12]]
         assert [r[0] for r in rows(files)] == ["outputs/confusion.tsv", "outputs/metrics.csv", "outputs/samples.png"]
         text = lineage(app)
-        for expected in (f"from run {BASELINE[:8]}", "completed", "mnist-cnn · baseline", "prefix outputs/",
-                         "3 files", "promoted 2023-11-14", BASELINE):  # fmt: skip
+        for expected in (
+            f"from run {BASELINE[:8]}",
+            "completed",
+            "mnist-cnn · baseline",
+            "prefix outputs/",
+            "3 files",
+            "promoted 2023-11-14",
+            BASELINE,
+        ):
             assert expected in text, expected
 
         # Tab to the versions, down to v2: its lineage is the other run, its one file.
@@ -173,7 +180,9 @@ async def test_enter_opens_the_source_run_on_its_files(store: EmbeddedStore) -> 
         run_screen = app.screen
         assert isinstance(run_screen, RunScreen) and run_screen.run_data.id == BASELINE
         tree = run_screen.query_one(ArtifactTree)
-        await wait_for(pilot, lambda: getattr(tree.cursor_node and tree.cursor_node.data, "path", None) == "outputs/metrics.csv")
+        await wait_for(
+            pilot, lambda: getattr(tree.cursor_node and tree.cursor_node.data, "path", None) == "outputs/metrics.csv"
+        )
         await pilot.press("escape")
         await idle(pilot)
 
@@ -187,7 +196,9 @@ async def test_enter_opens_the_source_run_on_its_files(store: EmbeddedStore) -> 
         run_screen = app.screen
         assert isinstance(run_screen, RunScreen) and run_screen.run_data.id == BASELINE
         tree = run_screen.query_one(ArtifactTree)
-        await wait_for(pilot, lambda: getattr(tree.cursor_node and tree.cursor_node.data, "path", None) == "config.json")
+        await wait_for(
+            pilot, lambda: getattr(tree.cursor_node and tree.cursor_node.data, "path", None) == "config.json"
+        )
 
 
 @pytest.mark.slow
@@ -204,8 +215,10 @@ async def test_a_deleted_source_run_is_said_clearly(store: EmbeddedStore) -> Non
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen is screen  # nothing opened, nothing crashed
-        assert any(f"Run {HIGH_LR[:8]}, which mnist-classifier v2 was promoted from, is no longer in the store" in n
-                   for n in notifications(app))  # fmt: skip
+        assert any(
+            f"Run {HIGH_LR[:8]}, which mnist-classifier v2 was promoted from, is no longer in the store" in n
+            for n in notifications(app)
+        )
         # Its files still download.
         assert screen.check_action("download", ())
 

@@ -11,14 +11,14 @@ from textual.widgets import OptionList, Static
 
 from runhistory.api import EmbeddedStore
 from runhistory.app.app import RunHistoryApp, make_app
-from runhistory.app.screens.compare import CompareScreen
 from runhistory.app.runs_model import MAX_COMPARE
+from runhistory.app.screens.compare import CompareScreen
 from runhistory.app.screens.runs import RunsScreen
 from runhistory.app.widgets.compare_chart import CompareChart, time_label, time_ticks
 from runhistory.app.widgets.scalars_diff import ScalarsDiff, compare_rows
 
-from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, NOW, batch, fixed_clock, insert_runs, loss_curve, make_store
 from ._pilot import SIZE, SNAPSHOT_SIZE, FlakyStore, fixed_app, idle, notifications, runs_table, settle, wait_for
+from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, NOW, batch, fixed_clock, insert_runs, loss_curve, make_store
 
 
 @pytest.fixture
@@ -173,7 +173,14 @@ async def test_the_scalars_table_highlights_differences(store: EmbeddedStore) ->
         assert not rows["train/lr"].best  # the same value: nothing to pick
         await pilot.press("f")
         await idle(pilot)
-        assert [row.name for row in table.rows_shown] == ["lr", "tags", "git commit", "command", "train/loss", "val/accuracy"]
+        assert [row.name for row in table.rows_shown] == [
+            "lr",
+            "tags",
+            "git commit",
+            "command",
+            "train/loss",
+            "val/accuracy",
+        ]
         # Enter on a row draws its metric.
         table.focus()
         table.move_cursor(row=5)
@@ -213,8 +220,9 @@ async def test_odd_names_and_kinds_are_shown_safely(store: EmbeddedStore) -> Non
     # A name with markup brackets, a name that is a number in one run and text (with a
     # title-changing escape sequence) in the other.
     store.append_metrics(BASELINE, {"x[/]y": batch("number", [1.0, 2.0], NOW), "note": batch("number", [1], NOW)})
-    store.append_metrics(HIGH_LR, {"x[/]y": batch("number", [3.0, 1.0], NOW),
-                                   "note": batch("string", ["\x1b]0;owned\x07hi"], NOW)})  # fmt: skip
+    store.append_metrics(
+        HIGH_LR, {"x[/]y": batch("number", [3.0, 1.0], NOW), "note": batch("string", ["\x1b]0;owned\x07hi"], NOW)}
+    )
     app = make_app_fixed(store)
     async with app.run_test(size=SIZE) as pilot:
         screen = await compare(pilot, BASELINE, HIGH_LR)
@@ -274,14 +282,39 @@ def test_compare_rows_pick_the_best_only_where_the_name_says_which_way(store: Em
         return MetricInfo(name, "number" if isinstance(value, (int, float)) else "string", 1, 0, value, NOW)  # type: ignore[arg-type]
 
     runs = [store.get_run(i) for i in (BASELINE, HIGH_LR, DIVERGED)]
-    rows = {r.name: r for r in compare_rows(runs, [
-        [info("val/loss", 0.5), info("val/acc", 0.7), info("train/lr", 1e-3), info("epoch", 3), info("note", "x"),
-         info("count", 3), info("mixed", 1.5)],
-        [info("val/loss", float("nan")), info("val/acc", 0.9), info("train/lr", 1e-4), info("epoch", 3),
-         info("count", 3.0), info("mixed", "a string")],
-        [info("val/loss", 0.4), info("val/acc", 0.9), info("train/lr", 1e-3), info("epoch", 3), info("note", "x"),
-         info("count", 3)],
-    ])}  # fmt: skip
+    rows = {
+        r.name: r
+        for r in compare_rows(
+            runs,
+            [
+                [
+                    info("val/loss", 0.5),
+                    info("val/acc", 0.7),
+                    info("train/lr", 1e-3),
+                    info("epoch", 3),
+                    info("note", "x"),
+                    info("count", 3),
+                    info("mixed", 1.5),
+                ],
+                [
+                    info("val/loss", float("nan")),
+                    info("val/acc", 0.9),
+                    info("train/lr", 1e-4),
+                    info("epoch", 3),
+                    info("count", 3.0),
+                    info("mixed", "a string"),
+                ],
+                [
+                    info("val/loss", 0.4),
+                    info("val/acc", 0.9),
+                    info("train/lr", 1e-3),
+                    info("epoch", 3),
+                    info("note", "x"),
+                    info("count", 3),
+                ],
+            ],
+        )
+    }
     assert rows["experiment"].differs and rows["status"].values == ("completed", "completed", "failed")
     assert rows["val/loss"].best == {2}  # NaN is never the best
     assert rows["val/acc"].best == {1, 2} and rows["val/acc"].differs  # a tie: both are the best

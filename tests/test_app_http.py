@@ -20,9 +20,9 @@ from runhistory.app.screens.run import RunScreen
 from runhistory.app.screens.runs import RunsScreen
 from runhistory.app.widgets.compare_chart import CompareChart
 
+from ._pilot import SIZE, choose, fill_download, idle, is_drawn, open_run, runs_table, settle, wait_for
 from ._server import Server
 from .app_data import BASELINE, DIVERGED, HIGH_LR, LIVE, add_assets, fixed_clock, make_store
-from ._pilot import SIZE, choose, fill_download, idle, is_drawn, open_run, runs_table, settle, wait_for
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ WIDE = (140, 40)
 @pytest.fixture
 def store(tmp_path: Path) -> EmbeddedStore:
     store = make_store(tmp_path / "store")
-    store.set_environment(BASELINE, Environment({"torch": "2.13.0", "numpy": "2.1.0"}, "--- a/x\n+++ b/x\n+lr = 3e-3\n"))
+    store.set_environment(
+        BASELINE, Environment({"torch": "2.13.0", "numpy": "2.1.0"}, "--- a/x\n+++ b/x\n+lr = 3e-3\n")
+    )
     return store
 
 
@@ -41,8 +43,17 @@ async def test_the_overview_beside_the_charts_shows_what_describes_the_run(store
         screen = await open_run(pilot, BASELINE)
         await wait_for(pilot, lambda: "torch 2.13.0" in _overview_text(screen))
         text = _overview_text(screen)
-        for expected in ("baseline  best", "params (4)", "lr", "0.001", "optimizer.name", "adam",
-                         "packages (2)", "git diff (3 lines)", "+lr = 3e-3"):  # fmt: skip
+        for expected in (
+            "baseline  best",
+            "params (4)",
+            "lr",
+            "0.001",
+            "optimizer.name",
+            "adam",
+            "packages (2)",
+            "git diff (3 lines)",
+            "+lr = 3e-3",
+        ):
             assert expected in text, expected
         pane = screen.query_one(OverviewPane)
         assert pane.display
@@ -113,7 +124,9 @@ async def test_delete_asks_then_the_run_leaves_the_table(store: EmbeddedStore) -
 
 
 @pytest.mark.anyio
-async def test_param_columns_are_picked_sorted_by_the_store_and_remembered(store: EmbeddedStore, tmp_path: Path) -> None:
+async def test_param_columns_are_picked_sorted_by_the_store_and_remembered(
+    store: EmbeddedStore, tmp_path: Path
+) -> None:
     from runhistory.app.app import make_app
     from runhistory.app.preferences import Preferences
     from runhistory.app.screens.describe import ParamColumnsModal

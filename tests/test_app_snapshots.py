@@ -7,9 +7,6 @@ change, look at the report and accept with ``pytest --snapshot-update``.
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +15,18 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from runhistory.api import EmbeddedStore
-from runhistory.app.app import RunHistoryApp, make_app
 from runhistory.app.widgets.artifact_tree import ArtifactTree
 
-from .app_data import BASELINE, LIVE, add_assets, fixed_clock, make_store
-from ._pilot import SNAPSHOT_SIZE, FlakyStore, fixed_app, idle, open_artifacts, open_run, settle
+from ._pilot import SNAPSHOT_SIZE, FlakyStore, fixed_app, idle, open_run, settle
+from .app_data import BASELINE, LIVE, add_assets, make_store
 
 # The screens show times of day: in UTC, so that a snapshot is the same in every time zone.
 pytestmark = pytest.mark.usefixtures("utc")
 
 
-
 @pytest.fixture
 def store(tmp_path: Path) -> EmbeddedStore:
     return make_store(tmp_path / "store")
-
-
 
 
 def test_runs_screen(snap_compare: Any, store: EmbeddedStore) -> None:

@@ -44,8 +44,13 @@ def test_the_app_starts_and_quits_in_a_terminal(tmp_path: Path) -> None:
     env.update(TERM="xterm-256color", COLUMNS="100", LINES="30")
     process = subprocess.Popen(
         [sys.executable, "-m", "runhistory.app.cli", "--home", str(home)],  # no command, on a terminal: the app
-        stdin=child, stdout=child, stderr=child, env=env, start_new_session=True, close_fds=True,
-    )  # fmt: skip
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
     os.close(child)
     try:
         screen = _read_until(main, BASELINE[:8].encode(), timeout=20)
@@ -81,8 +86,13 @@ def test_the_demo_trains_live_while_the_app_is_open_and_stops_on_quit(tmp_path: 
     env.update(TERM="xterm-256color", COLUMNS="120", LINES="30")  # the pty's size (a test runner may set others)
     process = subprocess.Popen(
         [sys.executable, "-m", "runhistory.app.cli", "--home", str(home), "demo"],
-        stdin=child, stdout=child, stderr=child, env=env, start_new_session=True, close_fds=True,
-    )  # fmt: skip
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
     os.close(child)
     try:
         _read_until(main, b"resnet34-live", timeout=60)  # the live run is on screen

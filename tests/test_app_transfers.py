@@ -7,27 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Button, Input, ProgressBar, Static
+from textual.widgets import Button, Input, ProgressBar
 
 from runhistory.api import EmbeddedStore, RunNotFound
-from runhistory.app.app import RunHistoryApp, make_app
+from runhistory.app.app import make_app
 from runhistory.app.screens.download import DownloadModal
 from runhistory.app.screens.promote import PromoteModal
-from runhistory.app.widgets.artifact_tree import ArtifactTree
 
-from .app_data import ARTIFACTS, BASELINE, fixed_clock, make_store
 from ._pilot import SIZE, fill_download, idle, notifications, on_artifacts, open_run, settle, text_of, wait_for
+from .app_data import ARTIFACTS, BASELINE, fixed_clock, make_store
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> EmbeddedStore:
     return make_store(tmp_path / "store")
-
-
-
-
-
-
 
 
 @pytest.mark.anyio
@@ -135,7 +128,9 @@ async def test_download_asks_before_replacing_a_file_with_other_contents(store: 
 
 @pytest.mark.slow
 @pytest.mark.anyio
-async def test_download_asks_again_for_another_folder_and_cancel_keeps_the_file(store: EmbeddedStore, tmp_path: Path) -> None:
+async def test_download_asks_again_for_another_folder_and_cancel_keeps_the_file(
+    store: EmbeddedStore, tmp_path: Path
+) -> None:
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     mine = tmp_path / "dl" / "train.py"
     mine.parent.mkdir(parents=True)
@@ -213,8 +208,10 @@ async def test_promote_checks_the_name_then_makes_versions(store: EmbeddedStore)
         await pilot.press(*"model", "enter")
         await wait_for(pilot, lambda: app.screen is not again)
         assert [f.path for f in store.get_asset("model", 2).files] == [
-            "outputs/confusion.tsv", "outputs/metrics.csv", "outputs/samples.png",
-        ]  # fmt: skip
+            "outputs/confusion.tsv",
+            "outputs/metrics.csv",
+            "outputs/samples.png",
+        ]
         assert any("model:2" in n for n in notifications(app))
         assert not isinstance(app.screen, PromoteModal)
 
@@ -283,8 +280,9 @@ async def test_download_and_promote_belong_to_the_artifacts_tab(store: EmbeddedS
         screen = await open_run(pilot, BASELINE)
         await pilot.press("d", "p")
         assert app.screen is screen  # on the charts tab the keys do nothing
-        assert "download" not in {b.binding.action for b in screen.active_bindings.values()
-                                  if screen.check_action(b.binding.action, ())}  # fmt: skip
+        assert "download" not in {
+            b.binding.action for b in screen.active_bindings.values() if screen.check_action(b.binding.action, ())
+        }
         await pilot.press("5")
         await settle(pilot)
         await pilot.press("d")

@@ -19,11 +19,11 @@ from runhistory.api import EmbeddedStore, NewRun, SeriesBatch
 from runhistory.app.app import make_app
 from runhistory.app.screens.error import ErrorModal
 
+from ._cli import cli
 from ._liar import Liar, Request
+from ._pilot import wait_for
 from ._processes import clean_env
 from .app_data import fixed_clock
-from ._cli import cli
-from ._pilot import wait_for
 
 LOGGER = "from runhistory.logger import get_logger\nget_logger(experiment='x').log('a', 1)\n"
 
@@ -33,8 +33,10 @@ def filled_store(home: Path, runs: int = 200) -> list[str]:
     ids = []
     for i in range(runs):
         run = store.create_run(NewRun(experiment=f"exp{i % 7}", name=f"run-{i}", command=["python", "train.py"]))
-        store.append_metrics(run.id, {"loss": SeriesBatch("number", [1.0 / (k + 1) for k in range(500)],
-                                                           [None] * 500, [time.time()] * 500)})  # fmt: skip
+        store.append_metrics(
+            run.id,
+            {"loss": SeriesBatch("number", [1.0 / (k + 1) for k in range(500)], [None] * 500, [time.time()] * 500)},
+        )
         store.put_artifact(run.id, "notes.txt", f"run {i}".encode())
         store.finish_run(run.id, "completed")
         ids.append(run.id)
@@ -80,8 +82,13 @@ def test_a_truncated_store_gives_clear_errors_for_every_command(tmp_path: Path) 
     for suffix in ("-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
     damaged = 0
-    for args in (["list", "-n", "1000"], ["info", "-r", ids[-1]], ["info", "-r", ids[0]],
-                 ["info", "-r", ids[0], "-m", "loss"], ["assets"]):  # fmt: skip
+    for args in (
+        ["list", "-n", "1000"],
+        ["info", "-r", ids[-1]],
+        ["info", "-r", ids[0]],
+        ["info", "-r", ids[0], "-m", "loss"],
+        ["assets"],
+    ):
         done = cli(home, *args)
         err = no_traceback(done)
         assert done.returncode in (0, 1), args
@@ -115,8 +122,16 @@ def read_only(home: Path) -> Iterator[list[str]]:
     when running as root (which permissions do not stop), else the folder's permissions."""
     if os.geteuid() == 0:
         quoted = shlex.quote(str(home))
-        yield ["unshare", "-m", "--propagation", "private", "sh", "-c",
-               f"mount --bind {quoted} {quoted} && mount -o remount,ro,bind {quoted} && exec \"$@\"", "sh"]  # fmt: skip
+        yield [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            f'mount --bind {quoted} {quoted} && mount -o remount,ro,bind {quoted} && exec "$@"',
+            "sh",
+        ]
         return
     modes = {p: p.stat().st_mode for p in (home, *home.rglob("*"))}
     for p in modes:
@@ -135,8 +150,9 @@ def test_a_read_only_store_is_read_and_refuses_writes_at_once(tmp_path: Path) ->
     with read_only(home) as prefix:
 
         def command(*args: str) -> subprocess.CompletedProcess[bytes]:
-            return subprocess.run([*prefix, sys.executable, *args], env=clean_env(home), capture_output=True,
-                                  timeout=60, cwd=tmp_path)  # fmt: skip
+            return subprocess.run(
+                [*prefix, sys.executable, *args], env=clean_env(home), capture_output=True, timeout=60, cwd=tmp_path
+            )
 
         cli_args = ("-m", "runhistory.app.cli")
         listed = command(*cli_args, "list", "--json")

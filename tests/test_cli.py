@@ -15,14 +15,10 @@ import pytest
 
 from runhistory.api import EmbeddedStore, NewRun
 
-from ._processes import clean_env, run
 from ._cli import as_json, cli
+from ._processes import clean_env, run
 
 RUN_FIELDS = {"id", "experiment", "status", "started_at", "ended_at", "command", "host", "git_commit", "error"}
-
-
-
-
 
 
 def check_run_doc(doc: dict[str, Any]) -> None:
@@ -99,7 +95,7 @@ def test_human_output_is_a_table_and_plain_when_piped(logged: tuple[Path, str, s
     assert done.returncode == 0
     assert "\x1b[" not in text  # no colour codes into a pipe
     lines = text.splitlines()
-    assert lines[0].split() == ["run", "experiment", "name", "status", "started", "duration"]
+    assert lines[0].split() == ["run", "experiment", "name", "status", "started", "duration", "tags"]
     assert lines[1].split()[:2] == [bad[:8], "other"] and "failed" in lines[1]
     info = cli(home, "info", "-r", good[:6]).stdout.decode()
     assert good in info and "loss" in info and "outputs/model.bin" in info and "25.0 KiB" in info
@@ -169,8 +165,17 @@ def test_ambiguous_prefix_lists_the_candidates(tmp_path: Path) -> None:
     assert "ambiguous" in err and ids[0] in err and ids[1] in err
 
 
-@pytest.mark.parametrize("args", [("bogus",), ("info",), ("list", "--limit", "x"), ("list", "--status", "sleepy"),
-                                  ("info", "-r", "ab", "-a", "x", "-m", "y"), ("run",)])  # fmt: skip
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("bogus",),
+        ("info",),
+        ("list", "--limit", "x"),
+        ("list", "--status", "sleepy"),
+        ("info", "-r", "ab", "-a", "x", "-m", "y"),
+        ("run",),
+    ],
+)
 def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
     done = cli(tmp_path, *args)
     assert done.returncode == 2, done.stderr
@@ -223,7 +228,9 @@ def test_run_tracks_a_command_and_captures_its_console(tmp_path: Path) -> None:
         "logger.log('loss', 0.5).wait()\n"
         "import os; os.makedirs('outputs', exist_ok=True); open('outputs/w.txt', 'w').write('w')\n"
     )
-    done = cli(home, "run", "--experiment", "wrapped", "--name", "first", "--", sys.executable, "train.py", cwd=tmp_path)
+    done = cli(
+        home, "run", "--experiment", "wrapped", "--name", "first", "--", sys.executable, "train.py", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert b"epoch 1 done" in done.stdout and b"a warning" in done.stderr
     store = EmbeddedStore(home)
@@ -260,8 +267,11 @@ def test_run_forwards_sigterm_and_a_dying_child_keeps_its_log(tmp_path: Path) ->
     script.write_text("import time\nprint('started', flush=True)\ntime.sleep(60)\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "runhistory.app.cli", "run", "--", sys.executable, str(script)],
-        env=clean_env(home), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        env=clean_env(home),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == b"started"
     process.send_signal(signal.SIGTERM)
@@ -280,8 +290,11 @@ def test_console_is_uploaded_while_the_command_runs(tmp_path: Path) -> None:
     script.write_text("import time\nprint('tick', flush=True)\ntime.sleep(30)\n")
     process = subprocess.Popen(
         [sys.executable, "-m", "runhistory.app.cli", "run", "--", sys.executable, str(script)],
-        env=clean_env(home), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        env=clean_env(home),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -308,7 +321,11 @@ def test_demo_logs_runs_with_files_and_promoted_assets(tmp_path: Path) -> None:
     runs = as_json(cli(tmp_path / "unused", "--home", str(home), "demo", "--json", timeout=120))
     assert sorted(r["name"] for r in runs) == ["baseline", "diverged", "high-lr", "low-lr", "resnet18"]
     assets = as_json(cli(tmp_path / "unused", "--home", str(home), "assets", "--json"))
-    assert [(a["name"], a["versions"]) for a in assets] == [("cifar-resnet", 1), ("mnist-classifier", 2), ("mnist-config", 1)]
+    assert [(a["name"], a["versions"]) for a in assets] == [
+        ("cifar-resnet", 1),
+        ("mnist-classifier", 2),
+        ("mnist-config", 1),
+    ]
     by_name = {r["name"]: r["id"] for r in runs}
     versions = as_json(cli(tmp_path / "unused", "--home", str(home), "assets", "mnist-classifier", "--json"))
     assert [(v["version"], v["run"]) for v in versions] == [(1, by_name["high-lr"]), (2, by_name["baseline"])]

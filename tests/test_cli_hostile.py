@@ -20,9 +20,9 @@ import pytest
 
 from runhistory.api import EmbeddedStore, NewRun, SeriesBatch
 
+from ._cli import cli
 from ._liar import Liar, json_answer
 from ._processes import clean_env
-from ._cli import cli
 
 # Title change, clipboard write (OSC 52), clear screen (CSI and 8-bit CSI), a hyperlink.
 HOSTILE = "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[2J\x9b2J\x1b]8;;http://x\x1b\\"
@@ -33,12 +33,21 @@ MARKUP_NAMES = ("[/oops]", "[link=http://x]y[/link]")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     home = tmp_path_factory.mktemp("hostile") / "store"
     store = EmbeddedStore(home)
-    run = store.create_run(NewRun(experiment="[/oops]", name="[link=http://x]y[/link]",
-                                  command=["python", f"train{HOSTILE}.py"], host=f"box{HOSTILE}"))  # fmt: skip
-    store.append_metrics(run.id, {
-        "[bold]note": SeriesBatch("string", [f"value{HOSTILE}"], [None], [1.0]),
-        "[/x]loss": SeriesBatch("number", [0.5], [None], [1.0]),
-    })  # fmt: skip
+    run = store.create_run(
+        NewRun(
+            experiment="[/oops]",
+            name="[link=http://x]y[/link]",
+            command=["python", f"train{HOSTILE}.py"],
+            host=f"box{HOSTILE}",
+        )
+    )
+    store.append_metrics(
+        run.id,
+        {
+            "[bold]note": SeriesBatch("string", [f"value{HOSTILE}"], [None], [1.0]),
+            "[/x]loss": SeriesBatch("number", [0.5], [None], [1.0]),
+        },
+    )
     store.put_artifact(run.id, "a/[red]x.txt", f"hello{HOSTILE}\n".encode())
     store.finish_run(run.id, "failed", error=f"Traceback\n{HOSTILE}boom")
     store.close()
@@ -119,8 +128,12 @@ def test_a_servers_words_are_cleaned_on_the_terminal_and_exact_in_json(tmp_path:
 def _on_a_terminal(home: Path, *args: str) -> tuple[int, bytes, bytes]:
     """The CLI with stdout on a pseudo-terminal; (exit code, what the terminal got, stderr)."""
     leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "runhistory.app.cli", *args], env=clean_env(home),
-                               stdout=follower, stderr=subprocess.PIPE)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runhistory.app.cli", *args],
+        env=clean_env(home),
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    )
     os.close(follower)
     got = b""
     while True:
@@ -138,7 +151,9 @@ def _on_a_terminal(home: Path, *args: str) -> tuple[int, bytes, bytes]:
     return process.wait(timeout=30), got, err
 
 
-def test_an_artifact_shown_on_a_terminal_is_cleaned_and_a_binary_one_refused(hostile: tuple[Path, str], tmp_path: Path) -> None:
+def test_an_artifact_shown_on_a_terminal_is_cleaned_and_a_binary_one_refused(
+    hostile: tuple[Path, str], tmp_path: Path
+) -> None:
     home, run_id = hostile
     code, shown, _ = _on_a_terminal(home, "info", "-r", run_id[:8], "-a", "a/[red]x.txt")
     assert code == 0 and b"hello" in shown and escapes(shown) == []

@@ -54,8 +54,9 @@ def test_a_bad_query_is_a_usage_error_that_points_at_the_token(home: Path) -> No
 def test_tag_note_rename_and_info_show_them(home: Path) -> None:
     run_id = as_json(cli(home, "list", "--json", "--where", "name = sweep-2"))[0]["id"]
     assert as_json(cli(home, "tag", "-r", run_id[:8], "+best", "v1", "-r-old", "--json")) == {
-        "id": run_id, "tags": ["best", "v1"],
-    }  # fmt: skip
+        "id": run_id,
+        "tags": ["best", "v1"],
+    }
     assert as_json(cli(home, "tag", "-r", run_id[:8], "-v1", "--json"))["tags"] == ["best"]
     assert cli(home, "tag", "-r", run_id, "two words").returncode == 1
     assert cli(home, "note", "-r", run_id, "lr warm-up off\n\x1b]52;c;aGk=\x07").returncode == 0

@@ -34,8 +34,13 @@ SEND = 1.0  # seconds a client may take nothing of a response
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    settings = {"head_timeout": HEAD, "keep_alive_timeout": KEEP_ALIVE, "body_timeout": BODY,
-                "json_body_timeout": JSON_BODY, "send_timeout": SEND}  # fmt: skip
+    settings = {
+        "head_timeout": HEAD,
+        "keep_alive_timeout": KEEP_ALIVE,
+        "body_timeout": BODY,
+        "json_body_timeout": JSON_BODY,
+        "send_timeout": SEND,
+    }
     srv = Server(tmp_path_factory.mktemp("server"), settings=settings).start()
     yield srv
     srv.stop()
@@ -124,13 +129,17 @@ def test_an_idle_kept_alive_connection_is_closed_and_a_busy_one_is_not(server: S
 
 
 def put_head(run_id: str, length: int) -> bytes:
-    return (f"PUT /api/v1/runs/{run_id}/artifacts/slow.bin HTTP/1.1\r\nHost: x\r\n"
-            f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n").encode()  # fmt: skip
+    return (
+        f"PUT /api/v1/runs/{run_id}/artifacts/slow.bin HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
 
 
 def metrics_head(run_id: str, length: int) -> bytes:
-    return (f"POST /api/v1/runs/{run_id}/metrics HTTP/1.1\r\nHost: x\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n").encode()  # fmt: skip
+    return (
+        f"POST /api/v1/runs/{run_id}/metrics HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
 
 
 @pytest.mark.slow

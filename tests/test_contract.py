@@ -159,7 +159,6 @@ def test_asset_versions_out_of_range_are_not_found(store: Store) -> None:
             store.open_asset_file("m", version, "x")
 
 
-
 def test_artifacts_stream_in_and_out_and_prefixes_cover_folders(store: Store) -> None:
     import io
 
@@ -173,7 +172,12 @@ def test_artifacts_stream_in_and_out_and_prefixes_cover_folders(store: Store) ->
     store.put_artifact(r.id, "model2.txt", b"not under model/")
     store.put_artifact(r.id, "notes.txt", b"v1")
     replaced = store.put_artifact(r.id, "notes.txt", b"v2")
-    assert [a.path for a in store.list_artifacts(r.id)] == ["model/config.json", "model/weights.bin", "model2.txt", "notes.txt"]
+    assert [a.path for a in store.list_artifacts(r.id)] == [
+        "model/config.json",
+        "model/weights.bin",
+        "model2.txt",
+        "notes.txt",
+    ]
     for prefix in ("model", "model/"):
         assert [a.path for a in store.list_artifacts(r.id, prefix)] == ["model/config.json", "model/weights.bin"]
     assert [a.path for a in store.list_artifacts(r.id, "notes.txt")] == ["notes.txt"]
@@ -220,8 +224,11 @@ def test_assets_are_promoted_as_immutable_versions_with_lineage(store: Store) ->
     assert store.get_asset("mnist-cnn").version == 2  # nothing was created
     with pytest.raises(InvalidInput):
         store.promote(r.id, "outputs", "bad name!")
-    for missing in (lambda: store.get_asset("nope"), lambda: store.list_asset_versions("nope"),
-                    lambda: store.open_asset_file("mnist-cnn", 1, "missing.bin")):  # fmt: skip
+    for missing in (
+        lambda: store.get_asset("nope"),
+        lambda: store.list_asset_versions("nope"),
+        lambda: store.open_asset_file("mnist-cnn", 1, "missing.bin"),
+    ):
         with pytest.raises(AssetNotFound):
             missing()
 
@@ -231,12 +238,15 @@ def test_values_round_trip_exactly_nan_infinities_and_hostile_text_included(stor
 
     r = store.create_run(NewRun(experiment="[/oops]", name="\u202eevil", command=["x\x1b]0;t\x07"]))
     assert store.get_run(r.id).command == ["x\x1b]0;t\x07"] and store.get_run(r.id).experiment == "[/oops]"
-    store.append_metrics(r.id, {
-        "i": numbers([MAX_INT, -MAX_INT, 0]),  # integers alone stay exact to 64 bits
-        "n": numbers([math.nan, math.inf, -math.inf, 0.1]),
-        "s": SeriesBatch("string", ["NaN", "\x1b[2J", "é" * MAX_STRING_LENGTH], [None] * 3, [1.0] * 3),
-        "c": SeriesBatch("chart", [[1, math.nan, -math.inf], []], [None, None], [1.0, 2.0]),
-    })  # fmt: skip
+    store.append_metrics(
+        r.id,
+        {
+            "i": numbers([MAX_INT, -MAX_INT, 0]),  # integers alone stay exact to 64 bits
+            "n": numbers([math.nan, math.inf, -math.inf, 0.1]),
+            "s": SeriesBatch("string", ["NaN", "\x1b[2J", "é" * MAX_STRING_LENGTH], [None] * 3, [1.0] * 3),
+            "c": SeriesBatch("chart", [[1, math.nan, -math.inf], []], [None, None], [1.0, 2.0]),
+        },
+    )
     assert store.read_series(r.id, "i").values == [MAX_INT, -MAX_INT, 0]
     n = store.read_series(r.id, "n").values
     assert math.isnan(n[0]) and n[1:] == [math.inf, -math.inf, 0.1]  # type: ignore[arg-type]

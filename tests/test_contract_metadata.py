@@ -56,10 +56,13 @@ def test_params_are_typed_set_once_and_travel_with_the_run(store: Store) -> None
 
 def test_param_limits_hold_at_the_edge_and_just_past_it(store: Store) -> None:
     run = store.create_run(NewRun())
-    store.set_params(run.id, {
-        "k" * MAX_PARAM_KEY_LENGTH: "t" * MAX_PARAM_TEXT_LENGTH,
-        "list": list(range(MAX_PARAM_LIST_LENGTH)),
-    })  # fmt: skip
+    store.set_params(
+        run.id,
+        {
+            "k" * MAX_PARAM_KEY_LENGTH: "t" * MAX_PARAM_TEXT_LENGTH,
+            "list": list(range(MAX_PARAM_LIST_LENGTH)),
+        },
+    )
     past = [
         ({"k" * (MAX_PARAM_KEY_LENGTH + 1): 1}, "param key"),
         ({"text": "t" * (MAX_PARAM_TEXT_LENGTH + 1)}, "characters long"),
@@ -156,10 +159,16 @@ def _sweep(store: Store) -> dict[str, str]:
     ids = {}
     for i in range(10):
         run = store.create_run(NewRun(experiment="mnist" if i % 2 else "cifar", name=f"sweep-{i}"))
-        store.set_params(run.id, {
-            "lr": 10.0**-i, "optimizer.name": "sgd" if i % 3 == 0 else "adam", "amp": i % 2 == 0,
-            "seed": None if i == 3 else i, "layers": [64, i],
-        })  # fmt: skip
+        store.set_params(
+            run.id,
+            {
+                "lr": 10.0**-i,
+                "optimizer.name": "sgd" if i % 3 == 0 else "adam",
+                "amp": i % 2 == 0,
+                "seed": None if i == 3 else i,
+                "layers": [64, i],
+            },
+        )
         if i != 4:
             store.append_metrics(run.id, {"val/accuracy": numbers(0.0, 0.1 * i), "simple float value": numbers(i)})
         if i < 4:
@@ -217,9 +226,16 @@ def test_queries_are_answered_by_the_store(store: Store, plan: str) -> None:
 
 
 SORTS = [
-    "metrics.val/accuracy desc", "metrics.val/accuracy", "params.lr", "params.seed desc",
-    "params.optimizer.name, params.lr desc", "name desc", "status, experiment desc", "ended_at", "duration desc",
-]  # fmt: skip
+    "metrics.val/accuracy desc",
+    "metrics.val/accuracy",
+    "params.lr",
+    "params.seed desc",
+    "params.optimizer.name, params.lr desc",
+    "name desc",
+    "status, experiment desc",
+    "ended_at",
+    "duration desc",
+]
 
 
 def test_pages_follow_each_other_over_any_sort(store: Store, plan: str) -> None:

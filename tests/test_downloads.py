@@ -22,8 +22,8 @@ from runhistory.api import (
     download_asset,
 )
 from runhistory.api._limits import MAX_PATH_COMPONENT_BYTES
-from ._cli import as_json, cli
 
+from ._cli import as_json, cli
 
 RUN = "ab" * 16
 MODEL = b"the trained model" * 100
@@ -77,7 +77,7 @@ def test_an_identical_file_is_skipped_and_left_as_it_was(home: Path, tmp_path: P
     assert [(f.path, f.status, f.saved_to) for f in files] == [
         ("outputs/metrics.csv", "saved", dest / "outputs" / "metrics.csv"),
         ("outputs/model.pkl", "skipped", dest / "outputs" / "model.pkl"),
-    ]  # fmt: skip
+    ]
     assert (dest / "outputs" / "model.pkl").stat().st_mtime == 1_000_000  # not written again
     again = download_artifacts(store, RUN, dest, prefix="outputs")
     assert [f.status for f in again] == ["skipped", "skipped"]
@@ -149,7 +149,10 @@ def test_cli_refuses_a_different_file_then_overwrites_when_asked(home: Path, tmp
     dest = tmp_path / "here"
     (dest / "outputs").mkdir(parents=True)
     (dest / "outputs" / "model.pkl").write_bytes(b"my own model")
-    for args in (("download", "-r", RUN[:8], "-ap", "outputs"), ("download", "-r", RUN[:8], "-ap", "outputs", "--json")):
+    for args in (
+        ("download", "-r", RUN[:8], "-ap", "outputs"),
+        ("download", "-r", RUN[:8], "-ap", "outputs", "--json"),
+    ):
         refused = cli(home, *args, "-o", str(dest))
         err = refused.stderr.decode()
         assert refused.returncode == 1, err
@@ -160,9 +163,21 @@ def test_cli_refuses_a_different_file_then_overwrites_when_asked(home: Path, tmp
     done = as_json(cli(home, "download", "-r", RUN[:8], "-ap", "outputs", "-o", str(dest), "--overwrite", "--json"))
     assert done["destination"] == str(dest)
     assert [(f["path"], f["saved_to"], f["size"], f["sha256"], f["status"]) for f in done["files"]] == [
-        ("outputs/metrics.csv", str(dest / "outputs/metrics.csv"), len(METRICS), hashlib.sha256(METRICS).hexdigest(), "saved"),
-        ("outputs/model.pkl", str(dest / "outputs/model.pkl"), len(MODEL), hashlib.sha256(MODEL).hexdigest(), "replaced"),
-    ]  # fmt: skip
+        (
+            "outputs/metrics.csv",
+            str(dest / "outputs/metrics.csv"),
+            len(METRICS),
+            hashlib.sha256(METRICS).hexdigest(),
+            "saved",
+        ),
+        (
+            "outputs/model.pkl",
+            str(dest / "outputs/model.pkl"),
+            len(MODEL),
+            hashlib.sha256(MODEL).hexdigest(),
+            "replaced",
+        ),
+    ]
     assert tree(dest) == {"outputs/metrics.csv": METRICS, "outputs/model.pkl": MODEL}
 
 
@@ -173,14 +188,14 @@ def test_cli_says_what_was_saved_and_what_was_already_there(home: Path, tmp_path
     assert first.stdout.decode().splitlines() == [
         f"saved 1 file (1.7 KiB, sha256 checked) to {dest}",
         f"  {dest / 'outputs/model.pkl'}",
-    ]  # fmt: skip
+    ]
     second = cli(home, "download", "-r", RUN[:8], "-ap", "outputs/", "-o", str(dest))
     assert second.returncode == 0, second.stderr.decode()
     assert second.stdout.decode().splitlines() == [
         f"saved 1 file (17 B, sha256 checked) to {dest}; 1 already there (same sha256), skipped",
         f"  {dest / 'outputs/metrics.csv'}",
         f"  {dest / 'outputs/model.pkl'}  (already there, skipped)",
-    ]  # fmt: skip
+    ]
     doc = as_json(cli(home, "download", "-r", RUN[:8], "-o", str(dest), "--json"))
     assert [f["status"] for f in doc["files"]] == ["skipped", "skipped"]
     assert tree(dest) == {"outputs/metrics.csv": METRICS, "outputs/model.pkl": MODEL}
@@ -208,14 +223,14 @@ def test_cli_asset_download_flat(home: Path, tmp_path: Path) -> None:
     doc = as_json(cli(home, "asset", "download", "model:1", "--flat", "-o", str(tmp_path / "dl"), "--json"))
     assert [(f["path"], f["saved_to"], f["status"]) for f in doc["files"]] == [
         ("outputs/model.pkl", str(tmp_path / "dl" / "model.pkl"), "saved"),
-    ]  # fmt: skip
+    ]
     assert tree(tmp_path / "dl") == {"model.pkl": MODEL}
     human = cli(home, "asset", "download", "model", "--flat", "-o", str(tmp_path / "dl"))
     assert human.returncode == 0
     assert human.stdout.decode().splitlines() == [
         f"nothing to save: the file is already there (same sha256) in {tmp_path / 'dl'}",
         f"  {tmp_path / 'dl' / 'model.pkl'}  (already there, skipped)",
-    ]  # fmt: skip
+    ]
 
     several = cli(home, "asset", "download", "everything", "--flat", "-o", str(tmp_path / "several"))
     err = several.stderr.decode()

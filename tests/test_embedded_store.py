@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 import os
 import random
 import sqlite3
@@ -14,15 +13,10 @@ import pytest
 
 from runhistory.api import (
     SCHEMA_VERSION,
-    AmbiguousRunId,
     ArtifactNotFound,
     EmbeddedStore,
     IntegrityError,
-    InvalidInput,
-    MetricKindMismatch,
-    MetricNotFound,
     NewRun,
-    RunNotFound,
     SeriesBatch,
     StoreVersionError,
     download_artifacts,
@@ -87,8 +81,11 @@ def test_artifacts_stream_in_and_out_with_hashes(store: EmbeddedStore, tmp_path:
     store.put_artifact(r.id, "notes.txt", b"v1")
     store.put_artifact(r.id, "notes.txt", b"v2")  # replaced
     assert [a.path for a in store.list_artifacts(r.id)] == [
-        "model/config.json", "model/weights.bin", "model2.txt", "notes.txt",
-    ]  # fmt: skip
+        "model/config.json",
+        "model/weights.bin",
+        "model2.txt",
+        "notes.txt",
+    ]
     assert [a.path for a in store.list_artifacts(r.id, "model")] == ["model/config.json", "model/weights.bin"]
     assert [a.path for a in store.list_artifacts(r.id, "model/")] == ["model/config.json", "model/weights.bin"]
     with store.open_artifact(r.id, "notes.txt") as f:
@@ -96,7 +93,10 @@ def test_artifacts_stream_in_and_out_with_hashes(store: EmbeddedStore, tmp_path:
     with pytest.raises(ArtifactNotFound):
         store.open_artifact(r.id, "missing")
     saved = download_artifacts(store, r.id, tmp_path / "out", prefix="model")
-    assert [f.saved_to.relative_to(tmp_path / "out").as_posix() for f in saved] == ["model/config.json", "model/weights.bin"]
+    assert [f.saved_to.relative_to(tmp_path / "out").as_posix() for f in saved] == [
+        "model/config.json",
+        "model/weights.bin",
+    ]
     assert (tmp_path / "out/model/weights.bin").read_bytes() == payload
     # the same content is stored once
     blobs = sorted(f for f in (store.home / "blobs").rglob("*") if f.is_file())

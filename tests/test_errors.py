@@ -24,7 +24,9 @@ class Refusing(EmbeddedStore):
 @pytest.mark.parametrize(("kind", "status"), HTTP_STATUS, ids=[k.__name__ for k, _ in HTTP_STATUS])
 def test_each_error_crosses_the_wire_as_itself(tmp_path: Path, kind: type[RunhistoryError], status: int) -> None:
     store = Refusing(tmp_path / "store")
-    store.error = AmbiguousRunId("ab", ["ab1", "ab2"]) if kind is AmbiguousRunId else kind(f"a {kind.__name__} happened")
+    store.error = (
+        AmbiguousRunId("ab", ["ab1", "ab2"]) if kind is AmbiguousRunId else kind(f"a {kind.__name__} happened")
+    )
     assert status_of(store.error) == status
     with in_process(store) as client, pytest.raises(RunhistoryError) as raised:
         client.get_run("ab")

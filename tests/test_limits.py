@@ -55,8 +55,8 @@ from runhistory.api._limits import (
     MAX_PAGE_SIZE,
     MAX_PATH_COMPONENT_BYTES,
     MAX_STRING_LENGTH,
+    REMOTE_BATCH_POINTS,
 )
-from runhistory.api._limits import REMOTE_BATCH_POINTS
 from runhistory.logger._logger import Logger
 
 from ._processes import partial_files
@@ -188,10 +188,12 @@ def test_metric_name_at_the_length_limit_is_stored(logger: Logger) -> None:
 def test_metric_name_one_past_the_length_limit_is_refused(logger: Logger) -> None:
     name = "n" * (MAX_METRIC_NAME_LENGTH + 1)
     assert_log_refused(
-        logger, ValueError,
+        logger,
+        ValueError,
         rf"metric name is {MAX_METRIC_NAME_LENGTH + 1} characters long; the limit is {MAX_METRIC_NAME_LENGTH}",
-        name, 1.0,
-    )  # fmt: skip
+        name,
+        1.0,
+    )
 
 
 def test_refused_name_is_not_remembered(logger: Logger) -> None:
@@ -258,10 +260,12 @@ def test_string_value_at_the_length_limit_round_trips(logger: Logger, char: str)
 
 def test_string_value_one_past_the_length_limit_is_refused(logger: Logger) -> None:
     assert_log_refused(
-        logger, ValueError,
+        logger,
+        ValueError,
         rf"string value is {MAX_STRING_LENGTH + 1} characters long; the limit is {MAX_STRING_LENGTH}",
-        "text", "x" * (MAX_STRING_LENGTH + 1),
-    )  # fmt: skip
+        "text",
+        "x" * (MAX_STRING_LENGTH + 1),
+    )
 
 
 def test_refused_value_does_not_fix_the_kind_of_a_new_name(logger: Logger) -> None:
@@ -295,10 +299,12 @@ def test_chart_at_the_length_limit_round_trips(logger: Logger) -> None:
 def test_chart_one_past_the_length_limit_is_refused(logger: Logger, make: Callable[[Any], Any]) -> None:
     chart = make([0.5] * (MAX_CHART_LENGTH + 1))
     assert_log_refused(
-        logger, ValueError,
+        logger,
+        ValueError,
         rf"chart has {MAX_CHART_LENGTH + 1} numbers; the limit is {MAX_CHART_LENGTH}",
-        "chart", chart,
-    )  # fmt: skip
+        "chart",
+        chart,
+    )
 
 
 class _Thing:
@@ -332,9 +338,7 @@ class _Thing:
     ],
     ids=lambda v: type(v).__name__ if not isinstance(v, str) else v,
 )
-def test_unloggable_values_raise_type_or_value_error_at_the_call(
-    logger: Logger, value: Any, match: str
-) -> None:
+def test_unloggable_values_raise_type_or_value_error_at_the_call(logger: Logger, value: Any, match: str) -> None:
     error: type[BaseException] = ValueError if "64 bits" in match else TypeError
     assert_log_refused(logger, error, re.escape(match), "bad", value)
 
@@ -428,9 +432,7 @@ def test_1d_numpy_arrays_are_charts(logger: Logger) -> None:
     ],
     ids=["float-str", "int-str", "str-float", "str-chart", "chart-float", "float-ndarray"],
 )
-def test_kind_mismatch_is_a_type_error_at_the_call(
-    logger: Logger, first: Any, then: Any, held: str, got: str
-) -> None:
+def test_kind_mismatch_is_a_type_error_at_the_call(logger: Logger, first: Any, then: Any, held: str, got: str) -> None:
     logger.log("k", first).wait()
     assert_log_refused(logger, MetricKindMismatch, rf"'k' holds {held} values; cannot log a {got}", "k", then)
     assert issubclass(MetricKindMismatch, TypeError)
@@ -446,9 +448,11 @@ def test_store_refuses_a_batch_of_another_kind(logger: Logger) -> None:
     with pytest.raises(MetricKindMismatch, match="holds number values"):
         store.append_metrics(
             logger.run_id,
-            {"other": SeriesBatch("number", [1.0], [None], [time.time()]),
-             "k": SeriesBatch("string", ["x"], [None], [time.time()])},
-        )  # fmt: skip
+            {
+                "other": SeriesBatch("number", [1.0], [None], [time.time()]),
+                "k": SeriesBatch("string", ["x"], [None], [time.time()]),
+            },
+        )
     assert snapshot(store, logger.run_id) == before  # the whole batch was refused
 
 
@@ -582,9 +586,31 @@ def test_charts_with_nan_survive_downsampling(logger: Logger) -> None:
 
 
 BAD_PATHS = [
-    "", "..", "a/..", "../a", "a/../b", ".", "./a", "a/.", "/abs", "/", "a//b", "a/", "//a",
-    "a\\b", "\\abs", "..\\x", "\x1b[2J", "\n", "a\nb", "\x00", "a\x00b", "\t", "\x7f", "a\x85b",
-]  # fmt: skip
+    "",
+    "..",
+    "a/..",
+    "../a",
+    "a/../b",
+    ".",
+    "./a",
+    "a/.",
+    "/abs",
+    "/",
+    "a//b",
+    "a/",
+    "//a",
+    "a\\b",
+    "\\abs",
+    "..\\x",
+    "\x1b[2J",
+    "\n",
+    "a\nb",
+    "\x00",
+    "a\x00b",
+    "\t",
+    "\x7f",
+    "a\x85b",
+]
 
 
 @pytest.fixture
@@ -681,7 +707,10 @@ def test_path_component_at_the_byte_limit_is_stored(seeded: Logger, component: s
 
 @pytest.mark.parametrize(
     "component",
-    ["a" * (MAX_PATH_COMPONENT_BYTES + 1), "é" * ((MAX_PATH_COMPONENT_BYTES + 1) // 2) + "a" * ((MAX_PATH_COMPONENT_BYTES + 1) % 2)],
+    [
+        "a" * (MAX_PATH_COMPONENT_BYTES + 1),
+        "é" * ((MAX_PATH_COMPONENT_BYTES + 1) // 2) + "a" * ((MAX_PATH_COMPONENT_BYTES + 1) % 2),
+    ],
     ids=["ascii", "two-byte"],
 )
 def test_path_component_one_byte_past_the_limit_is_refused(seeded: Logger, component: str) -> None:
@@ -847,7 +876,8 @@ def test_output_with_a_bad_name_is_skipped_not_fatal(
     small_logger.finish()
     store = small_logger.store
     assert set(artifacts(store, small_logger.run_id)) == {  # type: ignore[arg-type]
-        "outputs/ok.txt", f"outputs/{'c' * (MAX_PATH_COMPONENT_BYTES - 1)}"
+        "outputs/ok.txt",
+        f"outputs/{'c' * (MAX_PATH_COMPONENT_BYTES - 1)}",
     }
     assert "control character" in caplog.text
     run = store.get_run(small_logger.run_id)
@@ -878,12 +908,20 @@ def test_promote_of_a_prefix_matching_nothing_creates_nothing(with_files: Logger
 @pytest.mark.parametrize(
     ("name", "error"),
     [
-        ("", InvalidInput), ("a:b", InvalidInput), ("../x", InvalidInput), ("a/b", InvalidInput),
-        ("-x", InvalidInput), (".x", InvalidInput), ("a b", InvalidInput), ("é", InvalidInput),
-        ("a\nb", InvalidInput), ("a" * (MAX_ASSET_NAME_LENGTH + 1), InvalidInput), (5, TypeError),
+        ("", InvalidInput),
+        ("a:b", InvalidInput),
+        ("../x", InvalidInput),
+        ("a/b", InvalidInput),
+        ("-x", InvalidInput),
+        (".x", InvalidInput),
+        ("a b", InvalidInput),
+        ("é", InvalidInput),
+        ("a\nb", InvalidInput),
+        ("a" * (MAX_ASSET_NAME_LENGTH + 1), InvalidInput),
+        (5, TypeError),
     ],
     ids=repr,
-)  # fmt: skip
+)
 def test_bad_asset_names_are_refused(with_files: Logger, name: Any, error: type[BaseException]) -> None:
     store = with_files.store
     with pytest.raises(error, match="asset name"):

@@ -75,7 +75,9 @@ def test_many_threads_at_once(logger: Logger, store: EmbeddedStore) -> None:
         assert mine == [n * 100_000 + i for i in range(5000)]
 
 
-def test_wait_raises_when_a_value_cannot_be_stored(logger: Logger, store: EmbeddedStore, caplog: pytest.LogCaptureFixture) -> None:
+def test_wait_raises_when_a_value_cannot_be_stored(
+    logger: Logger, store: EmbeddedStore, caplog: pytest.LogCaptureFixture
+) -> None:
     # Another process made "x" a string series; this logger only knows its own calls.
     store.append_metrics(logger.run_id, {"x": SeriesBatch("string", ["text"], [None], [0.0])})
     bad = logger.log("x", 1.0)

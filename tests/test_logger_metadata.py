@@ -70,9 +70,13 @@ class ToDict:
 
 def test_configurations_flatten_to_typed_params() -> None:
     assert flatten_params(Config()) == {
-        "optimizer.name": "adam", "optimizer.lr": 1e-3, "optimizer.betas": [0.9, 0.999],
-        "epochs": 10, "amp": True, "resume": None,
-    }  # fmt: skip
+        "optimizer.name": "adam",
+        "optimizer.lr": 1e-3,
+        "optimizer.betas": [0.9, 0.999],
+        "epochs": 10,
+        "amp": True,
+        "resume": None,
+    }
     assert flatten_params(argparse.Namespace(lr=0.1, layers=[64, 64])) == {"lr": 0.1, "layers": [64, 64]}
     assert flatten_params({"data": Data()}) == {"data.batch_size": 64, "data.augment": ["flip", "crop"]}
     assert flatten_params(ToDict()) == {"a.b": 1}
@@ -157,8 +161,14 @@ def test_get_logger_checks_params_before_a_run_starts(tmp_path: Path) -> None:
         get_logger(experiment="cfg", params={"optimizer": {"lr": 0.1}, "tags": ["a"]}).log("x", 1.0).wait()
     """)
     home = tmp_path / "home"
-    done = subprocess.run([sys.executable, "-c", script], env={"RUNHISTORY_HOME": str(home), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"RUNHISTORY_HOME": str(home), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "refused: param 'model'" in done.stdout
     store = EmbeddedStore(home)
@@ -168,8 +178,9 @@ def test_get_logger_checks_params_before_a_run_starts(tmp_path: Path) -> None:
 
 
 def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True, capture_output=True
+    )
 
 
 def test_the_environment_and_a_dirty_trees_diff_are_recorded(store: EmbeddedStore, tmp_path: Path) -> None:

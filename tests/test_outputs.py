@@ -8,8 +8,8 @@ from pathlib import Path
 
 from runhistory.api import EmbeddedStore
 
-from ._processes import run
 from ._cli import cli
+from ._processes import run
 
 WRITE_MODEL = """
     from pathlib import Path
@@ -35,14 +35,22 @@ def test_a_run_uploads_only_the_outputs_it_created_or_changed(tmp_path: Path) ->
     home = tmp_path / "store"
     first = run(tmp_path, home, WRITE_MODEL)
     assert first.returncode == 0, first.stderr
-    assert set(artifacts(home, first.stdout.strip())) == {"outputs/model.pkl", "outputs/config.json", "outputs/sub/notes.txt"}
+    assert set(artifacts(home, first.stdout.strip())) == {
+        "outputs/model.pkl",
+        "outputs/config.json",
+        "outputs/sub/notes.txt",
+    }
 
     # A run that dies before writing anything uploads none of them, and says so.
-    crashed = run(tmp_path, home, """
+    crashed = run(
+        tmp_path,
+        home,
+        """
         from runhistory.logger import get_logger
         print(get_logger(experiment="outputs").run_id, flush=True)
         raise SystemExit(1 / 0)
-    """)
+    """,
+    )
     crashed_id = crashed.stdout.strip()
     assert crashed.returncode == 1
     assert artifacts(home, crashed_id) == {}
@@ -51,14 +59,18 @@ def test_a_run_uploads_only_the_outputs_it_created_or_changed(tmp_path: Path) ->
     assert "3 files of outputs/ left from before" in crashed.stderr
 
     # A run that changes one file (same size) and adds one uploads those two.
-    third = run(tmp_path, home, """
+    third = run(
+        tmp_path,
+        home,
+        """
         from pathlib import Path
         from runhistory.logger import get_logger
         logger = get_logger(experiment="outputs")
         Path("outputs/config.json").write_text('{"lr": 2}')
         Path("outputs/new.txt").write_text("new")
         print(logger.run_id)
-    """)
+    """,
+    )
     assert set(artifacts(home, third.stdout.strip())) == {"outputs/config.json", "outputs/new.txt"}
 
     # The same holds for a command run by `runhistory run`.

@@ -30,10 +30,15 @@ A = lambda name: Field("attr", name)  # noqa: E731
 @pytest.mark.parametrize(
     ("text", "tree"),
     [
-        ("params.optimizer.lr >= 1e-3 and metrics.val/accuracy > 0.9",
-         And((Compare(P("optimizer.lr"), ">=", 1e-3), Compare(M("val/accuracy"), ">", 0.9)))),
+        (
+            "params.optimizer.lr >= 1e-3 and metrics.val/accuracy > 0.9",
+            And((Compare(P("optimizer.lr"), ">=", 1e-3), Compare(M("val/accuracy"), ">", 0.9))),
+        ),
         ("tag:baseline and not status = failed", And((HasTag("baseline"), Not(Compare(A("status"), "=", "failed"))))),
-        ('experiment = mnist and name ~ "sweep-*"', And((Compare(A("experiment"), "=", "mnist"), Compare(A("name"), "~", "sweep-*")))),
+        (
+            'experiment = mnist and name ~ "sweep-*"',
+            And((Compare(A("experiment"), "=", "mnist"), Compare(A("name"), "~", "sweep-*"))),
+        ),
         ('metrics."simple float value" > 3', Compare(M("simple float value"), ">", 3)),
         ("metrics.loss<0.5", Compare(M("loss"), "<", 0.5)),
         ("sweep-12345", Text("sweep-12345")),
@@ -41,7 +46,10 @@ A = lambda name: Field("attr", name)  # noqa: E731
         ("a or b and c", Or((Text("a"), And((Text("b"), Text("c")))))),
         ("(a or b) and not (c)", And((Or((Text("a"), Text("b"))), Not(Text("c"))))),
         ("params.seed = 7 or params.seed == -2", Or((Compare(P("seed"), "=", 7), Compare(P("seed"), "=", -2)))),
-        ("params.amp = true and params.note != null", And((Compare(P("amp"), "=", True), Compare(P("note"), "!=", None)))),
+        (
+            "params.amp = true and params.note != null",
+            And((Compare(P("amp"), "=", True), Compare(P("note"), "!=", None))),
+        ),
         ('tag:"needs review"', HasTag("needs review")),
         ("'and'", Text("and")),
         ("id ~ a1b2", Compare(A("id"), "~", "a1b2")),
@@ -49,7 +57,7 @@ A = lambda name: Field("attr", name)  # noqa: E731
         ('params.path = "C:\\\\x"', Compare(P("path"), "=", "C:\\x")),
         ("duration > 60", Compare(A("duration"), ">", 60)),
     ],
-)  # fmt: skip
+)
 def test_queries_parse_into_their_tree(text: str, tree: object) -> None:
     assert parse_query(text) == tree
     assert parse_query(format_query(parse_query(text))) == tree  # printing and parsing agree
@@ -94,10 +102,17 @@ def test_a_bad_query_points_at_its_token(text: str, why: str, at: int) -> None:
 
 def test_sorts() -> None:
     assert parse_sort("metrics.val/accuracy desc, params.seed") == (
-        SortKey(M("val/accuracy"), True), SortKey(P("seed"), False))  # fmt: skip
+        SortKey(M("val/accuracy"), True),
+        SortKey(P("seed"), False),
+    )
     assert parse_sort("started_at") == (SortKey(A("started_at")),)
     assert parse_sort('metrics."a b" asc') == (SortKey(M("a b")),)
-    for bad, why in (("loss desc", "not a field"), ("", "empty"), ("name desc desc", "expected ','"), ("name,", "expected a field")):
+    for bad, why in (
+        ("loss desc", "not a field"),
+        ("", "empty"),
+        ("name desc desc", "expected ','"),
+        ("name,", "expected a field"),
+    ):
         with pytest.raises(QueryError, match=why):
             parse_sort(bad)
 

@@ -19,10 +19,10 @@ import pytest
 from runhistory.api import EmbeddedStore, LoggingError, NewRun, SeriesBatch
 from runhistory.logger import Logger
 
+from ._cli import cli
 from ._liar import Liar, Request, forward, json_answer
 from ._processes import clean_env, write_script
 from ._server import Server
-from ._cli import cli
 
 
 def only_run(home: Path) -> str:
@@ -36,7 +36,9 @@ def only_run(home: Path) -> str:
 def test_a_token_refused_mid_run_keeps_every_value_for_sync(tmp_path: Path) -> None:
     home, client_home = tmp_path / "store", tmp_path / "client"
     server = Server(home, token="first-token").start()
-    script = write_script(tmp_path, """
+    script = write_script(
+        tmp_path,
+        """
         import sys
         from runhistory.logger import get_logger
         logger = get_logger(experiment="auth")
@@ -57,10 +59,18 @@ def test_a_token_refused_mid_run_keeps_every_value_for_sync(tmp_path: Path) -> N
             print("second flush returned", flush=True)
         except Exception as error:
             print("second flush raised", error, flush=True)
-    """)  # fmt: skip
+    """,
+    )
     env = clean_env(client_home, RUNHISTORY_URL=server.url, RUNHISTORY_TOKEN="first-token")
-    process = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env, text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     second: Server | None = None
     try:
         assert process.stdout is not None and process.stdout.readline() == "half\n"
@@ -105,17 +115,26 @@ def test_an_unavailable_server_sends_values_to_the_spool_then_delivers_them(tmp_
 
     try:
         with Liar(answer) as liar:
-            script = write_script(tmp_path, """
+            script = write_script(
+                tmp_path,
+                """
                 from runhistory.logger import get_logger
                 logger = get_logger(experiment="busy")
                 for i in range(5000):
                     logger.log("x", i)
                 logger.flush()
                 print("stored", flush=True)
-            """)  # fmt: skip
+            """,
+            )
             env = clean_env(tmp_path / "client", RUNHISTORY_URL=liar.url, RUNHISTORY_SPOOL_AFTER="0.3")
-            process = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env, text=True,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+            process = subprocess.Popen(
+                [sys.executable, str(script)],
+                cwd=tmp_path,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
             assert process.stderr is not None
             line = process.stderr.readline()
             assert f"answered {status}" in line and "runhistory sync" in line and "kept in" in line, line
@@ -139,7 +158,9 @@ def test_a_refusal_about_the_data_fails_only_those_values(tmp_path: Path) -> Non
         for i in range(100):
             handles.append(logger.log("x", float(i)))
             logger.log("y", float(i))
-        with pytest.raises(LoggingError, match=r"^100 values logged before flush\(\) could not be stored: .*string") as raised:
+        with pytest.raises(
+            LoggingError, match=r"^100 values logged before flush\(\) could not be stored: .*string"
+        ) as raised:
             logger.flush()
         assert "metric 'x'" in str(raised.value)
         assert store.read_series(run.id, "y").values == [float(i) for i in range(100)]
@@ -164,7 +185,9 @@ def test_a_batch_too_large_for_the_server_is_sent_in_smaller_parts(tmp_path: Pat
 
     try:
         with Liar(answer) as liar:
-            script = write_script(tmp_path, """
+            script = write_script(
+                tmp_path,
+                """
                 from runhistory.logger import get_logger
                 logger = get_logger(experiment="big")
                 for i in range(1000):
@@ -172,9 +195,16 @@ def test_a_batch_too_large_for_the_server_is_sent_in_smaller_parts(tmp_path: Pat
                     logger.log("n", i)
                 logger.flush()
                 print("stored", flush=True)
-            """)  # fmt: skip
-            done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, text=True, capture_output=True,
-                                  env=clean_env(tmp_path / "client", RUNHISTORY_URL=liar.url), timeout=120)  # fmt: skip
+            """,
+            )
+            done = subprocess.run(
+                [sys.executable, str(script)],
+                cwd=tmp_path,
+                text=True,
+                capture_output=True,
+                env=clean_env(tmp_path / "client", RUNHISTORY_URL=liar.url),
+                timeout=120,
+            )
             sizes = [len(r.body) for r in liar.requests if r.path.endswith("/metrics")]
         assert done.returncode == 0 and done.stdout == "stored\n", done.stderr
         assert max(sizes) > limit and len(sizes) > 5

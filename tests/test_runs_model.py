@@ -11,11 +11,25 @@ from runhistory.app.runs_model import MAX_COMPARE, RunsModel
 
 def run(n: int, status: str = "completed") -> Run:
     return Run(
-        id=f"{n:032x}", experiment="e", name=None, status=status,  # type: ignore[arg-type]
-        started_at=datetime.fromtimestamp(1_700_000_000 + n, tz=timezone.utc), ended_at=None, heartbeat_at=None,
-        command=[], cwd="", host="", user="", python="", pid=None, git_commit=None, git_dirty=None, error=None,
-        exit_code=None, skipped_files=[],
-    )  # fmt: skip
+        id=f"{n:032x}",
+        experiment="e",
+        name=None,
+        status=status,  # type: ignore[arg-type]
+        started_at=datetime.fromtimestamp(1_700_000_000 + n, tz=timezone.utc),
+        ended_at=None,
+        heartbeat_at=None,
+        command=[],
+        cwd="",
+        host="",
+        user="",
+        python="",
+        pid=None,
+        git_commit=None,
+        git_dirty=None,
+        error=None,
+        exit_code=None,
+        skipped_files=[],
+    )
 
 
 def test_pages_arrive_in_order_and_stale_ones_are_dropped() -> None:

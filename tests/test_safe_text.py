@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import re
 
-from runhistory.api._safe_text import CUT_MARK, MAX_CHARS, MAX_LINE_CHARS, MAX_LINES, safe_line, safe_text, strip_escapes
+from runhistory.api._safe_text import (
+    CUT_MARK,
+    MAX_CHARS,
+    MAX_LINE_CHARS,
+    MAX_LINES,
+    safe_line,
+    safe_text,
+    strip_escapes,
+)
 
 #: Anything a terminal would act on: C0 (but newline), DEL and C1 controls.
 TERMINAL_CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")

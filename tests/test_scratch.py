@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runhistory.api import EmbeddedStore, NewRun
+from runhistory.api import EmbeddedStore
 from runhistory.api._limits import STALE_TEMP_AGE
 from runhistory.api._scratch import scratch_folder, sweep
 
@@ -220,7 +220,9 @@ def test_a_server_killed_mid_upload_leaves_nothing_after_its_restart(tmp_path: P
 
 
 @pytest.mark.slow
-def test_the_server_sweeps_what_dead_processes_leave_while_it_runs(fast_sweeping_server: Server, tmp_path: Path) -> None:
+def test_the_server_sweeps_what_dead_processes_leave_while_it_runs(
+    fast_sweeping_server: Server, tmp_path: Path
+) -> None:
     home = fast_sweeping_server.home  # a store shared with the server
     process = start(tmp_path, home, SLOW_UPLOAD, stdin=subprocess.PIPE)
     assert process.stdout is not None and process.stdout.readline().strip() == "mid-upload"

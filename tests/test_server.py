@@ -20,10 +20,9 @@ import pytest
 from runhistory.api import EmbeddedStore, NewRun, SeriesBatch
 from runhistory.api._http import HttpStore
 
+from ._cli import cli
 from ._processes import clean_env, partial_files, run, start
 from ._server import Server
-from ._cli import cli
-
 from .conftest import TOKEN
 
 
@@ -82,18 +81,20 @@ def check_remote_reads(remote: HttpStore, run_id: str) -> None:
 @pytest.mark.slow
 def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
     failed = run(
-        tmp_path, tmp_path / "client",
+        tmp_path,
+        tmp_path / "client",
         "from runhistory.logger import get_logger\nlg = get_logger(experiment='sigterm')\nfor i in range(500): lg.log('x', i)\n"
         "raise ValueError('bad batch')\n",
         RUNHISTORY_URL=server.url,
-    )  # fmt: skip
+    )
     assert failed.returncode == 1
     process = start(
-        tmp_path, tmp_path / "client",
+        tmp_path,
+        tmp_path / "client",
         "import time\nfrom runhistory.logger import get_logger\nlg = get_logger(experiment='sigterm')\nfor i in range(5000): lg.log('x', i)\n"
         "lg.log('x', -1).wait()\nprint('ready', flush=True)\ntime.sleep(60)\n",
         RUNHISTORY_URL=server.url,
-    )  # fmt: skip
+    )
     assert process.stdout is not None and process.stdout.readline().strip() == "ready"
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=60)
@@ -106,7 +107,9 @@ def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
-def test_server_killed_mid_run_and_restarted_keeps_every_point_once(fresh_server: Server, tmp_path: Path, how: str) -> None:
+def test_server_killed_mid_run_and_restarted_keeps_every_point_once(
+    fresh_server: Server, tmp_path: Path, how: str
+) -> None:
     server = fresh_server
     process = start(
         tmp_path,
@@ -124,7 +127,9 @@ def test_server_killed_mid_run_and_restarted_keeps_every_point_once(fresh_server
                     print("flushed", flush=True)
         print(lg.run_id, flush=True)
         """,
-        RUNHISTORY_URL=server.url, RUNHISTORY_SPOOL_AFTER="60", RUNHISTORY_EXIT_TIMEOUT="60",
+        RUNHISTORY_URL=server.url,
+        RUNHISTORY_SPOOL_AFTER="60",
+        RUNHISTORY_EXIT_TIMEOUT="60",
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "flushed"
@@ -204,7 +209,9 @@ def test_a_replayed_spool_stores_each_batch_once(server: Server, tmp_path: Path)
     spool = Spool.create(tmp_path / "spool", "ab" * 16, server.url)
     spool.append(CreateRun(NewRun(run_id="ab" * 16, experiment="replay")))
     for n in range(3):
-        spool.append(AppendMetrics(f"k{n}", {"x": SeriesBatch("number", [float(n), math.nan], [None, None], [time.time()] * 2)}))
+        spool.append(
+            AppendMetrics(f"k{n}", {"x": SeriesBatch("number", [float(n), math.nan], [None, None], [time.time()] * 2)})
+        )
     spool.close()
     with HttpStore(server.url) as remote:
         assert deliver(remote, spool.folder) == 0
@@ -223,13 +230,35 @@ def test_a_spool_written_by_the_previous_format_is_delivered(server: Server, tmp
     (folder / "meta.json").write_text(json.dumps({"run_id": "cd" * 16, "url": server.url, "pid": 1}))
     (folder / "files" / "0").write_bytes(b"weights")
     lines = [
-        {"op": "create_run", "spec": {"run_id": "cd" * 16, "experiment": "old", "name": None, "command": [], "cwd": "",
-                                      "host": "", "user": "", "python": "", "pid": 1}},
-        {"op": "metrics", "key": "old-1", "series": {"x": {"kind": "number", "values": [1, "NaN", "Infinity"],
-                                                           "steps": [None, None, None], "times": [1.0, 2.0, 3.0]}}},
+        {
+            "op": "create_run",
+            "spec": {
+                "run_id": "cd" * 16,
+                "experiment": "old",
+                "name": None,
+                "command": [],
+                "cwd": "",
+                "host": "",
+                "user": "",
+                "python": "",
+                "pid": 1,
+            },
+        },
+        {
+            "op": "metrics",
+            "key": "old-1",
+            "series": {
+                "x": {
+                    "kind": "number",
+                    "values": [1, "NaN", "Infinity"],
+                    "steps": [None, None, None],
+                    "times": [1.0, 2.0, 3.0],
+                }
+            },
+        },
         {"op": "artifact", "path": "model.bin", "file": "files/0", "max_size": None},
         {"op": "finish", "status": "completed", "error": None, "exit_code": None},
-    ]  # fmt: skip
+    ]
     (folder / "ops.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     with HttpStore(server.url) as remote:
         assert deliver(remote, folder) == 0
@@ -281,20 +310,39 @@ def test_tokens(token_server: Server, tmp_path: Path) -> None:
 
 def test_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "runhistory.app.cli", "serve", "--home", str(tmp_path), "--host", "0.0.0.0", "--port", "0"],
-        env=clean_env(tmp_path), capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "runhistory.app.cli",
+            "serve",
+            "--home",
+            str(tmp_path),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+        ],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 1
     assert "refusing to serve on 0.0.0.0 without a token" in done.stderr and "--insecure" in done.stderr
 
 
 @pytest.mark.parametrize(
     ("path", "named"),
-    [("..%2F..%2Fescape.txt", "'../../escape.txt'"), ("%2E%2E/%2E%2E/escape.txt", "'../../escape.txt'"),
-     ("a/../../escape.txt", "'a/../../escape.txt'"), ("%2Fetc%2Fescape.txt", "'/etc/escape.txt'"),
-     ("a%00b", "'a\\x00b'"), ("a%5C..%5Cescape.txt", "'a\\\\..\\\\escape.txt'"),
-     ("%0d%0aescape", "Not Found")],  # a line break matches no route at all
-)  # fmt: skip
+    [
+        ("..%2F..%2Fescape.txt", "'../../escape.txt'"),
+        ("%2E%2E/%2E%2E/escape.txt", "'../../escape.txt'"),
+        ("a/../../escape.txt", "'a/../../escape.txt'"),
+        ("%2Fetc%2Fescape.txt", "'/etc/escape.txt'"),
+        ("a%00b", "'a\\x00b'"),
+        ("a%5C..%5Cescape.txt", "'a\\\\..\\\\escape.txt'"),
+        ("%0d%0aescape", "Not Found"),
+    ],  # a line break matches no route at all
+)
 def test_traversal_attempts_get_4xx_and_touch_nothing(server: Server, path: str, named: str) -> None:
     """Each path is sent as it is: httpx would rewrite ``a/../../escape.txt`` to ``/escape.txt``,
     which never reaches the artifact routes, so the server's own check would go untested."""
@@ -316,16 +364,22 @@ def test_traversal_attempts_get_4xx_and_touch_nothing(server: Server, path: str,
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"series": 3}', b'{"series": {}}', b'{"series": {"x": {"kind": "number"}}}',
-     b'{"series": {"x": {"kind": "number", "values": [NaN], "steps": [null], "times": [1]}}}',
-     b'{"series": {"x": {"kind": "number", "values": ["abc"], "steps": [null], "times": [1]}}}',
-     b'{"series": {"x": {"kind": "number", "values": [1], "steps": ["a"], "times": [1]}}}',
-     b'{"series": {"x": {"kind": "number", "values": [1], "steps": [null], "times": [true]}}}',
-     b'{"series": {"x": {"kind": "number", "values": [1, 2], "steps": [null], "times": [1]}}}',
-     b'{"series": {"": {"kind": "number", "values": [1], "steps": [null], "times": [1]}}}',
-     b'{"key": 5, "series": {"x": {"kind": "number", "values": [1], "steps": [null], "times": [1]}}}',
-     b'{"series": {"x": {"kind": "chart", "values": [[[1]]], "steps": [null], "times": [1]}}}'],
-)  # fmt: skip
+    [
+        b"not json",
+        b"[]",
+        b'{"series": 3}',
+        b'{"series": {}}',
+        b'{"series": {"x": {"kind": "number"}}}',
+        b'{"series": {"x": {"kind": "number", "values": [NaN], "steps": [null], "times": [1]}}}',
+        b'{"series": {"x": {"kind": "number", "values": ["abc"], "steps": [null], "times": [1]}}}',
+        b'{"series": {"x": {"kind": "number", "values": [1], "steps": ["a"], "times": [1]}}}',
+        b'{"series": {"x": {"kind": "number", "values": [1], "steps": [null], "times": [true]}}}',
+        b'{"series": {"x": {"kind": "number", "values": [1, 2], "steps": [null], "times": [1]}}}',
+        b'{"series": {"": {"kind": "number", "values": [1], "steps": [null], "times": [1]}}}',
+        b'{"key": 5, "series": {"x": {"kind": "number", "values": [1], "steps": [null], "times": [1]}}}',
+        b'{"series": {"x": {"kind": "chart", "values": [[[1]]], "steps": [null], "times": [1]}}}',
+    ],
+)
 def test_malformed_bodies_get_422_with_a_message(server: Server, body: bytes) -> None:
     with HttpStore(server.url) as remote:
         run_id = remote.create_run(NewRun()).id
@@ -362,8 +416,13 @@ def put_past_the_limit(url: str, run_id: str) -> None:
 
 @pytest.mark.slow
 def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
-    done = run(tmp_path, tmp_path / "client", "from runhistory.logger import get_logger\nlg = get_logger(experiment='cli-remote')\n"
-               "lg.log('x', 1.0)\nlg.upload('outputs/m.txt', 'm')\n", RUNHISTORY_URL=server.url)  # fmt: skip
+    done = run(
+        tmp_path,
+        tmp_path / "client",
+        "from runhistory.logger import get_logger\nlg = get_logger(experiment='cli-remote')\n"
+        "lg.log('x', 1.0)\nlg.upload('outputs/m.txt', 'm')\n",
+        RUNHISTORY_URL=server.url,
+    )
     assert done.returncode == 0, done.stderr
 
     def remote(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -387,7 +446,11 @@ def test_cli_against_the_server(server: Server, tmp_path: Path) -> None:
     saved = remote("download", "-r", last["id"][:8], "-ap", "outputs", "-o", str(tmp_path / "runfiles"))
     assert saved.returncode == 0 and (tmp_path / "runfiles/outputs/m.txt").read_text() == "m"
     wrapped = remote(  # a real subprocess (``run`` always is), its child logging to the server too
-        "run", "--", sys.executable, "-c", "from runhistory.logger import get_logger; print('hi'); get_logger().log('y', 2.0)",
+        "run",
+        "--",
+        sys.executable,
+        "-c",
+        "from runhistory.logger import get_logger; print('hi'); get_logger().log('y', 2.0)",
         cwd=tmp_path,
     )
     assert wrapped.returncode == 0, wrapped.stderr
@@ -414,14 +477,31 @@ def test_schemathesis_finds_answers_that_match_the_openapi_document(token_server
         '"query.name" = "m"\n"path.version" = 1\n"path.path" = "a.txt"\n'
     )
     done = subprocess.run(
-        [schemathesis, "run", f"{srv.url}/openapi.json", "--header", f"Authorization: Bearer {TOKEN}",
-         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-         "response_schema_conformance,ignored_auth",
-         "--max-examples", "3", "--phases", "examples,coverage,fuzzing", "--workers", "1",
-         "--suppress-health-check", "all", "--no-color"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        [
+            schemathesis,
+            "run",
+            f"{srv.url}/openapi.json",
+            "--header",
+            f"Authorization: Bearer {TOKEN}",
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,"
+            "response_schema_conformance,ignored_auth",
+            "--max-examples",
+            "3",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--workers",
+            "1",
+            "--suppress-health-check",
+            "all",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
         env={**clean_env(tmp_path), "SCHEMATHESIS_HOOKS": ""},
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
 
 
@@ -517,7 +597,11 @@ def test_a_metrics_body_past_the_limit_gets_413(server: Server) -> None:
 
     with HttpStore(server.url) as remote:
         run_id = remote.create_run(NewRun()).id
-    body = b'{"series": {"x": {"kind": "string", "values": ["' + b"a" * MAX_BATCH_BYTES + b'"], "steps": [null], "times": [1]}}}'
+    body = (
+        b'{"series": {"x": {"kind": "string", "values": ["'
+        + b"a" * MAX_BATCH_BYTES
+        + b'"], "steps": [null], "times": [1]}}}'
+    )
     response = httpx.post(f"{server.url}/api/v1/runs/{run_id}/metrics", content=body, timeout=60)
     assert response.status_code == 413 and "at most" in response.json()["message"]
 
@@ -537,7 +621,9 @@ def batch_at_the_byte_limit(name: str, kind: str, value: bytes) -> bytes:
     per_point = len(value) + len(b"null, ") + len(b"1.0, ") + 2
     n = (MAX_BATCH_BYTES - len(head) - 100) // per_point
     body = head + b'"values": [%s], "steps": [%s], "times": [%s]}}}' % (
-        b", ".join([value] * n), b", ".join([b"null"] * n), b", ".join([b"1.0"] * n)
+        b", ".join([value] * n),
+        b", ".join([b"null"] * n),
+        b", ".join([b"1.0"] * n),
     )
     assert MAX_BATCH_BYTES - 200 < len(body) <= MAX_BATCH_BYTES
     return body

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ._server import Server
 from ._cli import cli
+from ._server import Server
 
 
 @pytest.mark.slow

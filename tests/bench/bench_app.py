@@ -56,11 +56,28 @@ def fill_store(home: Path, runs: int) -> None:
     rows = []
     for i in range(runs):
         started = now - 60 * (i + 1) - 3600
-        rows.append((
-            uuid.UUID(int=rng.getrandbits(128)).hex, f"exp-{i % 20:02d}", f"run {i}", rng.choice(statuses), started,
-            started + rng.uniform(60, 7200), started + 60, json.dumps(["python", "train.py", f"--seed={i}"]),
-            "/home/user/project", "gpu-box-1", "user", "3.11.7", 10_000 + i, None, None, None, None, "[]",
-        ))  # fmt: skip
+        rows.append(
+            (
+                uuid.UUID(int=rng.getrandbits(128)).hex,
+                f"exp-{i % 20:02d}",
+                f"run {i}",
+                rng.choice(statuses),
+                started,
+                started + rng.uniform(60, 7200),
+                started + 60,
+                json.dumps(["python", "train.py", f"--seed={i}"]),
+                "/home/user/project",
+                "gpu-box-1",
+                "user",
+                "3.11.7",
+                10_000 + i,
+                None,
+                None,
+                None,
+                None,
+                "[]",
+            )
+        )
     conn = sqlite3.connect(home / "runhistory.sqlite3")
     with conn:
         conn.executemany(
@@ -75,10 +92,13 @@ def fill_store(home: Path, runs: int) -> None:
     for run in store.list_runs(limit=100).runs:
         n = 500
         losses = [2.0 * math.exp(-5 * s / n) + 0.1 + rng.gauss(0, 0.02) for s in range(n)]
-        store.append_metrics(run.id, {
-            "train/loss": SeriesBatch("number", losses, [None] * n, [now] * n),  # type: ignore[arg-type]
-            "val/accuracy": SeriesBatch("number", [0.9], [None], [now]),
-        })  # fmt: skip
+        store.append_metrics(
+            run.id,
+            {
+                "train/loss": SeriesBatch("number", losses, [None] * n, [now] * n),  # type: ignore[arg-type]
+                "val/accuracy": SeriesBatch("number", [0.9], [None], [now]),
+            },
+        )
     store.close()
 
 
@@ -110,9 +130,12 @@ def _cold(home: Path) -> float:
     """Seconds from spawning a fresh process to its first painted runs table (imports included)."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, __file__, "--worker", str(home)], capture_output=True, text=True, check=True,
+        [sys.executable, __file__, "--worker", str(home)],
+        capture_output=True,
+        text=True,
+        check=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("RUNHISTORY_")},
-    )  # fmt: skip
+    )
     elapsed = time.perf_counter() - started
     json.loads(done.stdout.strip().splitlines()[-1])
     return elapsed
@@ -145,7 +168,9 @@ def main() -> None:
         cold = [_cold(home) for _ in range(args.reps)]
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"store: {args.runs:,} runs (filled in {setup:.1f} s), terminal {SIZE[0]}x{SIZE[1]}, {args.reps} repetitions\n")
+    print(
+        f"store: {args.runs:,} runs (filled in {setup:.1f} s), terminal {SIZE[0]}x{SIZE[1]}, {args.reps} repetitions\n"
+    )
     print("| first paint of the runs table | median | range | target | met? |")
     print("|---|---|---|---|---|")
     print(_row(f"warm: `make_app(store)` to painted table, {args.runs:,} runs", warm))

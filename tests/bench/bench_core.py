@@ -44,8 +44,8 @@ from report import count as _n
 from report import machine_line, mlflow_installed, noisy_loss
 from report import met as _met
 from report import num as _num
-from report import rate as _rate
 from report import print_table as _print_table
+from report import rate as _rate
 from report import ratio as _ratio
 
 
@@ -508,8 +508,18 @@ def run_worker(name: str, sizes: dict[str, int], keep: bool) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     result_file = tmp / "result.json"
     env = _child_env(RUNHISTORY_HOME=str(tmp / "store"))
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--sizes", json.dumps(sizes),
-           "--result", str(result_file), "--tmp", str(tmp)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        name,
+        "--sizes",
+        json.dumps(sizes),
+        "--result",
+        str(result_file),
+        "--tmp",
+        str(tmp),
+    ]
     t0 = time.perf_counter()
     print(f"  running {name} …", end="", file=sys.stderr, flush=True)
     try:
@@ -596,43 +606,66 @@ def build_rows(res: dict[str, Any], sizes: dict[str, int], have_ml: bool, absent
     # (a)
     rh, ml = get("rh_a"), get("ml_a")
     if "rh_a" in res or "ml_a" in res:
-        rows.append([
-            "(a) `log(name, float)` caller-thread cost, median µs/call",
-            rh_cell("rh_a", lambda r: f"{r['median_us']:.2f} µs ({_n(r['calls'])} calls)"),
-            ml_cell("ml_a", lambda r: f"{_num(r['median_us'])} µs (`mlflow.log_metric`, {_n(r['calls'])} calls)"),
-            _ratio(field(rh, "median_us"), field(ml, "median_us"), higher_is_better=False),
-            "≤ 2 µs",
-            _met(None if rh is None else rh["median_us"] <= 2),
-        ])  # fmt: skip
+        rows.append(
+            [
+                "(a) `log(name, float)` caller-thread cost, median µs/call",
+                rh_cell("rh_a", lambda r: f"{r['median_us']:.2f} µs ({_n(r['calls'])} calls)"),
+                ml_cell("ml_a", lambda r: f"{_num(r['median_us'])} µs (`mlflow.log_metric`, {_n(r['calls'])} calls)"),
+                _ratio(field(rh, "median_us"), field(ml, "median_us"), higher_is_better=False),
+                "≤ 2 µs",
+                _met(None if rh is None else rh["median_us"] <= 2),
+            ]
+        )
     # (b), (c), (g)
     rh, ml = get("rh_bcg"), get("ml_bcg")
     smaller = sizes["b_ml_points"] < sizes["b_points"]
     if "rh_bcg" in res or "ml_bcg" in res:
-        rows.append([
-            f"(b) `h = logger.log(\"loss\", float(i))` × {_n(sizes['b_points'])} + `h.wait()`, points/s",
-            rh_cell("rh_bcg", lambda r: f"{_rate(r['points_per_s'])} ({_n(r['points'])} points)"),
-            ml_cell("ml_bcg", lambda r: f"{_rate(r['points_per_s'])} (`log_batch` ×{ML_BATCH}, {_n(r['points'])} points)"),
-            _ratio(field(rh, "points_per_s"), field(ml, "points_per_s"), higher_is_better=True),
-            "≥ 1,000,000 points/s",
-            _met(None if rh is None else rh["points_per_s"] >= 1_000_000),
-        ])  # fmt: skip
-        rows.append([
-            f"(c) `read_series` whole, ms (median of {sizes['c_reps']})",
-            rh_cell("rh_bcg", lambda r: f"{_num(r['read_full_ms'])} ms ({_n(r['read_full_len'])} points)"),
-            ml_cell("ml_bcg", lambda r: f"{_num(r['read_full_ms'])} ms (`get_metric_history`, {_n(r['read_full_len'])} points)"),
-            _ratio(field(rh, "read_full_ms"), field(ml, "read_full_ms"), False, smaller),
-            "—",
-            "—",
-        ])  # fmt: skip
-        rows.append([
-            f"(c) `read_series(max_points={DOWNSAMPLE})`, ms (median of {sizes['c_reps']})",
-            rh_cell("rh_bcg", lambda r: f"{_num(r['read_ds_ms'])} ms ({_n(r['read_ds_len'])} of {_n(r['points'])} points)"),
-            ml_cell("ml_bcg", lambda r: "n/a" if r["read_ds_ms"] is None else
-                    f"{_num(r['read_ds_ms'])} ms (`get_metric_history_bulk_interval`, {_n(r['read_ds_len'])} of {_n(r['points'])} points)"),
-            _ratio(field(rh, "read_ds_ms"), field(ml, "read_ds_ms"), False, smaller),
-            "≤ 50 ms",
-            _met(None if rh is None else rh["read_ds_ms"] <= 50),
-        ])  # fmt: skip
+        rows.append(
+            [
+                f'(b) `h = logger.log("loss", float(i))` × {_n(sizes["b_points"])} + `h.wait()`, points/s',
+                rh_cell("rh_bcg", lambda r: f"{_rate(r['points_per_s'])} ({_n(r['points'])} points)"),
+                ml_cell(
+                    "ml_bcg",
+                    lambda r: f"{_rate(r['points_per_s'])} (`log_batch` ×{ML_BATCH}, {_n(r['points'])} points)",
+                ),
+                _ratio(field(rh, "points_per_s"), field(ml, "points_per_s"), higher_is_better=True),
+                "≥ 1,000,000 points/s",
+                _met(None if rh is None else rh["points_per_s"] >= 1_000_000),
+            ]
+        )
+        rows.append(
+            [
+                f"(c) `read_series` whole, ms (median of {sizes['c_reps']})",
+                rh_cell("rh_bcg", lambda r: f"{_num(r['read_full_ms'])} ms ({_n(r['read_full_len'])} points)"),
+                ml_cell(
+                    "ml_bcg",
+                    lambda r: f"{_num(r['read_full_ms'])} ms (`get_metric_history`, {_n(r['read_full_len'])} points)",
+                ),
+                _ratio(field(rh, "read_full_ms"), field(ml, "read_full_ms"), False, smaller),
+                "—",
+                "—",
+            ]
+        )
+        rows.append(
+            [
+                f"(c) `read_series(max_points={DOWNSAMPLE})`, ms (median of {sizes['c_reps']})",
+                rh_cell(
+                    "rh_bcg",
+                    lambda r: f"{_num(r['read_ds_ms'])} ms ({_n(r['read_ds_len'])} of {_n(r['points'])} points)",
+                ),
+                ml_cell(
+                    "ml_bcg",
+                    lambda r: (
+                        "n/a"
+                        if r["read_ds_ms"] is None
+                        else f"{_num(r['read_ds_ms'])} ms (`get_metric_history_bulk_interval`, {_n(r['read_ds_len'])} of {_n(r['points'])} points)"
+                    ),
+                ),
+                _ratio(field(rh, "read_ds_ms"), field(ml, "read_ds_ms"), False, smaller),
+                "≤ 50 ms",
+                _met(None if rh is None else rh["read_ds_ms"] <= 50),
+            ]
+        )
     # (d)
     rh, ml = get("rh_d"), get("ml_d")
     smaller = sizes["d_ml_runs"] < sizes["d_runs"]
@@ -642,49 +675,79 @@ def build_rows(res: dict[str, Any], sizes: dict[str, int], have_ml: bool, absent
             ("exp_ms", "by experiment", "one experiment"),
         ):
             call = "list_runs(limit=50)" if key == "all_ms" else "list_runs(experiment=…, limit=50)"
-            rows.append([
-                f"(d) {what}: `{call}` of {_n(sizes['d_runs'])} runs, ms (median of {sizes['d_reps']})",
-                rh_cell("rh_d", lambda r, k=key: f"{_num(r[k])} ms ({_n(r['runs'])} runs)"),
-                ml_cell("ml_d", lambda r, k=key, w=ml_what: f"{_num(r[k])} ms (`search_runs`, {w}, {_n(r['runs'])} runs)"),
-                _ratio(field(rh, key), field(ml, key), False, smaller),
-                "≤ 20 ms",
-                _met(None if rh is None else rh[key] <= 20),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    f"(d) {what}: `{call}` of {_n(sizes['d_runs'])} runs, ms (median of {sizes['d_reps']})",
+                    rh_cell("rh_d", lambda r, k=key: f"{_num(r[k])} ms ({_n(r['runs'])} runs)"),
+                    ml_cell(
+                        "ml_d",
+                        lambda r, k=key, w=ml_what: f"{_num(r[k])} ms (`search_runs`, {w}, {_n(r['runs'])} runs)",
+                    ),
+                    _ratio(field(rh, key), field(ml, key), False, smaller),
+                    "≤ 20 ms",
+                    _met(None if rh is None else rh[key] <= 20),
+                ]
+            )
     # (e)
     e = get("e")
     if "e" in res:
-        rows.append([
-            f"(e) upload a {sizes['e_mb']} MB file, MB/s (median of {sizes['e_reps']})",
-            rh_cell("e", lambda r: f"{_num(r['rh_mb_s'])} MB/s = {r['rh_vs_cp']:.0%} of `cp` ({_num(r['cp_mb_s'])} MB/s); "
-                    f"stored and hashed (`.wait()`): {_num(r['rh_stored_mb_s'])} MB/s"),
-            ml_cell("e", lambda r: "n/a" if "ml_mb_s" not in r else
-                    f"{_num(r['ml_mb_s'])} MB/s = {r['ml_vs_cp']:.0%} of `cp` (`mlflow.log_artifact`)"),
-            _ratio(field(e, "rh_mb_s"), field(e, "ml_mb_s"), higher_is_better=True),
-            "≥ 80 % of `cp`",
-            _met(None if e is None else e["rh_vs_cp"] >= 0.8),
-        ])  # fmt: skip
+        rows.append(
+            [
+                f"(e) upload a {sizes['e_mb']} MB file, MB/s (median of {sizes['e_reps']})",
+                rh_cell(
+                    "e",
+                    lambda r: (
+                        f"{_num(r['rh_mb_s'])} MB/s = {r['rh_vs_cp']:.0%} of `cp` ({_num(r['cp_mb_s'])} MB/s); "
+                        f"stored and hashed (`.wait()`): {_num(r['rh_stored_mb_s'])} MB/s"
+                    ),
+                ),
+                ml_cell(
+                    "e",
+                    lambda r: (
+                        "n/a"
+                        if "ml_mb_s" not in r
+                        else f"{_num(r['ml_mb_s'])} MB/s = {r['ml_vs_cp']:.0%} of `cp` (`mlflow.log_artifact`)"
+                    ),
+                ),
+                _ratio(field(e, "rh_mb_s"), field(e, "ml_mb_s"), higher_is_better=True),
+                "≥ 80 % of `cp`",
+                _met(None if e is None else e["rh_vs_cp"] >= 0.8),
+            ]
+        )
     # (f)
     rh, ml = res.get("rh_f"), res.get("ml_f")
     if rh is not None:
-        rows.append([
-            f"(f) import time (minus `python -c pass`), s (median of {sizes['f_reps']})",
-            f"{rh['seconds']:.3f} s (`import runhistory.logger`)",
-            absent if ml is None else f"{ml['seconds']:.3f} s (`import mlflow`)",
-            _ratio(rh["seconds"], None if ml is None else ml["seconds"], higher_is_better=False),
-            "≤ 0.15 s",
-            _met(rh["seconds"] <= 0.15),
-        ])  # fmt: skip
+        rows.append(
+            [
+                f"(f) import time (minus `python -c pass`), s (median of {sizes['f_reps']})",
+                f"{rh['seconds']:.3f} s (`import runhistory.logger`)",
+                absent if ml is None else f"{ml['seconds']:.3f} s (`import mlflow`)",
+                _ratio(rh["seconds"], None if ml is None else ml["seconds"], higher_is_better=False),
+                "≤ 0.15 s",
+                _met(rh["seconds"] <= 0.15),
+            ]
+        )
     # (g)
     rh, ml = get("rh_bcg"), get("ml_bcg")
     if "rh_bcg" in res or "ml_bcg" in res:
-        rows.append([
-            "(g) store bytes per point after (b)",
-            rh_cell("rh_bcg", lambda r: f"{r['bytes_per_point']:.2f} B (whole folder, {_num(r['store_bytes'] / 1e6)} MB)"),
-            ml_cell("ml_bcg", lambda r: f"{r['bytes_per_point']:.1f} B (sqlite file; {r['net_bytes_per_point']:.1f} B net of the empty db)"),
-            _ratio(field(rh, "bytes_per_point"), field(ml, "net_bytes_per_point"), higher_is_better=False),
-            "≤ 16 B",
-            _met(None if rh is None else rh["bytes_per_point"] <= 16),
-        ])  # fmt: skip
+        rows.append(
+            [
+                "(g) store bytes per point after (b)",
+                rh_cell(
+                    "rh_bcg",
+                    lambda r: f"{r['bytes_per_point']:.2f} B (whole folder, {_num(r['store_bytes'] / 1e6)} MB)",
+                ),
+                ml_cell(
+                    "ml_bcg",
+                    lambda r: (
+                        f"{r['bytes_per_point']:.1f} B (sqlite file; {r['net_bytes_per_point']:.1f} B net of the empty db)"
+                    ),
+                ),
+                _ratio(field(rh, "bytes_per_point"), field(ml, "net_bytes_per_point"), higher_is_better=False),
+                "≤ 16 B",
+                _met(None if rh is None else rh["bytes_per_point"] <= 16),
+            ]
+        )
     return rows
 
 
@@ -740,8 +803,10 @@ def print_notes(res: dict[str, Any], sizes: dict[str, int], quick: bool) -> None
     r = res.get("e")
     if r and "error" not in r:
         s = lambda xs: [round(x * 1000) for x in xs]  # noqa: E731
-        line = (f"(e) ms per copy: cp {s(r['cp_all_s'])}, runhistory `upload_file()` returns {s(r['rh_all_s'])}, "
-                f"stored and hashed {s(r['rh_stored_all_s'])}")
+        line = (
+            f"(e) ms per copy: cp {s(r['cp_all_s'])}, runhistory `upload_file()` returns {s(r['rh_all_s'])}, "
+            f"stored and hashed {s(r['rh_stored_all_s'])}"
+        )
         if "ml_all_s" in r:
             line += f", MLflow {s(r['ml_all_s'])}"
         notes.append(

@@ -54,8 +54,8 @@ from report import count as _n
 from report import machine_line, mlflow_installed, noisy_loss
 from report import met as _met
 from report import num as _num
-from report import rate as _rate
 from report import print_table as _print_table
+from report import rate as _rate
 from report import ratio as _ratio
 
 
@@ -108,9 +108,17 @@ SPY_BUCKETS = {
 
 # Environment for every subprocess: MLflow telemetry off, nothing that would make
 # a client join another run, and loopback never through a proxy.
-_ENV_DROP = ("RUNHISTORY_RUN_ID", "RUNHISTORY_URL", "RUNHISTORY_TOKEN", "RUNHISTORY_EXPERIMENT",
-             "RUNHISTORY_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID",
-             "MLFLOW_EXPERIMENT_NAME")  # fmt: skip
+_ENV_DROP = (
+    "RUNHISTORY_RUN_ID",
+    "RUNHISTORY_URL",
+    "RUNHISTORY_TOKEN",
+    "RUNHISTORY_EXPERIMENT",
+    "RUNHISTORY_HOME",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_RUN_ID",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_EXPERIMENT_NAME",
+)
 _ENV_SET = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
@@ -207,8 +215,14 @@ def tree_memory(root: int) -> dict[str, Any]:
         status = proc_status(pid)
         st = _stat(pid)
         if status and st:
-            procs.append({"pid": pid, "role": _role(pid, st[2]), "hwm_mb": status.get("VmHWM", 0) / 1024,
-                          "rss_mb": status.get("VmRSS", 0) / 1024})  # fmt: skip
+            procs.append(
+                {
+                    "pid": pid,
+                    "role": _role(pid, st[2]),
+                    "hwm_mb": status.get("VmHWM", 0) / 1024,
+                    "rss_mb": status.get("VmRSS", 0) / 1024,
+                }
+            )
     handlers = [p for p in procs if p["role"] in HANDLERS] or procs[:1]
     return {
         "procs": procs,
@@ -407,8 +421,14 @@ def worker_rh_download(a: dict[str, Any]) -> dict[str, Any]:
     hwm1 = my_hwm_mb()
     shutil.rmtree(dest, ignore_errors=True)
     store.close()
-    return {"bytes": size, "null_times": null_s, "folder_times": folder_s, "client_hwm_before_mb": hwm0,
-            "client_hwm_null_mb": hwm_null, "client_hwm_after_mb": hwm1}  # fmt: skip
+    return {
+        "bytes": size,
+        "null_times": null_s,
+        "folder_times": folder_s,
+        "client_hwm_before_mb": hwm0,
+        "client_hwm_null_mb": hwm_null,
+        "client_hwm_after_mb": hwm1,
+    }
 
 
 def worker_ml_upload(a: dict[str, Any]) -> dict[str, Any]:
@@ -436,8 +456,14 @@ def worker_ml_upload(a: dict[str, Any]) -> dict[str, Any]:
     hwm1 = my_hwm_mb()
     listed = {f.path: f.file_size for f in client.list_artifacts(run_id, "model")}
     assert listed.get(f"model/{src.name}") == size, listed
-    return {"run_id": run_id, "artifact_uri": artifact_uri, "bytes": size, "times": times,
-            "client_hwm_before_mb": hwm0, "client_hwm_after_mb": hwm1}  # fmt: skip
+    return {
+        "run_id": run_id,
+        "artifact_uri": artifact_uri,
+        "bytes": size,
+        "times": times,
+        "client_hwm_before_mb": hwm0,
+        "client_hwm_after_mb": hwm1,
+    }
 
 
 def worker_ml_download(a: dict[str, Any]) -> dict[str, Any]:
@@ -547,8 +573,15 @@ class RunhistoryServer(Server):
         cmd = [sys.executable, "-m", "runhistory.app.cli", "serve", "--home", str(home), "--port", "0"]
         t0 = time.monotonic()
         log = open(self.log, "w")
-        self.proc = subprocess.Popen(cmd, env=_child_env(), cwd=self.folder, stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd,
+            env=_child_env(),
+            cwd=self.folder,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stderr is not None
         line = self.proc.stderr.readline()
         log.write(line)
@@ -617,15 +650,30 @@ class MlflowServer(Server):
     def start(self) -> MlflowServer:
         port = _free_port()
         self.cmd = [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", self.db_uri,
-            "--serve-artifacts", "--artifacts-destination", str(self.folder / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            self.db_uri,
+            "--serve-artifacts",
+            "--artifacts-destination",
+            str(self.folder / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
         t0 = time.monotonic()
         with open(self.log, "a") as log:
-            self.proc = subprocess.Popen(self.cmd, env=_child_env(), cwd=self.folder, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+            self.proc = subprocess.Popen(
+                self.cmd,
+                env=_child_env(),
+                cwd=self.folder,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.url = f"http://127.0.0.1:{port}"
         self._wait_health(t0)
         self._find_leftovers()
@@ -643,13 +691,28 @@ class Worker:
         self.name = name
         self.result_file = folder / f"{name}-{id(self)}.json"
         self.err_file = folder / f"{name}-{id(self)}.err"
-        cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--args", json.dumps(args),
-               "--result", str(self.result_file)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--worker",
+            name,
+            "--args",
+            json.dumps(args),
+            "--result",
+            str(self.result_file),
+        ]
         self.err = open(self.err_file, "w")
         # A client home of its own: the logger's staging and spool folders live there.
         env.setdefault("RUNHISTORY_HOME", str(folder / "client-home"))
-        self.proc = subprocess.Popen(cmd, cwd=folder, env=_child_env(**env), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.err, text=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=folder,
+            env=_child_env(**env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.err,
+            text=True,
+        )
         self.info: dict[str, Any] = {}
 
     def wait_ready(self) -> dict[str, Any]:
@@ -661,7 +724,9 @@ class Worker:
                 threading.Thread(target=self.proc.stdout.read, daemon=True).start()
                 return self.info
         self.proc.wait(timeout=60)
-        raise ServerError(f"worker {self.name} exited with {self.proc.returncode} before it was ready: {self.err_tail()}")
+        raise ServerError(
+            f"worker {self.name} exited with {self.proc.returncode} before it was ready: {self.err_tail()}"
+        )
 
     def go(self) -> None:
         assert self.proc.stdin is not None
@@ -689,8 +754,9 @@ class Worker:
             stop_process(self.proc, grace=5)
 
 
-def run_workers(specs: list[tuple[str, dict[str, Any], Path]], before: Callable[[list[Worker]], Any] | None = None,
-                **env: str) -> tuple[list[dict[str, Any]], Any]:  # fmt: skip
+def run_workers(
+    specs: list[tuple[str, dict[str, Any], Path]], before: Callable[[list[Worker]], Any] | None = None, **env: str
+) -> tuple[list[dict[str, Any]], Any]:
     """Start the workers, wait until all are set up, call ``before(workers)``, say go to all, collect results."""
     workers = [Worker(name, args, folder, **env) for name, args, folder in specs]
     try:
@@ -740,11 +806,25 @@ def measure_ingest(side: str, writers: int, points: int, tmp: Path, profile: Pat
                 return
             assert server.proc is not None and PY_SPY is not None
             for who, pid in (("server", server.proc.pid), ("client", workers[0].proc.pid)):
-                spies.append(subprocess.Popen(
-                    [PY_SPY, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking",
-                     "--output", str(profile / f"{who}.txt")],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                ))  # fmt: skip
+                spies.append(
+                    subprocess.Popen(
+                        [
+                            PY_SPY,
+                            "record",
+                            "--pid",
+                            str(pid),
+                            "--rate",
+                            "200",
+                            "--format",
+                            "raw",
+                            "--nonblocking",
+                            "--output",
+                            str(profile / f"{who}.txt"),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
             time.sleep(1.0)  # py-spy attaches
 
         results, _ = run_workers(specs, before=start_spies, **env)
@@ -813,10 +893,17 @@ def measure_artifacts(side: str, src: Path, reps: int, tmp: Path) -> dict[str, A
         if side == "rh":
             args = {"url": server.url, "run_id": up["run_id"], "reps": reps, "dest": str(folder / "download")}
         else:
-            args = {"url": server.url, "run_id": up["run_id"], "reps": reps, "dest": str(folder / "download"),
-                    "name": src.name}  # fmt: skip
+            args = {
+                "url": server.url,
+                "run_id": up["run_id"],
+                "reps": reps,
+                "dest": str(folder / "download"),
+                "name": src.name,
+            }
         started = server
-        results, mem0 = run_workers([(f"{side}_download", args, folder / "client-d")], before=lambda _: started.memory())
+        results, mem0 = run_workers(
+            [(f"{side}_download", args, folder / "client-d")], before=lambda _: started.memory()
+        )
         mem1 = server.memory()
         out["d"] = {**results[0], "server_before": mem0, "server_after": mem1}
         if side == "ml":
@@ -926,16 +1013,28 @@ def build_rows(res: dict[str, Any], sz: dict[str, int], have_ml: bool, absent: s
         rh, ml = _ok(res.get(f"rh_{key}")), _ok(res.get(f"ml_{key}"))
         each_rh = sz["a_points"] if letter == "a" else sz["b_points"]
         each_ml = sz["a_ml_points"] if letter == "a" else sz["b_ml_points"]
-        rows.append([
-            f"({letter}) remote ingest, {what}: `log()` × {_n(each_rh)}"
-            + ("" if letter == "a" else " each") + " + `flush()`, points/s",
-            cell(f"rh_{key}", lambda r: f"{_rate(r['points_per_s'])} ({_n(r['points'])} points in {r['wall_s']:.2f} s)"),
-            cell(f"ml_{key}", lambda r: f"{_rate(r['points_per_s'])} (`log_batch` ×{ML_BATCH}, {_n(r['points'])} points"
-                 f"{'' if letter == 'a' else f' = {each_ml:,} each'} in {r['wall_s']:.2f} s)", ml=True),
-            _ratio(_get(rh, _pps), _get(ml, _pps), True, each_ml < each_rh),
-            "≥ 300,000 points/s" if letter == "a" else "—",
-            _met(None if rh is None or letter != "a" else rh["points_per_s"] >= 300_000),
-        ])  # fmt: skip
+        rows.append(
+            [
+                f"({letter}) remote ingest, {what}: `log()` × {_n(each_rh)}"
+                + ("" if letter == "a" else " each")
+                + " + `flush()`, points/s",
+                cell(
+                    f"rh_{key}",
+                    lambda r: f"{_rate(r['points_per_s'])} ({_n(r['points'])} points in {r['wall_s']:.2f} s)",
+                ),
+                cell(
+                    f"ml_{key}",
+                    lambda r, letter=letter, each_ml=each_ml: (
+                        f"{_rate(r['points_per_s'])} (`log_batch` ×{ML_BATCH}, {_n(r['points'])} points"
+                        f"{'' if letter == 'a' else f' = {each_ml:,} each'} in {r['wall_s']:.2f} s)"
+                    ),
+                    ml=True,
+                ),
+                _ratio(_get(rh, _pps), _get(ml, _pps), True, each_ml < each_rh),
+                "≥ 300,000 points/s" if letter == "a" else "—",
+                _met(None if rh is None or letter != "a" else rh["points_per_s"] >= 300_000),
+            ]
+        )
     have_art = "rh_art" in res or "ml_art" in res
     if not have_art:
         return rows
@@ -947,14 +1046,16 @@ def build_rows(res: dict[str, Any], sz: dict[str, int], have_ml: bool, absent: s
     def up(r: dict[str, Any]) -> float:
         return _mb_s(r["bytes"], r["times"])
 
-    rows.append([
-        f"(c) artifact upload, {mb} MB of random bytes, MB/s (median of {reps})",
-        cell("rh_art", lambda r: f"{_num(up(r))} MB/s (`HttpStore.put_artifact`, open file, streamed)", "c"),
-        cell("ml_art", lambda r: f"{_num(up(r))} MB/s (`mlflow.log_artifact`, proxied)", "c", ml=True),
-        _ratio(_get(rc, up), _get(mc, up), True),
-        "≥ 200 MB/s",
-        _met(None if rc is None else up(rc) >= 200),
-    ])  # fmt: skip
+    rows.append(
+        [
+            f"(c) artifact upload, {mb} MB of random bytes, MB/s (median of {reps})",
+            cell("rh_art", lambda r: f"{_num(up(r))} MB/s (`HttpStore.put_artifact`, open file, streamed)", "c"),
+            cell("ml_art", lambda r: f"{_num(up(r))} MB/s (`mlflow.log_artifact`, proxied)", "c", ml=True),
+            _ratio(_get(rc, up), _get(mc, up), True),
+            "≥ 200 MB/s",
+            _met(None if rc is None else up(rc) >= 200),
+        ]
+    )
 
     def null(r: dict[str, Any]) -> float:
         return _mb_s(r["bytes"], r["null_times"])
@@ -962,22 +1063,26 @@ def build_rows(res: dict[str, Any], sz: dict[str, int], have_ml: bool, absent: s
     def fold(r: dict[str, Any]) -> float:
         return _mb_s(r["bytes"], r["folder_times"])
 
-    rows.append([
-        f"(d) artifact download, stream to /dev/null, MB/s (median of {reps})",
-        cell("rh_art", lambda r: f"{_num(null(r))} MB/s (`HttpStore.open_artifact` → /dev/null)", "d"),
-        "— (no streaming read in its client API)" if have_ml else absent,
-        "—",
-        "≥ 200 MB/s",
-        _met(None if rd is None else null(rd) >= 200),
-    ])  # fmt: skip
-    rows.append([
-        f"(d) artifact download to a folder, MB/s (median of {reps})",
-        cell("rh_art", lambda r: f"{_num(fold(r))} MB/s (`download_artifacts`, sha256 checked)", "d"),
-        cell("ml_art", lambda r: f"{_num(fold(r))} MB/s (`MlflowClient.download_artifacts`)", "d", ml=True),
-        _ratio(_get(rd, fold), _get(md, fold), True),
-        "≥ 200 MB/s",
-        _met(None if rd is None else fold(rd) >= 200),
-    ])  # fmt: skip
+    rows.append(
+        [
+            f"(d) artifact download, stream to /dev/null, MB/s (median of {reps})",
+            cell("rh_art", lambda r: f"{_num(null(r))} MB/s (`HttpStore.open_artifact` → /dev/null)", "d"),
+            "— (no streaming read in its client API)" if have_ml else absent,
+            "—",
+            "≥ 200 MB/s",
+            _met(None if rd is None else null(rd) >= 200),
+        ]
+    )
+    rows.append(
+        [
+            f"(d) artifact download to a folder, MB/s (median of {reps})",
+            cell("rh_art", lambda r: f"{_num(fold(r))} MB/s (`download_artifacts`, sha256 checked)", "d"),
+            cell("ml_art", lambda r: f"{_num(fold(r))} MB/s (`MlflowClient.download_artifacts`)", "d", ml=True),
+            _ratio(_get(rd, fold), _get(md, fold), True),
+            "≥ 200 MB/s",
+            _met(None if rd is None else fold(rd) >= 200),
+        ]
+    )
 
     # (e): peak RSS before → after, and whether it grew with the file.
     limit = 0.1 * mb  # MB: "constant memory" = growth under a tenth of the file
@@ -1004,14 +1109,16 @@ def build_rows(res: dict[str, Any], sz: dict[str, int], have_ml: bool, absent: s
             def show(r: dict[str, Any], w: str = who) -> str:
                 return mem_cell(r, w)
 
-            rows.append([
-                f"(e) peak RSS (VmHWM) of the {who} during ({phase}) {verb}: before → after",
-                cell("rh_art", show, phase),
-                cell("ml_art", show, phase, ml=True),
-                _ratio(_get(rr, peak), _get(mm, peak), False),
-                f"growth ≤ 10 % of the file ({_num(limit)} MB)",
-                _met(None if growth is None else growth <= limit),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    f"(e) peak RSS (VmHWM) of the {who} during ({phase}) {verb}: before → after",
+                    cell("rh_art", show, phase),
+                    cell("ml_art", show, phase, ml=True),
+                    _ratio(_get(rr, peak), _get(mm, peak), False),
+                    f"growth ≤ 10 % of the file ({_num(limit)} MB)",
+                    _met(None if growth is None else growth <= limit),
+                ]
+            )
     return rows
 
 
@@ -1023,10 +1130,14 @@ def print_notes(res: dict[str, Any], sz: dict[str, int], quick: bool, have_ml: b
         "client is a subprocess of its own. Servers were stopped by PID (SIGTERM, SIGKILL after 30 s) and their "
         "folders removed.",
         f"`runhistory serve`: one uvicorn process ({_uvicorn_impl()}), store on local disk."
-        + (f" `mlflow server` {ml_version}: `--backend-store-uri sqlite:///…/mlflow.db --serve-artifacts "
-           "--artifacts-destination …/artifacts` (no `--default-artifact-root`, so the runs' artifact root is "
-           "`mlflow-artifacts:/…` and uploads/downloads go through the server's HTTP API, not to the folder "
-           "directly), its default 4 uvicorn workers." if have_ml else ""),
+        + (
+            f" `mlflow server` {ml_version}: `--backend-store-uri sqlite:///…/mlflow.db --serve-artifacts "
+            "--artifacts-destination …/artifacts` (no `--default-artifact-root`, so the runs' artifact root is "
+            "`mlflow-artifacts:/…` and uploads/downloads go through the server's HTTP API, not to the folder "
+            "directly), its default 4 uvicorn workers."
+            if have_ml
+            else ""
+        ),
     ]
     if quick:
         notes.append("**--quick**: sizes are 1/10 of the full run; the targets are meant for the full sizes.")
@@ -1043,16 +1154,26 @@ def print_notes(res: dict[str, Any], sz: dict[str, int], quick: bool, have_ml: b
         if key.startswith("rh"):
             loops = [e["loop_s"] for e in r["each"]]
             flushes = [e["flush_s"] for e in r["each"]]
-            line += (f"`log()` loop {_fmt_s(loops)} + `flush()` {_fmt_s(flushes)}; "
-                     f"{_n(r['stored'])} of {_n(r['points'])} points stored (checked with `list_metrics`); ")  # fmt: skip
+            line += (
+                f"`log()` loop {_fmt_s(loops)} + `flush()` {_fmt_s(flushes)}; "
+                f"{_n(r['stored'])} of {_n(r['points'])} points stored (checked with `list_metrics`); "
+            )
         if r["writers"] > 1:
-            line += f"per-writer points/s min {_n(rates[0])}, median {_n(statistics.median(rates))}, max {_n(rates[-1])}; "
-        procs = (f" (largest of {r['server_handlers']} uvicorn workers; RSS of all {r['server_procs']} server processes "
-                 f"{_n(r['server_rss_sum_mb'])} MB)" if r["server_procs"] > 1 else "")
-        line += (f"server peak RSS {_num(r['server_hwm_before_mb'])} → {_num(r['server_hwm_after_mb'])} MB{procs}; "
-                 f"client peak RSS {_num(max(e['client_hwm_before_mb'] for e in r['each']))} MB once set up (input "
-                 f"values made, run created) → {_num(max(e['client_hwm_after_mb'] for e in r['each']))} MB after "
-                 + ("`flush()`." if key.startswith("rh") else "the last `log_batch`."))  # fmt: skip
+            line += (
+                f"per-writer points/s min {_n(rates[0])}, median {_n(statistics.median(rates))}, max {_n(rates[-1])}; "
+            )
+        procs = (
+            f" (largest of {r['server_handlers']} uvicorn workers; RSS of all {r['server_procs']} server processes "
+            f"{_n(r['server_rss_sum_mb'])} MB)"
+            if r["server_procs"] > 1
+            else ""
+        )
+        line += (
+            f"server peak RSS {_num(r['server_hwm_before_mb'])} → {_num(r['server_hwm_after_mb'])} MB{procs}; "
+            f"client peak RSS {_num(max(e['client_hwm_before_mb'] for e in r['each']))} MB once set up (input "
+            f"values made, run created) → {_num(max(e['client_hwm_after_mb'] for e in r['each']))} MB after "
+            + ("`flush()`." if key.startswith("rh") else "the last `log_batch`.")
+        )
         notes.append(line)
     for side, label in (("rh", "runhistory"), ("ml", "MLflow")):
         r = res.get(f"{side}_art")
@@ -1064,11 +1185,15 @@ def print_notes(res: dict[str, Any], sz: dict[str, int], quick: bool, have_ml: b
         c, d = r["c"], r["d"]
         line = f"(c) {label}: ms per upload {_ms(c['times'])}"
         if side == "rh":
-            line += (" (`put_artifact` returns once the server has stored and sha256-hashed the file: the server "
-                     "spools the body to a temporary file, then copies it into the store)")  # fmt: skip
+            line += (
+                " (`put_artifact` returns once the server has stored and sha256-hashed the file: the server "
+                "spools the body to a temporary file, then copies it into the store)"
+            )
         else:
-            line += (f" (artifact uri `{r['artifact_uri']}`; file found in the server's `--artifacts-destination`: "
-                     f"{r['ml_stored_in_destination']})")  # fmt: skip
+            line += (
+                f" (artifact uri `{r['artifact_uri']}`; file found in the server's `--artifacts-destination`: "
+                f"{r['ml_stored_in_destination']})"
+            )
         line += f"; (d) ms per download to a folder {_ms(d['folder_times'])}"
         if side == "rh":
             line += f", to /dev/null {_ms(d['null_times'])}; client peak after the /dev/null reads {_num(d['client_hwm_null_mb'])} MB"
@@ -1081,17 +1206,21 @@ def print_notes(res: dict[str, Any], sz: dict[str, int], quick: bool, have_ml: b
                 for p in after["procs"]:
                     roles.setdefault(p["role"], []).append(p["hwm_mb"])
                 procs = "; ".join(f"{len(v)} × {k} {'/'.join(_num(x) for x in v)} MB" for k, v in roles.items())
-                notes.append(f"(e) {label}: the server is {len(after['procs'])} processes; VmHWM after ({phase}): "
-                             f"{procs}; RSS of all together {_n(after['sum_rss_mb'])} MB. The table shows the "
-                             "largest uvicorn worker (the processes that answer requests).")
+                notes.append(
+                    f"(e) {label}: the server is {len(after['procs'])} processes; VmHWM after ({phase}): "
+                    f"{procs}; RSS of all together {_n(after['sum_rss_mb'])} MB. The table shows the "
+                    "largest uvicorn worker (the processes that answer requests)."
+                )
     r = res.get("rh_profile")
     if r is not None:
         if "error" in r:
             notes.append(f"profile of (a): {r['error']}")
         else:
             e = r["each"][0]
-            line = (f"profile of (a), a separate run under py-spy at 200 Hz, all threads ({_rate(r['points_per_s'])} "
-                    f"while sampled: `log()` loop {e['loop_s']:.2f} s + `flush()` {e['flush_s']:.2f} s):")  # fmt: skip
+            line = (
+                f"profile of (a), a separate run under py-spy at 200 Hz, all threads ({_rate(r['points_per_s'])} "
+                f"while sampled: `log()` loop {e['loop_s']:.2f} s + `flush()` {e['flush_s']:.2f} s):"
+            )
             for who in ("client", "server"):
                 p = r[who]
                 if "error" in p:
@@ -1102,11 +1231,15 @@ def print_notes(res: dict[str, Any], sz: dict[str, int], quick: bool, have_ml: b
                 line += f" **{who}** ≈ {p['cpu_s']:.2f} s of CPU samples: {parts} (own time: {tops});"
             notes.append(line.rstrip(";") + ".")
     if "rh_art" in res or "ml_art" in res:
-        notes.append("(e) VmHWM is each process's own peak resident set since it started, read from /proc/PID/status; "
-                     "'before' is read once the client has set up (imports done, its run created or found) and the "
-                     "server has answered it, 'after' once the transfers are over. The page cache is not counted.")  # fmt: skip
-        notes.append("(c)/(d): the source file is in the page cache; `sync` before each transfer; its first 16 bytes "
-                     "change before each upload, so each upload stores new content.")  # fmt: skip
+        notes.append(
+            "(e) VmHWM is each process's own peak resident set since it started, read from /proc/PID/status; "
+            "'before' is read once the client has set up (imports done, its run created or found) and the "
+            "server has answered it, 'after' once the transfers are over. The page cache is not counted."
+        )
+        notes.append(
+            "(c)/(d): the source file is in the page cache; `sync` before each transfer; its first 16 bytes "
+            "change before each upload, so each upload stores new content."
+        )
     print()
     for note in notes:
         print(f"- {note}")
@@ -1150,8 +1283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow column")
     parser.add_argument("--only", default="abcde", help="measures to run, e.g. 'ab' (default: all; e needs c and d)")
     parser.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
-    parser.add_argument("--profile", action="store_true",
-                        help="also run (a) for runhistory once more under py-spy (client and server); notes only")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run (a) for runhistory once more under py-spy (client and server); notes only",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--args", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
