@@ -1,5 +1,7 @@
 """Where run history lives: the ``Store`` protocol, its data model and the embedded store."""
 
+from typing import TYPE_CHECKING, Any
+
 from ._embedded import SCHEMA_VERSION, EmbeddedStore
 from ._errors import (
     AmbiguousRunId,
@@ -49,8 +51,10 @@ from ._models import (
     Value,
 )
 from ._open import HOME_ENV, TOKEN_ENV, TOKEN_FILE_ENV, URL_ENV, default_home, find_token, open_store
-from ._query import QueryError
 from ._store import Store
+
+if TYPE_CHECKING:
+    from ._query import QueryError
 from ._transfer import DownloadedFile, download_artifacts, download_asset
 from ._validate import check_asset_name
 
@@ -114,3 +118,12 @@ __all__ = [
     "find_token",
     "open_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The query language is imported when first asked for: a training script never needs it.
+    if name == "QueryError":
+        from ._query import QueryError
+
+        return QueryError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,10 +16,10 @@ those of at most ``MAX_PARAM_LIST_LENGTH`` items. Anything else is a
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -45,7 +45,8 @@ def _as_mapping(config: Any) -> Mapping[str, Any] | None:
     """``config`` as a mapping, when it is one of the configuration objects we know."""
     if isinstance(config, Mapping):
         return config
-    if isinstance(config, argparse.Namespace):
+    argparse = sys.modules.get("argparse")  # a Namespace exists only once argparse is imported
+    if argparse is not None and isinstance(config, argparse.Namespace):
         return vars(config)
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}

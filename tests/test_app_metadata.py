@@ -35,6 +35,7 @@ def _overview_text(screen: RunScreen) -> str:
     return console.export_text()
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_overview_beside_the_charts_shows_what_describes_the_run(store: EmbeddedStore) -> None:
     app = fixed_app(store)
@@ -63,6 +64,7 @@ async def test_the_overview_beside_the_charts_shows_what_describes_the_run(store
         assert pane.display
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_tags_note_and_name_from_the_run_screen(store: EmbeddedStore) -> None:
     app = fixed_app(store)
@@ -92,6 +94,7 @@ async def test_tags_note_and_name_from_the_run_screen(store: EmbeddedStore) -> N
         await pilot.press("escape")
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_delete_asks_then_the_run_leaves_the_table(store: EmbeddedStore) -> None:
     app = fixed_app(store)

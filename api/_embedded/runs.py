@@ -6,20 +6,21 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _rules as rules
 from .._errors import AmbiguousRunId, InvalidInput, ParamConflict, RunNotFound, RunStillRunning
 from .._limits import MAX_PARAMS, MAX_RUN_NAME_LENGTH, MAX_TAGS
 from .._models import DeletedRun, Environment, NewRun, ParamValue, Run, RunPage, RunStatus, utc
 from .._params import check_environment, check_note, check_params, check_tags, param_columns, same_param
-from .._query import And, Compare, Field, Query, SortKey, parse_query, parse_sort
 from .._rows import RUN_FIELDS, run_from_row, run_to_row
 from .._validate import check_experiment, check_name, check_run_id
-from . import query as planning
 from .part import StorePart
-from .query import Compiled, Compiler, after, estimate, malformed_cursor, order_by, terms_of
 from .schema import RUN_TEXT
+
+if TYPE_CHECKING:
+    from .._query import Query, SortKey
+    from .query import Compiler
 
 _COLUMNS = ", ".join(RUN_FIELDS)
 _SELECT = f"SELECT {_COLUMNS} FROM runs"
@@ -101,6 +102,11 @@ class Runs(StorePart):
         cursor: str | None = None,
     ) -> RunPage:
         """See ``Store.list_runs``. How a query is run: see ``query``."""
+        # The query language and its planner are imported on the first list: a logger never lists.
+        from .._query import And, Compare, Field, parse_query, parse_sort
+        from . import query as planning
+        from .query import Compiler, estimate, malformed_cursor, terms_of
+
         rules.check_page_size(limit)
         now = self.clock()
         terms: list[Query] = []
@@ -141,6 +147,8 @@ class Runs(StorePart):
         extra: tuple[str, list[Any]] | None = None,
     ) -> list[Any]:
         """The runs matching ``query`` (and ``extra``) in the order of ``keys``, after ``cursor``."""
+        from .query import Compiled, after, order_by
+
         compiled = Compiled()
         if query is not None:
             sql, args = compiler.where(query)
@@ -181,6 +189,9 @@ class Runs(StorePart):
         page is done once it is full: first the runs whose value is a number (in the index of
         numbers), then those whose value is text (in the index of texts), then the runs without
         the key (they come last)."""
+        from .._query import Compare
+        from .query import Compiled, after, order_by, terms_of
+
         first = keys[0]
         table, column = ("latest_values", "name") if first.field.kind == "metric" else ("run_params", "key")
         start = 0  # the phase the cursor is in: 0 numbers, 1 texts, 2 neither
