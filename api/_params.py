@@ -47,7 +47,8 @@ def _as_mapping(config: Any) -> Mapping[str, Any] | None:
         return config
     argparse = sys.modules.get("argparse")  # a Namespace exists only once argparse is imported
     if argparse is not None and isinstance(config, argparse.Namespace):
-        return vars(config)
+        found: dict[str, Any] = vars(config)
+        return found
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     for method in ("to_container", "model_dump", "to_dict"):  # OmegaConf / Hydra, Pydantic 2, others
