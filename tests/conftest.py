@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,6 +22,12 @@ from runhistory.api import EmbeddedStore, Store
 from ._server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# pytest rewrites each test module (for its assertion messages) and keeps the result as bytecode
+# in tests/__pycache__; where PYTHONDONTWRITEBYTECODE is set it would rewrite and compile them
+# all again in every worker of every run, about 2 s a process. This process (not the ones the
+# tests start) writes bytecode again from here on.
+sys.dont_write_bytecode = False
 
 
 def _quick_idle() -> None:

@@ -92,7 +92,8 @@ def test_sigterm_while_idle_kills_the_run_and_keeps_every_point(tmp_path: Path) 
         for i in range(5000):
             logger.log("loss", float(i))
         print("ready", flush=True)
-        time.sleep(120)
+        while True:  # idle in short naps: a signal that lands just before a long sleep starts
+            time.sleep(0.05)  # would have its Python handler wait for the sleep's end
         """,
     )
     assert process.stdout is not None
@@ -125,7 +126,8 @@ def test_sigint_marks_the_run_killed(tmp_path: Path) -> None:
         # half written, and the exit's own flush then fails with status 1.
         import os
         os.write(1, b"ready\\n")
-        time.sleep(120)
+        while True:  # idle in short naps: a signal that lands just before a long sleep starts
+            time.sleep(0.05)  # would have its Python handler wait for the sleep's end
         """,
     )
     assert process.stdout is not None

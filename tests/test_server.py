@@ -92,7 +92,8 @@ def test_remote_failure_and_sigterm(server: Server, tmp_path: Path) -> None:
         tmp_path,
         tmp_path / "client",
         "import time\nfrom runhistory.logger import get_logger\nlg = get_logger(experiment='sigterm')\nfor i in range(5000): lg.log('x', i)\n"
-        "lg.log('x', -1).wait()\nprint('ready', flush=True)\ntime.sleep(60)\n",
+        "lg.log('x', -1).wait()\nprint('ready', flush=True)\n"
+        "while True:\n    time.sleep(0.05)\n",  # short naps: SIGTERM's handler runs at once (see test_faults)
         RUNHISTORY_URL=server.url,
     )
     assert process.stdout is not None and process.stdout.readline().strip() == "ready"
