@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import zlib
 from array import array
 from collections.abc import Sequence
@@ -50,8 +51,24 @@ def _deflate(raw: bytes) -> bytes:
     return packer.compress(raw) + packer.flush()
 
 
+def _raw(typecode: str, items: Sequence[Any]) -> bytes:
+    """``items`` as packed int64s (``q``) or float64s (``d``) in this machine's byte order, as
+    ``array(typecode, items).tobytes()`` gives them (struct converts each number a few times faster).
+
+    Raises:
+        TypeError: an item is not a number (or, for ``q``, not an integer).
+        OverflowError: an integer does not fit in 64 bits.
+    """
+    try:
+        return struct.pack(f"={len(items)}{typecode}", *items)
+    except struct.error as error:
+        if "range" in str(error):
+            raise OverflowError(str(error)) from None
+        raise TypeError(str(error)) from None
+
+
 def _pack(typecode: str, items: Sequence[Any]) -> bytes:
-    return _deflate(_shuffle(array(typecode, items).tobytes()))
+    return _deflate(_shuffle(_raw(typecode, items)))
 
 
 def _unpack(typecode: str, blob: bytes) -> array[Any]:
@@ -89,11 +106,13 @@ class Chunk:
     blocks: bytes | None = None
 
 
-def _stride(steps: list[int]) -> int | None:
+def _stride(steps: Sequence[int]) -> int | None:
     """The fixed difference between neighbouring steps, or ``None`` when there is none."""
     n = len(steps)
     if n == 1:
         return 1
+    if isinstance(steps, range):
+        return steps.step if abs(steps.step) <= _MAX_INT else None
     start = steps[0]
     stride = steps[1] - start
     if stride == 0:
@@ -153,7 +172,25 @@ def block_extremes(values: Sequence[float], has_nan: bool = True) -> bytes:
     return out.tobytes()
 
 
-def encode(kind: MetricKind, steps: list[int], values: list[Value], times: list[float]) -> Chunk:
+def _blocks_and_extremes(values: Sequence[float]) -> tuple[bytes, int, int]:
+    """``block_extremes`` of values without NaN, and where the chunk's minimum and maximum are
+    (the first of equal ones, as ``extremes`` finds them), from the blocks' in the same pass."""
+    out = array("H")
+    lo_i = hi_i = -1
+    for start in range(0, len(values), BLOCK_POINTS):
+        block = values[start : start + BLOCK_POINTS]
+        low, high = min(block), max(block)
+        i, j = start + block.index(low), start + block.index(high)
+        out.append(i)
+        out.append(j)
+        if lo_i < 0 or low < values[lo_i]:  # strictly: an earlier block keeps an equal minimum
+            lo_i = i
+        if hi_i < 0 or high > values[hi_i]:
+            hi_i = j
+    return out.tobytes(), lo_i, hi_i
+
+
+def encode(kind: MetricKind, steps: Sequence[int], values: Sequence[Value], times: Sequence[float]) -> Chunk:
     """Pack points (at most ``CHUNK_POINTS`` of them) into a chunk."""
     stride = _stride(steps)
     steps_blob = None if stride is not None else _pack("q", steps)
@@ -161,21 +198,48 @@ def encode(kind: MetricKind, steps: list[int], values: list[Value], times: list[
     summary = None
     blocks = None
     if kind == "number":
-        numbers = cast("list[float]", values)
-        packed: array[Any]
+        numbers = cast("Sequence[float]", values)
         try:
-            packed = array("q", numbers)
+            values_blob = _raw("q", numbers)
             vtype = "q"
         except (TypeError, OverflowError):
-            packed = array("d", numbers)
+            values_blob = _raw("d", numbers)
             vtype = "d"
-        values_blob = packed.tobytes()
-        summary = summarize(steps, numbers, times)
-        blocks = block_extremes(numbers, has_nan=summary.nan)
+        total = sum(numbers)
+        if total == total:  # no NaN (the usual case, decided in C)
+            blocks, lo_i, hi_i = _blocks_and_extremes(numbers)
+            summary = Summary(
+                (0, steps[0], numbers[0], times[0]),
+                (len(numbers) - 1, steps[-1], numbers[-1], times[-1]),
+                (lo_i, steps[lo_i], numbers[lo_i], times[lo_i]),
+                (hi_i, steps[hi_i], numbers[hi_i], times[hi_i]),
+            )
+        else:
+            summary = summarize(steps, numbers, times)
+            blocks = block_extremes(numbers, has_nan=summary.nan)
     else:
         vtype = "json"
         values_blob = _deflate(json.dumps(values, separators=(",", ":")).encode())
     return Chunk(len(steps), steps[0], stride, steps_blob, times_blob, vtype, values_blob, summary, blocks)
+
+
+def decode_step_range(n: int, step0: int, stride: int | None, steps_blob: bytes | None) -> Sequence[int]:
+    """The steps of a stored chunk, as a ``range`` when they go up by a fixed stride."""
+    if steps_blob is None and stride:
+        return range(step0, step0 + stride * n, stride)
+    return decode_steps(n, step0, stride, steps_blob)
+
+
+def join_steps(head: Sequence[int], tail: Sequence[int]) -> Sequence[int]:
+    """``head`` then ``tail``: one ``range`` when both are and the second carries on the first."""
+    if (
+        isinstance(head, range)
+        and isinstance(tail, range)
+        and head.step == tail.step
+        and head.start + head.step * len(head) == tail.start
+    ):
+        return range(head.start, tail.stop, head.step)
+    return [*head, *tail]
 
 
 def decode_steps(n: int, step0: int, stride: int | None, steps_blob: bytes | None) -> list[int]:

@@ -69,17 +69,23 @@ def kept_error(error: str | None) -> str | None:
     return error
 
 
-def fill_steps(steps: Sequence[int | None], last_step: int | None) -> list[int]:
-    """Given steps, with each ``None`` taking the previous step + 1 (the first, the series' last + 1)."""
+def fill_steps(steps: Sequence[int | None], last_step: int | None) -> Sequence[int]:
+    """Given steps, with each ``None`` taking the previous step + 1 (the first, the series' last + 1).
+
+    Steps all left to the store (the usual case) come back as a ``range``.
+    """
     previous = -1 if last_step is None else last_step
+    filled: Sequence[int]
     if steps.count(None) == len(steps):
-        filled = list(range(previous + 1, previous + 1 + len(steps)))
+        filled = range(previous + 1, previous + 1 + len(steps))
+        low, high = filled[0], filled[-1]
     else:
         filled = []
         for step in steps:
             previous = previous + 1 if step is None else step
             filled.append(previous)
-    if max(filled) > MAX_INT or min(filled) < -MAX_INT:
+        low, high = min(filled), max(filled)
+    if high > MAX_INT or low < -MAX_INT:
         raise InvalidInput(f"a step would not fit in 64 bits (the series' last step is {last_step})")
     return filled
 

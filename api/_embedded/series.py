@@ -63,17 +63,17 @@ class SeriesPart(StorePart):
             if kind != points.kind:
                 raise MetricKindMismatch(f"metric {name!r} holds {kind} values; got {points.kind} values")
         steps = rules.fill_steps(points.steps, last_step)
-        values = list(points.values)
-        times = list(points.times)
+        values = points.values
+        times = points.times
         chunk_no, held = divmod(count, CHUNK_POINTS)
         if held:  # the last chunk has room: rewrite it with the new points appended
             tail = conn.execute(
                 "SELECT n, step0, stride, steps, times, vtype, vals FROM chunks WHERE metric_id = ? AND chunk_no = ?",
                 (metric_id, chunk_no),
             ).fetchone()
-            steps = _chunks.decode_steps(tail[0], tail[1], tail[2], tail[3]) + steps
-            times = _chunks.decode_times(tail[4]) + times
-            values = _chunks.decode_values(tail[5], tail[6]) + values
+            steps = _chunks.join_steps(_chunks.decode_step_range(tail[0], tail[1], tail[2], tail[3]), steps)
+            times = _chunks.decode_times(tail[4]) + list(times)
+            values = _chunks.decode_values(tail[5], tail[6]) + list(values)
         for start in range(0, len(steps), CHUNK_POINTS):
             end = start + CHUNK_POINTS
             chunk = _chunks.encode(points.kind, steps[start:end], values[start:end], times[start:end])
