@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal
@@ -139,9 +140,9 @@ class SeriesBatch:
     """
 
     kind: MetricKind
-    values: list[Value]
-    steps: list[int | None]
-    times: list[float]
+    values: Sequence[Value]
+    steps: Sequence[int | None]
+    times: Sequence[float]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ string values, which stay as they are). Times travel as epoch seconds.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from array import array
 from dataclasses import MISSING, fields
 from typing import Any
@@ -57,7 +58,7 @@ def _finite_number(value: Any) -> Any:
     return value
 
 
-def encode_numbers(values: list[Any]) -> list[Any]:
+def encode_numbers(values: Sequence[Any]) -> Sequence[Any]:
     """Numbers for the wire; returns ``values`` itself when all are finite (decided in C)."""
     try:
         total = sum(values)
@@ -107,7 +108,7 @@ def decode_value(kind: str, value: Any, what: str = "value") -> Value:
     return value
 
 
-def encode_values(kind: str, values: list[Value]) -> list[Any]:
+def encode_values(kind: str, values: Sequence[Value]) -> Sequence[Any]:
     if kind == "number":
         return encode_numbers(values)
     if kind == "chart":

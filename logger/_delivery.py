@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 
 from runhistory.api import (
     BatchTooLarge,
@@ -26,7 +27,7 @@ from runhistory.api import (
 )
 
 from ._diagnostics import say
-from ._ops import AppendMetrics, CreateRun, Item, Op
+from ._ops import AppendMetrics, CreateRun, Op
 from ._receipts import Receipts
 from ._spool import Spool, deliver, spool_root
 
@@ -37,10 +38,6 @@ SPOOL_RETRY_INTERVAL = 2.0
 
 # Errors that storing the same operation again would repeat.
 _REFUSALS = (InvalidInput, RunNotFound, TypeError, ValueError, OverflowError)
-
-
-def _seqs(items: list[Item]) -> list[int]:
-    return [item[0] for item in items]
 
 
 class Delivery:
@@ -78,7 +75,7 @@ class Delivery:
         say(f"the server did not answer; run {self.run_id[:8]} starts in {self.spool.folder}")
 
     def send(self, op: Op) -> None:
-        """Store ``op`` now, or spool it; settles its items either way (a spooled one when delivered)."""
+        """Store ``op`` now, or spool it; settles its values either way (a spooled one when delivered)."""
         if self.spool is None:
             deadline = time.monotonic() + self.spool_after
             attempt = 0
@@ -87,7 +84,7 @@ class Delivery:
                     with self.io_lock:
                         op.apply(self.store, self.run_id)
                     op.forget()
-                    self._stored(op.items)
+                    self._stored(op.seqs)
                     return
                 except StoreUnavailable as away:
                     if time.monotonic() >= deadline or self.giving_up:
@@ -116,16 +113,17 @@ class Delivery:
         assert self.spool is not None
         index = self.spool.append(op)
         if self.refusal is not None:
-            self.receipts.failed(_seqs(op.items), self._kept_error())
+            self.receipts.failed(list(op.seqs), self._kept_error())
         else:
-            self._spooled[index] = _seqs(op.items)
+            self._spooled[index] = list(op.seqs)
 
-    def _stored(self, items: list[Item]) -> None:
-        if not items:
+    def _stored(self, seqs: Sequence[int]) -> None:
+        if not seqs:
             return
-        if _contiguous(items) and self.receipts.stored_run(items[0][0], items[-1][0]):
+        first, last = seqs[0], seqs[-1]
+        if last - first + 1 == len(seqs) and self.receipts.stored_run(first, last):
             return  # the usual case, without listing the numbers
-        self.receipts.stored(_seqs(items))
+        self.receipts.stored(list(seqs))
 
     def _kept_error(self) -> LoggingError:
         folder = self.spool.folder if self.spool is not None else "the spool"
@@ -135,7 +133,7 @@ class Delivery:
 
     def _refused(self, op: Op, error: BaseException) -> None:
         """``op`` will not be stored: fail what it is about (one refused series does not take the others)."""
-        failed = op.items
+        failed = list(op.seqs)
         what = op.describe()
         if isinstance(op, AppendMetrics) and len(op.series) > 1:
             failed = []
@@ -144,16 +142,16 @@ class Delivery:
                 try:
                     with self.io_lock:
                         part.apply(self.store, self.run_id)
-                    self._stored(part.items)
+                    self._stored(part.seqs)
                 except Exception as refused:
                     error = refused
-                    failed += part.items
+                    failed += part.seqs
                     names += part.series
             what = f"values of {sorted(names)}"
         else:
             op.forget()
         say(f"could not store {what}: {error}")
-        self.receipts.failed(sorted(_seqs(failed)), error)
+        self.receipts.failed(sorted(failed), error)
 
     def _start_spool(self, why: BaseException | None) -> None:
         where = self.store.location
@@ -218,9 +216,3 @@ class Delivery:
                 f"the server at {self.store.location} did not answer; run {self.run_id[:8]} is kept in {folder}. "
                 "Send it with `runhistory sync`."
             )
-
-
-def _contiguous(items: list[Item]) -> bool:
-    first: int = items[0][0]
-    last: int = items[-1][0]
-    return last - first + 1 == len(items)

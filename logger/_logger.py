@@ -1,7 +1,7 @@
 """The logger: ``log()`` on the caller's thread, storing on a background writer.
 
-``log()`` checks the value, takes a sequence number and appends a tuple to a
-deque: nothing else happens on the caller's thread. The writer (``_writer``)
+``log()`` checks the value, takes a sequence number and puts the item on the
+queue (a flat list, see ``_writer``): nothing else happens on the caller's thread. The writer (``_writer``)
 stores sorted batches through the delivery (``_delivery``: retries, the
 spool), and the receipts (``_receipts``) tell a handle's ``wait()`` when its
 value is stored. The process's life (exit, signals, fork, ``outputs/``) is
@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from itertools import count
 from pathlib import Path
@@ -44,7 +43,7 @@ from runhistory.api._validate import check_artifact_path, check_metric_name
 
 from ._delivery import Delivery
 from ._diagnostics import say
-from ._ops import FinishRun, Item, Op, PutArtifact, SetNote, SetParams, UpdateRun, UpdateTags
+from ._ops import ITEM_WIDTH, FinishRun, Item, Op, PutArtifact, SetNote, SetParams, UpdateRun, UpdateTags
 from ._process import (
     describe_process,
     git_diff,
@@ -63,9 +62,9 @@ __all__ = ["EXPERIMENT_ENV", "MAX_FILE_SIZE_ENV", "RUN_ID_ENV", "Handle", "Logge
 
 #: Most points queued before ``log()`` waits for the writer to catch up.
 MAX_QUEUED_POINTS = 2_000_000
+#: ``log()`` looks at the queue's length once every this many values.
+HOLD_BACK_EVERY = 16_384
 
-_UNSEEN = object()
-_FAST_KINDS = {float: NUMBER}  # types that skip every check but the name's
 _now = time.time
 
 
@@ -142,10 +141,12 @@ class Logger:
         # changes there is uploaded at its end, never an earlier run's leftovers.
         self._outputs_before = outputs_snapshot(Path(self._cwd) / "outputs") if owner else {}
         self._kinds: dict[str, str] = {}
+        # The number series' names, each with ``float``: a float logged to one of them
+        # without a step needs no check but this one lookup (``log()``'s fast path).
+        self._fast: dict[str, type] = {}
         self._params: dict[str, Any] = {}  # what this process set: a changed value is refused at the call
         self._params_lock = threading.Lock()
         self._handle_type: type[Handle] = type("Handle", (Handle,), {"__slots__": (), "_logger": self})
-        self._new_handle: Callable[[type[Handle], int], Handle] = int.__new__
         self._exit_status: tuple[str, str | None] = ("completed", None)
         self._finished = False
         self._fresh_state()
@@ -157,9 +158,10 @@ class Logger:
 
     def _fresh_state(self) -> None:
         self._pid = os.getpid()
-        self._queue: deque[Item] = deque()
-        self._append: Callable[[Item], None] = self._queue.append
-        self._seq = count().__next__
+        self._queue: list[Any] = []  # items, ITEM_WIDTH slots each (see _writer)
+        self._append: Callable[[Item], None] = self._queue.extend
+        self._counter = count()  # next() of it is atomic: sequence numbers from any thread
+        self._check_at = HOLD_BACK_EVERY  # the sequence number at which log() next looks at the queue
         self._receipts = Receipts()
         self.io_lock = threading.Lock()  # held around store calls; fork() waits for it
         self._start_lock = threading.Lock()
@@ -185,8 +187,8 @@ class Logger:
         with self._start_lock:
             if self._writer is None:
                 self._start_writer()
-            self._append = self._queue.append
-        self._queue.append(item)
+            self._append = self._queue.extend
+        self._queue.extend(item)
 
     def after_fork_in_child(self) -> None:
         """In a forked child: a queue, a writer and a delivery of its own; it never finishes the run."""
@@ -227,16 +229,21 @@ class Logger:
                 or differs in kind from the series' earlier values.
             ValueError: the name is empty or too long, or the value breaks a limit.
         """
+        # The fast path, for a float logged to a number series without a step: no
+        # call but the clock and the handle (every instruction here costs each point;
+        # callables are read into locals, which Python calls faster than attributes).
         try:
-            fast = step is None and self._kinds.get(name, _UNSEEN) is _FAST_KINDS.get(type(value))
-        except TypeError:  # an unhashable name: let the checks say what is wrong
+            fast = step is None and self._fast[name] is type(value)
+        except (KeyError, TypeError):  # a new name, or an unhashable one the checks will refuse
             fast = False
         if fast:
-            seq = self._seq()
-            self._append((seq, name, value, None, _now()))
-            if not seq & 0x3FFF:
-                self._hold_back()
-            return self._new_handle(self._handle_type, seq)
+            seq = next(self._counter)
+            append = self._append
+            append((seq, name, value, None, _now()))
+            if seq >= self._check_at:
+                self._hold_back(seq)
+            handle = self._handle_type
+            return handle(seq)
         return self._log_checked(name, value, step)
 
     def _log_checked(self, name: str, value: Any, step: Any) -> Handle:
@@ -250,18 +257,21 @@ class Logger:
             step = coerce_step(step)
         if kind is None:
             self._kinds[name] = value_kind
-        seq = self._seq()
+            if value_kind == NUMBER:
+                self._fast[name] = float
+        seq = next(self._counter)
         self._append((seq, name, value, step, _now()))
-        if not seq & 0x3FFF:
-            self._hold_back()
-        return self._new_handle(self._handle_type, seq)
+        if seq >= self._check_at:
+            self._hold_back(seq)
+        return self._handle_type(seq)
 
-    def _hold_back(self) -> None:
-        """Let the writer catch up when the queue is very long (called every 16384 values)."""
+    def _hold_back(self, seq: int) -> None:
+        """Let the writer catch up when the queue is very long (called every ``HOLD_BACK_EVERY`` values)."""
+        self._check_at = seq + HOLD_BACK_EVERY
         writer = self._writer
-        if len(self._queue) > MAX_QUEUED_POINTS and writer is not None:
+        if len(self._queue) > MAX_QUEUED_POINTS * ITEM_WIDTH and writer is not None:
             writer.wake.set()
-            while len(self._queue) > MAX_QUEUED_POINTS // 2 and writer.is_alive():
+            while len(self._queue) > MAX_QUEUED_POINTS * ITEM_WIDTH // 2 and writer.is_alive():
                 time.sleep(0.005)
 
     def flush(self, timeout: float | None = None) -> None:
@@ -275,7 +285,7 @@ class Logger:
                 raised once, by a value's ``wait()`` or by the first ``flush()``
                 after it.
         """
-        barrier = self._seq()
+        barrier = next(self._counter)
         self._append((barrier, None, None, None, None))
         self._wait(barrier, timeout, everything_before=True)
 
@@ -425,9 +435,9 @@ class Logger:
         return self._queue_op(SetNote(check_note(text)))
 
     def _queue_op(self, op: Op) -> Handle:
-        seq = self._seq()
+        seq = next(self._counter)
         self._append((seq, OP, op, None, _now()))
-        return self._new_handle(self._handle_type, seq)
+        return self._handle_type(seq)
 
     def _upload_outputs(self) -> None:
         """Queue what this run wrote in ``./outputs`` as ``outputs/…``; skip (and record)

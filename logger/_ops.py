@@ -3,13 +3,14 @@
 Each operation knows how to apply itself to a store and how to write itself
 into the spool (and read itself back), so the writer, the delivery and
 ``runhistory sync`` never route on what kind of operation they hold.
-Operations carry the queue items they settle (``(seq, name, value, step,
-time)`` tuples), so that what becomes of them reaches the right handles.
+Operations carry the sequence numbers of the values they settle, so that
+what becomes of them reaches the right handles.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -17,8 +18,10 @@ from typing import Any, ClassVar, Protocol
 from runhistory.api import InvalidInput, NewRun, SeriesBatch, Store
 from runhistory.api._models import Environment
 
-#: A queued value: (seq, name, value, step, time).
+#: A queued value: (seq, name, value, step, time); the queue holds them flat, ``ITEM_WIDTH``
+#: slots each (see ``_writer``).
 Item = tuple[Any, ...]
+ITEM_WIDTH = 5
 
 
 class Op(Protocol):
@@ -26,8 +29,8 @@ class Op(Protocol):
 
     #: Its name in the spool.
     KIND: ClassVar[str]
-    #: The queued values (or the one upload) it settles.
-    items: list[Item]
+    #: The sequence numbers of the queued values (or the one upload) it settles, increasing.
+    seqs: Sequence[int]
 
     def apply(self, store: Store, run_id: str) -> None:
         """Do it (idempotent: applying it twice has the effect of once)."""
@@ -58,7 +61,9 @@ class AppendMetrics:
     KIND: ClassVar[str] = "metrics"
     key: str
     series: dict[str, SeriesBatch]
-    items: list[Item] = field(default_factory=list)
+    seqs: Sequence[int] = field(default_factory=list)
+    #: Each series' share of ``seqs``, in the order of its points.
+    series_seqs: dict[str, Sequence[int]] = field(default_factory=dict)
 
     def apply(self, store: Store, run_id: str) -> None:
         store.append_metrics(run_id, self.series, key=self.key)
@@ -87,7 +92,7 @@ class AppendMetrics:
     def per_series(self) -> list[AppendMetrics]:
         """One operation per metric (each with a key of its own)."""
         return [
-            AppendMetrics(f"{self.key}-{name}", {name: batch}, [it for it in self.items if it[1] == name])
+            AppendMetrics(f"{self.key}-{name}", {name: batch}, self.series_seqs[name], {name: self.series_seqs[name]})
             for name, batch in self.series.items()
         ]
 
@@ -98,7 +103,10 @@ class AppendMetrics:
             parts = [names[: len(names) // 2], names[len(names) // 2 :]]
             return [
                 AppendMetrics(
-                    f"{self.key}.{i}", {n: self.series[n] for n in part}, [it for it in self.items if it[1] in part]
+                    f"{self.key}.{i}",
+                    {n: self.series[n] for n in part},
+                    sorted(s for n in part for s in self.series_seqs[n]),
+                    {n: self.series_seqs[n] for n in part},
                 )
                 for i, part in enumerate(parts)
             ]
@@ -108,12 +116,13 @@ class AppendMetrics:
         if n < 2:
             return []
         h = n // 2
-        mine = [it for it in self.items if it[1] == name]
+        mine = self.series_seqs[name]
         return [
             AppendMetrics(
                 f"{self.key}.{i}",
                 {name: SeriesBatch(points.kind, points.values[a:b], points.steps[a:b], points.times[a:b])},
                 mine[a:b],
+                {name: mine[a:b]},
             )
             for i, (a, b) in enumerate(((0, h), (h, n)))
         ]
@@ -127,7 +136,7 @@ class PutArtifact:
     path: str
     staged: str
     max_size: int | None = None
-    items: list[Item] = field(default_factory=list)
+    seqs: Sequence[int] = field(default_factory=list)
 
     def apply(self, store: Store, run_id: str) -> None:
         with open(self.staged, "rb") as stream:
@@ -158,7 +167,7 @@ class UpdateRun:
 
     KIND: ClassVar[str] = "update_run"
     changes: dict[str, Any]
-    items: list[Item] = field(default_factory=list)
+    seqs: Sequence[int] = field(default_factory=list)
 
     def apply(self, store: Store, run_id: str) -> None:
         store.update_run(run_id, **self.changes)
@@ -185,7 +194,7 @@ class FinishRun:
     status: str
     error: str | None = None
     exit_code: int | None = None
-    items: list[Item] = field(default_factory=list)
+    seqs: Sequence[int] = field(default_factory=list)
 
     def apply(self, store: Store, run_id: str) -> None:
         store.finish_run(run_id, self.status, error=self.error, exit_code=self.exit_code)  # type: ignore[arg-type]
@@ -210,7 +219,7 @@ class CreateRun:
 
     KIND: ClassVar[str] = "create_run"
     spec: NewRun
-    items: list[Item] = field(default_factory=list)
+    seqs: Sequence[int] = field(default_factory=list)
 
     def apply(self, store: Store, run_id: str) -> None:
         try:
@@ -239,7 +248,7 @@ class SetParams:
     KIND: ClassVar[str] = "params"
     params: dict[str, Any]
     overwrite: bool = False
-    items: list[Item] = field(default_factory=list)
+    seqs: Sequence[int] = field(default_factory=list)
 
     def apply(self, store: Store, run_id: str) -> None:
         store.set_params(run_id, self.params, overwrite=self.overwrite)
@@ -265,7 +274,7 @@ class UpdateTags:
     KIND: ClassVar[str] = "tags"
     add: list[str]
     remove: list[str] = field(default_factory=list)
-    items: list[Item] = field(default_factory=list)
+    seqs: Sequence[int] = field(default_factory=list)
 
     def apply(self, store: Store, run_id: str) -> None:
         store.update_tags(run_id, add=self.add, remove=self.remove)
@@ -290,7 +299,7 @@ class SetNote:
 
     KIND: ClassVar[str] = "note"
     note: str | None
-    items: list[Item] = field(default_factory=list)
+    seqs: Sequence[int] = field(default_factory=list)
 
     def apply(self, store: Store, run_id: str) -> None:
         store.set_note(run_id, self.note)
@@ -315,7 +324,7 @@ class SetEnvironment:
 
     KIND: ClassVar[str] = "environment"
     environment: Environment
-    items: list[Item] = field(default_factory=list)
+    seqs: Sequence[int] = field(default_factory=list)
 
     def apply(self, store: Store, run_id: str) -> None:
         store.set_environment(run_id, self.environment)

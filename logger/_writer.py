@@ -5,15 +5,19 @@ waits), sorts the items by sequence number (the order of the ``log()``
 calls), groups the points by metric and hands each batch to the delivery as
 one operation; queued operations (uploads, run updates) go in their place in
 that order, and a flush's barrier is settled once everything before it is.
+
+The queue is one flat list: ``log()`` extends it by an item's ``ITEM_WIDTH``
+slots in one call, so that no tuple outlives the call (thousands of live
+tuples would keep Python's cycle collector busy) and the writer takes its
+columns by slicing. Only this thread removes from the front of the list, and
+only what it has copied, so what is appended meanwhile stays.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from itertools import repeat, starmap
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -21,7 +25,7 @@ from runhistory.api import SeriesBatch
 
 from ._delivery import Delivery
 from ._diagnostics import say
-from ._ops import AppendMetrics, Item
+from ._ops import ITEM_WIDTH, AppendMetrics, Item
 
 #: Seconds the writer sleeps when nobody waits.
 FLUSH_INTERVAL = 0.05
@@ -29,14 +33,14 @@ FLUSH_INTERVAL = 0.05
 #: In a queue item's name slot: an operation (an upload, a run update) rather than a value.
 OP = object()
 
-_NAME, _VALUE, _STEP, _TIME = (itemgetter(i) for i in range(1, 5))
+_SEQ = itemgetter(0)
 
 
 class Writer:
     """Stores one logger's queue (see the module docstring).
 
     Args:
-        queue: What ``log()`` appends to; only this thread takes from its left.
+        queue: What ``log()`` extends by an item's slots; only this thread takes from its front.
         delivery: Where operations go.
         kinds: Each metric's kind, as ``log()`` learnt it.
         key_prefix: Idempotency keys of this writer's batches start with it.
@@ -48,9 +52,9 @@ class Writer:
 
     def __init__(
         self,
-        queue: deque[Item],
+        queue: list[Any],
         delivery: Delivery,
-        kinds: dict[str, str],
+        kinds: dict[str, Any],
         key_prefix: str,
         batch_points: int,
         heartbeat: Callable[[], None],
@@ -105,44 +109,46 @@ class Writer:
 
     def _drain(self) -> None:
         queue = self.queue
-        popleft = queue.popleft
+        most = self.batch_points * ITEM_WIDTH
         while queue:
-            # Only this thread takes from the left, so len() items are there.
-            batch = list(starmap(popleft, repeat((), min(len(queue), self.batch_points))))
-            self._store_batch(batch)
+            flat = queue[:most]
+            del queue[: len(flat)]  # what log() appended since the copy stays
+            self._store_batch(flat)
 
-    def _store_batch(self, batch: list[Item]) -> None:
-        batch.sort()  # by sequence number: the order of the log() calls
-        names = tuple(map(_NAME, batch))
-        others: list[Item] = []
+    def _store_batch(self, flat: list[Any]) -> None:
+        seqs: list[int] = flat[0::ITEM_WIDTH]
+        names, values, steps, times = (flat[i::ITEM_WIDTH] for i in range(1, ITEM_WIDTH))
+        if sorted(seqs) != seqs:  # another thread queued its value after a later number's
+            rows = sorted(zip(seqs, names, values, steps, times, strict=True), key=_SEQ)
+            seqs, names, values, steps, times = (list(column) for column in zip(*rows, strict=True))
         first = names[0]
         if type(first) is str and names.count(first) == len(names):
-            points = batch  # the usual case: one metric, no barriers or operations
-        elif names.count(None) or names.count(OP):  # barriers and operations carry no value
-            points = [item for item in batch if type(item[1]) is str]
-            others = [item for item in batch if type(item[1]) is not str]
-            names = tuple(map(_NAME, points))
-        else:
-            points = batch
-        if points:
-            self.batch_no += 1
-            series = self._group(names, list(map(_VALUE, points)), list(map(_STEP, points)), list(map(_TIME, points)))
-            self.delivery.send(AppendMetrics(f"{self.key_prefix}-{self.batch_no}", series, points))
-        for item in others:
-            if item[1] is OP:
-                op = item[2]
-                op.items = [item]
-                self.delivery.send(op)
+            # The usual case: one metric, no barriers or operations.
+            self._send({first: SeriesBatch(self.kinds[first], values, steps, times)}, seqs, {first: seqs})
+            return
+        others: list[Item] = []
+        if names.count(None) or names.count(OP):  # barriers and operations carry no value
+            keep = [i for i, name in enumerate(names) if type(name) is str]
+            others = [(seqs[i], names[i], values[i]) for i, name in enumerate(names) if type(name) is not str]
+            seqs, names, values, steps, times = ([c[i] for i in keep] for c in (seqs, names, values, steps, times))
+        if seqs:
+            self._send(*self._group(names, values, steps, times, seqs))
+        for seq, name, value in others:
+            if name is OP:
+                value.seqs = [seq]
+                self.delivery.send(value)
             else:  # a barrier: settled once everything before it is
-                self.delivery.receipts.stored([item[0]])
+                self.delivery.receipts.stored([seq])
+
+    def _send(self, series: dict[str, SeriesBatch], seqs: list[int], series_seqs: dict[str, Sequence[int]]) -> None:
+        self.batch_no += 1
+        self.delivery.send(AppendMetrics(f"{self.key_prefix}-{self.batch_no}", series, seqs, series_seqs))
 
     def _group(
-        self, names: tuple[str, ...], values: list[Any], steps: list[Any], times: list[Any]
-    ) -> dict[str, SeriesBatch]:
-        first = names[0]
+        self, names: list[str], values: list[Any], steps: list[Any], times: list[Any], seqs: list[int]
+    ) -> tuple[dict[str, SeriesBatch], list[int], dict[str, Sequence[int]]]:
+        """The points by metric, each metric's in their order, and the numbers they settle."""
         kinds = self.kinds
-        if names.count(first) == len(names):
-            return {first: SeriesBatch(kinds[first], values, steps, times)}  # type: ignore[arg-type]
         where: dict[str, list[int]] = {}
         for i, name in enumerate(names):
             slots = where.get(name)
@@ -151,11 +157,14 @@ class Writer:
             else:
                 slots.append(i)
         groups = {}
+        series_seqs: dict[str, Sequence[int]] = {}
         for name, slots in where.items():
             if len(slots) == 1:
                 i = slots[0]
-                groups[name] = SeriesBatch(kinds[name], [values[i]], [steps[i]], [times[i]])  # type: ignore[arg-type]
+                groups[name] = SeriesBatch(kinds[name], [values[i]], [steps[i]], [times[i]])
+                series_seqs[name] = [seqs[i]]
             else:
                 pick = itemgetter(*slots)
-                groups[name] = SeriesBatch(kinds[name], list(pick(values)), list(pick(steps)), list(pick(times)))  # type: ignore[arg-type]
-        return groups
+                groups[name] = SeriesBatch(kinds[name], pick(values), pick(steps), pick(times))
+                series_seqs[name] = pick(seqs)
+        return groups, seqs, series_seqs
