@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
+
+_NEWLINE = Text("\n")
+_NULL = Style.null()
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,15 @@ class RunsTable(DataTable[Text]):
 
     #: Rows from the end at which ``NearEnd`` is posted.
     NEAR = 30
+    #: Cells whose text (padded and cropped to the column) is kept across redraws.
+    CELL_CACHE = 20_000
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable")
         self._columns: list[RunColumn] = []
         self._order: list[str] = []
         self._cells: dict[str, list[Text]] = {}
+        self._cell_lines: dict[tuple[int, int], tuple[Text, list[Segment]]] = {}
 
     @property
     def run_ids(self) -> list[str]:
@@ -100,6 +109,98 @@ class RunsTable(DataTable[Text]):
             return
         width = sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
         self.virtual_size = Size(width, self._total_row_height + (self.header_height if self.show_header else 0))
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """One cell as DataTable draws it, the same segments for less work.
+
+        DataTable renders every cell in view again after any change to the table
+        (a new page, a re-sort), each through Rich's general machinery, which took
+        most of a filter's time on screen. A one-line ``Text`` cell needs only its
+        own line, padded and cropped to the column; that line is kept per cell and
+        width (the screen reuses a run's cells while they show the same), so a
+        redraw only lays the row's styles over it. Anything else goes to DataTable.
+        """
+        if row_index < self.fixed_rows or column_index < max(0, self.fixed_columns):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        cache_key = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        lines = self._cell_render_cache.get(cache_key)
+        if lines is not None:
+            return lines
+        row = self.rows.get(row_key) if row_key is not None else None
+        cells = self._get_row_renderables(row_index).cells
+        cell = cells[column_index] if column_index < len(cells) else None
+        padding = self.cell_padding
+        if (
+            row is None
+            or row.height != 1
+            or not isinstance(cell, Text)
+            or cell.no_wrap is False
+            or width <= 2 * padding
+            or "\n" in cell.plain
+            or "\t" in cell.plain
+        ):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        inner = self._cell_line(cell, width - 2 * padding)
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+        pad = Segment(" " * padding, _NULL)
+        lines = [list(Segment.apply_style([pad, *inner, pad], style, post_style or None))]
+        self._cell_render_cache[cache_key] = lines
+        return lines
+
+    def _cell_line(self, cell: Text, width: int) -> list[Segment]:
+        """A one-line cell's segments at ``width`` cells, as Rich's Text renders them in a table cell."""
+        kept = self._cell_lines.get((id(cell), width))
+        if kept is not None and kept[0] is cell:
+            return kept[1]
+        line = _plain_line(cell, width)
+        if line is None:  # spans, or a layout the shortcut does not know: Rich's own way
+            console = self.app.console
+            options = self.app.console_options
+            lines = cell.wrap(
+                console,
+                width,
+                justify=cell.justify or options.justify or "default",
+                overflow=cell.overflow or options.overflow or "fold",
+                no_wrap=True,
+            )
+            rendered = list(_NEWLINE.join(lines).render(console, end=""))
+            line = next(Segment.split_and_crop_lines(rendered, width, pad=True, include_new_lines=False), None)
+            if line is None:  # nothing rendered: the cell's padding fills the line
+                line = [Segment(" " * width, _NULL)]
+        if len(self._cell_lines) >= self.CELL_CACHE:
+            self._cell_lines.clear()
+        self._cell_lines[id(cell), width] = (cell, line)  # the cell kept: its id is not reused meanwhile
+        return line
 
     def show(self, columns: list[RunColumn], rows: list[tuple[str, list[Text]]]) -> None:
         """Show ``rows`` (run id, cells) under ``columns``; only what changed is redrawn."""
@@ -194,3 +295,32 @@ class RunsTable(DataTable[Text]):
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
         self.post_message(self.SortRequested(str(event.column_key.value)))
+
+
+def _plain_line(cell: Text, width: int) -> list[Segment] | None:
+    """What Rich makes of a one-line ``Text`` without spans in ``width`` cells (justified,
+    cropped or cut with an ellipsis, padded), without its general machinery; ``None``
+    for anything else."""
+    justify = cell.justify or "default"
+    overflow = cell.overflow or "fold"
+    if cell.spans or justify not in ("default", "left", "right") or overflow not in ("fold", "crop", "ellipsis"):
+        return None
+    text = cell.plain.rstrip() if justify == "right" else cell.plain
+    if cell_len(text) > width:
+        text = set_cell_size(text, width - 1) + "…" if overflow == "ellipsis" else set_cell_size(text, width)
+    gap = width - cell_len(text)
+    if justify == "right":
+        text, gap = " " * gap + text, 0
+    elif justify == "left":
+        text, gap = text + " " * gap, 0
+    style = (
+        Style.combine((_NULL, Style.parse(cell.style) if isinstance(cell.style, str) else cell.style))
+        if cell.style
+        else None
+    )
+    if not text and style is not None:  # Rich renders nothing, and the cell's padding fills the line
+        return [Segment(" " * width, _NULL)]
+    line = [Segment(text, style)]
+    if gap:
+        line.append(Segment(" " * gap))
+    return line
