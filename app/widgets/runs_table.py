@@ -10,8 +10,9 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -80,6 +81,8 @@ class RunsTable(DataTable[Text]):
         self._order: list[str] = []
         self._cells: dict[str, list[Text]] = {}
         self._cell_lines: dict[tuple[int, int], tuple[Text, list[Segment]]] = {}
+        self._meta_styles: dict[tuple[int, int], Style] = {}
+        self._draw_state: tuple[int, int, int, bool, bool, bool] | None = None
 
     @property
     def run_ids(self) -> list[str]:
@@ -110,6 +113,24 @@ class RunsTable(DataTable[Text]):
         width = sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
         self.virtual_size = Size(width, self._total_row_height + (self.header_height if self.show_header else 0))
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The settings every cell's drawing reads, read once for the whole pass.
+        self._draw_state = self._read_draw_state()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._draw_state = None
+
+    def _read_draw_state(self) -> tuple[int, int, int, bool, bool, bool]:
+        return (
+            self.fixed_rows,
+            self.fixed_columns,
+            self.cell_padding,
+            self.show_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+
     def _render_cell(
         self,
         row_index: int,
@@ -128,7 +149,8 @@ class RunsTable(DataTable[Text]):
         width (the screen reuses a run's cells while they show the same), so a
         redraw only lays the row's styles over it. Anything else goes to DataTable.
         """
-        if row_index < self.fixed_rows or column_index < max(0, self.fixed_columns):
+        fixed_rows, fixed_columns, padding, show_cursor, css_fg, css_bg = self._draw_state or self._read_draw_state()
+        if row_index < fixed_rows or column_index < max(0, fixed_columns):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
@@ -148,7 +170,6 @@ class RunsTable(DataTable[Text]):
         row = self.rows.get(row_key) if row_key is not None else None
         cells = self._get_row_renderables(row_index).cells
         cell = cells[column_index] if column_index < len(cells) else None
-        padding = self.cell_padding
         if (
             row is None
             or row.height != 1
@@ -166,12 +187,17 @@ class RunsTable(DataTable[Text]):
             False,
             hover,
             cursor,
-            self.show_cursor,
+            show_cursor,
             self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
+            css_fg,
+            css_bg,
         )
-        style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+        meta = self._meta_styles.get((row_index, column_index))
+        if meta is None:  # where a click lands; kept, so that adding the row's style is looked up, not done
+            meta = self._meta_styles[row_index, column_index] = Style.from_meta(
+                {"row": row_index, "column": column_index}
+            )
+        style = base_style + meta + component_style
         pad = Segment(" " * padding, _NULL)
         lines = [list(Segment.apply_style([pad, *inner, pad], style, post_style or None))]
         self._cell_render_cache[cache_key] = lines
