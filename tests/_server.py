@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +13,14 @@ from pathlib import Path
 import httpx
 
 from ._processes import clean_env
+
+
+def unused_port() -> int:
+    """A 127.0.0.1 port nothing listens on (the system's pick), for a server that is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 class Server:

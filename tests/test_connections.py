@@ -32,8 +32,12 @@ JSON_BODY = 2.5  # seconds for a whole JSON body
 SEND = 1.0  # seconds a client may take nothing of a response
 
 
-@pytest.fixture(scope="module")
+# The server, its run and its big file are set up once a worker (session scope), not each time a
+# worker comes back to this module: the slow tests run before the rest (see conftest), and the
+# workers take tests one at a time, so the tests of a module are interleaved with others.
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of this module's own, its timeouts short enough to cross (the tests only talk to it)."""
     settings = {
         "head_timeout": HEAD,
         "keep_alive_timeout": KEEP_ALIVE,
@@ -46,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def run_id(server: Server) -> str:
     return str(httpx.post(f"{server.url}/api/v1/runs", json={}).json()["id"])
 
@@ -188,7 +192,7 @@ def test_a_json_body_within_its_deadline_is_stored(server: Server, run_id: str) 
 # -- downloads ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def big_artifact(server: Server, run_id: str) -> str:
     """A run file far larger than the socket buffers between client and server."""
     with HttpStore(server.url) as remote:

@@ -22,7 +22,7 @@ from runhistory.api._http import HttpStore
 
 from ._cli import cli
 from ._processes import clean_env, partial_files, run, start
-from ._server import Server
+from ._server import Server, unused_port
 from .conftest import TOKEN
 
 
@@ -153,10 +153,8 @@ def test_server_killed_mid_run_and_restarted_keeps_every_point_once(
 
 @pytest.mark.slow
 def test_server_down_for_the_whole_run_spools_then_sync_delivers_once(tmp_path: Path) -> None:
-    srv = Server(tmp_path / "server")
-    srv.start()
-    url, port = srv.url, srv.port
-    srv.stop()  # down from the start
+    port = unused_port()  # down from the start: nothing listens there until the server starts below
+    url = f"http://127.0.0.1:{port}"
     client = tmp_path / "client"
     done = run(
         tmp_path,
