@@ -210,6 +210,9 @@ async def test_compare_follows_a_running_run_and_a_deleted_one(store: EmbeddedSt
         flaky.deleted.add(LIVE)
         screen.action_reload()
         await wait_for(pilot, lambda: "deleted run" in legend(screen))
+        # The legend is written as the runs are read; the chart once their series are read again
+        # (a read of its own, later on a busy machine).
+        await wait_for(pilot, lambda: len(chart.lines) == 1)
         assert [line.label for line in chart.lines] == ["a1a1a1a1 baseline"] and chart.lines[0].color == 1
         assert isinstance(app.screen, CompareScreen)
 
