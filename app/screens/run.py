@@ -166,6 +166,7 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.log_scale = False
         self._chosen: list[str] | None = None  # None until the metrics are first known
         self._series_shape: dict[str, tuple[int, int]] = {}  # metric -> (count, max_points) drawn
+        self._reading: dict[str, tuple[int, int]] = {}  # metric -> (count, max_points) being read
         self._text_counts: dict[str, int] | None = None
         self._console_sha: str | None = None
         self._console_size = 0
@@ -287,22 +288,24 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.run_data = message.run
         self.metrics = message.metrics
         now = self.clock()
-        self.query_one(RunHeader).show(message.run, now)
-        self.query_one(ScalarsTable).show(message.metrics, now)
-        self.query_one(OverviewPane).show(message.run, self.environment)
-        self._place_overview()
-        drawable = chart_metric_names(message.metrics)
-        grid = self.query_one(ChartGrid)
-        if self._chosen is None:
-            # As many charts as the terminal has room for. Its size, not the grid's: the
-            # grid may not be laid out yet, and the first choice should not depend on that.
-            overview = _OVERVIEW_WIDTH if self.size.width >= OVERVIEW_FROM_WIDTH else 0
-            width, height = self.size.width - _PICKER_WIDTH - overview, self.size.height - _CHROME_HEIGHT
-            fit = grid.columns_that_fit(width) * grid.rows_that_fit(height)
-            self._chosen = drawable[: max(1, fit)]
-        self._chosen = [n for n in self._chosen if n in drawable]
-        self.query_one(MetricPicker).set_metrics(message.metrics, drawable, self._chosen)
-        await self._show_charts()
+        # One layout and paint for the header, tables, picker and charts, not one each.
+        with self.app.batch_update():
+            self.query_one(RunHeader).show(message.run, now)
+            self.query_one(ScalarsTable).show(message.metrics, now)
+            self.query_one(OverviewPane).show(message.run, self.environment)
+            self._place_overview()
+            drawable = chart_metric_names(message.metrics)
+            grid = self.query_one(ChartGrid)
+            if self._chosen is None:
+                # As many charts as the terminal has room for. Its size, not the grid's: the
+                # grid may not be laid out yet, and the first choice should not depend on that.
+                overview = _OVERVIEW_WIDTH if self.size.width >= OVERVIEW_FROM_WIDTH else 0
+                width, height = self.size.width - _PICKER_WIDTH - overview, self.size.height - _CHROME_HEIGHT
+                fit = grid.columns_that_fit(width) * grid.rows_that_fit(height)
+                self._chosen = drawable[: max(1, fit)]
+            self._chosen = [n for n in self._chosen if n in drawable]
+            self.query_one(MetricPicker).set_metrics(message.metrics, drawable, self._chosen)
+            await self._show_charts()
         texts = {m.name: m.count for m in message.metrics if m.kind == "string"}
         if texts != self._text_counts:
             self._text_counts = texts
@@ -314,7 +317,12 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.call_after_refresh(self._request_series)
 
     def _request_series(self) -> None:
-        """Read the series of charts that grew, changed width, or were never drawn."""
+        """Read the series of charts that grew, changed width, or were never drawn.
+
+        A chart being read is not asked for again (each chart's first layout and
+        the screen's own request would otherwise start a read each, every one
+        cancelling the one before); a read asks for what is still pending too.
+        """
         counts = {m.name: m.count for m in self.metrics}
         wanted: dict[str, int] = {}
         for chart in self.query_one(ChartGrid).charts:
@@ -322,14 +330,19 @@ class RunScreen(DescribesRuns, StoreScreen):
                 continue  # not laid out yet: it asks once it has a size (MetricChart.Resized)
             shape = (counts.get(chart.metric, 0), chart.max_points)
             stale = chart.series is None or self._series_shape.get(chart.metric) != shape
-            if stale and chart.metric in counts:
+            if stale and chart.metric in counts and self._reading.get(chart.metric) != shape:
                 wanted[chart.metric] = chart.max_points
         if wanted:
-            # Charts already being read are read again with the rest (the read is exclusive).
+            # The read is exclusive: it replaces one still running, so it takes that one's charts too.
+            for name, (_, max_points) in self._reading.items():
+                wanted.setdefault(name, max_points)
+            self._reading = {name: (counts.get(name, 0), max_points) for name, max_points in wanted.items()}
             self.load_series(wanted)
 
     def on_series_loaded(self, message: SeriesLoaded) -> None:
         grid = self.query_one(ChartGrid)
+        for name in message.series:
+            self._reading.pop(name, None)
         for name, series in message.series.items():
             chart = grid.chart(name)
             if chart is None:
@@ -528,12 +541,15 @@ class RunScreen(DescribesRuns, StoreScreen):
 
     def action_reload(self) -> None:
         self._series_shape.clear()
+        self._reading.clear()
         self._text_counts = None
         self._console_sha, self._console_size = None, 0
         self._artifacts_known = None
         self.load_run()
 
     def store_failed(self, group: str, error: BaseException) -> bool:
+        if group == "run-series":
+            self._reading.clear()  # nothing is being read any more: the next request asks again
         if group == "artifact-preview" and isinstance(error, ArtifactNotFound):
             self.query_one(ArtifactPreview).show_note("Not found", f"The file is no longer in the run.\n\n{error}")
             self._artifacts_known = None  # list the files again on the next read
