@@ -8,8 +8,8 @@ string values, which stay as they are). Times travel as epoch seconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from array import array
+from collections.abc import Sequence
 from dataclasses import MISSING, fields
 from typing import Any
 
