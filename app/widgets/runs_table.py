@@ -154,6 +154,8 @@ class RunsTable(DataTable[Text]):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         cache_key = (
             row_key,
             column_key,
@@ -167,7 +169,7 @@ class RunsTable(DataTable[Text]):
         lines = self._cell_render_cache.get(cache_key)
         if lines is not None:
             return lines
-        row = self.rows.get(row_key) if row_key is not None else None
+        row = self.rows.get(row_key)
         cells = self._get_row_renderables(row_index).cells
         cell = cells[column_index] if column_index < len(cells) else None
         if (
@@ -220,9 +222,9 @@ class RunsTable(DataTable[Text]):
                 no_wrap=True,
             )
             rendered = list(_NEWLINE.join(lines).render(console, end=""))
-            line = next(Segment.split_and_crop_lines(rendered, width, pad=True, include_new_lines=False), None)
-            if line is None:  # nothing rendered: the cell's padding fills the line
-                line = [Segment(" " * width, _NULL)]
+            split = list(Segment.split_and_crop_lines(rendered, width, pad=True, include_new_lines=False))
+            # nothing rendered: the cell's padding fills the line
+            line = split[0] if split else [Segment(" " * width, _NULL)]
         if len(self._cell_lines) >= self.CELL_CACHE:
             self._cell_lines.clear()
         self._cell_lines[id(cell), width] = (cell, line)  # the cell kept: its id is not reused meanwhile
