@@ -39,3 +39,11 @@ def test_cells_with_spans_are_left_to_rich() -> None:
     cell = Text("mnist")
     cell.append(" sweep", style="dim")
     assert _plain_line(cell, 10) is None
+
+
+def test_the_click_style_added_last_gives_the_same_styles() -> None:
+    base = Style(color="white", bgcolor="black")
+    meta = Style.from_meta({"row": 3, "column": 2})
+    cursor = Style(bgcolor="blue", bold=True)
+    for segment_style in [Style.null(), Style(dim=True), Style(color="red", bold=False), Style(underline=True)]:
+        assert (base + meta + cursor) + segment_style == (base + cursor + segment_style) + meta

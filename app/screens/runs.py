@@ -40,9 +40,9 @@ from .describe import DescribesRuns, ParamColumnsModal
 from .help import FILTER_HELP
 from .store_screen import StoreScreen
 
-#: Runs on the first page: more than a tall terminal shows with the margin at which the next
+#: Runs on the first page: more than a usual terminal shows with the margin at which the next
 #: page is read (RunsTable.NEAR).
-FIRST_PAGE = 100
+FIRST_PAGE = 60
 #: Runs per later page.
 NEXT_PAGE = 200
 #: Points read for a sparkline (it keeps each bucket's low and high).

@@ -71,7 +71,7 @@ class RunsTable(DataTable[Text]):
         column: str
 
     #: Rows from the end at which ``NearEnd`` is posted.
-    NEAR = 30
+    NEAR = 12
     #: Cells whose text (padded and cropped to the column) is kept across redraws.
     CELL_CACHE = 20_000
 
@@ -199,9 +199,18 @@ class RunsTable(DataTable[Text]):
             meta = self._meta_styles[row_index, column_index] = Style.from_meta(
                 {"row": row_index, "column": column_index}
             )
-        style = base_style + meta + component_style
+        # The row's styles laid over each segment, then the click style: the same styles as
+        # base + meta + component + segment (a meta style carries nothing else), but all but
+        # the last addition are shared by every cell of the row, so Rich's cache has them.
+        style = base_style + component_style
+        post = post_style or None
         pad = Segment(" " * padding, _NULL)
-        lines = [list(Segment.apply_style([pad, *inner, pad], style, post_style or None))]
+        lines = [
+            [
+                Segment(text, segment_style + meta, control)
+                for text, segment_style, control in Segment.apply_style([pad, *inner, pad], style, post)
+            ]
+        ]
         self._cell_render_cache[cache_key] = lines
         return lines
 
