@@ -207,7 +207,7 @@ class RunsTable(DataTable[Text]):
         pad = Segment(" " * padding, _NULL)
         lines = [
             [
-                Segment(text, segment_style + meta, control)
+                Segment(text, meta if segment_style is None else segment_style + meta, control)
                 for text, segment_style, control in Segment.apply_style([pad, *inner, pad], style, post)
             ]
         ]
