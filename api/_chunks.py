@@ -138,12 +138,18 @@ def extremes(values: Sequence[float], has_nan: bool = True) -> tuple[int, int] |
 
 def summarize(steps: Sequence[int], values: Sequence[float], times: Sequence[float]) -> Summary:
     """First, last, minimum and maximum points; NaNs are never a minimum or maximum."""
+    total = sum(values)
+    nan = total != total
+    return _summary(steps, values, times, extremes(values, has_nan=nan), nan)
+
+
+def _summary(
+    steps: Sequence[int], values: Sequence[float], times: Sequence[float], found: tuple[int, int] | None, nan: bool
+) -> Summary:
+    """The summary of points whose minimum and maximum are at ``found`` (``None``: all NaN)."""
     first = (0, steps[0], values[0], times[0])
     last_i = len(values) - 1
     last = (last_i, steps[last_i], values[last_i], times[last_i])
-    total = sum(values)
-    nan = total != total
-    found = extremes(values, has_nan=nan)
     if found is None:
         return Summary(first, last, None, None, nan=True)
     lo_i, hi_i = found
@@ -208,15 +214,10 @@ def encode(kind: MetricKind, steps: Sequence[int], values: Sequence[Value], time
         total = sum(numbers)
         if total == total:  # no NaN (the usual case, decided in C)
             blocks, lo_i, hi_i = _blocks_and_extremes(numbers)
-            summary = Summary(
-                (0, steps[0], numbers[0], times[0]),
-                (len(numbers) - 1, steps[-1], numbers[-1], times[-1]),
-                (lo_i, steps[lo_i], numbers[lo_i], times[lo_i]),
-                (hi_i, steps[hi_i], numbers[hi_i], times[hi_i]),
-            )
+            summary = _summary(steps, numbers, times, (lo_i, hi_i), nan=False)
         else:
-            summary = summarize(steps, numbers, times)
-            blocks = block_extremes(numbers, has_nan=summary.nan)
+            summary = _summary(steps, numbers, times, extremes(numbers), nan=True)
+            blocks = block_extremes(numbers)
     else:
         vtype = "json"
         values_blob = _deflate(json.dumps(values, separators=(",", ":")).encode())
@@ -306,24 +307,7 @@ CHUNK_COLUMNS = (
 )
 
 #: What a downsampled read selects from each chunk, for ``_rules.downsample_summaries``.
-SUMMARY_COLUMNS = (
-    "chunk_no",
-    "n",
-    "f_step",
-    "f_value",
-    "f_time",
-    "l_step",
-    "l_value",
-    "l_time",
-    "lo_i",
-    "lo_step",
-    "lo_value",
-    "lo_time",
-    "hi_i",
-    "hi_step",
-    "hi_value",
-    "hi_time",
-)
+SUMMARY_COLUMNS = CHUNK_COLUMNS[CHUNK_COLUMNS.index("chunk_no") : CHUNK_COLUMNS.index("hi_time") + 1]
 
 #: What a read of whole chunks selects, for ``decode_*`` and ``_rules.downsample_blocks``.
 POINT_COLUMNS = ("chunk_no", "n", "step0", "stride", "steps", "times", "vtype", "vals", "blocks")

@@ -132,7 +132,8 @@ class Writer:
             others = [(seqs[i], names[i], values[i]) for i, name in enumerate(names) if type(name) is not str]
             seqs, names, values, steps, times = ([c[i] for i in keep] for c in (seqs, names, values, steps, times))
         if seqs:
-            self._send(*self._group(names, values, steps, times, seqs))
+            series, series_seqs = self._group(names, values, steps, times, seqs)
+            self._send(series, seqs, series_seqs)
         for seq, name, value in others:
             if name is OP:
                 value.seqs = [seq]
@@ -146,8 +147,8 @@ class Writer:
 
     def _group(
         self, names: list[str], values: list[Any], steps: list[Any], times: list[Any], seqs: list[int]
-    ) -> tuple[dict[str, SeriesBatch], list[int], dict[str, Sequence[int]]]:
-        """The points by metric, each metric's in their order, and the numbers they settle."""
+    ) -> tuple[dict[str, SeriesBatch], dict[str, Sequence[int]]]:
+        """The points by metric, each metric's in their order, and the numbers each settles."""
         kinds = self.kinds
         where: dict[str, list[int]] = {}
         for i, name in enumerate(names):
@@ -167,4 +168,4 @@ class Writer:
                 pick = itemgetter(*slots)
                 groups[name] = SeriesBatch(kinds[name], pick(values), pick(steps), pick(times))
                 series_seqs[name] = pick(seqs)
-        return groups, seqs, series_seqs
+        return groups, series_seqs

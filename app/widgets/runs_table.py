@@ -72,7 +72,8 @@ class RunsTable(DataTable[Text]):
 
     #: Rows from the end at which ``NearEnd`` is posted.
     NEAR = 12
-    #: Cells whose text (padded and cropped to the column) is kept across redraws.
+    #: Cells whose text (padded and cropped to the column), and cell positions whose click
+    #: style, are kept across redraws.
     CELL_CACHE = 20_000
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -195,7 +196,9 @@ class RunsTable(DataTable[Text]):
             css_bg,
         )
         meta = self._meta_styles.get((row_index, column_index))
-        if meta is None:  # where a click lands; kept, so that adding the row's style is looked up, not done
+        if meta is None:  # where a click lands; kept, as making one serialises its meta
+            if len(self._meta_styles) >= self.CELL_CACHE:
+                self._meta_styles.clear()
             meta = self._meta_styles[row_index, column_index] = Style.from_meta(
                 {"row": row_index, "column": column_index}
             )
