@@ -8,7 +8,7 @@ made by the store in a thread worker, then the screen reads the run again.
 
 from __future__ import annotations
 
-from typing import ClassVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from textual import events, work
 from textual.app import ComposeResult
@@ -42,15 +42,27 @@ def _label(run: Run) -> str:
     return f"{run.short_id} · {run.experiment}{' · ' + run.name if run.name else ''}"
 
 
-class TagsModal(ModalScreen[tuple[list[str], list[str]] | None]):
-    """Tags to add and remove, typed as ``+new -old`` (a bare word adds)."""
+_Answer = TypeVar("_Answer")
 
-    DEFAULT_CSS = _CSS.format(name="TagsModal")
+
+class _RunModal(ModalScreen[_Answer], Generic[_Answer]):
+    """A dialog about one run: Escape (or Cancel) answers ``CANCELLED``."""
+
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]  # type: ignore[assignment]
+    CANCELLED: ClassVar[Any] = None
 
     def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
+
+    def action_cancel(self) -> None:
+        self.dismiss(self.CANCELLED)
+
+
+class TagsModal(_RunModal[tuple[list[str], list[str]] | None]):
+    """Tags to add and remove, typed as ``+new -old`` (a bare word adds)."""
+
+    DEFAULT_CSS = _CSS.format(name="TagsModal")
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -91,22 +103,12 @@ class TagsModal(ModalScreen[tuple[list[str], list[str]] | None]):
         if parsed is not None and (parsed[0] or parsed[1]):
             self.dismiss(parsed)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class NoteModal(ModalScreen[str | None]):
+class NoteModal(_RunModal[str | None]):
     """The run's note, edited in place (empty clears it)."""
 
     DEFAULT_CSS = _CSS.format(name="NoteModal")
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "save", "Save"),
-    ]
-
-    def __init__(self, run: Run) -> None:
-        super().__init__()
-        self.run = run
+    BINDINGS: ClassVar[list[Binding]] = [Binding("ctrl+s", "save", "Save")]
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -135,19 +137,11 @@ class NoteModal(ModalScreen[str | None]):
             return
         self.dismiss(text)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class RenameModal(ModalScreen[str | None]):
+class RenameModal(_RunModal[str | None]):
     """A new name for the run (empty clears it)."""
 
     DEFAULT_CSS = _CSS.format(name="RenameModal")
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]  # type: ignore[assignment]
-
-    def __init__(self, run: Run) -> None:
-        super().__init__()
-        self.run = run
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -169,19 +163,12 @@ class RenameModal(ModalScreen[str | None]):
         event.stop()
         self.dismiss(self.query_one(Input).value.strip() if event.button.id == "save" else None)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class DeleteModal(ModalScreen[bool]):
+class DeleteModal(_RunModal[bool]):
     """Deleting a run, confirmed: nothing is deleted unless Delete is pressed."""
 
     DEFAULT_CSS = _CSS.format(name="DeleteModal").replace("$accent", "$error")
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]  # type: ignore[assignment]
-
-    def __init__(self, run: Run) -> None:
-        super().__init__()
-        self.run = run
+    CANCELLED = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -201,9 +188,6 @@ class DeleteModal(ModalScreen[bool]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.dismiss(event.button.id == "delete")
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
 
 
 class DescribesRuns:
