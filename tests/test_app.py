@@ -584,3 +584,25 @@ async def test_a_screen_under_another_reads_nothing_live(store: EmbeddedStore) -
         gets = counting.calls["get_run"]
         await wait_for(pilot, lambda: counting.calls["get_run"] >= gets + 5)  # five more ticks of the run on top
         assert counting.calls.get("list_runs", 0) == before  # while the runs screen underneath read nothing
+
+
+@pytest.mark.anyio
+async def test_a_tampered_store_cannot_reach_the_terminal_through_the_runs_table(tmp_path: Path) -> None:
+    # The store refuses these names; a file written by something else can still hold them.
+    import sqlite3
+
+    store = EmbeddedStore(tmp_path / "store")
+    run = store.create_run(NewRun(experiment="plain", name="plain"))
+    evil = "[/oops]\x1b]52;c;aGk=\x07[bold]x"
+    with sqlite3.connect(tmp_path / "store" / "runhistory.sqlite3") as db:
+        db.execute(
+            "UPDATE runs SET experiment = ?, name = ?, status = ? WHERE id = ?",
+            (evil, "\x1b[2J" + evil, "running\x1b[31m", run.id),
+        )
+    app = make_app(store, clock=fixed_clock(), live_interval=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = runs_table(app)
+        drawn = "".join(segment.text for y in range(3) for segment in table.render_line(y))
+    assert "[/oops]" in drawn and "[bold]x" in drawn  # literally, never read as markup
+    assert not [c for c in drawn if ord(c) < 32 or 0x7F <= ord(c) < 0xA0]

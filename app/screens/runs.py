@@ -358,11 +358,11 @@ class RunsScreen(DescribesRuns, StoreScreen):
             if key == "mark":
                 cells.append(Text("●", style="bold #e5c07b") if run.id in self.model.marked else Text(" "))
             elif key == "id":
-                cells.append(Text(run.short_id, style="bold" if run.status == "running" else ""))
+                cells.append(Text(safe_line(run.short_id), style="bold" if run.status == "running" else ""))
             elif key == "experiment":
-                text = Text(run.experiment, no_wrap=True, overflow="ellipsis")
+                text = Text(safe_line(run.experiment), no_wrap=True, overflow="ellipsis")
                 if run.name:
-                    text.append(" " + run.name, style="dim")
+                    text.append(" " + safe_line(run.name), style="dim")
                 cells.append(text)
             elif key == "status":
                 cells.append(status_text(run.status, now))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from runhistory.api._safe_text import safe_line
+
 from ..human import STATUS_STYLE
 
 STATUS_ICON = {"completed": "✔", "failed": "✘", "killed": "■", "lost": "?"}
@@ -20,4 +22,4 @@ def spinner_frame(now: float) -> str:
 def status_text(status: str, now: float) -> Text:
     """``⣾ running``, ``✔ completed``, ``✘ failed`` …, coloured."""
     icon = spinner_frame(now) if status == "running" else STATUS_ICON.get(status, "·")
-    return Text(f"{icon} {status}", style=STATUS_STYLE.get(status, ""), no_wrap=True)
+    return Text(f"{icon} {safe_line(status)}", style=STATUS_STYLE.get(status, ""), no_wrap=True)
