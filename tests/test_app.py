@@ -596,13 +596,21 @@ async def test_a_tampered_store_cannot_reach_the_terminal_through_the_runs_table
     evil = "[/oops]\x1b]52;c;aGk=\x07[bold]x"
     with sqlite3.connect(tmp_path / "store" / "runhistory.sqlite3") as db:
         db.execute(
-            "UPDATE runs SET experiment = ?, name = ?, status = ? WHERE id = ?",
-            (evil, "\x1b[2J" + evil, "running\x1b[31m", run.id),
+            "UPDATE runs SET experiment = ?, name = ?, status = ?, host = ? WHERE id = ?",
+            (evil, "\x1b[2J" + evil, "running\x1b[31m", evil, run.id),
         )
+
+    def control(text: str) -> list[str]:
+        return [c for c in text if ord(c) < 32 and c != "\n" or 0x7F <= ord(c) < 0xA0]
+
     app = make_app(store, clock=fixed_clock(), live_interval=None)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         table = runs_table(app)
         drawn = "".join(segment.text for y in range(3) for segment in table.render_line(y))
+        screen = await open_run(pilot, run.id)
+        header = screen.query_one(RunHeader).plain
+        title = str(screen.sub_title)
     assert "[/oops]" in drawn and "[bold]x" in drawn  # literally, never read as markup
-    assert not [c for c in drawn if ord(c) < 32 or 0x7F <= ord(c) < 0xA0]
+    assert not control(drawn) and not control(header) and not control(title)
+    assert "[/oops]" in header

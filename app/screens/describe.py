@@ -20,6 +20,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 from runhistory.api import Run, RunhistoryError, Store
 from runhistory.api._limits import MAX_NOTE_LENGTH, MAX_RUN_NAME_LENGTH
 from runhistory.api._params import check_tags
+from runhistory.api._safe_text import safe_line
 
 from ..human import error_text
 from ..messages import RunDescribed
@@ -39,7 +40,7 @@ _CSS = """
 
 
 def _label(run: Run) -> str:
-    return f"{run.short_id} · {run.experiment}{' · ' + run.name if run.name else ''}"
+    return safe_line(f"{run.short_id} · {run.experiment}{' · ' + run.name if run.name else ''}")
 
 
 _Answer = TypeVar("_Answer")

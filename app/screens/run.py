@@ -19,6 +19,7 @@ from textual.widgets import Header, TabbedContent, TabPane, Tree
 from textual.worker import get_current_worker
 
 from runhistory.api import ArtifactInfo, ArtifactNotFound, Environment, MetricInfo, Run, RunNotFound, Store
+from runhistory.api._safe_text import safe_line
 
 from ..key_metrics import chart_metric_names
 from ..messages import (
@@ -172,7 +173,7 @@ class RunScreen(DescribesRuns, StoreScreen):
         self._console_size = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._artifacts_known: list[tuple[str, str]] | None = None
-        self.sub_title = f"run {run.short_id} · {run.experiment}"
+        self.sub_title = safe_line(f"run {run.short_id} · {run.experiment}")
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")

@@ -35,15 +35,15 @@ def _origin(run: Run) -> Text:
     text = Text()
     host = f"{run.user}@{run.host}" if run.user and run.host else run.host or run.user
     if host:
-        text.append(host)
+        text.append(safe_line(host))
     if run.git_commit:
         text.append("  git ", style="dim")
-        text.append(run.git_commit[:12], style="#e5c07b")
+        text.append(safe_line(run.git_commit[:12]), style="#e5c07b")
         if run.git_dirty:
             text.append(" (dirty)", style="dim")
     if run.python:
         text.append("  python ", style="dim")
-        text.append(run.python)
+        text.append(safe_line(run.python))
     if run.exit_code is not None:
         text.append("  exit ", style="dim")
         text.append(str(run.exit_code), style="bold" if run.exit_code else "")
@@ -64,11 +64,11 @@ class RunHeader(Static):
         """Show ``run`` as of clock time ``now``."""
         title = status_text(run.status, now)
         title.append("  ")
-        title.append(run.short_id, style="bold")
-        title.append(f"  {run.experiment}", style="bold #61afef")
+        title.append(safe_line(run.short_id), style="bold")
+        title.append(f"  {safe_line(run.experiment)}", style="bold #61afef")
         if run.name:
-            title.append(f" · {run.name}")
-        title.append(f"  {run.id}", style="dim")
+            title.append(f" · {safe_line(run.name)}")
+        title.append(f"  {safe_line(run.id)}", style="dim")
         command = Text("$ ", style="dim")
         command.append(safe_line(shlex.join(run.command)) if run.command else "(command not recorded)")
         lines: list[Text] = [title, _when(run, now), command, _origin(run)]
