@@ -9,7 +9,9 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
@@ -18,6 +20,27 @@ from textual.widgets.data_table import RowKey
 
 _NEWLINE = Text("\n")
 _NULL = Style.null()
+
+
+@dataclass
+class _Pass:
+    """What one drawing pass of the runs table draws its rows with (read once per pass)."""
+
+    width: int
+    scroll_x: int
+    scroll_y: int
+    header: int
+    base: Style
+    widths: list[int]
+    padding: int
+    cursor_row: int
+    hover_row: int
+    #: The row's style and the style laid after the cell's, for a plain row, the cursor's
+    #: row, the hovered row, and the cursor's row hovered (in that order).
+    kinds: list[tuple[Style, Style | None]]
+    #: A segment's style over each kind of row, by (kind, id of the segment's style),
+    #: with the segment's style kept so that its id stays its own.
+    styled: dict[tuple[int, int], tuple[Style | None, Style]]
 
 
 @dataclass(frozen=True)
@@ -82,8 +105,7 @@ class RunsTable(DataTable[Text]):
         self._order: list[str] = []
         self._cells: dict[str, list[Text]] = {}
         self._cell_lines: dict[tuple[int, int], tuple[Text, list[Segment]]] = {}
-        self._meta_styles: dict[tuple[int, int], Style] = {}
-        self._draw_state: tuple[int, int, int, bool, bool, bool] | None = None
+        self._pass: _Pass | None = None
 
     @property
     def run_ids(self) -> list[str]:
@@ -115,107 +137,139 @@ class RunsTable(DataTable[Text]):
         self.virtual_size = Size(width, self._total_row_height + (self.header_height if self.show_header else 0))
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        # The settings every cell's drawing reads, read once for the whole pass.
-        self._draw_state = self._read_draw_state()
+        # What every row's drawing reads, read once for the whole pass (see ``render_line``).
+        self._pass = self._read_pass()
         try:
             return super().render_lines(crop)
         finally:
-            self._draw_state = None
+            self._pass = None
 
-    def _read_draw_state(self) -> tuple[int, int, int, bool, bool, bool]:
-        return (
-            self.fixed_rows,
-            self.fixed_columns,
-            self.cell_padding,
-            self.show_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
+    def _draws_rows(self) -> bool:
+        """Whether the runs' rows are drawn here (``render_line``): always, unless the table
+        is set up in a way they do not cover, and DataTable then draws them all."""
+        return not (
+            self.cursor_type != "row"
+            or self.fixed_rows
+            or self.fixed_columns
+            or self.zebra_stripes
+            or (self._labelled_row_exists and self.show_row_labels)
+            or self._total_row_height != len(self._order)
+            or len(self.ordered_columns) != len(self._columns)
         )
 
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        """One cell as DataTable draws it, the same segments for less work.
-
-        DataTable renders every cell in view again after any change to the table
-        (a new page, a re-sort), each through Rich's general machinery, which took
-        most of a filter's time on screen. A one-line ``Text`` cell needs only its
-        own line, padded and cropped to the column; that line is kept per cell and
-        width (the screen reuses a run's cells while they show the same), so a
-        redraw only lays the row's styles over it. Anything else goes to DataTable.
-        """
-        fixed_rows, fixed_columns, padding, show_cursor, css_fg, css_bg = self._draw_state or self._read_draw_state()
-        if row_index < fixed_rows or column_index < max(0, fixed_columns):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        cache_key = (
-            row_key,
-            column_key,
-            base_style,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._update_count,
-            self._pseudo_class_state,
-        )
-        lines = self._cell_render_cache.get(cache_key)
-        if lines is not None:
-            return lines
-        row = self.rows.get(row_key)
-        cells = self._get_row_renderables(row_index).cells
-        cell = cells[column_index] if column_index < len(cells) else None
-        if (
-            row is None
-            or row.height != 1
-            or not isinstance(cell, Text)
-            or cell.no_wrap is False
-            or width <= 2 * padding
-            or "\n" in cell.plain
-            or "\t" in cell.plain
-        ):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        inner = self._cell_line(cell, width - 2 * padding)
-        component_style, post_style = self._get_styles_to_render_cell(
-            False,
-            False,
-            False,
-            hover,
-            cursor,
-            show_cursor,
-            self._show_hover_cursor,
-            css_fg,
-            css_bg,
-        )
-        meta = self._meta_styles.get((row_index, column_index))
-        if meta is None:  # where a click lands; kept, as making one serialises its meta
-            if len(self._meta_styles) >= self.CELL_CACHE:
-                self._meta_styles.clear()
-            meta = self._meta_styles[row_index, column_index] = Style.from_meta(
-                {"row": row_index, "column": column_index}
+    def _read_pass(self) -> _Pass | None:
+        """The settings a pass draws rows with (``None`` where DataTable draws them)."""
+        if not self._draws_rows():
+            return None
+        show_cursor = self.show_cursor
+        show_hover = show_cursor and self._show_hover_cursor
+        css_fg = self.cursor_foreground_priority == "css"
+        css_bg = self.cursor_background_priority == "css"
+        base = self.rich_style
+        kinds = []
+        for cursor, hover in ((False, False), (True, False), (False, True), (True, True)):
+            component, post = self._get_styles_to_render_cell(
+                False, False, False, hover, cursor, show_cursor, show_hover, css_fg, css_bg
             )
-        # The row's styles laid over each segment, then the click style: the same styles as
-        # base + meta + component + segment (a meta style carries nothing else), but all but
-        # the last addition are shared by every cell of the row, so Rich's cache has them.
-        style = base_style + component_style
-        post = post_style or None
-        pad = Segment(" " * padding, _NULL)
-        lines = [
-            [
-                Segment(text, meta if segment_style is None else segment_style + meta, control)
-                for text, segment_style, control in Segment.apply_style([pad, *inner, pad], style, post)
-            ]
-        ]
-        self._cell_render_cache[cache_key] = lines
-        return lines
+            kinds.append((base + component, post or None))
+        scroll_x, scroll_y = self.scroll_offset
+        return _Pass(
+            width=self.size.width,
+            scroll_x=scroll_x,
+            scroll_y=scroll_y,
+            header=self.header_height if self.show_header else 0,
+            base=base,
+            widths=[column.get_render_width(self) for column in self.ordered_columns],
+            padding=self.cell_padding,
+            cursor_row=self.cursor_coordinate.row if show_cursor else -1,
+            hover_row=self.hover_coordinate.row if show_hover else -1,
+            kinds=kinds,
+            styled={},
+        )
+
+    def render_line(self, y: int) -> Strip:
+        """One line of the table. The header is DataTable's; a run's row is drawn here.
+
+        DataTable draws every cell in view again after any change to the table (a new
+        page, a re-sort), each through Rich's general machinery, and adds a click target
+        to every segment; that took most of a filter's time on screen. A row here is its
+        cells' one-line texts (kept per cell and width: the screen reuses a run's cells
+        while they show the same) with the row's style laid over them, the same segments
+        for much less work. Clicks and hovering find their row from where the mouse is
+        (``_on_click``, ``_on_mouse_move``) instead of from a click target.
+        """
+        draw = self._pass
+        if draw is None or y < draw.header:
+            return super().render_line(y)
+        row_index = y - draw.header + draw.scroll_y
+        if row_index >= len(self._order):
+            return Strip.blank(draw.width, draw.base)
+        kind = (row_index == draw.cursor_row) + 2 * (row_index == draw.hover_row)
+        style, post = draw.kinds[kind]
+        styled = draw.styled
+        padding = draw.padding
+        pad = " " * padding
+        segments: list[Segment] = []
+        append = segments.append
+        total = 0
+        for cell, width in zip(self._cells[self._order[row_index]], draw.widths):
+            total += width
+            inner = width - 2 * padding
+            if inner <= 0:
+                append(Segment(" " * width, style))
+                continue
+            if padding:
+                append(Segment(pad, style))
+            for text, segment_style, control in self._cell_line(cell, inner):
+                key = (kind, id(segment_style))
+                found = styled.get(key)
+                if found is None:
+                    # the segment's own style over the row's, as Segment.apply_style lays them
+                    combined = style if segment_style is None else style + segment_style
+                    found = styled[key] = (segment_style, combined + post if post else combined)
+                append(Segment(text, found[1], control))
+            if padding:
+                append(Segment(pad, style))
+        if draw.width > total:  # the row's style carried to the table's right edge
+            append(Segment(" " * (draw.width - total), style))
+            total = draw.width
+        strip = Strip(segments, total)
+        if draw.scroll_x or total > draw.width:
+            strip = strip.crop(draw.scroll_x, draw.scroll_x + draw.width)
+        return strip.adjust_cell_length(draw.width, draw.base).simplify()
+
+    def _row_at(self, event: events.MouseEvent) -> int | None:
+        """The row under the mouse, or ``None`` where it is not over a run's row."""
+        offset = event.get_content_offset(self)
+        header = self.header_height if self.show_header else 0
+        if offset is None or offset.y < header:
+            return None
+        row = offset.y - header + int(self.scroll_y)
+        return row if row < len(self._order) else None
+
+    async def _on_click(self, event: events.Click) -> None:
+        # Textual calls DataTable's handler after this one unless the event's default is prevented.
+        row = self._row_at(event)
+        if row is None or "row" in event.style.meta or not self._draws_rows():
+            return  # the header, or rows with click targets: DataTable's
+        event.prevent_default()
+        self._set_hover_cursor(True)
+        if self.show_cursor:
+            again = row == self.cursor_row
+            self.cursor_coordinate = Coordinate(row, self.cursor_column)
+            if again:
+                self._post_selected_message()  # type: ignore[no-untyped-call]
+            self._scroll_cursor_into_view(animate=True)
+            event.stop()
+
+    def _on_mouse_move(self, event: events.MouseMove) -> None:
+        row = self._row_at(event)
+        if row is None or "row" in event.style.meta or not self._draws_rows():
+            return  # as in _on_click
+        event.prevent_default()
+        self._set_hover_cursor(True)
+        if self.show_cursor:
+            self.hover_coordinate = Coordinate(row, 0)
 
     def _cell_line(self, cell: Text, width: int) -> list[Segment]:
         """A one-line cell's segments at ``width`` cells, as Rich's Text renders them in a table cell."""
