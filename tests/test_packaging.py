@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_core_imports_nothing_heavy(module: str) -> None:
     code = (
         f"import sys, {module}\n"
-        "heavy = [m for m in ('textual', 'fastapi', 'uvicorn', 'httpx', 'numpy', 'plotext', 'pydantic')"
+        "heavy = [m for m in ('textual', 'fastapi', 'uvicorn', 'httpx', 'numpy', 'plotext', 'pydantic', 'boto3', 'botocore')"
         " if m in sys.modules]\n"
         "print(','.join(heavy))"
     )

@@ -1,0 +1,630 @@
+"""Blobs in a bucket of any S3-compatible service (AWS S3, SeaweedFS, MinIO, …).
+
+    <prefix>blobs/ab/<sha256>   a blob: its bytes, named by their sha256, never changed
+    <prefix>tmp/<32 hex>        an upload on its way: a multipart upload, or the
+                                object a client sent to a presigned URL
+    <prefix>tmp/<32 hex>.check  a direct upload's private copy, being verified
+
+A blob's name is only known once its last byte is read, so ``put`` streams a
+large source into a multipart upload under a temporary key and then copies it
+(inside the service) to its content key. Nothing appears under ``blobs/``
+until it is whole and named by its own hash; what a crash leaves under
+``tmp/`` is removed by ``sweep`` once it is ``STALE_UPLOAD_AGE`` old.
+
+A client may also move bytes straight to and from the bucket with presigned
+URLs (``presigned_get``; ``presigned_put`` then ``commit``). ``commit`` copies
+what the client sent to a key the client cannot write, hashes that copy and
+lands it only when it matches: no URL handed out can make a blob visible under
+a hash its bytes do not have.
+
+Credentials come from the arguments or, as for any AWS tool, from
+``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN`` (and the
+shared config files); the endpoint from ``AWS_ENDPOINT_URL_S3`` or
+``AWS_ENDPOINT_URL`` (AWS itself when neither is set); the region from
+``AWS_REGION`` or ``AWS_DEFAULT_REGION``.
+
+Every failure of the service is a ``StoreUnavailable`` naming the endpoint and
+the bucket (unreachable, credentials refused, no such bucket), never the S3
+client's own exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.response import StreamingBody
+
+from ._embedded.blobs import _regular_file_span
+from ._errors import ArtifactTooLarge, IntegrityError, InvalidInput, StoreUnavailable
+from ._settings import InvalidSetting
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
+
+log = logging.getLogger("runhistory")
+
+#: Bytes sent in one part of a multipart upload (8 MiB; S3 wants 5 MiB or more
+#: for every part but the last). ``put`` holds one part in memory at a time.
+PART_SIZE = 8 * 1024 * 1024
+
+#: Most parts in one multipart upload (S3's own limit): with ``PART_SIZE`` a
+#: blob may be up to 80,000 MiB.
+MAX_PARTS = 10_000
+
+#: Largest object the service copies in one request (S3's limit, 5 GiB); a
+#: larger blob is copied in parts of ``COPY_PART_SIZE``.
+MAX_COPY_SIZE = 5 * 1024 * 1024 * 1024
+
+#: Bytes copied by one part of a multipart copy (1 GiB).
+COPY_PART_SIZE = 1024 * 1024 * 1024
+
+#: Seconds a presigned URL stays valid unless asked otherwise (15 minutes).
+PRESIGN_EXPIRY = 15 * 60
+
+#: Longest validity a presigned URL may be given, in seconds (12 hours).
+#: Shorter than ``STALE_UPLOAD_AGE``, so a sweep never takes an upload whose
+#: URL can still be used.
+MAX_PRESIGN_EXPIRY = 12 * 3600
+
+#: A temporary object or multipart upload this many seconds old is left by a
+#: crash or a client that never committed; ``sweep`` removes it (24 hours).
+STALE_UPLOAD_AGE = 24 * 3600
+
+_READ_PIECE = 1024 * 1024  # bytes read from a source at a time (the limit is checked between them)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+# What the service says when it does not take the credentials.
+_REFUSED = {
+    "AccessDenied",
+    "ExpiredToken",
+    "InvalidAccessKeyId",
+    "InvalidClientTokenId",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
+    "403",
+}
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+@dataclass(frozen=True)
+class DirectUpload:
+    """Where a client sends a blob's bytes itself, and how.
+
+    Attributes:
+        url: The presigned URL to ``PUT`` the bytes to.
+        headers: Headers the ``PUT`` must carry, as they are (they are signed).
+        upload: The upload's id, handed back to ``S3Blobs.commit``.
+        sha256: The hash the client announced.
+        expires: When the URL stops working (epoch seconds).
+    """
+
+    url: str
+    headers: dict[str, str]
+    upload: str
+    sha256: str
+    expires: float
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """The bucket and key prefix of ``s3://bucket/prefix``.
+
+    Raises:
+        InvalidSetting: ``url`` is not of that form.
+    """
+    found = re.fullmatch(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(.*))?", url.strip())
+    if found is None:
+        raise InvalidSetting(f"{url!r} is not an s3://bucket/prefix URL (a bucket name is 3-63 of a-z 0-9 . -)")
+    return found.group(1), found.group(2) or ""
+
+
+class S3Blobs:
+    """Blobs under ``prefix`` in ``bucket`` (see the module docstring).
+
+    Args:
+        bucket: The bucket (it must exist; it is never created).
+        prefix: Where in the bucket, e.g. ``team/runhistory``; empty for its root.
+        endpoint: The service's URL (``http://127.0.0.1:8333``); ``None`` for the
+            environment's or AWS's.
+        region: The region; ``None`` for the environment's (or the shared config's).
+        access_key: With ``secret_key`` (and ``session_token``): explicit credentials
+            instead of the environment's.
+        secret_key: See ``access_key``.
+        session_token: See ``access_key``.
+        environ: Where ``AWS_*`` variables are read (``os.environ`` by default).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+
+        def get(*names: str) -> str | None:
+            return next((env[n].strip() for n in names if env.get(n, "").strip()), None)
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        endpoint = endpoint or get("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+        if endpoint is not None and not re.match(r"https?://[^/\s]+", endpoint):
+            raise InvalidSetting(f"S3 endpoint {endpoint!r} is not an http:// or https:// URL")
+        session = boto3.session.Session(
+            aws_access_key_id=access_key or get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=secret_key or get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=session_token or get("AWS_SESSION_TOKEN"),
+            region_name=region or get("AWS_REGION", "AWS_DEFAULT_REGION"),
+        )
+        config = Config(
+            signature_version="s3v4",
+            # Services other than AWS name buckets in the path, not in the host name.
+            s3={"addressing_style": "path" if endpoint else "auto"},
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"mode": "standard", "max_attempts": 3},
+            # Integrity is this module's own (sha256 on every blob, verified on read and
+            # on commit); the client's newer default checksums are refused by some services.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        self.client: S3Client = session.client("s3", endpoint_url=endpoint, config=config)
+        self.endpoint: str = self.client.meta.endpoint_url
+        self._bucket_seen = False
+
+    @classmethod
+    def from_url(cls, url: str, *, endpoint: str | None = None, environ: Mapping[str, str] | None = None) -> S3Blobs:
+        """Blobs at ``s3://bucket/prefix``, credentials from the environment.
+
+        Raises:
+            InvalidSetting: ``url`` or the endpoint is not a URL of the right kind.
+        """
+        bucket, prefix = parse_s3_url(url)
+        return cls(bucket, prefix, endpoint=endpoint, environ=environ)
+
+    def __repr__(self) -> str:
+        return f"S3Blobs(s3://{self.bucket}/{self.prefix} at {self.endpoint})"
+
+    # -- the BlobStore protocol ---------------------------------------------------
+
+    def key(self, sha256: str) -> str:
+        """The object key of the blob ``sha256``."""
+        return f"{self.prefix}blobs/{sha256[:2]}/{sha256}"
+
+    def put(self, data: bytes | BinaryIO, *, limit: int, path: str) -> tuple[str, int]:
+        """Stream ``data`` into the bucket, hashing it; returns (sha256, size).
+
+        Memory: one part (``PART_SIZE``) of the source is held at a time, two
+        for a moment while its pieces are joined.
+
+        Raises:
+            ArtifactTooLarge: more than ``limit`` bytes; the upload is aborted, nothing is kept.
+            StoreUnavailable: the service failed; nothing is visible under ``blobs/``.
+        """
+
+        def too_large(size: int | str) -> ArtifactTooLarge:
+            return ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
+
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            body = bytes(data)
+            if len(body) > limit:
+                raise too_large(len(body))
+            sha256 = hashlib.sha256(body).hexdigest()
+            self._put_whole(sha256, body)
+            return sha256, len(body)
+        regular = _regular_file_span(data)
+        if regular is not None and regular[2] > limit:
+            raise too_large(regular[2])
+        digest = hashlib.sha256()
+        size = 0
+
+        def next_part() -> bytes:
+            nonlocal size
+            pieces: list[bytes] = []
+            held = 0
+            while held < PART_SIZE:
+                piece = data.read(min(_READ_PIECE, PART_SIZE - held))
+                if not piece:
+                    break
+                size += len(piece)
+                if size > limit:
+                    raise too_large(f"more than {limit}")
+                digest.update(piece)
+                pieces.append(piece)
+                held += len(piece)
+            return b"".join(pieces)
+
+        first = next_part()
+        if len(first) < PART_SIZE:  # the whole source fits in one request
+            sha256 = digest.hexdigest()
+            self._put_whole(sha256, first)
+            return sha256, size
+        held = [first]
+        del first  # held only until it is sent: one part in memory at a time
+
+        def parts() -> bytes:
+            return held.pop() if held else next_part()
+
+        temporary = self._temporary()
+        self._multipart(temporary, parts)
+        sha256 = digest.hexdigest()
+        try:
+            if not self.exists(sha256):
+                self._copy(temporary, self.key(sha256), size)
+        finally:
+            self._forget(temporary)
+        return sha256, size
+
+    def open(self, sha256: str) -> BinaryIO:
+        """A stream of the blob's bytes that checks their sha256 as it reaches their end.
+
+        The bytes come as the service sends them (nothing is read ahead beyond
+        the stream's buffer); the caller closes the stream.
+
+        Raises:
+            FileNotFoundError: no such blob.
+            IntegrityError: from a read, at the end: the stored bytes do not match ``sha256``.
+            StoreUnavailable: the service failed (now or during a read).
+        """
+        try:
+            with self._answers(f"reading blob {sha256}"):
+                answer = self.client.get_object(Bucket=self.bucket, Key=self.key(_checked(sha256)))
+        except _NoSuchObject:
+            raise FileNotFoundError(f"blob {sha256} is not in {self._where()}") from None
+        raw = _CheckedBody(answer["Body"], sha256, answer["ContentLength"], self._where())
+        return io.BufferedReader(raw, buffer_size=_READ_PIECE)
+
+    def exists(self, sha256: str) -> bool:
+        """Whether the blob is stored."""
+        return self._size(self.key(_checked(sha256))) is not None
+
+    def delete(self, sha256: str) -> None:
+        """Remove the blob (nothing happens when it is not there)."""
+        with self._answers(f"deleting blob {sha256}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(_checked(sha256)))
+
+    def all(self) -> Iterator[tuple[str, float]]:
+        """Every blob with when it was stored (epoch seconds), page by page."""
+        for key, modified in self._objects(f"{self.prefix}blobs/"):
+            sha256 = key.rsplit("/", 1)[-1]
+            if _SHA256.fullmatch(sha256) and key == self.key(sha256):
+                yield sha256, modified
+
+    # -- checks and upkeep --------------------------------------------------------
+
+    def check(self) -> None:
+        """Make sure the bucket is there and the credentials are taken.
+
+        Raises:
+            StoreUnavailable: it is not, or they are not, or the service cannot be reached.
+        """
+        try:
+            with self._answers("opening the bucket"):
+                self.client.head_bucket(Bucket=self.bucket)
+        except _NoSuchObject:
+            raise StoreUnavailable(f"bucket {self.bucket!r} does not exist at {self.endpoint}") from None
+
+    def sweep(self, *, now: float | None = None) -> int:
+        """Remove what crashed uploads and uncommitted direct uploads left under ``tmp/``
+        once it is ``STALE_UPLOAD_AGE`` old; returns how many objects and uploads went."""
+        cutoff = (time.time() if now is None else now) - STALE_UPLOAD_AGE
+        removed = 0
+        for key, modified in list(self._objects(f"{self.prefix}tmp/")):
+            if modified < cutoff:
+                self._forget(key)
+                removed += 1
+        with self._answers("listing unfinished uploads"):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}tmp/"
+            )
+            stale = [
+                (upload["Key"], upload["UploadId"])
+                for page in pages
+                for upload in page.get("Uploads", [])
+                if upload["Initiated"].timestamp() < cutoff
+            ]
+        for key, upload_id in stale:
+            self._abort(key, upload_id)
+            removed += 1
+        return removed
+
+    # -- direct transfers ---------------------------------------------------------
+
+    def presigned_get(self, sha256: str, *, expires: int = PRESIGN_EXPIRY) -> str:
+        """A URL from which anyone holding it may ``GET`` the blob for ``expires`` seconds.
+
+        The URL is made without asking the service: it does not say whether the
+        blob exists (a ``GET`` of a missing one answers 404). Whoever downloads
+        should check the bytes' sha256, as the project's own downloads do.
+
+        Raises:
+            InvalidInput: ``sha256`` is not a hash, or ``expires`` is not 1 to ``MAX_PRESIGN_EXPIRY``.
+        """
+        with self._answers("signing a download URL"):
+            return self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self.key(_checked(sha256))},
+                ExpiresIn=_checked_expiry(expires),
+            )
+
+    def presigned_put(self, sha256: str, *, expires: int = PRESIGN_EXPIRY) -> DirectUpload:
+        """A URL to which a client ``PUT``s a blob's bytes itself, for ``expires`` seconds.
+
+        The bytes land under a temporary key; ``commit`` makes them a blob. The
+        URL is signed with the announced sha256 (``x-amz-checksum-sha256``), so a
+        service that checks it refuses other bytes at once; ``commit`` checks
+        again whatever the service did.
+
+        Raises:
+            InvalidInput: ``sha256`` is not a hash, or ``expires`` is not 1 to ``MAX_PRESIGN_EXPIRY``.
+        """
+        upload = uuid.uuid4().hex
+        checksum = _base64_sha256(_checked(sha256))
+        expires = _checked_expiry(expires)
+        with self._answers("signing an upload URL"):
+            url = self.client.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": self._temporary(upload), "ChecksumSHA256": checksum},
+                ExpiresIn=expires,
+            )
+        return DirectUpload(url, {"x-amz-checksum-sha256": checksum}, upload, sha256, time.time() + expires)
+
+    def commit(self, upload: str, sha256: str, *, limit: int, path: str) -> tuple[str, int]:
+        """Make the bytes a client sent for ``upload`` the blob ``sha256``; returns (sha256, size).
+
+        What the client sent is first copied to a key no URL reaches, then read
+        and hashed there; only a copy that matches lands (is copied to
+        ``blobs/``). Costs one read of the blob by this process.
+
+        Raises:
+            InvalidInput: ``upload`` is not an upload id, or nothing was sent to it.
+            ArtifactTooLarge: it holds more than ``limit`` bytes (it is dropped).
+            IntegrityError: its bytes do not match ``sha256`` (it is dropped).
+            StoreUnavailable: the service failed; nothing is visible under ``blobs/``.
+        """
+        if not _UPLOAD_ID.fullmatch(upload):
+            raise InvalidInput(f"{upload!r} is not an upload id")
+        sent, private = self._temporary(upload), self._temporary(upload) + ".check"
+        size = self._size(sent)
+        if size is None:
+            raise InvalidInput(f"nothing was uploaded for {upload} (or it was committed already)")
+        try:
+            if size > limit:
+                raise ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
+            self._copy(sent, private, size)
+            size = self._size(private)  # what was sent may have changed before the copy
+            if size is None or size > limit:
+                raise ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
+            digest = hashlib.sha256()
+            with self._answers(f"reading upload {upload}"):
+                body = self.client.get_object(Bucket=self.bucket, Key=private)["Body"]
+                for piece in body.iter_chunks(_READ_PIECE):
+                    digest.update(piece)
+            if digest.hexdigest() != _checked(sha256):
+                raise IntegrityError(
+                    f"upload {upload} for {path!r} does not match its sha256 {sha256} (it has {digest.hexdigest()}); it was dropped"
+                )
+            if not self.exists(sha256):
+                self._copy(private, self.key(sha256), size)
+        finally:
+            self._forget(sent)
+            self._forget(private)
+        return sha256, size
+
+    # -- inside -------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return f"bucket {self.bucket!r} at {self.endpoint}"
+
+    def _temporary(self, upload: str | None = None) -> str:
+        return f"{self.prefix}tmp/{upload or uuid.uuid4().hex}"
+
+    @contextmanager
+    def _answers(self, doing: str) -> Iterator[None]:
+        """The service's failures as the project's errors (see the module docstring)."""
+        try:
+            yield
+        except ClientError as error:
+            raise self._error(error, doing) from None
+        except BotoCoreError as error:
+            raise StoreUnavailable(f"S3 {self._where()} cannot be reached ({doing}): {error}") from None
+
+    def _error(self, error: ClientError, doing: str) -> Exception:
+        """The service answered with an error: which, in the project's words."""
+        answer = error.response.get("Error", {})
+        code = str(answer.get("Code", ""))
+        message = answer.get("Message") or code
+        if code in _MISSING:
+            return _NoSuchObject(code)
+        if code == "NoSuchBucket":
+            return StoreUnavailable(f"bucket {self.bucket!r} does not exist at {self.endpoint} ({doing})")
+        if code in _REFUSED:
+            return StoreUnavailable(
+                f"{self.endpoint} refused the credentials for bucket {self.bucket!r} ({doing}): {message}"
+            )
+        return StoreUnavailable(f"S3 {self._where()} answered {code} ({doing}): {message}")
+
+    def _size(self, key: str) -> int | None:
+        """The object's size, ``None`` when there is no such object."""
+        try:
+            with self._answers(f"looking for {key}"):
+                return self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+        except _NoSuchObject:
+            # A missing bucket answers a HEAD as a missing object does: the first time, ask which.
+            if not self._bucket_seen:
+                self.check()
+                self._bucket_seen = True
+            return None
+
+    def _put_whole(self, sha256: str, body: bytes) -> None:
+        """Store a blob sent in one request (a ``PUT`` is whole or absent); the service checks
+        the bytes against ``sha256`` on arrival."""
+        if self.exists(sha256):
+            return
+        with self._answers(f"writing blob {sha256}"):
+            self.client.put_object(
+                Bucket=self.bucket, Key=self.key(sha256), Body=body, ChecksumSHA256=_base64_sha256(sha256)
+            )
+
+    def _multipart(self, key: str, next_part: Callable[[], bytes]) -> None:
+        """Upload what ``next_part`` gives until it gives nothing as one object ``key``; any
+        failure (of the source or the service) aborts the upload."""
+        with self._answers("starting an upload"):
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        try:
+            parts: list[CompletedPartTypeDef] = []
+            part = next_part()
+            while part or not parts:
+                if len(parts) == MAX_PARTS:
+                    raise ArtifactTooLarge(f"a blob may have at most {MAX_PARTS * PART_SIZE} bytes")
+                number = len(parts) + 1
+                with self._answers(f"uploading part {number}"):
+                    answer = self.client.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
+                    )
+                parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                part = b""  # let the part go before the next one is read
+                part = next_part()
+            with self._answers("finishing an upload"):
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                )
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+
+    def _copy(
+        self, source: str, target: str, size: int, *, largest: int = MAX_COPY_SIZE, part: int = COPY_PART_SIZE
+    ) -> None:
+        """Copy an object inside the service: in one request up to ``largest`` bytes, else in parts of ``part``."""
+        where: CopySourceTypeDef = {"Bucket": self.bucket, "Key": source}
+        if size <= largest:
+            with self._answers(f"copying {source} to {target}"):
+                self.client.copy_object(Bucket=self.bucket, Key=target, CopySource=where)
+            return
+        with self._answers(f"copying {source} to {target}"):
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=target)["UploadId"]
+        try:
+            parts: list[CompletedPartTypeDef] = []
+            for number, start in enumerate(range(0, size, part), 1):
+                end = min(start + part, size) - 1
+                with self._answers(f"copying {source} to {target}"):
+                    answer = self.client.upload_part_copy(
+                        Bucket=self.bucket,
+                        Key=target,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        CopySource=where,
+                        CopySourceRange=f"bytes={start}-{end}",
+                    )
+                parts.append({"ETag": answer["CopyPartResult"]["ETag"], "PartNumber": number})
+            with self._answers(f"copying {source} to {target}"):
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                )
+        except BaseException:
+            self._abort(target, upload_id)
+            raise
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload, as well as can be: what stays is swept later."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except (ClientError, BotoCoreError) as error:
+            log.warning("could not abort the upload of %s in %s (a sweep will): %s", key, self._where(), error)
+
+    def _forget(self, key: str) -> None:
+        """Delete a temporary object, as well as can be: what stays is swept later."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            log.warning("could not delete %s in %s (a sweep will): %s", key, self._where(), error)
+
+    def _objects(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Every object under ``prefix`` with its last-modified time, a page at a time."""
+        with self._answers(f"listing {prefix}"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"], item["LastModified"].timestamp()
+
+
+class _NoSuchObject(Exception):
+    """The key (or the bucket, for ``head_bucket``) is not there: the caller says what that means."""
+
+
+class _CheckedBody(io.RawIOBase):
+    """An object's bytes as the service sends them, hashed; at their end, checked against
+    the blob's name (a damaged or replaced object is an ``IntegrityError``, not data)."""
+
+    def __init__(self, body: StreamingBody, sha256: str, size: int, where: str) -> None:
+        self._body = body
+        self._sha256 = sha256
+        self._expected = size
+        self._where = where
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        try:
+            piece = self._body.read(len(view))
+        except (BotoCoreError, OSError) as error:
+            raise StoreUnavailable(f"reading blob {self._sha256} from {self._where} failed: {error}") from None
+        if piece:
+            self._digest.update(piece)
+            self._size += len(piece)
+            view[: len(piece)] = piece
+            return len(piece)
+        if not self._checked:
+            self._checked = True
+            if self._size != self._expected or self._digest.hexdigest() != self._sha256:
+                raise IntegrityError(
+                    f"blob {self._sha256} in {self._where} is damaged: its {self._size} bytes have sha256 {self._digest.hexdigest()}"
+                )
+        return 0
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+def _checked(sha256: str) -> str:
+    if not _SHA256.fullmatch(sha256):
+        raise InvalidInput(f"{sha256!r} is not a sha256 (64 lowercase hex digits)")
+    return sha256
+
+
+def _checked_expiry(expires: int) -> int:
+    if not 1 <= expires <= MAX_PRESIGN_EXPIRY:
+        raise InvalidInput(f"a presigned URL lasts 1 to {MAX_PRESIGN_EXPIRY} seconds, not {expires}")
+    return expires
+
+
+def _base64_sha256(sha256: str) -> str:
+    return base64.b64encode(bytes.fromhex(sha256)).decode()
