@@ -14,12 +14,16 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from runhistory.api import EmbeddedStore, Store
 
 from ._server import Server
+
+if TYPE_CHECKING:
+    from ._s3 import SeaweedFS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,6 +162,17 @@ def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(tmp_path_factory.mktemp("token-server"), token=TOKEN).start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A real S3 service (SeaweedFS) on 127.0.0.1, one per worker; each test takes a key
+    prefix of its own (``SeaweedFS.new_prefix``). A test that stops it starts its own."""
+    from ._s3 import SeaweedFS  # boto3 and the binary: only where they are used
+
+    service = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield service
+    service.stop()
 
 
 @pytest.fixture
