@@ -23,8 +23,11 @@ that drops its last row, so its folder never holds an orphan for long.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol
+
+from ._errors import ArtifactTooLarge
 
 
 class BlobStore(Protocol):
@@ -39,7 +42,11 @@ class BlobStore(Protocol):
         ...
 
     def open(self, sha256: str) -> BinaryIO:
-        """A stream of the blob's bytes; the caller closes it."""
+        """A stream of the blob's bytes; the caller closes it.
+
+        Raises:
+            FileNotFoundError: no such blob.
+        """
         ...
 
     def exists(self, sha256: str) -> bool:
@@ -53,3 +60,42 @@ class BlobStore(Protocol):
     def all(self) -> Iterator[tuple[str, float]]:
         """Every blob with when it was stored (epoch seconds), for garbage collection."""
         ...
+
+
+def too_large(path: str, size: int | str, limit: int) -> ArtifactTooLarge:
+    """The error for an artifact ``path`` of ``size`` bytes, past ``limit``."""
+    return ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
+
+
+class HashedSource:
+    """A source read in pieces, each hashed and counted as it passes.
+
+    Args:
+        data: The source.
+        limit: Most bytes it may give.
+        path: The artifact it is, for the error.
+    """
+
+    def __init__(self, data: BinaryIO, limit: int, path: str) -> None:
+        self.data = data
+        self.limit = limit
+        self.path = path
+        self.size = 0
+        self._digest = hashlib.sha256()
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes (none at the end).
+
+        Raises:
+            ArtifactTooLarge: the source has given more than ``limit`` bytes.
+        """
+        piece = self.data.read(size)
+        self.size += len(piece)
+        if self.size > self.limit:
+            raise too_large(self.path, f"more than {self.limit}", self.limit)
+        self._digest.update(piece)
+        return piece
+
+    def sha256(self) -> str:
+        """The hash of what was read so far."""
+        return self._digest.hexdigest()

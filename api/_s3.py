@@ -48,6 +48,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.response import StreamingBody
 
+from ._blobs import HashedSource, too_large
 from ._embedded.blobs import _regular_file_span
 from ._errors import ArtifactTooLarge, IntegrityError, InvalidInput, StoreUnavailable
 from ._settings import InvalidSetting
@@ -223,43 +224,30 @@ class S3Blobs:
             StoreUnavailable: the service failed; nothing is visible under ``blobs/``.
         """
 
-        def too_large(size: int | str) -> ArtifactTooLarge:
-            return ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
-
         if isinstance(data, (bytes, bytearray, memoryview)):
             body = bytes(data)
             if len(body) > limit:
-                raise too_large(len(body))
+                raise too_large(path, len(body), limit)
             sha256 = hashlib.sha256(body).hexdigest()
             self._put_whole(sha256, body)
             return sha256, len(body)
         regular = _regular_file_span(data)
         if regular is not None and regular[2] > limit:
-            raise too_large(regular[2])
-        digest = hashlib.sha256()
-        size = 0
+            raise too_large(path, regular[2], limit)
+        source = HashedSource(data, limit, path)
 
         def next_part() -> bytes:
-            nonlocal size
             pieces: list[bytes] = []
             held = 0
-            while held < PART_SIZE:
-                piece = data.read(min(_READ_PIECE, PART_SIZE - held))
-                if not piece:
-                    break
-                size += len(piece)
-                if size > limit:
-                    raise too_large(f"more than {limit}")
-                digest.update(piece)
+            while held < PART_SIZE and (piece := source.read(min(_READ_PIECE, PART_SIZE - held))):
                 pieces.append(piece)
                 held += len(piece)
             return b"".join(pieces)
 
         first = next_part()
         if len(first) < PART_SIZE:  # the whole source fits in one request
-            sha256 = digest.hexdigest()
-            self._put_whole(sha256, first)
-            return sha256, size
+            self._put_whole(source.sha256(), first)
+            return source.sha256(), source.size
         held = [first]
         del first  # held only until it is sent: one part in memory at a time
 
@@ -268,7 +256,7 @@ class S3Blobs:
 
         temporary = self._temporary()
         self._multipart(temporary, parts)
-        sha256 = digest.hexdigest()
+        sha256, size = source.sha256(), source.size
         try:
             if not self.exists(sha256):
                 self._copy(temporary, self.key(sha256), size)
@@ -411,11 +399,11 @@ class S3Blobs:
             raise InvalidInput(f"nothing was uploaded for {upload} (or it was committed already)")
         try:
             if size > limit:
-                raise ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
+                raise too_large(path, size, limit)
             self._copy(sent, private, size)
             size = self._size(private)  # what was sent may have changed before the copy
             if size is None or size > limit:
-                raise ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
+                raise too_large(path, "?" if size is None else size, limit)
             digest = hashlib.sha256()
             with self._answers(f"reading upload {upload}"):
                 body = self.client.get_object(Bucket=self.bucket, Key=private)["Body"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .._errors import ArtifactTooLarge
+from .._blobs import HashedSource, too_large
 from .._scratch import scratch_folder
 
 _COPY_PIECE = 1 << 20  # bytes read or hashed at a time when streaming
@@ -103,34 +103,22 @@ class LocalBlobs:
 
 def _copy_hashing(data: bytes | BinaryIO, out: BinaryIO, limit: int, path: str) -> tuple[str, int]:
     """Write ``data`` to ``out``; return its sha256 and size. Refuses more than ``limit`` bytes."""
-
-    def too_large(size: int | str) -> ArtifactTooLarge:
-        return ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
-
     if isinstance(data, (bytes, bytearray, memoryview)):
         if len(data) > limit:
-            raise too_large(len(data))
+            raise too_large(path, len(data), limit)
         out.write(data)
         return hashlib.sha256(data).hexdigest(), len(data)
     regular = _regular_file_span(data)
     if regular is not None:
         fd, start, size = regular
         if size > limit:
-            raise too_large(size)
+            raise too_large(path, size, limit)
         out.flush()
         return _copy_file_hashing(fd, start, size, out.fileno()), size
-    digest = hashlib.sha256()
-    size = 0
-    while True:
-        piece = data.read(_COPY_PIECE)
-        if not piece:
-            break
-        size += len(piece)
-        if size > limit:
-            raise too_large(f"more than {limit}")
-        digest.update(piece)
+    source = HashedSource(data, limit, path)
+    while piece := source.read(_COPY_PIECE):
         out.write(piece)
-    return digest.hexdigest(), size
+    return source.sha256(), source.size
 
 
 def _regular_file_span(data: BinaryIO) -> tuple[int, int, int] | None:
