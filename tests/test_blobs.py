@@ -249,10 +249,10 @@ def test_a_damaged_object_is_caught_at_the_end_of_its_read(s3_blobs: S3Blobs) ->
 
 def test_a_multipart_copy_for_blobs_past_a_single_copy(s3_blobs: S3Blobs) -> None:
     """Above ``MAX_COPY_SIZE`` a blob is copied in parts; the same code path, with small parts."""
-    source = Generated(2 * PART_SIZE + 7)
+    source = Generated(PART_SIZE + 7)
     sha256, size = s3_blobs.put(source, limit=1 << 30, path="a")
     target = s3_blobs.prefix + "tmp/copied"
-    s3_blobs._copy(s3_blobs.key(sha256), target, size, largest=PART_SIZE, part=PART_SIZE)
+    s3_blobs._copy(s3_blobs.key(sha256), target, size, largest=5 * MiB, part=5 * MiB)  # 5 MiB: S3's smallest part
     body = s3_blobs.client.get_object(Bucket=s3_blobs.bucket, Key=target)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == sha256
 
