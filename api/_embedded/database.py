@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._errors import StoreCorrupt, StoreReadOnly, StoreUnavailable
+from .._sql.part import Connection, LockMode
 
 #: Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT = 60.0
@@ -64,6 +65,18 @@ class Database:
             conn = self._open_read_only() if self.read_only else self._open()
             self._local.conn = conn
         return conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, for reads (each statement sees the last commit)."""
+        yield self.conn()
+
+    def locking(self, mode: LockMode) -> str:
+        """Nothing: a write transaction holds the whole file (``BEGIN IMMEDIATE``)."""
+        return ""
+
+    def serialize(self, conn: Connection, what: str) -> None:
+        """Nothing to do: write transactions run one at a time."""
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

@@ -9,11 +9,14 @@ newer runhistory is refused.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from .._errors import StoreReadOnly, StoreVersionError
+from .._sql.part import Migration, statements
+from .._sql.runs import RUN_TEXT
+from .._sql.series import latest_columns
 from .database import Database
+
+__all__ = ["FIRST_SCHEMA", "MIGRATIONS", "RUN_TEXT", "SCHEMA_VERSION", "Migration", "latest_columns", "prepare"]
 
 FIRST_SCHEMA = """
 CREATE TABLE runs (
@@ -108,29 +111,6 @@ CREATE TABLE batch_keys (
 """
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One change to the schema, applied inside the opening transaction.
-
-    Attributes:
-        name: What it does, in a few words (shown when it fails).
-        apply: Makes the change on the connection.
-    """
-
-    name: str
-    apply: Callable[[sqlite3.Connection], None]
-
-
-def statements(*sql: str) -> Callable[[sqlite3.Connection], None]:
-    """A migration made of SQL statements."""
-
-    def apply(conn: sqlite3.Connection) -> None:
-        for statement in sql:
-            conn.execute(statement)
-
-    return apply
-
-
 def _latest_values_from_metrics(conn: sqlite3.Connection) -> None:
     """Fill ``latest_values`` from the metrics' last values (a store written before it existed)."""
     import json
@@ -143,21 +123,6 @@ def _latest_values_from_metrics(conn: sqlite3.Connection) -> None:
             "INSERT OR REPLACE INTO latest_values (name, run_id, num, text) VALUES (?, ?, ?, ?)",
             (name, run_id, num, text),
         )
-
-
-#: What ``run_text`` holds of a run, as SQL over its ``runs`` row.
-RUN_TEXT = (
-    "id || ' ' || ifnull(name, '') || ' ' || experiment || ' ' || ifnull(note, '') || ' ' || command || ' ' || tags"
-)
-
-
-def latest_columns(kind: str, value: object) -> tuple[float | None, str | None]:
-    """A metric's latest value as ``latest_values`` keeps it: a number in ``num``, text in ``text``."""
-    if kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (None if value != value else float(value)), None  # NaN is no number to compare
-    if kind == "string" and isinstance(value, str):
-        return None, value
-    return None, None
 
 
 def _metadata_tables(conn: sqlite3.Connection) -> None:

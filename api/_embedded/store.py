@@ -14,33 +14,33 @@ committed batch survives the death of any process (crash, SIGKILL,
 commits.
 
 The parts: ``database`` (connections, transactions), ``schema`` (tables and
-named migrations), ``runs``, ``series``, ``files`` (artifacts and assets) and
-``blobs``.
+named migrations), ``runs`` and ``query`` (how a page is planned), ``files``
+(artifacts landed in their transactions) and ``blobs``; the SQL of runs, series,
+artifacts and assets is the one every SQL store shares (``runhistory.api._sql``).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from .._limits import EMBEDDED_BATCH_POINTS, LOST_AFTER
 from .._scratch import scratch_folder, sweep
+from .._sql.part import translate_errors
+from .._sql.series import SeriesPart
 from .blobs import LocalBlobs
 from .database import Database
-from .files import Files
-from .runs import Runs
+from .files import EmbeddedFiles
+from .runs import EmbeddedRuns
 from .schema import prepare
-from .series import SeriesPart
 
 _DB_NAME = "runhistory.sqlite3"
 
 
-class EmbeddedStore(Runs, SeriesPart, Files):
+class EmbeddedStore(EmbeddedRuns, SeriesPart, EmbeddedFiles):
     """A store in a local folder (see the module docstring).
 
     Args:
@@ -54,6 +54,9 @@ class EmbeddedStore(Runs, SeriesPart, Files):
         StoreVersionError: the store was written by a newer runhistory.
         StoreReadOnly: it needs migrating but cannot be written here.
     """
+
+    db: Database
+    blobs: LocalBlobs
 
     def __init__(
         self,
@@ -111,46 +114,10 @@ class EmbeddedStore(Runs, SeriesPart, Files):
         self.db.close()
 
 
-def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method`` with SQLite's errors said in the user's words (see ``Database.translated``)."""
-
-    @functools.wraps(method)
-    def call(self: EmbeddedStore, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except sqlite3.DatabaseError as error:
-            translated = self.db.translated(error)
-            if translated is error:
-                raise
-            raise translated from None
-
-    return call
+def _translated(store: EmbeddedStore, error: Exception) -> Exception:
+    assert isinstance(error, sqlite3.DatabaseError)
+    return store.db.translated(error)
 
 
-for _name in (
-    "create_run",
-    "get_run",
-    "list_runs",
-    "update_run",
-    "heartbeat",
-    "finish_run",
-    "append_metrics",
-    "list_metrics",
-    "read_series",
-    "put_artifact",
-    "list_artifacts",
-    "open_artifact",
-    "promote",
-    "list_assets",
-    "list_asset_versions",
-    "get_asset",
-    "open_asset_file",
-    "set_params",
-    "update_tags",
-    "set_note",
-    "rename_run",
-    "delete_run",
-    "set_environment",
-    "get_environment",
-):
-    setattr(EmbeddedStore, _name, _translating(getattr(EmbeddedStore, _name)))
+# SQLite's errors said in the user's words (see ``Database.translated``).
+translate_errors(EmbeddedStore, sqlite3.DatabaseError, _translated)

@@ -1,0 +1,161 @@
+"""Artifacts and assets in a SQL store: rows that name blobs (see ``runhistory.api._blobs``).
+
+How a file's bytes reach the blobs before its row is committed is each store's own
+(``put_artifact``); what the rows say, and how they are read, is here. A promotion holds
+the artifact rows it copies until it commits, so that the blobs they name cannot be
+freed (by a replaced or deleted artifact) before the asset's own rows name them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, BinaryIO, Protocol
+
+from .. import _rules as rules
+from .._errors import ArtifactNotFound, AssetNotFound
+from .._models import ArtifactInfo, AssetFile, AssetSummary, AssetVersion
+from .._validate import check_asset_name, check_prefix
+from .part import Connection, StorePart, upsert
+
+_VERSION = "SELECT name, version, run_id, prefix, created_at FROM assets"
+_SET_ARTIFACT = upsert("artifacts", ("run_id", "path", "sha256", "size", "created_at"), ("run_id", "path"))
+
+
+class Blobs(Protocol):
+    """What the rows' part needs of a store's blobs: to read one."""
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+
+def _under(prefix: str) -> tuple[str, tuple[str, ...]]:
+    """SQL keeping the paths ``prefix`` covers (see ``_rules.prefix_bounds``)."""
+    bounds = rules.prefix_bounds(prefix)
+    if bounds is None:
+        return "", ()
+    return " AND (path = ? OR (path >= ? AND path < ?))", bounds
+
+
+class Files(StorePart):
+    """The artifacts' and assets' part of a SQL store (each store adds ``put_artifact``).
+
+    Attributes:
+        blobs: Where the files' bytes are.
+    """
+
+    blobs: Blobs
+
+    # -- artifacts ------------------------------------------------------------
+
+    def _record_artifact(
+        self, conn: Connection, run_id: str, path: str, sha256: str, size: int, now: float
+    ) -> str | None:
+        """Name the blob ``sha256`` as the run's file ``path`` (replacing the file there, held
+        until the transaction ends); the blob the replaced file named when it was another."""
+        old = conn.execute(
+            f"SELECT sha256 FROM artifacts WHERE run_id = ? AND path = ?{self.db.locking('change')}", (run_id, path)
+        ).fetchone()
+        conn.execute(_SET_ARTIFACT, (run_id, path, sha256, size, now))
+        return None if old is None or old[0] == sha256 else str(old[0])
+
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
+        """See ``Store.list_artifacts``."""
+        where, args = _under(check_prefix(prefix))
+        with self.db.read() as conn:
+            rows = conn.execute(
+                f"SELECT path, size, sha256, created_at FROM artifacts WHERE run_id = ?{where} ORDER BY path",
+                (run_id, *args),
+            ).fetchall()
+        return [ArtifactInfo(*r) for r in rows]
+
+    def open_artifact(self, run_id: str, path: str) -> BinaryIO:
+        """See ``Store.open_artifact``."""
+        with self.db.read() as conn:
+            row = conn.execute("SELECT sha256 FROM artifacts WHERE run_id = ? AND path = ?", (run_id, path)).fetchone()
+        if row is None:
+            raise ArtifactNotFound(f"run {run_id[:8]} has no artifact {path!r}")
+        return self.blobs.open(row[0])
+
+    # -- assets ---------------------------------------------------------------
+
+    def promote(self, run_id: str, prefix: str, name: str) -> AssetVersion:
+        """See ``Store.promote``."""
+        name = check_asset_name(name)
+        prefix = check_prefix(prefix)
+        where, args = _under(prefix)
+        now = self.clock()
+        with self.db.write() as conn:
+            self._require_run(conn, run_id, "keep")
+            files = [
+                AssetFile(*r)
+                for r in conn.execute(
+                    f"SELECT path, size, sha256 FROM artifacts WHERE run_id = ?{where} ORDER BY path"
+                    + self.db.locking("read"),
+                    (run_id, *args),
+                )
+            ]
+            if not files:
+                raise ArtifactNotFound(
+                    f"run {run_id[:8]} has no artifact at or under {prefix or '(everything)'!r}: nothing promoted"
+                )
+            self.db.serialize(conn, f"asset {name}")  # one new version of a name at a time
+            version = conn.execute(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM assets WHERE name = ?", (name,)
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO assets (name, version, run_id, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
+                (name, version, run_id, prefix, now),
+            )
+            conn.executemany(
+                "INSERT INTO asset_files (name, version, path, sha256, size) VALUES (?, ?, ?, ?, ?)",
+                [(name, version, f.path, f.sha256, f.size) for f in files],
+            )
+        return AssetVersion(name, version, run_id, prefix, now, files)
+
+    def list_assets(self) -> list[AssetSummary]:
+        """See ``Store.list_assets``."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                "SELECT name, MAX(version), COUNT(*), MAX(created_at) FROM assets GROUP BY name ORDER BY name"
+            ).fetchall()
+        return [AssetSummary(*r) for r in rows]
+
+    def _asset_version(self, conn: Connection, row: Sequence[Any]) -> AssetVersion:
+        files = [
+            AssetFile(*r)
+            for r in conn.execute(
+                "SELECT path, size, sha256 FROM asset_files WHERE name = ? AND version = ? ORDER BY path",
+                (row[0], row[1]),
+            )
+        ]
+        return AssetVersion(row[0], row[1], row[2], row[3], row[4], files)
+
+    def list_asset_versions(self, name: str) -> list[AssetVersion]:
+        """See ``Store.list_asset_versions``."""
+        with self.db.read() as conn:
+            rows = conn.execute(f"{_VERSION} WHERE name = ? ORDER BY version", (name,)).fetchall()
+            if not rows:
+                raise AssetNotFound(f"no asset {name!r}")
+            return [self._asset_version(conn, r) for r in rows]
+
+    def get_asset(self, name: str, version: int | None = None) -> AssetVersion:
+        """See ``Store.get_asset``."""
+        rules.check_version(name, version)
+        with self.db.read() as conn:
+            if version is None:
+                row = conn.execute(f"{_VERSION} WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)).fetchone()
+            else:
+                row = conn.execute(f"{_VERSION} WHERE name = ? AND version = ?", (name, version)).fetchone()
+            if row is None:
+                raise AssetNotFound(f"no asset {name!r}" + ("" if version is None else f" version {version}"))
+            return self._asset_version(conn, row)
+
+    def open_asset_file(self, name: str, version: int, path: str) -> BinaryIO:
+        """See ``Store.open_asset_file``."""
+        rules.check_version(name, version)
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT sha256 FROM asset_files WHERE name = ? AND version = ? AND path = ?", (name, version, path)
+            ).fetchone()
+        if row is None:
+            raise AssetNotFound(f"asset {name}:{version} has no file {path!r}")
+        return self.blobs.open(row[0])
