@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from runhistory.api import EmbeddedStore, Store
+from runhistory.api._embedded.blobs import LocalBlobs
 
+from ._postgres import TEMPLATE_DATABASE, Cluster
 from ._server import Server
 
 if TYPE_CHECKING:
@@ -114,7 +116,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 #: The backends the contract tests run on; each is the fixture ``<name>_store``.
-BACKENDS = ["embedded", "http"]
+BACKENDS = ["embedded", "http", "postgres"]
 
 
 @pytest.fixture
@@ -134,6 +136,48 @@ def http_store(tmp_path: Path) -> Iterator[Store]:
     with in_process(backing) as store:
         yield store
     backing.close()
+
+
+def folder_blobs(home: Path) -> LocalBlobs:
+    """Blobs in ``home/blobs``, staged in ``home/tmp`` (the folders made)."""
+    blobs = LocalBlobs(home / "blobs", home / "tmp")
+    for folder in (blobs.folder, blobs.tmp):
+        folder.mkdir(parents=True, exist_ok=True)
+    return blobs
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for this worker, with a template database migrated once
+    (``TEMPLATE_DATABASE``): each test's database is a copy of it (see ``_postgres``)."""
+    from runhistory.api._postgres import PostgresStore
+
+    cluster = Cluster().start()
+    try:
+        cluster.execute(f"CREATE DATABASE {TEMPLATE_DATABASE}")
+        PostgresStore(cluster.dsn(TEMPLATE_DATABASE), blobs=folder_blobs(cluster.folder)).close()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_cluster: Cluster) -> Iterator[str]:
+    """A fresh, migrated database of the test's own; dropped after the test."""
+    name = postgres_cluster.new_database(TEMPLATE_DATABASE)
+    yield postgres_cluster.dsn(name)
+    postgres_cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_store(postgres_dsn: str, tmp_path: Path) -> Iterator[Store]:
+    """A PostgreSQL store on a fresh database, its blobs in a folder."""
+    from runhistory.api._postgres import PostgresStore
+
+    blobs = folder_blobs(tmp_path)
+    store = PostgresStore(postgres_dsn, blobs=blobs, staging=blobs.tmp)
+    yield store
+    store.close()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from .._limits import MAX_ARTIFACT_SIZE
 from .._models import ArtifactInfo
 from .._sql.files import Files
 from .._sql.part import Connection
-from .._validate import check_artifact_path
 from .blobs import LocalBlobs
 
 
@@ -29,10 +27,7 @@ class EmbeddedFiles(Files):
         self, run_id: str, path: str, data: bytes | BinaryIO, *, max_size: int | None = None
     ) -> ArtifactInfo:
         """See ``Store.put_artifact``."""
-        path = check_artifact_path(path)
-        limit = MAX_ARTIFACT_SIZE if max_size is None else max_size
-        with self.db.read() as conn:
-            self._require_run(conn, run_id)  # fail before copying a large file
+        path, limit = self._upload(run_id, path, max_size)
         staged = self.blobs.stage(data, limit=limit, path=path)
         try:
             now = self.clock()

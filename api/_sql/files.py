@@ -13,8 +13,9 @@ from typing import Any, BinaryIO, Protocol
 
 from .. import _rules as rules
 from .._errors import ArtifactNotFound, AssetNotFound
+from .._limits import MAX_ARTIFACT_SIZE
 from .._models import ArtifactInfo, AssetFile, AssetSummary, AssetVersion
-from .._validate import check_asset_name, check_prefix
+from .._validate import check_artifact_path, check_asset_name, check_prefix
 from .part import Connection, StorePart, upsert
 
 _VERSION = "SELECT name, version, run_id, prefix, created_at FROM assets"
@@ -45,6 +46,14 @@ class Files(StorePart):
     blobs: Blobs
 
     # -- artifacts ------------------------------------------------------------
+
+    def _upload(self, run_id: str, path: str, max_size: int | None) -> tuple[str, int]:
+        """The checked path of a file about to be stored, and the most bytes it may have;
+        ``RunNotFound`` before a large file is copied for a run that is not there."""
+        path = check_artifact_path(path)
+        with self.db.read() as conn:
+            self._require_run(conn, run_id)
+        return path, MAX_ARTIFACT_SIZE if max_size is None else max_size
 
     def _record_artifact(
         self, conn: Connection, run_id: str, path: str, sha256: str, size: int, now: float
