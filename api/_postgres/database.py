@@ -3,8 +3,9 @@ errors in the user's words. Nothing else.
 
 Connections come from a ``psycopg_pool.ConnectionPool`` opened on first use in each
 process: a forked child never touches its parent's connections (they share the sockets;
-a child that used or closed one would break the parent's session), and opens a pool of
-its own. Every write is one transaction (``READ COMMITTED``); the store's parts hold the
+a child that used one would break the parent's session), and opens a pool of its own.
+The inherited ones are kept, never closed (psycopg, too, closes a connection only in
+the process that opened it). Every write is one transaction (``READ COMMITTED``); the store's parts hold the
 rows they change with ``SELECT … FOR …`` (see ``locking``). A read is one ``REPEATABLE
 READ, READ ONLY`` transaction, so that its statements (a series' count, then its chunks)
 see the same moment.
