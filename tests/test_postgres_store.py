@@ -5,6 +5,7 @@ processes, a fork, and a server that goes away. The contract every store keeps i
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -12,11 +13,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import psycopg
 import pytest
 
 from runhistory.api import NewRun, SeriesBatch, StoreUnavailable, StoreVersionError
+from runhistory.api._embedded.blobs import LocalBlobs
 from runhistory.api._postgres import SCHEMA_VERSION, PostgresStore
 from runhistory.api._postgres.database import without_password
 from runhistory.api._postgres.query import glob_regex
@@ -143,6 +146,42 @@ def test_a_blob_goes_with_its_last_row_only(open_store: Callable[[], PostgresSto
     store.finish_run(b.id, "completed")
     assert store.delete_run(b.id).blobs_freed == 1
     assert not blob.exists()
+
+
+class _DeletedWhileUploading(LocalBlobs):
+    """Folder blobs where another process's delete lands right after the first upload of each
+    file: the race between putting a blob and committing the row that names it, made to happen."""
+
+    def __init__(self, folder: Path, tmp: Path) -> None:
+        super().__init__(folder, tmp)
+        self.raced: set[str] = set()
+
+    def put(self, data: bytes | BinaryIO, *, limit: int, path: str) -> tuple[str, int]:
+        sha256, size = super().put(data, limit=limit, path=path)
+        if sha256 not in self.raced:
+            self.raced.add(sha256)
+            self.delete(sha256)
+        return sha256, size
+
+
+def test_an_upload_whose_blob_was_freed_before_its_row_puts_it_again(postgres_dsn: str, tmp_path: Path) -> None:
+    plain = folder_blobs(tmp_path)
+    blobs = _DeletedWhileUploading(plain.folder, plain.tmp)
+    store = PostgresStore(postgres_dsn, blobs=blobs)
+    try:
+        run = store.create_run(NewRun())
+        store.put_artifact(run.id, "a.bin", b"bytes")  # put again from the bytes
+        store.put_artifact(run.id, "b.bin", io.BytesIO(b"stream"))  # from the stream, read again from its start
+        assert len(blobs.raced) == 2
+        with store.open_artifact(run.id, "a.bin") as a, store.open_artifact(run.id, "b.bin") as b:
+            assert (a.read(), b.read()) == (b"bytes", b"stream")
+        unseekable = io.BufferedReader(io.BytesIO(b"pipe"))
+        unseekable.seekable = lambda: False  # type: ignore[method-assign]
+        with pytest.raises(StoreUnavailable, match="upload the file again"):
+            store.put_artifact(run.id, "c.bin", unseekable)
+        assert [a.path for a in store.list_artifacts(run.id)] == ["a.bin", "b.bin"]
+    finally:
+        store.close()
 
 
 MIGRATE = """
