@@ -181,7 +181,7 @@ def postgres_dsn(postgres_cluster: Cluster) -> Iterator[str]:
     """A fresh, migrated database of the test's own; dropped after the test."""
     name = postgres_cluster.new_database(TEMPLATE_DATABASE)
     yield postgres_cluster.dsn(name)
-    postgres_cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    postgres_cluster.drop_later(name)
 
 
 @pytest.fixture
