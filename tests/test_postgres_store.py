@@ -135,6 +135,27 @@ def test_concurrent_promotions_number_versions_one_by_one(open_store: Callable[[
     assert sorted(versions) == [1, 2, 3, 4]  # type: ignore[type-var]
 
 
+def test_a_run_whose_owner_went_silent_is_lost_and_can_be_deleted(postgres_dsn: str, tmp_path: Path) -> None:
+    from runhistory.api import RunStillRunning
+
+    now = [1_000_000.0]
+    store = PostgresStore(postgres_dsn, blobs=folder_blobs(tmp_path), clock=lambda: now[0])
+    try:
+        run = store.create_run(NewRun())
+        with pytest.raises(RunStillRunning):
+            store.delete_run(run.id)
+        now[0] += 3600
+        assert store.get_run(run.id).status == "lost"
+        assert [r.id for r in store.list_runs(status="lost").runs] == [run.id]
+        assert [r.id for r in store.list_runs(where="lost").runs] == [run.id]  # a word search finds the status too
+        store.delete_run(run.id)
+        assert store.list_runs().runs == []
+        store.close()
+        assert store.list_runs().runs == []  # a closed store opens new connections when used again
+    finally:
+        store.close()
+
+
 def test_a_blob_goes_with_its_last_row_only(open_store: Callable[[], PostgresStore], tmp_path: Path) -> None:
     store = open_store()
     a, b = store.create_run(NewRun()), store.create_run(NewRun())

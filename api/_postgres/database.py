@@ -63,7 +63,11 @@ _LOCKS: dict[LockMode, str] = {
 }
 
 
-@functools.lru_cache(maxsize=1024)
+#: Statements whose psycopg form is kept (the store's SQL is a few hundred distinct texts).
+_KEPT_STATEMENTS = 1024
+
+
+@functools.lru_cache(maxsize=_KEPT_STATEMENTS)
 def _placeholders(sql: str) -> bytes:
     """``sql`` with psycopg's placeholders: ``?`` becomes ``%s``, a literal ``%`` is doubled."""
     return sql.replace("%", "%%").replace("?", "%s").encode()
@@ -120,7 +124,6 @@ class Database:
         self.pool_size = pool_size
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] | None = None
         self._pool_lock = threading.Lock()
-        self._closed = False
         #: Set when a connection broke (the server went away): the next call looks before it uses the pool.
         self._suspect = False
         _DATABASES.add(self)
@@ -135,7 +138,7 @@ class Database:
         if pool is not None and not self._suspect:
             return pool
         with self._pool_lock:
-            if self._suspect and not self._closed:
+            if self._suspect:
                 # The connections the pool holds were to a server that went away, and it would wait
                 # POOL_TIMEOUT (then back off) before it tried again: ask the server at once,
                 # raising why it cannot be reached, and start a new pool when it answers.
@@ -143,8 +146,6 @@ class Database:
                 stale, self._pool, self._suspect = self._pool, None, False
                 if stale is not None:
                     stale.close(timeout=0)
-            if self._closed:
-                raise StoreUnavailable(f"the store at {self.location} was closed")
             if self._pool is None:
                 self._pool = psycopg_pool.ConnectionPool(
                     self.dsn,
@@ -195,9 +196,9 @@ class Database:
         conn.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended(?, 0))", ("runhistory " + what,))
 
     def close(self) -> None:
-        """Close this process's connections (a forked child never closes its parent's)."""
+        """Close this process's connections (a forked child never closes its parent's); a later
+        call opens new ones, as the embedded store's does."""
         with self._pool_lock:
-            self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
