@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._sql.part import Connection
-from .._sql.runs import QUALIFIED, Runs
+from .._sql.runs import QUALIFIED, Page, Runs
 from . import query as planning
 from .query import SqliteCompiler, estimate
 
@@ -20,19 +20,12 @@ class EmbeddedRuns(Runs):
 
     compiler = SqliteCompiler
 
-    def _select_runs(
-        self,
-        conn: Connection,
-        now: float,
-        query: Query | None,
-        keys: tuple[SortKey, ...],
-        count: int,
-        cursor: str | None,
-    ) -> list[Any]:
+    def _select_runs(self, conn: Connection, now: float, page: Page) -> list[Any]:
         """Rare terms drive the query as sets; when every term is dense, runs are read in the
         order of the first sort key's index and probed (see ``query``)."""
         from .._sql.query import terms_of
 
+        query, keys, count, cursor = page.query, page.keys, page.count, page.cursor
         counts = [estimate(conn, SqliteCompiler(now, self.lost_after), term) for term in terms_of(query)]
         # Terms whose count cannot be told (text searches, `or`, `not`) are not taken for dense.
         dense = all(count is not None and count >= planning.DENSE for count in counts)

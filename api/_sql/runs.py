@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import _rules as rules
@@ -35,6 +36,23 @@ RUN_TEXT = (
 
 _SET_PARAM = upsert("run_params", ("run_id", "key", "kind", "num", "text"), ("run_id", "key"))
 _SET_ENVIRONMENT = upsert("run_environment", ("run_id", "packages", "git_diff", "git_diff_truncated"), ("run_id",))
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a page of ``list_runs`` asks the database for.
+
+    Attributes:
+        query: The runs to keep (``None``: all).
+        keys: The order (then newest first).
+        count: How many rows to read: one more than the page holds, to tell whether another follows.
+        cursor: The last run of the page before (``None``: the first page).
+    """
+
+    query: Query | None
+    keys: tuple[SortKey, ...]
+    count: int
+    cursor: str | None
 
 
 class Runs(StorePart):
@@ -136,23 +154,15 @@ class Runs(StorePart):
             except InvalidInput:
                 raise malformed_cursor(cursor) from None
         with self.db.read() as conn:
-            rows = self._select_runs(conn, now, query, keys, limit + 1, cursor)
+            rows = self._select_runs(conn, now, Page(query, keys, limit + 1, cursor))
         runs = [self._run(r, now) for r in rows[:limit]]
         next_cursor = rows[limit - 1][0] if len(rows) > limit else None
         return RunPage(runs, next_cursor)
 
-    def _select_runs(
-        self,
-        conn: Connection,
-        now: float,
-        query: Query | None,
-        keys: tuple[SortKey, ...],
-        count: int,
-        cursor: str | None,
-    ) -> list[Any]:
+    def _select_runs(self, conn: Connection, now: float, page: Page) -> list[Any]:
         """The rows of a page of ``list_runs``: how the database is best asked for them (a store
         whose database plans less well than PostgreSQL's chooses here)."""
-        return self._rows(conn, self.compiler(now, self.lost_after), query, keys, count, cursor)
+        return self._rows(conn, self.compiler(now, self.lost_after), page.query, page.keys, page.count, page.cursor)
 
     def _rows(
         self,
