@@ -49,7 +49,7 @@ class Database(Protocol):
     """A store's database, as its parts use it."""
 
     def read(self) -> AbstractContextManager[Connection]:
-        """A connection for reads that see one moment of the database."""
+        """A connection for reads (in one snapshot where the database offers it cheaply)."""
         ...
 
     def write(self) -> AbstractContextManager[Connection]:
