@@ -167,8 +167,9 @@ def postgres_cluster() -> Iterator[Cluster]:
     (``TEMPLATE_DATABASE``): each test's database is a copy of it (see ``_postgres``)."""
     from runhistory.api._postgres import PostgresStore
 
-    cluster = Cluster().start()
+    cluster = Cluster()
     try:
+        cluster.start()
         cluster.execute(f"CREATE DATABASE {TEMPLATE_DATABASE}")
         PostgresStore(cluster.dsn(TEMPLATE_DATABASE), blobs=folder_blobs(cluster.folder)).close()
         yield cluster

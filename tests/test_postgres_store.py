@@ -262,8 +262,9 @@ def test_a_forked_child_opens_connections_of_its_own(open_store: Callable[[], Po
 
 @pytest.mark.slow
 def test_a_stopped_server_is_said_clearly_and_a_restarted_one_is_used_again(tmp_path: Path) -> None:
-    cluster = Cluster().start()
+    cluster = Cluster()
     try:
+        cluster.start()
         dsn = cluster.dsn().replace("postgres@", "postgres:hunter2@")
         store = PostgresStore(dsn, blobs=folder_blobs(tmp_path))
         assert "hunter2" not in store.location and str(cluster.port) in store.location
