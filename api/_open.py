@@ -79,3 +79,40 @@ def open_store(
     from ._embedded import EmbeddedStore
 
     return EmbeddedStore(default_home(settings) if home is None else home)
+
+
+def open_team_store(db: str, blobs: str | None) -> Store:
+    """The team backend: runs, series and assets in the PostgreSQL database ``db``, file
+    contents in ``blobs`` (``s3://bucket/prefix`` with the usual AWS variables, or a folder
+    every replica reaches).
+
+    Raises:
+        InvalidSetting: ``blobs`` is missing or names nothing usable.
+        StoreUnavailable: the database or the bucket cannot be reached.
+    """
+    from ._settings import BLOBS_ENV, InvalidSetting, check_blobs_url
+
+    if not blobs:
+        raise InvalidSetting(
+            f"a PostgreSQL store keeps file contents apart: give --blobs (or {BLOBS_ENV}), "
+            "an s3://bucket/prefix URL or a folder"
+        )
+    check_blobs_url(blobs, "--blobs")
+    from ._blobs import BlobStore
+
+    blob_store: BlobStore
+    if blobs.startswith("s3://"):
+        from ._s3 import S3Blobs
+
+        blob_store = S3Blobs.from_url(blobs)
+        blob_store.check()
+    else:
+        from ._embedded.blobs import LocalBlobs
+
+        folder = Path(blobs.removeprefix("file://")).expanduser().resolve()
+        for part in ("blobs", "tmp"):
+            (folder / part).mkdir(parents=True, exist_ok=True)
+        blob_store = LocalBlobs(folder / "blobs", folder / "tmp")
+    from ._postgres import PostgresStore
+
+    return PostgresStore(db, blobs=blob_store)

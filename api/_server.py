@@ -665,15 +665,25 @@ def serve(
     json_body_timeout: float = JSON_BODY_TIMEOUT,
     send_timeout: float = SEND_STALL_TIMEOUT,
     sweep_interval: float = SWEEP_INTERVAL,
-) -> None:
-    """Run the server until SIGINT/SIGTERM (in-flight requests finish first).
+    workers: int = 1,
+) -> int:
+    """Run the server until SIGINT/SIGTERM (in-flight requests finish first); returns
+    the exit code (0 unless a worker failed).
 
     The timeouts and the sweep interval default to the constants of the same
-    meaning in ``_limits`` (see the README's "history service").
+    meaning in ``_limits`` (see the README's "history service"). With ``workers``
+    above 1, that many processes serve the one port (see ``_workers``).
 
     Raises:
-        InvalidInput: a non-loopback ``host`` without a token and without ``insecure``.
+        InvalidInput: a non-loopback ``host`` without a token and without ``insecure``,
+            or ``workers`` out of its range.
     """
+    from ._workers import check_workers
+
+    try:
+        check_workers(workers)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
     if not is_loopback(host) and not token and not insecure:
         raise InvalidInput(
             f"refusing to serve on {host} without a token: anyone who can reach it could read and "
@@ -710,9 +720,15 @@ def serve(
         timeout_keep_alive=keep_alive_timeout,
     )
     print(
-        f"runhistory: serving {getattr(store, 'home', store)} on http://{shown}:{bound}"
-        + (" (token required)" if token else ""),
+        f"runhistory: serving {store.location} on http://{shown}:{bound}"
+        + (" (token required)" if token else "")
+        + (f" with {workers} workers" if workers > 1 else ""),
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    if workers == 1:
+        uvicorn.Server(config).run(sockets=[sock])
+        return 0
+    from ._workers import run_workers
+
+    return run_workers(lambda: uvicorn.Server(config).run(sockets=[sock]), workers)

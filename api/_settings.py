@@ -35,6 +35,10 @@ MAX_FILE_SIZE_ENV = "RUNHISTORY_MAX_FILE_SIZE"
 SPOOL_AFTER_ENV = "RUNHISTORY_SPOOL_AFTER"
 #: Seconds a logger waits at exit for a server that is away.
 EXIT_TIMEOUT_ENV = "RUNHISTORY_EXIT_TIMEOUT"
+#: The team backend's database for ``runhistory serve`` (``postgresql://…``).
+DB_ENV = "RUNHISTORY_DB"
+#: Where the team backend keeps file contents: ``s3://bucket/prefix`` or a folder.
+BLOBS_ENV = "RUNHISTORY_BLOBS"
 
 #: Defaults of the variables above that have one.
 SPOOL_AFTER = 10.0
@@ -61,6 +65,8 @@ class Settings:
         max_file_size: The per-file upload limit, in bytes.
         spool_after: Seconds of outage before values go to the spool.
         exit_timeout: Seconds to wait at exit for an absent server.
+        db: The team backend's database URL, when set.
+        blobs: Where the team backend keeps file contents, when set.
     """
 
     home: Path | None = None
@@ -72,6 +78,8 @@ class Settings:
     max_file_size: int = MAX_ARTIFACT_SIZE
     spool_after: float = SPOOL_AFTER
     exit_timeout: float = EXIT_TIMEOUT
+    db: str | None = None
+    blobs: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +101,7 @@ class Settings:
         if run_id is not None and not _RUN_ID.fullmatch(run_id):
             raise InvalidSetting(f"{RUN_ID_ENV}={run_id!r} is not a run id (32 lowercase hex digits)")
         home, token_file = get(HOME_ENV), get(TOKEN_FILE_ENV)
+        db, blobs = get(DB_ENV), get(BLOBS_ENV)
         return cls(
             home=None if home is None else Path(home).expanduser(),
             url=url,
@@ -105,7 +114,36 @@ class Settings:
             ),
             spool_after=_number(get(SPOOL_AFTER_ENV), SPOOL_AFTER_ENV, SPOOL_AFTER, "a number of seconds"),
             exit_timeout=_number(get(EXIT_TIMEOUT_ENV), EXIT_TIMEOUT_ENV, EXIT_TIMEOUT, "a number of seconds"),
+            db=None if db is None else check_db_url(db, DB_ENV),
+            blobs=None if blobs is None else check_blobs_url(blobs, BLOBS_ENV),
         )
+
+
+def check_db_url(url: str, where: str) -> str:
+    """``url`` when it names a PostgreSQL database (``postgresql://`` or ``postgres://``).
+
+    Raises:
+        InvalidSetting: it does not; the message names ``where`` it came from.
+    """
+    if not re.match(r"postgres(ql)?://", url):
+        raise InvalidSetting(f"{where}={_shown(url)!r} is not a postgresql:// URL")
+    return url
+
+
+def check_blobs_url(url: str, where: str) -> str:
+    """``url`` when it names a bucket (``s3://bucket/prefix``) or a folder (a path, or ``file://``).
+
+    Raises:
+        InvalidSetting: it does not; the message names ``where`` it came from.
+    """
+    if re.match(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)", url) or url.startswith(("file://", "/", "~", ".")):
+        return url
+    raise InvalidSetting(f"{where}={url!r} is neither an s3://bucket/prefix URL nor a folder")
+
+
+def _shown(url: str) -> str:
+    """``url`` without a password in it (it may be shown or logged)."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def _number(text: str | None, name: str, default: float, what: str) -> float:
@@ -119,3 +157,53 @@ def _number(text: str | None, name: str, default: float, what: str) -> float:
     if value < 0 or not math.isfinite(value):
         raise InvalidSetting(f"{name}={text!r} must be a finite number, 0 or more")
     return value
+
+
+#: What a ``runhistory serve --config FILE`` TOML file may set, and the type of each.
+SERVE_CONFIG_KEYS: dict[str, type] = {
+    "host": str,
+    "port": int,
+    "home": str,
+    "db": str,
+    "blobs": str,
+    "token_file": str,
+    "workers": int,
+    "max_file_size": int,
+    "insecure": bool,
+}
+
+
+def read_serve_config(path: str | os.PathLike[str]) -> dict[str, object]:
+    """The settings a TOML file gives ``runhistory serve`` (``SERVE_CONFIG_KEYS``, at the top
+    level or in a ``[serve]`` table). The command line and ``RUNHISTORY_*`` variables win over it.
+
+    Raises:
+        InvalidSetting: the file cannot be read, is not TOML, or holds a key it may not,
+            or a value of the wrong type; the message names the file and the key.
+    """
+    import tomllib
+
+    where = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as error:
+        raise InvalidSetting(f"cannot read the config file {where!r}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidSetting(f"the config file {where!r} is not TOML: {error}") from None
+    table = doc.get("serve", doc) if isinstance(doc.get("serve"), dict) else doc
+    found: dict[str, object] = {}
+    for key, value in table.items():
+        kind = SERVE_CONFIG_KEYS.get(key)
+        if kind is None:
+            known = ", ".join(sorted(SERVE_CONFIG_KEYS))
+            raise InvalidSetting(f"the config file {where!r} sets {key!r}, which is none of: {known}")
+        if type(value) is not kind:
+            what = {str: "text", int: "a whole number", bool: "true or false"}[kind]
+            raise InvalidSetting(f"the config file {where!r} sets {key} to {value!r}: it must be {what}")
+        found[key] = value
+    if "db" in found:
+        check_db_url(str(found["db"]), f"{where}: db")
+    if "blobs" in found:
+        check_blobs_url(str(found["blobs"]), f"{where}: blobs")
+    return found

@@ -31,6 +31,7 @@ from runhistory.api import (
 from runhistory.api._limits import MAX_ARTIFACT_SIZE, MAX_PAGE_SIZE
 from runhistory.api._safe_text import safe_line
 from runhistory.api._transfer import Progress
+from runhistory.api._workers import MAX_WORKERS
 
 PROG = "runhistory"
 
@@ -511,15 +512,48 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from runhistory.api._server import serve
+    from runhistory.api._settings import Settings, read_serve_config
 
-    if args.url:
-        raise UsageError("serve serves an embedded store: give --home (or RUNHISTORY_HOME), not --url")
-    token = find_token(args.token, args.token_file)
-    from runhistory.api import EmbeddedStore, default_home
+    if getattr(args, "url", None):
+        raise UsageError("serve serves a store it opens itself: give --home or --db, not --url")
+    # The command line, then RUNHISTORY_* variables, then the config file, then the defaults.
+    config = read_serve_config(args.config) if args.config else {}
+    settings = Settings.from_environ()
 
-    store = EmbeddedStore(Path(args.home).expanduser() if args.home else default_home())
-    serve(store, host=args.host, port=args.port, token=token, insecure=args.insecure, max_file_size=args.max_file_size)
-    return 0
+    def pick(name: str, from_env: object, default: Any) -> Any:
+        given = getattr(args, name, None)
+        if given is not None:
+            return given
+        if from_env is not None:
+            return from_env
+        return config.get(name, default)
+
+    db = pick("db", settings.db, None)
+    blobs = pick("blobs", settings.blobs, None)
+    home = pick("home", settings.home, None)
+    token_file = pick("token_file", settings.token_file, None)
+    token = find_token(args.token, token_file)
+    if db:
+        if getattr(args, "home", None):
+            raise UsageError("give --home (an embedded store) or --db (PostgreSQL), not both")
+        from runhistory.api._open import open_team_store
+
+        store: Store = open_team_store(db, blobs)
+    else:
+        if blobs:
+            raise UsageError("--blobs (or RUNHISTORY_BLOBS) goes with --db: an embedded store keeps its own files")
+        from runhistory.api import EmbeddedStore, default_home
+
+        store = EmbeddedStore(Path(home).expanduser() if home else default_home())
+    return serve(
+        store,
+        host=pick("host", None, "127.0.0.1"),
+        port=pick("port", None, 5100),
+        token=token,
+        insecure=args.insecure or bool(config.get("insecure", False)),
+        max_file_size=pick("max_file_size", None, MAX_ARTIFACT_SIZE),
+        workers=pick("workers", None, 1),
+    )
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -672,9 +706,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="name of the run")
     run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD …", help="the command to run")
 
-    serve = command("serve", cmd_serve, "serve the embedded store over HTTP to a team")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=5100, help="port (default 5100; 0 picks a free one)")
+    serve = command("serve", cmd_serve, "serve a store over HTTP to a team (embedded, or PostgreSQL + S3)")
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 5100; 0 picks a free one)")
+    serve.add_argument(
+        "--db",
+        default=None,
+        metavar="postgresql://…",
+        help="keep runs, series and assets in this PostgreSQL database (default: RUNHISTORY_DB; "
+        "else the embedded store)",
+    )
+    serve.add_argument(
+        "--blobs",
+        default=None,
+        metavar="s3://BUCKET/PREFIX",
+        help="with --db: where file contents go, a bucket (credentials from the AWS_* variables) "
+        "or a folder every replica reaches (default: RUNHISTORY_BLOBS)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"server processes on the one port (default 1, at most {MAX_WORKERS})",
+    )
+    serve.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="a TOML file of these settings (host, port, home, db, blobs, token_file, workers, "
+        "max_file_size, insecure); the command line and RUNHISTORY_* variables win over it",
+    )
     serve.add_argument(
         "--token",
         help="bearer token every request must carry (default: RUNHISTORY_TOKEN); "
@@ -684,7 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-file-size",
         type=int,
-        default=MAX_ARTIFACT_SIZE,
+        default=None,
         metavar="BYTES",
         help="largest artifact accepted (default 512 MiB)",
     )

@@ -21,7 +21,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -160,27 +160,44 @@ class Database:
             return self._pool
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection of the pool, given back when the block ends (see ``_suspect``)."""
-        with self._pool_here().connection() as conn:
-            try:
-                yield conn
-            except psycopg.OperationalError:
-                if conn.broken:
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of the pool in a transaction, committed when the block ends (see ``_suspect``).
+
+        A connection the server dropped while it sat in the pool (a restart, a failover) fails
+        at ``BEGIN``, before anything of the call was sent: the call is then begun once more,
+        on a connection the server has just given, so a restarted server costs no call an error.
+        """
+        for attempt in range(2):
+            with ExitStack() as stack:
+                conn = stack.enter_context(self._pool_here().connection())
+                try:
+                    stack.enter_context(conn.transaction())
+                except psycopg.OperationalError:
+                    if not conn.broken:
+                        raise
                     self._suspect = True
-                raise
+                    if attempt:
+                        raise
+                    continue  # the broken connection goes back, and the pool drops it
+                try:
+                    yield conn
+                except psycopg.OperationalError:
+                    if conn.broken:
+                        self._suspect = True
+                    raise
+                return
 
     @contextmanager
     def read(self) -> Iterator[AnyConnection]:
         """A read-only transaction that sees one moment of the database."""
-        with self._connection() as conn, conn.transaction():
+        with self._transaction() as conn:
             conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield Connection(conn)
 
     @contextmanager
     def write(self) -> Iterator[AnyConnection]:
         """One write transaction: committed when the block ends, rolled back when it raises."""
-        with self._connection() as conn, conn.transaction():
+        with self._transaction() as conn:
             yield Connection(conn)
 
     def locking(self, mode: LockMode) -> str:
