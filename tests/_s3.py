@@ -25,6 +25,8 @@ from ._server import unused_port
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
+    from runhistory.api._s3 import S3Blobs
+
 ACCESS_KEY = "runhistory-tests"
 SECRET_KEY = "runhistory-tests-secret"
 #: The bucket the service makes as it starts. Tests share it, each under a prefix of its own
@@ -154,6 +156,21 @@ class SeaweedFS:
             ),
         )
         return self._client
+
+    def environ(self) -> dict[str, str]:
+        """The AWS variables a process needs to use this service (its endpoint and credentials)."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": "us-east-1",
+        }
+
+    def blobs(self) -> S3Blobs:
+        """An ``S3Blobs`` on a prefix of ``BUCKET`` no other test uses."""
+        from runhistory.api._s3 import S3Blobs
+
+        return S3Blobs(BUCKET, self.new_prefix(), environ=self.environ())
 
     def new_prefix(self) -> str:
         """A key prefix in ``BUCKET`` no other test uses."""

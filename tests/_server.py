@@ -27,16 +27,25 @@ class Server:
     """``runhistory serve`` in a subprocess; ``url`` once it answers.
 
     ``settings`` are keyword arguments of ``serve()`` (timeouts, intervals) that the CLI does not take.
+    With ``--db`` among ``args`` it serves that database instead of the embedded store in
+    ``home``; ``env`` adds variables (the AWS ones of a bucket).
     """
 
     def __init__(
-        self, home: Path, *args: str, port: int = 0, token: str | None = None, settings: dict[str, float] | None = None
+        self,
+        home: Path,
+        *args: str,
+        port: int = 0,
+        token: str | None = None,
+        settings: dict[str, float] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.home = home
         self.args = args
         self.token = token
         self.port = port
         self.settings = settings
+        self.env = env or {}
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -46,8 +55,7 @@ class Server:
             "-m",
             "runhistory.app.cli",
             "serve",
-            "--home",
-            str(self.home),
+            *([] if "--db" in self.args else ["--home", str(self.home)]),
             "--port",
             str(self.port),
             *self.args,
@@ -64,7 +72,9 @@ class Server:
                     f"serve(EmbeddedStore({str(self.home)!r}), port={self.port}, token={self.token!r}, **{self.settings!r})\n"
                 ),
             ]
-        self.process = subprocess.Popen(command, env=clean_env(self.home), stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            command, env=clean_env(self.home, **self.env), stderr=subprocess.PIPE, text=True
+        )
         assert self.process.stderr is not None
         line = self.process.stderr.readline()
         found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
