@@ -116,7 +116,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     queries itself: its second run is left out.
     """
     same = [
-        item for item in items if _params(item).get("store") == "postgres" and _params(item).get("plan") == "probes"
+        item
+        for item in items
+        if _params(item).get("store") in ("postgres", "team_http") and _params(item).get("plan") == "probes"
     ]
     if same:
         config.hook.pytest_deselected(items=same)
@@ -131,7 +133,7 @@ def _params(item: pytest.Item) -> dict[str, object]:
 
 
 #: The backends the contract tests run on; each is the fixture ``<name>_store``.
-BACKENDS = ["embedded", "http", "postgres"]
+BACKENDS = ["embedded", "http", "postgres", "team_http"]
 
 
 @pytest.fixture
@@ -186,14 +188,23 @@ def postgres_dsn(postgres_cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_store(postgres_dsn: str, tmp_path: Path) -> Iterator[Store]:
-    """A PostgreSQL store on a fresh database, its blobs in a folder."""
+def postgres_store(postgres_dsn: str, seaweedfs: SeaweedFS, tmp_path: Path) -> Iterator[Store]:
+    """The team backend: a PostgreSQL store on a fresh database, its blobs in an S3 bucket
+    (a prefix of the test's own on the worker's SeaweedFS)."""
     from runhistory.api._postgres import PostgresStore
 
-    blobs = folder_blobs(tmp_path)
-    store = PostgresStore(postgres_dsn, blobs=blobs, staging=blobs.tmp)
+    store = PostgresStore(postgres_dsn, blobs=seaweedfs.blobs(), staging=tmp_path / "staging")
     yield store
     store.close()
+
+
+@pytest.fixture
+def team_http_store(postgres_store: Store) -> Iterator[Store]:
+    """An HTTP store answered by a server app over the team backend (``postgres_store``), in this process."""
+    from ._inprocess import in_process
+
+    with in_process(postgres_store) as store:
+        yield store
 
 
 @pytest.fixture(params=BACKENDS)
