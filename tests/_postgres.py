@@ -114,7 +114,11 @@ class Cluster:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def restart(self) -> None:
-        """Start the stopped server again, on the same port."""
+        """Start the stopped server again, on the same port (``execute`` connects anew: the stop
+        cut its connection)."""
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
         self._start()
 
     def _start(self) -> None:
