@@ -168,9 +168,13 @@ class SeaweedFS:
 
     def blobs(self) -> S3Blobs:
         """An ``S3Blobs`` on a prefix of ``BUCKET`` no other test uses."""
+        return self.blobs_at(self.new_prefix())
+
+    def blobs_at(self, prefix: str) -> S3Blobs:
+        """An ``S3Blobs`` on ``prefix`` of ``BUCKET``."""
         from runhistory.api._s3 import S3Blobs
 
-        return S3Blobs(BUCKET, self.new_prefix(), environ=self.environ())
+        return S3Blobs(BUCKET, prefix, environ=self.environ())
 
     def new_prefix(self) -> str:
         """A key prefix in ``BUCKET`` no other test uses."""

@@ -5,6 +5,7 @@ nothing lost and nothing stored twice."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -235,3 +236,37 @@ def test_a_config_file_is_checked_key_by_key(tmp_path: Path, text: str, message:
     assert message in str(raised.value) and str(config) in str(raised.value)
     with pytest.raises(InvalidSetting, match="cannot read the config file"):
         read_serve_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.slow
+def test_the_bucket_gone_during_an_upload_through_the_server_is_a_clear_error_and_leaves_nothing(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """SeaweedFS killed while a 32 MiB file streams through a replica into it: the client gets a
+    clear error; with the bucket back, no artifact and no blob is there, and the same upload works."""
+    from runhistory.api import HttpStore, NewRun, StoreUnavailable
+    from runhistory.api._s3 import PART_SIZE
+
+    from ._s3 import BUCKET
+    from ._s3 import SeaweedFS as OwnSeaweedFS
+    from .test_blobs import Generated
+
+    service = OwnSeaweedFS(tmp_path / "seaweedfs").start()
+    server = Server(tmp_path / "replica", "--db", postgres_dsn, "--blobs", f"s3://{BUCKET}/p", env=service.environ())
+    try:
+        server.start()
+        client = HttpStore(server.url)
+        run = client.create_run(NewRun(experiment="team"))
+        source = Generated(4 * PART_SIZE, lambda _: service.kill(), after=2 * PART_SIZE + 1)
+        with pytest.raises(StoreUnavailable, match=rf"S3 bucket '{BUCKET}' at .* cannot be reached"):
+            client.put_artifact(run.id, "weights.bin", io.BufferedReader(source))
+        service.start()
+        assert client.list_artifacts(run.id) == []
+        assert list(service.blobs_at("p").all()) == []
+        again = Generated(4 * PART_SIZE)
+        stored = client.put_artifact(run.id, "weights.bin", io.BufferedReader(again))
+        assert stored.sha256 == again.sha256() and stored.size == 4 * PART_SIZE
+        client.close()
+    finally:
+        server.stop()
+        service.stop()
