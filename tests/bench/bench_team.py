@@ -14,10 +14,14 @@ points through ``RUNHISTORY_URL`` with ``get_logger().log()`` then ``flush()``;
 MLflow's through ``MlflowClient.log_batch`` of 1,000 metrics), timed from the
 moment all are told to go to the last one done. Every point is counted back.
 
-The table: points per second for 8 and 32 writers through one replica, one
-behind nginx, and two behind nginx (target ≥ 300,000, and more with two than
-with one), and MLflow's server with 8 writers. The query, series and artifact measures of the team backend are not
-here yet.
+The first table: points per second for 8 and 32 writers through one replica,
+one behind nginx, and two behind nginx (target ≥ 300,000, and more with two
+than with one), and MLflow's server with 8 writers. The second, through one
+replica (``HttpStore``, medians of 9): the first page of 100,000 runs (rows
+copied into PostgreSQL from the store ``bench_queries.py`` builds), a filtered
+and sorted query, a 1M-point series read at 1,000 points, and a 1 GiB artifact
+up and down (streamed through the replica into S3 and back) with the replica's
+peak RSS before and after.
 """
 
 from __future__ import annotations
@@ -51,6 +55,98 @@ from tests._s3 import BUCKET, SeaweedFS  # noqa: E402
 TARGET = 300_000
 #: Points all writers log together, per measure (MLflow's: a tenth, it is slower).
 TOTAL_POINTS = 2_000_000
+#: Runs in the store the queries are asked of.
+RUNS = 100_000
+#: Points of the series read downsampled, and the points it is read at.
+SERIES_POINTS = 1_000_000
+SERIES_READ = 1_000
+#: The artifact sent up and read back through a replica, in MiB.
+ARTIFACT_MB = 1024
+#: Repetitions of each query and read (the median is quoted).
+REPS = 9
+
+
+def fill_runs(cluster: Cluster, database: str, runs: int, tmp: Path) -> None:
+    """``runs`` runs of ``bench_queries.py`` (10 params, 5 metrics each) in ``database``: built in
+    an embedded store, then its rows copied over with COPY (the schemas are the same tables)."""
+    import sqlite3
+
+    import psycopg
+    from bench_queries import build_runhistory
+
+    home = tmp / "queries-store"
+    build_runhistory(home, runs)
+    source = sqlite3.connect(home / "runhistory.sqlite3")
+    with psycopg.connect(cluster.dsn(database), autocommit=True) as target:
+        for table in ("runs", "run_params", "metrics", "latest_values"):
+            rows = source.execute(f"SELECT * FROM {table}")
+            columns = [d[0] for d in rows.description if d[0] != "id" or table == "runs"]
+            picked = [i for i, d in enumerate(rows.description) if d[0] in columns]
+            names = ", ".join(f'"{c}"' for c in columns)
+            with target.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[i] for i in picked])
+        target.execute("ANALYZE")
+    source.close()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _median_ms(call: Any, reps: int = REPS) -> float:
+    import statistics
+
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def reads(url: str, replica: TeamReplica, tmp: Path, runs: int, points: int, artifact_mb: int) -> list[tuple[str, str]]:
+    """The queries, the downsampled read and the artifact, through ``url`` (one replica)."""
+    from runhistory.api import HttpStore, NewRun
+    from runhistory.api._models import SeriesBatch
+
+    out: list[tuple[str, str]] = []
+    with HttpStore(url) as store:
+        first = _median_ms(lambda: store.list_runs(limit=50))
+        out.append((f"first page of 50 of {runs:,} runs, newest first", f"{first:.1f} ms"))
+        where, sort = "params.optimizer = adam and metrics.val/accuracy > 0.9", "metrics.val/accuracy desc"
+        page = store.list_runs(limit=50, where=where, sort=sort)
+        assert page.runs, "the filter found nothing"
+        filtered = _median_ms(lambda: store.list_runs(limit=50, where=where, sort=sort))
+        out.append((f"`{where}`, sort `{sort}`, first 50", f"{filtered:.1f} ms"))
+        run = store.create_run(NewRun(experiment="series"))
+        step = 50_000
+        for start in range(0, points, step):
+            values = [float(i % 977) for i in range(start, start + step)]
+            store.append_metrics(run.id, {"x": SeriesBatch("number", values, [None] * step, [time.time()] * step)})
+        series = store.read_series(run.id, "x", max_points=SERIES_READ)
+        assert len(series.values) <= SERIES_READ
+        read = _median_ms(lambda: store.read_series(run.id, "x", max_points=SERIES_READ))
+        out.append((f"a {points:,}-point series read at {SERIES_READ:,} points", f"{read:.1f} ms"))
+        big = tmp / "artifact.bin"
+        with open(big, "wb") as f:
+            block = bytes(range(256)) * 4096
+            for i in range(artifact_mb):
+                f.write(block[i % 256 :] + block[: i % 256])
+        before = replica.memory()["handler_hwm_mb"]
+        t0 = time.perf_counter()
+        with open(big, "rb") as f:
+            stored = store.put_artifact(run.id, "model.bin", f)
+        up = artifact_mb / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with store.open_artifact(run.id, "model.bin") as f:
+            while f.read(1 << 20):
+                pass
+        down = artifact_mb / (time.perf_counter() - t0)
+        after = replica.memory()["handler_hwm_mb"]
+        big.unlink()
+        assert stored.size == artifact_mb << 20
+        out.append((f"a {artifact_mb:,} MiB artifact up, through the replica", f"{up:.0f} MiB/s"))
+        out.append(("the same artifact down, through the replica", f"{down:.0f} MiB/s"))
+        out.append(("the replica's peak RSS before and after both", f"{before:.0f} → {after:.0f} MiB"))
+    return out
 
 
 class TeamReplica(RunhistoryServer):
@@ -133,11 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="points / 10: a smoke run")
     parser.add_argument("--no-mlflow", action="store_true", help="skip MLflow")
     args = parser.parse_args(argv)
-    total = TOTAL_POINTS // (10 if args.quick else 1)
+    scale = 10 if args.quick else 1
+    total = TOTAL_POINTS // scale
     tmp = Path(tempfile.mkdtemp(prefix="bench-team-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     cluster = Cluster().start()
     s3 = SeaweedFS(tmp / "seaweedfs").start()
     rows: list[tuple[str, str, float, str]] = []
+    read_rows: list[tuple[str, str]] = []
     try:
         # One replica straight, then behind nginx (what the balancer costs), then two behind it.
         for replicas, balanced in ((1, False), (1, True), (2, True)):
@@ -167,6 +265,17 @@ def main(argv: list[str] | None = None) -> int:
                         balancer.stop()
                     for s in servers:
                         s.stop()
+        print("  runhistory: queries, a series, an artifact …", file=sys.stderr, flush=True)
+        database = cluster.new_database()
+        replica = TeamReplica(
+            tmp / "replica-reads", cluster.dsn(database), f"s3://{BUCKET}/{s3.new_prefix()}", s3.environ()
+        )
+        replica.start()
+        try:
+            fill_runs(cluster, database, RUNS // scale, tmp)
+            read_rows = reads(replica.url, replica, tmp, RUNS // scale, SERIES_POINTS // scale, ARTIFACT_MB // scale)
+        finally:
+            replica.stop()
         if not args.no_mlflow and mlflow_installed():
             database = cluster.new_database()
             server = MlflowTeam(tmp / "mlflow", cluster.dsn(database), s3)
@@ -189,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     for system, what, rate, _ in rows:
         met = "yes" if rate >= TARGET else "**NO**"
         print(f"| {system} | {what} | {rate:,.0f} | ≥ {TARGET:,} | {met if system == 'runhistory' else '—'} |")
+    print()
+    print("| through one replica | runhistory |")
+    print("|---|---|")
+    for what, figure in read_rows:
+        print(f"| {what} | {figure} |")
     return 0
 
 
