@@ -61,6 +61,14 @@ class BlobStore(Protocol):
         """Every blob with when it was stored (epoch seconds), for garbage collection."""
         ...
 
+    def size(self, sha256: str) -> int | None:
+        """The blob's size in bytes (``None`` when it is not there)."""
+        ...
+
+    def sweep(self) -> int:
+        """Remove what interrupted uploads left behind, once it is stale; how many went."""
+        ...
+
 
 def too_large(path: str, size: int | str, limit: int) -> ArtifactTooLarge:
     """The error for an artifact ``path`` of ``size`` bytes, past ``limit``."""

@@ -22,6 +22,7 @@ The hierarchy::
     ├── StoreReadOnly         the store cannot be written (it can still be read)
     ├── StoreUnavailable      the server cannot be reached (worth trying again)
     │   └── BadResponse       its answer is not what a runhistory server sends
+    ├── MigrationConflict     the target of a migrate holds other contents under the same names
     ├── Unauthorized          the server wants another token
     └── LoggingError          a logged value could not be stored
 """
@@ -100,6 +101,19 @@ class ParamConflict(InvalidInput):
 
     def __init__(self, message: str, keys: Sequence[str] = ()) -> None:
         self.keys = list(keys)
+        super().__init__(message)
+
+
+class MigrationConflict(RunhistoryError):
+    """The store ``runhistory migrate`` copies into holds a run (or an asset version) of the same
+    id with other contents, not copied from here or changed there since; nothing is overwritten.
+
+    Attributes:
+        names: The runs' ids and the assets' ``name:version`` that differ.
+    """
+
+    def __init__(self, message: str, names: Sequence[str] = ()) -> None:
+        self.names = list(names)
         super().__init__(message)
 
 

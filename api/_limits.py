@@ -64,6 +64,10 @@ LOST_AFTER = 60.0
 #: How long a batch's idempotency key is remembered, in seconds (7 days).
 BATCH_KEY_TTL = 7 * 24 * 3600.0
 
+#: Seconds a blob no row names is left alone by ``runhistory gc``: a blob is put before the
+#: row that names it is committed, and an upload that has not committed yet is no orphan (1 hour).
+GC_GRACE = 3600.0
+
 #: Largest integer magnitude a number metric or step may have (int64).
 MAX_INT = 2**63 - 1
 

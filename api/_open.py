@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._errors import InvalidInput
 from ._settings import HOME_ENV, TOKEN_ENV, TOKEN_FILE_ENV, URL_ENV, Settings
 from ._store import Store
+
+if TYPE_CHECKING:
+    from ._postgres import PostgresStore
 
 __all__ = ["HOME_ENV", "TOKEN_ENV", "TOKEN_FILE_ENV", "URL_ENV", "default_home", "find_token", "open_store"]
 
@@ -81,7 +85,7 @@ def open_store(
     return EmbeddedStore(default_home(settings) if home is None else home)
 
 
-def open_team_store(db: str, blobs: str | None) -> Store:
+def open_team_store(db: str, blobs: str | None) -> PostgresStore:
     """The team backend: runs, series and assets in the PostgreSQL database ``db``, file
     contents in ``blobs`` (``s3://bucket/prefix`` with the usual AWS variables, or a folder
     every replica reaches).

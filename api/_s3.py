@@ -302,6 +302,10 @@ class S3Blobs:
         """Whether the blob is stored."""
         return self._size(self.key(_checked(sha256))) is not None
 
+    def size(self, sha256: str) -> int | None:
+        """The blob's size in bytes (``None`` when it is not there)."""
+        return self._size(self.key(_checked(sha256)))
+
     def delete(self, sha256: str) -> None:
         """Remove the blob (nothing happens when it is not there)."""
         with self._answers(f"deleting blob {sha256}"):

@@ -13,7 +13,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from runhistory.api import (
     RUN_STATUSES,
@@ -28,10 +28,15 @@ from runhistory.api import (
     find_token,
     open_store,
 )
-from runhistory.api._limits import MAX_ARTIFACT_SIZE, MAX_PAGE_SIZE
+from runhistory.api._limits import GC_GRACE, MAX_ARTIFACT_SIZE, MAX_PAGE_SIZE
 from runhistory.api._safe_text import safe_line
 from runhistory.api._transfer import Progress
 from runhistory.api._workers import MAX_WORKERS
+
+if TYPE_CHECKING:
+    from runhistory.api import EmbeddedStore
+    from runhistory.api._postgres import PostgresStore
+    from runhistory.api._settings import Settings
 
 PROG = "runhistory"
 
@@ -576,6 +581,121 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def _team_or_embedded(args: argparse.Namespace, what: str) -> EmbeddedStore | PostgresStore:
+    """The store ``what`` works on: the team backend (``--db``/``--blobs`` or RUNHISTORY_DB/BLOBS),
+    else the embedded store in ``--home``, which must exist (it is not made here)."""
+    from runhistory.api._open import open_team_store
+    from runhistory.api._settings import Settings, check_db_url
+
+    if getattr(args, "url", None):
+        raise UsageError(f"{what} works on a store's own database and files: give --home or --db, not --url")
+    settings = Settings.from_environ()
+    db = args.db or settings.db
+    blobs = args.blobs or settings.blobs
+    if db:
+        if args.home:
+            raise UsageError("give --home (an embedded store) or --db (PostgreSQL), not both")
+        return open_team_store(check_db_url(db, "--db"), blobs)
+    if args.blobs:
+        raise UsageError("--blobs (or RUNHISTORY_BLOBS) goes with --db: an embedded store keeps its own files")
+    return _embedded_here(args, settings)
+
+
+def _embedded_here(args: argparse.Namespace, settings: Settings) -> EmbeddedStore:
+    """The embedded store in ``--home`` (or RUNHISTORY_HOME, or the default folder); one must be there."""
+    from runhistory.api import EmbeddedStore, default_home
+    from runhistory.api._embedded.store import DB_NAME
+
+    home = Path(args.home).expanduser() if args.home else default_home(settings)
+    if not (home / DB_NAME).is_file():
+        raise RunhistoryError(f"there is no store in {home} ({DB_NAME} is missing): give --home DIR")
+    return EmbeddedStore(home)
+
+
+def _progress_line() -> tuple[Callable[[str], None] | None, Callable[[], None]]:
+    """A line of progress rewritten in place on stderr when it is a terminal; (callback, close)."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+
+    def update(line: str) -> None:
+        sys.stderr.write(f"\r{PROG}: {line}\x1b[K")
+        sys.stderr.flush()
+
+    def close() -> None:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+
+    return update, close
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from runhistory.api._migrate import Migrator, migration_doc
+    from runhistory.api._open import open_team_store
+    from runhistory.api._settings import Settings, check_db_url
+
+    if getattr(args, "url", None):
+        raise UsageError("migrate copies the embedded store in --home (or RUNHISTORY_HOME), not a server: drop --url")
+    settings = Settings.from_environ()
+    to = args.to or settings.db
+    if not to:
+        raise UsageError("give the team backend's database: --to postgresql://… (or RUNHISTORY_DB)")
+    source = _embedded_here(args, settings)
+    target = open_team_store(check_db_url(to, "--to"), args.blobs or settings.blobs)
+    progress, close = _progress_line()
+    try:
+        done = Migrator(source, target, progress=progress).run()
+    finally:
+        close()
+        source.close()
+        target.close()
+    doc = migration_doc(done)
+    if args.json:
+        _emit_json(doc)
+    else:
+        from .human import migration_view
+
+        _print(*migration_view(doc, source.location, target.location))
+    if not doc["verified"]:
+        _emit_error("the copy does not match this store: " + "; ".join(doc["problems"]), "MigrationNotVerified")
+        return 1
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    if args.grace < 0:
+        raise UsageError(f"--grace is a number of seconds, 0 or more; got {args.grace:g}")
+    store = _team_or_embedded(args, "gc")
+    try:
+        garbage = store.collect_garbage(grace=args.grace, dry_run=args.dry_run)
+    finally:
+        store.close()
+    doc = {
+        "dry_run": garbage.dry_run,
+        "grace": args.grace,
+        "deleted": 0 if garbage.dry_run else len(garbage.orphans),
+        "bytes": 0 if garbage.dry_run else garbage.orphan_bytes,
+        "would_delete": len(garbage.orphans) if garbage.dry_run else 0,
+        "would_free": garbage.orphan_bytes if garbage.dry_run else 0,
+        "kept_young": garbage.young,
+        "kept_named": garbage.named,
+        "temporary": garbage.temporary,
+        "blobs": [{"sha256": sha256, "size": size} for sha256, size in garbage.orphans],
+    }
+    if args.json:
+        _emit_json(doc)
+        return 0
+    verb = "would delete" if garbage.dry_run else "deleted"
+    for sha256, size in garbage.orphans:
+        print(f"{verb} {sha256} ({size:,} bytes)")
+    print(
+        f"{verb} {len(garbage.orphans)} blob{'s' if len(garbage.orphans) != 1 else ''} no row names "
+        f"({garbage.orphan_bytes:,} bytes) in {store.location}; kept {garbage.young} younger than "
+        f"{args.grace:g} s and {garbage.named} in use"
+        + ("" if garbage.temporary is None else f"; removed {garbage.temporary} stale temporary uploads")
+    )
+    return 0
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from .tui import run_tui
 
@@ -750,6 +870,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="largest artifact accepted (default 512 MiB)",
     )
+
+    migrate = command(
+        "migrate", cmd_migrate, "copy the embedded store into the team backend, exactly (resumable, verified)"
+    )
+    migrate.add_argument(
+        "--to",
+        default=None,
+        metavar="postgresql://…",
+        help="the team backend's PostgreSQL database (default: RUNHISTORY_DB)",
+    )
+    migrate.add_argument(
+        "--blobs",
+        default=None,
+        metavar="s3://BUCKET/PREFIX",
+        help="where the team backend keeps file contents: a bucket (credentials from the AWS_* variables) "
+        "or a folder (default: RUNHISTORY_BLOBS)",
+    )
+
+    gc = command("gc", cmd_gc, "delete stored contents no run or asset names, and stale temporary uploads")
+    gc.add_argument("--db", default=None, metavar="postgresql://…", help="the team backend (default: RUNHISTORY_DB)")
+    gc.add_argument(
+        "--blobs", default=None, metavar="s3://BUCKET/PREFIX", help="with --db: its blobs (default: RUNHISTORY_BLOBS)"
+    )
+    gc.add_argument(
+        "--grace",
+        type=float,
+        default=GC_GRACE,
+        metavar="SECONDS",
+        help=f"leave contents younger than this: an upload about to be committed (default {GC_GRACE:g})",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list what would go, delete nothing")
 
     command("sync", cmd_sync, "send runs spooled while the server was away (resumable, idempotent)")
     command("tui", cmd_tui, "the full-screen terminal app (also: runhistory with no command, on a terminal)")

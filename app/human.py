@@ -314,3 +314,38 @@ def promoted(asset: AssetVersion) -> list[Any]:
     for f in asset.files:
         table.add_row(literal(f"  {f.path}"), size(f.size), literal(f.sha256[:12]))
     return [head, table]
+
+
+def migration_view(doc: dict[str, Any], source: str, target: str) -> list[Any]:
+    """What ``runhistory migrate`` did (its ``--json`` summary): rows per table on both sides, then totals."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name, justify in (("table", "left"), ("here", "right"), ("in the target", "right"), ("", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for name, counts in doc["tables"].items():
+        same = counts["source"] == counts["target"]
+        table.add_row(
+            name, f"{counts['source']:,}", f"{counts['target']:,}", "[green]same[/]" if same else "[red]differs[/]"
+        )
+    runs, blobs, sizes = doc["runs"], doc["blobs"], doc["bytes"]
+    lines: list[Any] = [
+        literal(f"{source} → {target}"),
+        table,
+        f"runs: {runs['copied']:,} copied, {runs['updated']:,} brought up to date, {runs['skipped']:,} there already "
+        f"({doc['points']['copied']:,} of {doc['points']['total']:,} points copied)",
+        f"assets: {doc['assets']['copied']:,} versions copied, {doc['assets']['skipped']:,} there already; "
+        f"batch keys: {doc['batch_keys']:,}",
+        f"blobs: {blobs['copied']:,} copied ({size(sizes['copied'])}), {blobs['skipped']:,} there already "
+        f"({size(sizes['skipped'])}); {doc['seconds']:.1f} s",
+    ]
+    from rich.text import Text
+
+    if doc["verified"]:
+        said = f": every run's rows and chunk bytes hash the same on both sides ({doc['digest'][:16]}…), every blob is there"
+        lines.append(Text.assemble(("verified", "green"), said))
+    else:
+        lines.append(
+            Text.assemble(("not verified", "red"), ": " + "; ".join(safe_line(p, 300) for p in doc["problems"]))
+        )
+    return lines

@@ -130,12 +130,13 @@ def test_put_open_exists_delete_all(blobs: BlobStore) -> None:
     with blobs.open(sha256) as stream:
         assert hashlib.sha256(b"".join(iter(lambda: stream.read(100_000), b""))).hexdigest() == sha256
     assert blobs.exists(sha256)
+    assert blobs.size(sha256) == PART_SIZE + 12345
     assert sorted(s for s, _ in blobs.all()) == sorted([sha256, hashlib.sha256(small).hexdigest()])
     assert all(abs(when - time.time()) < 120 for _, when in blobs.all())
 
     blobs.delete(sha256)
     blobs.delete(sha256)  # nothing there: nothing happens
-    assert not blobs.exists(sha256)
+    assert not blobs.exists(sha256) and blobs.size(sha256) is None
     assert [s for s, _ in blobs.all()] == [hashlib.sha256(small).hexdigest()]
     with pytest.raises(FileNotFoundError):
         blobs.open(sha256)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .._blobs import HashedSource, too_large
-from .._scratch import scratch_folder
+from .._scratch import scratch_folder, sweep
 
 _COPY_PIECE = 1 << 20  # bytes read or hashed at a time when streaming
 
@@ -94,6 +94,16 @@ class LocalBlobs:
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+
+    def size(self, sha256: str) -> int | None:
+        try:
+            return self.path(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def sweep(self) -> int:
+        """Remove what dead processes left in ``tmp`` (see ``_scratch.sweep``)."""
+        return sweep(self.tmp)
 
     def all(self) -> Iterator[tuple[str, float]]:
         for sub in sorted(self.folder.iterdir()) if self.folder.is_dir() else ():

@@ -37,7 +37,8 @@ from .files import EmbeddedFiles
 from .runs import EmbeddedRuns
 from .schema import prepare
 
-_DB_NAME = "runhistory.sqlite3"
+#: The database file in a store's folder.
+DB_NAME = "runhistory.sqlite3"
 
 
 class EmbeddedStore(EmbeddedRuns, SeriesPart, EmbeddedFiles):
@@ -73,7 +74,7 @@ class EmbeddedStore(EmbeddedRuns, SeriesPart, EmbeddedFiles):
         for folder in (self.home, self.blobs.folder, tmp):
             folder.mkdir(parents=True, exist_ok=True)
         sweep(tmp)  # what killed writers left behind
-        self.db = Database(self.home / _DB_NAME)
+        self.db = Database(self.home / DB_NAME)
         try:
             prepare(self.db)
         except sqlite3.DatabaseError as error:

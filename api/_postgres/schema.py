@@ -144,6 +144,15 @@ FIRST_SCHEMA = (
 #: Every change to a new database, oldest first; a row of ``runhistory_migrations`` each once applied.
 MIGRATIONS: list[Migration] = [
     Migration("runs, metric chunks, artifacts, assets, batch keys and run metadata", statements(*FIRST_SCHEMA)),
+    # What ``runhistory migrate`` copied of each run (the hash of its contents), so that a run
+    # changed in its embedded store since is brought up to date, and one changed here is not.
+    Migration(
+        "runs copied by runhistory migrate",
+        statements(
+            f"CREATE TABLE migrated_runs (run_id {_TEXT} PRIMARY KEY, digest {_TEXT} NOT NULL, "
+            "migrated_at DOUBLE PRECISION NOT NULL)"
+        ),
+    ),
 ]
 
 #: The number of migrations this code applies: the schema version it writes.

@@ -8,12 +8,13 @@ freed (by a replaced or deleted artifact) before the asset's own rows name them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from .. import _rules as rules
 from .._errors import ArtifactNotFound, AssetNotFound
-from .._limits import MAX_ARTIFACT_SIZE
+from .._limits import GC_GRACE, MAX_ARTIFACT_SIZE
 from .._models import ArtifactInfo, AssetFile, AssetSummary, AssetVersion
 from .._validate import check_artifact_path, check_asset_name, check_prefix
 from .part import Connection, StorePart, upsert
@@ -23,9 +24,42 @@ _SET_ARTIFACT = upsert("artifacts", ("run_id", "path", "sha256", "size", "create
 
 
 class Blobs(Protocol):
-    """What the rows' part needs of a store's blobs: to read one."""
+    """What the rows' part needs of a store's blobs: to read one, and to collect those no row names."""
 
     def open(self, sha256: str) -> BinaryIO: ...
+
+    def all(self) -> Iterator[tuple[str, float]]: ...
+
+    def size(self, sha256: str) -> int | None: ...
+
+    def delete(self, sha256: str) -> None: ...
+
+    def sweep(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """What ``collect_garbage`` found (and, unless it was a dry run, removed).
+
+    Attributes:
+        orphans: The blobs no row names and older than the grace period, each with its size:
+            deleted, or those a dry run would delete.
+        young: Blobs no row names, left because they are younger than the grace period.
+        named: Blobs some row names (kept), counting those named while the collection ran.
+        temporary: Stale temporary uploads removed (``None`` in a dry run: they are only counted by removing them).
+        dry_run: Whether nothing was removed.
+    """
+
+    orphans: list[tuple[str, int]]
+    young: int
+    named: int
+    temporary: int | None
+    dry_run: bool
+
+    @property
+    def orphan_bytes(self) -> int:
+        """The orphans' bytes together."""
+        return sum(size for _, size in self.orphans)
 
 
 def _under(prefix: str) -> tuple[str, tuple[str, ...]]:
@@ -83,6 +117,52 @@ class Files(StorePart):
         if row is None:
             raise ArtifactNotFound(f"run {run_id[:8]} has no artifact {path!r}")
         return self.blobs.open(row[0])
+
+    # -- garbage ----------------------------------------------------------------
+
+    def collect_garbage(self, *, grace: float = GC_GRACE, dry_run: bool = False) -> Garbage:
+        """Delete the blobs no row names that are older than ``grace`` seconds, and the stale
+        temporary uploads (see ``runhistory.api._blobs``).
+
+        Each candidate is looked at again just before it goes, in a transaction that waits for
+        any writer naming it (``serialize`` on the blob, which ``put_artifact`` shares): a blob
+        put again while the collection runs is named by then, or put again by its writer after
+        it is gone. A blob's time is when it was first stored, so the grace period alone could
+        not keep it.
+
+        Args:
+            grace: Seconds a blob no row names is left alone (an upload about to be committed).
+            dry_run: Find them, remove nothing.
+        """
+        cutoff = self.clock() - grace
+        with self.db.read() as conn:
+            named = {row[0] for row in conn.execute("SELECT sha256 FROM artifacts")}
+            named.update(row[0] for row in conn.execute("SELECT sha256 FROM asset_files"))
+        candidates: list[str] = []
+        young = kept = 0
+        for sha256, stored_at in self.blobs.all():
+            if sha256 in named:
+                kept += 1
+            elif stored_at > cutoff:
+                young += 1
+            else:
+                candidates.append(sha256)
+        orphans: list[tuple[str, int]] = []
+        for sha256 in candidates:
+            size = self.blobs.size(sha256)
+            if size is None:
+                continue  # gone meanwhile
+            with self.db.read() if dry_run else self.db.write() as conn:
+                if not dry_run:
+                    self.db.serialize(conn, f"blob {sha256}")
+                if not self._unused_blobs(conn, [sha256]):
+                    kept += 1
+                    continue
+                if not dry_run:
+                    self.blobs.delete(sha256)
+            orphans.append((sha256, size))
+        temporary = None if dry_run else self.blobs.sweep()
+        return Garbage(orphans, young, kept, temporary, dry_run)
 
     # -- assets ---------------------------------------------------------------
 

@@ -137,7 +137,8 @@ class StorePart:
         once and a row must go before its blob: the PostgreSQL store)."""
 
 
-#: The ``Store`` methods that talk to the database, each wrapped by ``translate_errors``.
+#: The ``Store`` methods that talk to the database (and ``collect_garbage``, which only the SQL
+#: stores have), each wrapped by ``translate_errors``.
 DATABASE_METHODS = (
     "create_run",
     "get_run",
@@ -163,6 +164,7 @@ DATABASE_METHODS = (
     "delete_run",
     "set_environment",
     "get_environment",
+    "collect_garbage",
 )
 
 
