@@ -378,6 +378,7 @@ class Migrator:
         self.clock = clock
         self.done = Migration()
         self._present: set[str] = set()  # blobs known to be in the target
+        self._counted: set[str] = set()  # blobs this migrate counted as copied or skipped
 
     def run(self) -> Migration:
         """Copy, then verify.
@@ -394,6 +395,7 @@ class Migrator:
                 (r[0], int(r[1])) for r in conn.execute("SELECT name, version FROM assets ORDER BY name, version")
             ]
         self._check_conflicts(run_ids, assets)
+        self._present = {sha256 for sha256, _ in self.target.blobs.all()}  # one listing, not a request a blob
         done = self.done
         done.runs = len(run_ids)
         for n, run_id in enumerate(run_ids, start=1):
@@ -467,16 +469,17 @@ class Migrator:
         """Put the blobs ``named`` (``(sha256, size)``) into the target, skipping those there."""
         done = self.done
         for sha256, size in named:
-            if sha256 in self._present:
+            if sha256 in self._counted:
                 continue
-            if self.target.blobs.exists(sha256):
+            if sha256 in self._present:
                 done.blobs_skipped += 1
                 done.bytes_skipped += int(size)
             else:
                 self._put_blob(sha256, where)
                 done.blobs_copied += 1
                 done.bytes_copied += int(size)
-            self._present.add(sha256)
+                self._present.add(sha256)
+            self._counted.add(sha256)
 
     def _put_blob(self, sha256: str, where: str) -> None:
         try:
@@ -514,11 +517,11 @@ class Migrator:
         done.artifacts += len(rows.artifacts)
         digest = rows.digest()
         where = f"run {run_id}"
+        named = [(r[1], r[2]) for r in rows.artifacts]
         if self._target_run(digest, run_id) == "same":
             done.runs_skipped += 1
-            self._present.update(r[1] for r in rows.artifacts)
+            self._copy_blobs(named, where)  # a blob gone from the target since is put back
             return
-        named = [(r[1], r[2]) for r in rows.artifacts]
         self._copy_blobs(named, where)
         with self.target.db.write() as conn:
             locked = conn.execute("SELECT 1 FROM runs WHERE id = ? FOR UPDATE", (run_id,)).fetchone()

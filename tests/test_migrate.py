@@ -25,6 +25,7 @@ from runhistory.api._limits import CHUNK_POINTS
 from ._cli import as_json, cli
 from ._processes import clean_env
 from ._s3 import SeaweedFS
+from .conftest import folder_blobs
 
 
 @dataclass
@@ -206,6 +207,21 @@ def test_migrate_names_what_is_missing(tmp_path: Path, team: Team) -> None:
     no_blobs = cli(home, "migrate", "--to", team.dsn)
     assert no_blobs.returncode == 1 and "give --blobs" in no_blobs.stderr.decode()
     assert b"Traceback" not in no_db.stderr + no_blobs.stderr + nothing.stderr
+    empty = as_json(migrate(home, team, "--json"))
+    assert empty["verified"] is True and empty["runs"]["total"] == 0
+
+
+def test_migrate_into_a_folder_of_blobs(tmp_path: Path, postgres_dsn: str) -> None:
+    from runhistory.api._postgres import PostgresStore
+
+    home = tmp_path / "home"
+    source = fill(home, runs=1)
+    done = as_json(cli(home, "migrate", "--to", postgres_dsn, "--blobs", str(tmp_path / "team"), "--json"))
+    assert done["verified"] is True and done["blobs"]["copied"] == 3
+    target = PostgresStore(postgres_dsn, blobs=folder_blobs(tmp_path / "team"))
+    same_stores(source, target)
+    target.close()
+    source.close()
 
 
 def _target_runs(dsn: str) -> int:
