@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -195,6 +196,32 @@ def postgres_store(postgres_dsn: str, seaweedfs: SeaweedFS, tmp_path: Path) -> I
 
     store = PostgresStore(postgres_dsn, blobs=seaweedfs.blobs(), staging=tmp_path / "staging")
     yield store
+    store.close()
+
+
+@dataclass
+class Team:
+    """The team backend of a test: a database of its own and a prefix of the bucket, as a store and
+    as what a command or a server is given (``args``, and ``env`` for the bucket's credentials)."""
+
+    dsn: str
+    blobs: str
+    env: dict[str, str]
+    store: Store
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return ("--db", self.dsn, "--blobs", self.blobs)
+
+
+@pytest.fixture
+def team(postgres_dsn: str, seaweedfs: SeaweedFS, tmp_path: Path) -> Iterator[Team]:
+    """``Team`` over a fresh database and a prefix of the worker's SeaweedFS."""
+    from runhistory.api._postgres import PostgresStore
+
+    blobs = seaweedfs.blobs()
+    store = PostgresStore(postgres_dsn, blobs=blobs, staging=tmp_path / "staging")
+    yield Team(postgres_dsn, f"s3://{blobs.bucket}/{blobs.prefix}", seaweedfs.environ(), store)
     store.close()
 
 

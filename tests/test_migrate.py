@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +23,7 @@ from runhistory.api._limits import CHUNK_POINTS
 
 from ._cli import as_json, cli
 from ._processes import clean_env
-from ._s3 import SeaweedFS
-from .conftest import folder_blobs
-
-
-@dataclass
-class Team:
-    """A database of the test's own and a prefix of the bucket, as arguments and as a store."""
-
-    dsn: str
-    blobs: str
-    env: dict[str, str]
-    store: Store
-
-
-@pytest.fixture
-def team(postgres_dsn: str, seaweedfs: SeaweedFS, tmp_path: Path) -> Iterator[Team]:
-    from runhistory.api._postgres import PostgresStore
-
-    blobs = seaweedfs.blobs()
-    store = PostgresStore(postgres_dsn, blobs=blobs, staging=tmp_path / "staging")
-    yield Team(postgres_dsn, f"s3://{blobs.bucket}/{blobs.prefix}", seaweedfs.environ(), store)
-    store.close()
+from .conftest import Team, folder_blobs
 
 
 def _series(kind: Any, values: list[Any], t0: float) -> SeriesBatch:
@@ -166,6 +144,30 @@ def test_migrate_copies_every_run_exactly_and_a_second_time_copies_nothing(tmp_p
     human = migrate(home, team)
     assert human.returncode == 0, human.stderr.decode()
     assert "verified: every run's rows and chunk bytes hash the same" in human.stdout.decode()
+    source.close()
+
+
+def test_verification_names_a_run_whose_copy_differs_and_a_blob_that_is_missing(tmp_path: Path, team: Team) -> None:
+    from runhistory.api._migrate import Migration, migration_doc, verify
+
+    home = tmp_path / "home"
+    source = fill(home, runs=2)
+    as_json(migrate(home, team, "--json"))
+    run = source.list_runs().runs[0]
+    with psycopg.connect(team.dsn, autocommit=True) as conn:  # one chunk's bytes damaged in the target
+        conn.execute(
+            "UPDATE chunks SET vals = vals || '\\x00'::bytea WHERE chunk_no = 0 AND metric_id = "
+            "(SELECT id FROM metrics WHERE run_id = %s AND name = 'loss')",
+            (run.id,),
+        )
+    artifact = source.list_artifacts(run.id, "log.txt")[0]
+    team.store.blobs.delete(artifact.sha256)  # type: ignore[attr-defined]
+    found = verify(source, team.store, now=time.time())  # type: ignore[arg-type]
+    assert not found.ok and found.runs_differ == [run.id] and found.blobs_missing == [artifact.sha256]
+    assert found.source_digest != found.target_digest
+    doc = migration_doc(Migration(verification=found))
+    assert doc["verified"] is False
+    assert any(run.id in p and "differs in the target" in p for p in doc["problems"])
     source.close()
 
 

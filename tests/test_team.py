@@ -11,8 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,8 +22,8 @@ from runhistory.api._settings import InvalidSetting, read_serve_config
 from ._balancer import Balancer
 from ._postgres import Cluster
 from ._processes import clean_env, start
-from ._s3 import SeaweedFS
 from ._server import Server
+from .conftest import Team
 
 #: Each writer logs this many points, in bursts, over a few seconds.
 POINTS = 20_000
@@ -86,25 +84,6 @@ def _every_point_once(store: Store, writers: list[subprocess.Popen[str]]) -> Non
         values = store.read_series(run.id, "x").values
         assert len(values) == POINTS  # no point lost, none stored twice
         assert values == list(range(POINTS))
-
-
-@dataclass
-class Team:
-    """The team backend of a test: a database of its own and a prefix of the bucket."""
-
-    args: tuple[str, ...]
-    env: dict[str, str]
-    store: Store
-
-
-@pytest.fixture
-def team(postgres_dsn: str, seaweedfs: SeaweedFS, tmp_path: Path) -> Iterator[Team]:
-    from runhistory.api._postgres import PostgresStore
-
-    blobs = seaweedfs.blobs()
-    store = PostgresStore(postgres_dsn, blobs=blobs, staging=tmp_path / "staging")
-    yield Team(("--db", postgres_dsn, "--blobs", f"s3://{blobs.bucket}/{blobs.prefix}"), seaweedfs.environ(), store)
-    store.close()
 
 
 #: A writer that also uploads a file before it finishes.
