@@ -303,7 +303,7 @@ class Verification:
 
 
 @dataclass
-class Migration:
+class MigrationSummary:
     """What ``migrate`` did.
 
     Attributes:
@@ -376,11 +376,11 @@ class Migrator:
         self.target = target
         self.progress = progress
         self.clock = clock
-        self.done = Migration()
+        self.done = MigrationSummary()
         self._present: set[str] = set()  # blobs known to be in the target
         self._counted: set[str] = set()  # blobs this migrate counted as copied or skipped
 
-    def run(self) -> Migration:
+    def run(self) -> MigrationSummary:
         """Copy, then verify.
 
         Raises:
@@ -414,8 +414,8 @@ class Migrator:
         if self.progress is not None:
             done = self.done
             self.progress(
-                f"{what} · {done.runs_copied + done.runs_updated} runs copied, {done.runs_skipped} there already · "
-                f"{done.blobs_copied} blobs ({done.bytes_copied:,} bytes) copied"
+                f"{what} · {done.runs_copied + done.runs_updated} copied, {done.runs_skipped} there · "
+                f"{done.blobs_copied} blobs, {done.bytes_copied:,} bytes"
             )
 
     # -- looking first ------------------------------------------------------------
@@ -664,7 +664,7 @@ def verify(source: EmbeddedStore, target: PostgresStore, *, now: float) -> Verif
     )
 
 
-def migration_doc(done: Migration) -> dict[str, Any]:
+def migration_doc(done: MigrationSummary) -> dict[str, Any]:
     """The ``--json`` summary of a migration."""
     check = done.verification
     return {
@@ -688,4 +688,4 @@ def migration_doc(done: Migration) -> dict[str, Any]:
     }
 
 
-__all__ = ["Migration", "Migrator", "RunRows", "Verification", "migration_doc", "read_run", "verify"]
+__all__ = ["MigrationSummary", "Migrator", "RunRows", "Verification", "migration_doc", "read_run", "verify"]

@@ -618,7 +618,12 @@ def _progress_line() -> tuple[Callable[[str], None] | None, Callable[[], None]]:
         return None, lambda: None
 
     def update(line: str) -> None:
-        sys.stderr.write(f"\r{PROG}: {line}\x1b[K")
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns or 80
+        except (OSError, ValueError):
+            width = 80
+        # One line, never wrapped: a wrapped line is not taken back by the next carriage return.
+        sys.stderr.write(f"\r{PROG}: {line}"[: max(width - 1, 10)] + "\x1b[K")
         sys.stderr.flush()
 
     def close() -> None:
@@ -656,7 +661,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
         _print(*migration_view(doc, source.location, target.location))
     if not doc["verified"]:
-        _emit_error("the copy does not match this store: " + "; ".join(doc["problems"]), "MigrationNotVerified")
+        _emit_error(
+            "the copy does not match this store: "
+            + "; ".join(doc["problems"])
+            + " (a run still logging here changes under the copy: run migrate again once it has finished)",
+            "MigrationNotVerified",
+        )
         return 1
     return 0
 

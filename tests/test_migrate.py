@@ -148,7 +148,7 @@ def test_migrate_copies_every_run_exactly_and_a_second_time_copies_nothing(tmp_p
 
 
 def test_verification_names_a_run_whose_copy_differs_and_a_blob_that_is_missing(tmp_path: Path, team: Team) -> None:
-    from runhistory.api._migrate import Migration, migration_doc, verify
+    from runhistory.api._migrate import MigrationSummary, migration_doc, verify
 
     home = tmp_path / "home"
     source = fill(home, runs=2)
@@ -165,7 +165,7 @@ def test_verification_names_a_run_whose_copy_differs_and_a_blob_that_is_missing(
     found = verify(source, team.store, now=time.time())  # type: ignore[arg-type]
     assert not found.ok and found.runs_differ == [run.id] and found.blobs_missing == [artifact.sha256]
     assert found.source_digest != found.target_digest
-    doc = migration_doc(Migration(verification=found))
+    doc = migration_doc(MigrationSummary(verification=found))
     assert doc["verified"] is False
     assert any(run.id in p and "differs in the target" in p for p in doc["problems"])
     source.close()
