@@ -30,15 +30,18 @@ How it goes:
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
 from ._chunks import CHUNK_COLUMNS
-from ._errors import IntegrityError, MigrationConflict, StoreCorrupt
+from ._errors import IntegrityError, InvalidInput, MigrationConflict, RunhistoryError, StoreCorrupt, StoreUnavailable
 from ._limits import BATCH_KEY_TTL
 from ._sql.part import Connection
 from ._sql.runs import RUN_TEXT
@@ -322,6 +325,7 @@ class MigrationSummary:
         bytes_skipped: Their bytes.
         batch_keys: Idempotency keys within their time copied (or there already).
         seconds: How long it took, verification included.
+        refused: What the target refused to hold, in words (left out; the verification fails).
         verification: What the check at the end found.
     """
 
@@ -341,6 +345,7 @@ class MigrationSummary:
     batch_keys: int = 0
     seconds: float = 0.0
     verification: Verification | None = None
+    refused: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -388,6 +393,17 @@ class Migrator:
                 contents; nothing was copied.
             StoreCorrupt: a blob the source names is missing from it, or does not match its name.
         """
+        try:
+            return self._run()
+        except psycopg.Error as error:
+            said = self.target.db.translated(error)
+            if isinstance(said, RunhistoryError):
+                raise said from None
+            raise StoreUnavailable(f"migrating into {self.target.location} failed: {error}") from None
+        except sqlite3.DatabaseError as error:
+            raise self.source.db.translated(error) from None
+
+    def _run(self) -> MigrationSummary:
         begun = time.monotonic()
         with _snapshot(self.source) as conn:
             run_ids = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY started_at, id")]
@@ -399,16 +415,35 @@ class Migrator:
         done = self.done
         done.runs = len(run_ids)
         for n, run_id in enumerate(run_ids, start=1):
-            self._copy_run(run_id)
+            with self._refusals(f"run {run_id}"):
+                self._copy_run(run_id)
             self._say(f"runs {n}/{len(run_ids)}")
         for n, (name, version) in enumerate(assets, start=1):
-            self._copy_asset(name, version)
+            with self._refusals(f"asset {name}:{version}"):
+                self._copy_asset(name, version)
             self._say(f"assets {n}/{len(assets)}")
-        self._copy_batch_keys()
+        with self._refusals("the batch keys"):
+            self._copy_batch_keys()
         self._say("verifying")
         done.verification = verify(self.source, self.target, now=self.clock())
         done.seconds = time.monotonic() - begun
         return done
+
+    @contextmanager
+    def _refusals(self, what: str) -> Iterator[None]:
+        """A value the target cannot hold (text with a NUL character, which SQLite keeps and
+        PostgreSQL refuses) leaves ``what`` out, said in ``refused``, and the rest goes on;
+        any other failure of the server ends the migrate, in the user's words."""
+        try:
+            yield
+        except psycopg.Error as error:
+            said = self.target.db.translated(error)
+            if isinstance(said, InvalidInput):
+                self.done.refused.append(f"{what} was not copied: {said}")
+                return
+            if isinstance(said, RunhistoryError):
+                raise said from None
+            raise StoreUnavailable(f"copying {what} into {self.target.location} failed: {error}") from None
 
     def _say(self, what: str) -> None:
         if self.progress is not None:
@@ -683,8 +718,8 @@ def migration_doc(done: MigrationSummary) -> dict[str, Any]:
         "seconds": round(done.seconds, 3),
         "tables": {} if check is None else {t: {"source": a, "target": b} for t, (a, b) in check.tables.items()},
         "digest": None if check is None else check.source_digest,
-        "verified": check is not None and check.ok,
-        "problems": [] if check is None else check.problems(),
+        "verified": check is not None and check.ok and not done.refused,
+        "problems": done.refused + ([] if check is None else check.problems()),
     }
 
 

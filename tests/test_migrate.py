@@ -213,6 +213,20 @@ def test_migrate_names_what_is_missing(tmp_path: Path, team: Team) -> None:
     assert empty["verified"] is True and empty["runs"]["total"] == 0
 
 
+def test_a_run_holding_what_postgresql_cannot_is_named_and_the_others_are_copied(tmp_path: Path, team: Team) -> None:
+    home = tmp_path / "home"
+    source = fill(home, runs=1)
+    odd = source.create_run(NewRun(experiment="odd"))
+    source.set_note(odd.id, "a NUL \x00 in a note")  # SQLite keeps it; PostgreSQL text cannot
+    done = migrate(home, team, "--json")
+    assert done.returncode == 1
+    doc = json.loads(done.stdout)
+    assert doc["verified"] is False and doc["runs"]["copied"] == 1
+    assert f"run {odd.id} was not copied" in doc["problems"][0] and "NUL" in doc["problems"][0]
+    assert json.loads(done.stderr)["kind"] == "MigrationNotVerified"
+    source.close()
+
+
 def test_migrate_into_a_folder_of_blobs(tmp_path: Path, postgres_dsn: str) -> None:
     from runhistory.api._postgres import PostgresStore
 
