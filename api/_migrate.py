@@ -384,6 +384,7 @@ class Migrator:
         self.done = MigrationSummary()
         self._present: set[str] = set()  # blobs known to be in the target
         self._counted: set[str] = set()  # blobs this migrate counted as copied or skipped
+        self._same: dict[str, str] = {}  # runs found the same in the target when it looked first: their hash
 
     def run(self) -> MigrationSummary:
         """Copy, then verify.
@@ -464,8 +465,13 @@ class Migrator:
             if run_id in there:
                 with _snapshot(self.source) as sconn:
                     rows = read_run(sconn, run_id)
-                if rows is not None and self._target_run(rows.digest(), run_id) == "conflict":
+                if rows is None:
+                    continue
+                state = self._target_run(rows.digest(), run_id)
+                if state == "conflict":
                     conflicts.append(run_id)
+                elif state == "same":
+                    self._same[run_id] = rows.digest()
         for name, version in assets:
             with _snapshot(self.source) as sconn:
                 mine = read_asset(sconn, name, version)
@@ -553,7 +559,7 @@ class Migrator:
         digest = rows.digest()
         where = f"run {run_id}"
         named = [(r[1], r[2]) for r in rows.artifacts]
-        if self._target_run(digest, run_id) == "same":
+        if self._same.get(run_id) == digest or self._target_run(digest, run_id) == "same":
             done.runs_skipped += 1
             self._copy_blobs(named, where)  # a blob gone from the target since is put back
             return
