@@ -642,6 +642,7 @@ def _counts(conn: Connection, run_ids: list[str], assets: list[tuple[str, int]],
         return [int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in TABLES if t != "batch_keys"]
     counts = []
     for table in TABLES:
+        args: tuple[Any, ...]
         if table == "runs":
             sql, args = "SELECT COUNT(*) FROM runs WHERE id = ANY(?)", (run_ids,)
         elif table == "chunks":
@@ -651,7 +652,7 @@ def _counts(conn: Connection, run_ids: list[str], assets: list[tuple[str, int]],
             sql = (
                 f"SELECT COUNT(*) FROM {table} WHERE (name, version) IN (SELECT * FROM unnest(?::text[], ?::bigint[]))"
             )
-            args = ([a[0] for a in assets], [a[1] for a in assets])  # type: ignore[assignment]
+            args = ([a[0] for a in assets], [a[1] for a in assets])
         elif table == "batch_keys":
             sql, args = "SELECT COUNT(*) FROM batch_keys WHERE key = ANY(?)", (keys,)
         else:
