@@ -201,6 +201,20 @@ def test_a_run_that_changed_since_is_brought_up_to_date_and_a_conflict_is_refuse
     source.close()
 
 
+def test_an_asset_version_made_in_the_target_under_the_same_name_is_a_conflict(tmp_path: Path, team: Team) -> None:
+    home = tmp_path / "home"
+    source = fill(home, runs=1)  # promotes model:1 and model:2
+    own = team.store.create_run(NewRun(experiment="the team's own"))
+    team.store.put_artifact(own.id, "model.bin", b"the team's model")
+    team.store.promote(own.id, "model.bin", "model")
+    refused = migrate(home, team, "--json")
+    assert refused.returncode == 1
+    error = json.loads(refused.stderr)
+    assert error["kind"] == "MigrationConflict" and "model:1" in error["error"] and "model:2" not in error["error"]
+    assert [r.id for r in team.store.list_runs().runs] == [own.id]  # nothing copied
+    source.close()
+
+
 def test_migrate_names_what_is_missing(tmp_path: Path, team: Team) -> None:
     nothing = migrate(tmp_path / "nowhere", team)
     assert nothing.returncode == 1 and "there is no store in" in nothing.stderr.decode()
