@@ -10,6 +10,7 @@ from ._errors import (
     AssetNotFound,
     BadResponse,
     BatchTooLarge,
+    DirectTransferNotOffered,
     DownloadConflict,
     IntegrityError,
     InvalidInput,
@@ -52,7 +53,7 @@ from ._models import (
     Value,
 )
 from ._open import HOME_ENV, TOKEN_ENV, TOKEN_FILE_ENV, URL_ENV, default_home, find_token, open_store
-from ._store import Store
+from ._store import DirectTransfer, Store
 
 if TYPE_CHECKING:
     from ._query import QueryError
@@ -79,6 +80,8 @@ __all__ = [
     "BadResponse",
     "BatchTooLarge",
     "DeletedRun",
+    "DirectTransfer",
+    "DirectTransferNotOffered",
     "DownloadConflict",
     "DownloadedFile",
     "EmbeddedStore",

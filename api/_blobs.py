@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import BinaryIO, Protocol
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from ._errors import ArtifactTooLarge
 
@@ -67,6 +68,68 @@ class BlobStore(Protocol):
 
     def sweep(self) -> int:
         """Remove what interrupted uploads left behind, once it is stale; how many went."""
+        ...
+
+
+@dataclass(frozen=True)
+class DirectUpload:
+    """Where a client sends a blob's bytes itself, and how.
+
+    Attributes:
+        url: The presigned URL to ``PUT`` the bytes to.
+        headers: Headers the ``PUT`` must carry, as they are (they are signed).
+        upload: The upload's id, handed back to ``commit``.
+        sha256: The hash the client announced.
+        expires: When the URL stops working (epoch seconds).
+    """
+
+    url: str
+    headers: dict[str, str]
+    upload: str
+    sha256: str
+    expires: float
+
+
+@dataclass(frozen=True)
+class DirectDownload:
+    """Where a client fetches a file's bytes itself, and what it must get.
+
+    Attributes:
+        url: The presigned URL to ``GET`` the bytes from.
+        sha256: The bytes' hash, which the client checks.
+        size: How many bytes there are.
+    """
+
+    url: str
+    sha256: str
+    size: int
+
+
+@runtime_checkable
+class PresigningBlobs(BlobStore, Protocol):
+    """Blobs a client may send and fetch itself, by presigned URL (the S3 bucket's).
+
+    No URL can make a blob visible: what a client sends lands under a temporary
+    name, and becomes a blob only when ``commit`` has hashed it and it matches.
+    """
+
+    def presigned_get(self, sha256: str) -> str:
+        """A URL from which whoever holds it may ``GET`` the blob, for a while."""
+        ...
+
+    def presigned_put(self, sha256: str) -> DirectUpload:
+        """A URL to which a client ``PUT``s the bytes of the blob ``sha256``, for a while."""
+        ...
+
+    def commit(self, upload: str, sha256: str, *, limit: int, path: str) -> tuple[str, int]:
+        """Make what was sent for ``upload`` the blob ``sha256``, once it is hashed and matches;
+        returns (sha256, size).
+
+        Raises:
+            InvalidInput: nothing was sent for ``upload`` (or it was committed already).
+            ArtifactTooLarge: more than ``limit`` bytes were sent (they are dropped).
+            IntegrityError: the bytes sent do not match ``sha256`` (they are dropped).
+        """
         ...
 
 

@@ -24,6 +24,7 @@ The hierarchy::
     │   └── BadResponse       its answer is not what a runhistory server sends
     ├── MigrationConflict     the target of a migrate holds other contents under the same names
     ├── Unauthorized          the server wants another token
+    ├── DirectTransferNotOffered  the store (or server) moves no bytes by presigned URL
     └── LoggingError          a logged value could not be stored
 """
 
@@ -174,6 +175,11 @@ class Unauthorized(RunhistoryError):
     """The server refused the bearer token, or none was given (401), or the token may not do this (403)."""
 
 
+class DirectTransferNotOffered(RunhistoryError):
+    """The store keeps its files where no client can be sent (a folder), or the server was told
+    not to send clients there (``serve --no-direct``): files go through the server instead."""
+
+
 class LoggingError(RunhistoryError):
     """A logged value could not be stored; raised by ``Handle.wait()``."""
 
@@ -190,6 +196,7 @@ HTTP_STATUS: tuple[tuple[type[RunhistoryError], int], ...] = (
     (ParamConflict, 409),
     (RunStillRunning, 409),
     (AmbiguousRunId, 409),
+    (DirectTransferNotOffered, 409),
     (RunNotFound, 404),
     (MetricNotFound, 404),
     (ArtifactNotFound, 404),

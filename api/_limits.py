@@ -32,6 +32,16 @@ MAX_PATH_COMPONENT_BYTES = 255
 #: value from ``RUNHISTORY_MAX_FILE_SIZE``.
 MAX_ARTIFACT_SIZE = 512 * 1024 * 1024
 
+#: Smallest file moved straight between a client and the bucket (8 MiB) when the server
+#: offers it (``DirectTransfer``): a smaller one goes through the server, in one request
+#: there and one to the bucket, which costs less than a direct transfer's three round
+#: trips and the server's copy and check of what was sent.
+DIRECT_MIN_SIZE = 8 * 1024 * 1024
+
+#: Seconds a client sends files through the server after learning that it offers no direct
+#: transfer, or that the bucket cannot be reached from here, before it asks again.
+DIRECT_RECHECK = 300.0
+
 #: Longest asset name, in characters.
 MAX_ASSET_NAME_LENGTH = 128
 

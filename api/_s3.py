@@ -41,7 +41,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -50,7 +49,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.response import StreamingBody
 
-from ._blobs import HashedSource, too_large
+from ._blobs import DirectUpload, HashedSource, too_large
 from ._embedded.blobs import _regular_file_span
 from ._errors import ArtifactTooLarge, IntegrityError, InvalidInput, StoreUnavailable
 from ._settings import InvalidSetting
@@ -113,25 +112,6 @@ def _session() -> boto3.session.Session:
     """The one session every ``S3Blobs`` makes its client from: it reads the S3 service's
     description once (about 0.3 s), not once a client."""
     return boto3.session.Session()
-
-
-@dataclass(frozen=True)
-class DirectUpload:
-    """Where a client sends a blob's bytes itself, and how.
-
-    Attributes:
-        url: The presigned URL to ``PUT`` the bytes to.
-        headers: Headers the ``PUT`` must carry, as they are (they are signed).
-        upload: The upload's id, handed back to ``S3Blobs.commit``.
-        sha256: The hash the client announced.
-        expires: When the URL stops working (epoch seconds).
-    """
-
-    url: str
-    headers: dict[str, str]
-    upload: str
-    sha256: str
-    expires: float
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

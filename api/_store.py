@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from ._blobs import DirectDownload, DirectUpload
 from ._models import (
     ArtifactInfo,
     AssetSummary,
@@ -319,4 +320,70 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections and files."""
+        ...
+
+
+@runtime_checkable
+class DirectTransfer(Protocol):
+    """A store whose clients may move file bytes to and from its blob store themselves, by
+    presigned URL, so that the bytes need not pass through the process holding the store.
+
+    ``runhistory serve`` offers it to ``HttpStore`` clients when its store has it and
+    ``offers_direct_transfer`` is true (``PostgresStore`` with its blobs in an S3 bucket; never
+    the embedded store, nor blobs in a folder). An upload is begun (checked, and handed a URL),
+    its bytes sent by the client, then finished: the store verifies them and only then
+    records the artifact, as ``put_artifact`` would. An upload never finished leaves nothing
+    visible; what it sent is swept later.
+    """
+
+    @property
+    def offers_direct_transfer(self) -> bool:
+        """Whether the calls below work here (false: they raise ``DirectTransferNotOffered``)."""
+        ...
+
+    def begin_direct_upload(
+        self, run_id: str, path: str, sha256: str, size: int, *, max_size: int | None = None
+    ) -> DirectUpload:
+        """Where a client sends the ``size`` bytes (hashing to ``sha256``) of the run's file ``path``.
+
+        Raises:
+            InvalidPath: the path is not acceptable.
+            RunNotFound: no such run.
+            ArtifactTooLarge: ``size`` is larger than ``max_size`` (default ``MAX_ARTIFACT_SIZE``).
+            InvalidInput: ``sha256`` is not a sha256.
+            DirectTransferNotOffered: see ``offers_direct_transfer``.
+        """
+        ...
+
+    def finish_direct_upload(
+        self, run_id: str, path: str, upload: str, sha256: str, *, max_size: int | None = None
+    ) -> ArtifactInfo:
+        """Store what the client sent for ``upload`` as the run's file ``path``, once its bytes
+        are verified to hash to ``sha256`` (the file there is replaced).
+
+        Raises:
+            InvalidInput: nothing was sent for ``upload``, or what was sent does not match
+                ``sha256`` (it is dropped; nothing is stored).
+            ArtifactTooLarge: more than ``max_size`` bytes were sent (they are dropped).
+            RunNotFound: no such run.
+            DirectTransferNotOffered: see ``offers_direct_transfer``.
+        """
+        ...
+
+    def artifact_download(self, run_id: str, path: str) -> DirectDownload:
+        """Where a client fetches the run's file ``path`` itself.
+
+        Raises:
+            ArtifactNotFound: the run has no file at that path.
+            DirectTransferNotOffered: see ``offers_direct_transfer``.
+        """
+        ...
+
+    def asset_file_download(self, name: str, version: int, path: str) -> DirectDownload:
+        """Where a client fetches one file of an asset version itself.
+
+        Raises:
+            AssetNotFound: no such asset, version or file.
+            DirectTransferNotOffered: see ``offers_direct_transfer``.
+        """
         ...

@@ -8,6 +8,9 @@ written by the same SQL (``runhistory.api._sql``); what PostgreSQL does its own 
   (a series' ``metrics`` row while its tail chunk is rewritten, a run's row while its
   params or tags are merged), so that concurrent appends to one run neither lose nor
   repeat a point. A batch's idempotency key commits with its points.
+- **Direct transfers.** With its blobs in an S3 bucket the store is a ``DirectTransfer``:
+  clients send and fetch file bytes by presigned URL; a sent file is verified in the
+  bucket (``S3Blobs.commit``) and then recorded as ``put_artifact`` records one.
 - **Blobs** follow ``runhistory.api._blobs``: a file's bytes are put before its row is
   committed, and a blob is deleted only after the rows naming it are gone. Writers of a
   row naming a blob share an advisory lock on it; a blob is deleted under that lock held
@@ -29,14 +32,15 @@ from typing import BinaryIO
 import psycopg
 import psycopg_pool
 
-from .._blobs import BlobStore
-from .._errors import StoreUnavailable
+from .._blobs import BlobStore, DirectDownload, DirectUpload, PresigningBlobs, too_large
+from .._errors import DirectTransferNotOffered, IntegrityError, InvalidInput, StoreUnavailable
 from .._limits import LOST_AFTER, REMOTE_BATCH_POINTS
 from .._models import ArtifactInfo
 from .._sql.files import Files
 from .._sql.part import Connection, translate_errors
 from .._sql.runs import Runs
 from .._sql.series import SeriesPart
+from .._validate import check_artifact_path
 from .database import POOL_SIZE, Database
 from .query import PostgresCompiler
 from .schema import prepare
@@ -129,13 +133,17 @@ class PostgresStore(Runs, SeriesPart, Files):
         path, limit = self._upload(run_id, path, max_size)
         start = _position(data)
         sha256, size = self.blobs.put(data, limit=limit, path=path)
+        return self._name_blob(run_id, path, sha256, size, lambda: self._put_again(data, start, limit, path))
+
+    def _name_blob(self, run_id: str, path: str, sha256: str, size: int, put_again: Callable[[], None]) -> ArtifactInfo:
+        """Record the blob ``sha256``, just put, as the run's file ``path`` (see the module docstring)."""
         now = self.clock()
         with self.db.write() as conn:
             self._require_run(conn, run_id, "keep")
             self.db.share(conn, f"blob {sha256}")
             if not self.blobs.exists(sha256):
                 # Freed by a delete that committed between the put and this lock: put it again.
-                self._put_again(data, start, limit, path)
+                put_again()
             old = self._record_artifact(conn, run_id, path, sha256, size, now)
         if old is not None:
             self._blobs_released([old])
@@ -152,6 +160,61 @@ class PostgresStore(Runs, SeriesPart, Files):
                 f"the contents of {path!r} were freed by a delete while they were uploaded, and the stream "
                 "cannot be read again: upload the file again"
             )
+
+    # -- direct transfers (see ``DirectTransfer``) -------------------------------
+
+    @property
+    def offers_direct_transfer(self) -> bool:
+        """Whether clients may send and fetch bytes by presigned URL: when the blobs are in a bucket."""
+        return isinstance(self.blobs, PresigningBlobs)
+
+    def _presigning(self) -> PresigningBlobs:
+        if not isinstance(self.blobs, PresigningBlobs):
+            raise DirectTransferNotOffered(
+                f"the files of {self.location} are kept in {self.blobs!r}, which no client can be sent to"
+            )
+        return self.blobs
+
+    def begin_direct_upload(
+        self, run_id: str, path: str, sha256: str, size: int, *, max_size: int | None = None
+    ) -> DirectUpload:
+        """See ``DirectTransfer.begin_direct_upload``."""
+        blobs = self._presigning()
+        path, limit = self._upload(run_id, path, max_size)
+        if size > limit:
+            raise too_large(path, size, limit)
+        return blobs.presigned_put(sha256)
+
+    def finish_direct_upload(
+        self, run_id: str, path: str, upload: str, sha256: str, *, max_size: int | None = None
+    ) -> ArtifactInfo:
+        """See ``DirectTransfer.finish_direct_upload``."""
+        blobs = self._presigning()
+        path, limit = self._upload(run_id, path, max_size)
+        try:
+            sha256, size = blobs.commit(upload, sha256, limit=limit, path=path)
+        except IntegrityError as error:
+            # The client's bytes, not the store, are wrong: a refusal, not a failure.
+            raise InvalidInput(str(error)) from None
+
+        def sent_again() -> None:
+            raise StoreUnavailable(
+                f"the contents of {path!r} were freed by a delete while they were committed: upload the file again"
+            )
+
+        return self._name_blob(run_id, path, sha256, size, sent_again)
+
+    def artifact_download(self, run_id: str, path: str) -> DirectDownload:
+        """See ``DirectTransfer.artifact_download``."""
+        blobs = self._presigning()
+        sha256, size = self._artifact_blob(run_id, check_artifact_path(path))
+        return DirectDownload(blobs.presigned_get(sha256), sha256, size)
+
+    def asset_file_download(self, name: str, version: int, path: str) -> DirectDownload:
+        """See ``DirectTransfer.asset_file_download``."""
+        blobs = self._presigning()
+        sha256, size = self._asset_file_blob(name, version, path)
+        return DirectDownload(blobs.presigned_get(sha256), sha256, size)
 
     def _blobs_released(self, sha256s: list[str]) -> None:
         """Delete each blob no committed row names, holding its lock alone (see the module docstring)."""

@@ -110,13 +110,19 @@ class Files(StorePart):
             ).fetchall()
         return [ArtifactInfo(*r) for r in rows]
 
-    def open_artifact(self, run_id: str, path: str) -> BinaryIO:
-        """See ``Store.open_artifact``."""
+    def _artifact_blob(self, run_id: str, path: str) -> tuple[str, int]:
+        """The sha256 and size of the run's file ``path``; ``ArtifactNotFound`` when there is none."""
         with self.db.read() as conn:
-            row = conn.execute("SELECT sha256 FROM artifacts WHERE run_id = ? AND path = ?", (run_id, path)).fetchone()
+            row = conn.execute(
+                "SELECT sha256, size FROM artifacts WHERE run_id = ? AND path = ?", (run_id, path)
+            ).fetchone()
         if row is None:
             raise ArtifactNotFound(f"run {run_id[:8]} has no artifact {path!r}")
-        return self.blobs.open(row[0])
+        return str(row[0]), int(row[1])
+
+    def open_artifact(self, run_id: str, path: str) -> BinaryIO:
+        """See ``Store.open_artifact``."""
+        return self.blobs.open(self._artifact_blob(run_id, path)[0])
 
     # -- garbage ----------------------------------------------------------------
 
@@ -238,13 +244,18 @@ class Files(StorePart):
                 raise AssetNotFound(f"no asset {name!r}" + ("" if version is None else f" version {version}"))
             return self._asset_version(conn, row)
 
-    def open_asset_file(self, name: str, version: int, path: str) -> BinaryIO:
-        """See ``Store.open_asset_file``."""
+    def _asset_file_blob(self, name: str, version: int, path: str) -> tuple[str, int]:
+        """The sha256 and size of one file of an asset version; ``AssetNotFound`` when there is none."""
         rules.check_version(name, version)
         with self.db.read() as conn:
             row = conn.execute(
-                "SELECT sha256 FROM asset_files WHERE name = ? AND version = ? AND path = ?", (name, version, path)
+                "SELECT sha256, size FROM asset_files WHERE name = ? AND version = ? AND path = ?",
+                (name, version, path),
             ).fetchone()
         if row is None:
             raise AssetNotFound(f"asset {name}:{version} has no file {path!r}")
-        return self.blobs.open(row[0])
+        return str(row[0]), int(row[1])
+
+    def open_asset_file(self, name: str, version: int, path: str) -> BinaryIO:
+        """See ``Store.open_asset_file``."""
+        return self.blobs.open(self._asset_file_blob(name, version, path)[0])
