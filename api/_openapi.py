@@ -118,6 +118,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "items": _object(path={"type": "string"}, size={"type": "integer", "minimum": 0}, sha256=_SHA256),
         },
     ),
+    "DirectUpload": _object(
+        url={"type": "string", "description": "the presigned URL to PUT the file's bytes to"},
+        headers={
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "headers the PUT must carry as they are (they are signed)",
+        },
+        upload={"type": "string", "description": "the upload's id, for finishing it"},
+        sha256=_SHA256,
+        expires=_TIME,
+    ),
     "AssetSummary": _object(
         name={"type": "string"},
         latest_version={"type": "integer", "minimum": 1},
@@ -199,10 +210,21 @@ _ERRORS = {
     401: "no valid bearer token",
     404: "no such run, metric, artifact or asset",
     408: "the request body stopped arriving",
-    409: "a run id prefix names several runs",
+    409: "a run id prefix names several runs; or, for a direct upload, this server does not offer one",
     413: "the body is larger than the server takes",
     422: "the request is not acceptable; the message says why",
     500: "the store failed",
+}
+
+#: A download answered with a redirect to the bucket (asked for with ``direct=true``).
+REDIRECT: dict[int | str, Any] = {
+    307: {
+        "description": "fetch the bytes from the presigned URL in Location; check them against x-runhistory-sha256",
+        "headers": {
+            "Location": {"schema": {"type": "string"}},
+            "x-runhistory-sha256": {"schema": _SHA256},
+        },
+    }
 }
 
 
@@ -246,6 +268,8 @@ def complete(doc: dict[str, Any], *, token: bool) -> dict[str, Any]:
                 codes.add(409)
             if "requestBody" in operation:
                 codes |= {408, 413}
+            if "/direct-uploads" in path:
+                codes.add(409)
             for code in sorted(codes):
                 responses[str(code)] = {
                     "description": _ERRORS[code],

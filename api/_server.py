@@ -4,7 +4,10 @@ A thin layer: every route calls one ``Store`` method. Blocking store calls run
 in the thread pool; artifact bodies stream both ways in pieces, so memory use
 does not grow with file size. JSON bodies are capped at ``MAX_BATCH_BYTES``
 and at most ``MAX_CONCURRENT_BATCHES`` of them are read and decoded at once,
-so memory use does not grow with the number of clients either. Every route
+so memory use does not grow with the number of clients either. When the store is a
+``DirectTransfer`` (and ``direct`` is on), clients may move artifact bytes
+straight to and from its bucket instead: the server only signs URLs and
+verifies what was sent (see the README's "Direct transfer"). Every route
 but ``/health`` needs ``Authorization: Bearer <token>`` when the server has a
 token.
 """
@@ -34,11 +37,13 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _wire as wire
+from ._blobs import DirectDownload
 from ._errors import (
     AmbiguousRunId,
     ArtifactTooLarge,
     BatchTooLarge,
     BodyStalled,
+    DirectTransferNotOffered,
     InvalidInput,
     ParamConflict,
     RunhistoryError,
@@ -46,6 +51,7 @@ from ._errors import (
 )
 from ._limits import (
     BODY_READ_TIMEOUT,
+    DIRECT_MIN_SIZE,
     JSON_BODY_TIMEOUT,
     KEEP_ALIVE_TIMEOUT,
     MAX_ARTIFACT_SIZE,
@@ -62,10 +68,10 @@ from ._limits import (
     SWEEP_INTERVAL,
 )
 from ._models import Environment, NewRun
-from ._openapi import FILE_BODY, METRICS_BODY, complete, ok
+from ._openapi import FILE_BODY, METRICS_BODY, REDIRECT, complete, ok
 from ._query import MAX_QUERY_LENGTH
 from ._scratch import scratch_folder, sweep
-from ._store import Store
+from ._store import DirectTransfer, Store
 from ._validate import check_artifact_path
 
 API = "/api/v1"
@@ -241,6 +247,10 @@ class _FileResponse(StreamingResponse):
             self.stream.close()
 
 
+_DIRECT_GET = (
+    "answer a large file of a store whose files are in a bucket with a 307 to a presigned URL there "
+    "(x-runhistory-sha256: the hash to check); otherwise, or when off, the bytes"
+)
 _PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters (as _validate checks)
 
 
@@ -310,6 +320,14 @@ class FinishBody(BaseModel):
     exit_code: int | None = Field(None, ge=-MAX_INT, le=MAX_INT)
 
 
+class DirectUploadBody(BaseModel):
+    """A file a client sends to the bucket itself: which, and what it holds."""
+
+    path: str = Field(min_length=1, description="the artifact's path in the run")
+    sha256: str = Field(pattern="^[0-9a-f]{64}$", description="the sha256 of the file's bytes")
+    size: int = Field(ge=0, le=MAX_INT, description="the file's size in bytes")
+
+
 class PromoteBody(BaseModel):
     """What to promote."""
 
@@ -331,6 +349,8 @@ def create_app(
     body_timeout: float = BODY_READ_TIMEOUT,
     json_body_timeout: float = JSON_BODY_TIMEOUT,
     sweep_interval: float = SWEEP_INTERVAL,
+    direct: bool = True,
+    direct_min_size: int = DIRECT_MIN_SIZE,
 ) -> FastAPI:
     """The FastAPI application serving ``store``.
 
@@ -341,7 +361,26 @@ def create_app(
         body_timeout: Seconds to wait for the next piece of a request body (408 beyond).
         json_body_timeout: Seconds an admitted JSON body has to arrive whole (408 beyond).
         sweep_interval: Seconds between sweeps of ``tmp/`` for what dead processes left.
+        direct: Offer clients direct transfers when the store has them (``DirectTransfer``).
+        direct_min_size: Smallest file a download is redirected to the bucket for.
     """
+    transfer = store if direct and isinstance(store, DirectTransfer) and store.offers_direct_transfer else None
+
+    def direct_transfer() -> DirectTransfer:
+        if transfer is None:
+            why = (
+                "was started with --no-direct"
+                if not direct
+                else f"keeps files where clients cannot be sent ({store.location})"
+            )
+            raise DirectTransferNotOffered(f"this server moves files itself: it {why}; send them through it")
+        return transfer
+
+    def redirect(download: DirectDownload) -> Response:
+        # The client fetches the bytes from the bucket and checks them against the hash said here.
+        headers = {"location": download.url, "x-runhistory-sha256": download.sha256, "cache-control": "no-store"}
+        return Response(status_code=307, headers=headers)
+
     # Uploads are received into this process's scratch folder; what a killed
     # server or client left there is swept now and every ``sweep_interval``.
     tmp = Path(getattr(store, "home", tempfile.gettempdir())) / "tmp"
@@ -586,11 +625,46 @@ def create_app(
         """The run's files at or under ``prefix``."""
         return _json([wire.artifact_to_wire(a) for a in store.list_artifacts(run_id, prefix)])
 
-    @app.get(f"{API}/runs/{{run_id}}/artifacts/{{path:path}}", tags=["artifacts"], responses=ok(200, binary=True))
-    def get_artifact(run_id: str, path: str) -> StreamingResponse:
-        """One file's bytes, streamed."""
+    @app.get(
+        f"{API}/runs/{{run_id}}/artifacts/{{path:path}}",
+        tags=["artifacts"],
+        responses={**ok(200, binary=True), **REDIRECT},
+    )
+    def get_artifact(run_id: str, path: str, direct: bool = Query(False, description=_DIRECT_GET)) -> Response:
+        """One file's bytes, streamed (or, asked ``direct``, a redirect to the bucket)."""
         check_artifact_path(path)
+        if direct and transfer is not None:
+            download = transfer.artifact_download(run_id, path)
+            if download.size >= direct_min_size:
+                return redirect(download)
         return _FileResponse(store.open_artifact(run_id, path))
+
+    @app.post(
+        f"{API}/runs/{{run_id}}/direct-uploads",
+        status_code=201,
+        tags=["artifacts"],
+        responses=ok(201, "DirectUpload"),
+    )
+    def begin_direct_upload(run_id: str, body: DirectUploadBody) -> Response:
+        """Where to send a file's bytes straight to the bucket; 409 when this server does not offer it."""
+        if body.size > max_file_size:
+            raise ArtifactTooLarge(f"artifact {body.path!r} is {body.size} bytes; the limit is {max_file_size} bytes")
+        offer = direct_transfer().begin_direct_upload(run_id, body.path, body.sha256, body.size, max_size=max_file_size)
+        return _json(wire.direct_upload_to_wire(offer), 201)
+
+    @app.post(
+        f"{API}/runs/{{run_id}}/direct-uploads/{{upload}}",
+        status_code=201,
+        tags=["artifacts"],
+        responses=ok(201, "Artifact"),
+    )
+    def finish_direct_upload(run_id: str, upload: str, body: DirectUploadBody) -> Response:
+        """Store what was sent to the bucket for ``upload``, once its bytes are verified (422 when they differ)."""
+        info = direct_transfer().finish_direct_upload(run_id, body.path, upload, body.sha256, max_size=max_file_size)
+        if info.size != body.size:
+            # Verified against its hash, so whole: the client said another size by mistake.
+            raise InvalidInput(f"artifact {body.path!r} was stored with {info.size} bytes, not the {body.size} said")
+        return _json(wire.artifact_to_wire(info), 201)
 
     # -- assets -------------------------------------------------------------
 
@@ -622,11 +696,17 @@ def create_app(
     @app.get(
         f"{API}/assets/{{name}}/versions/{{version}}/files/{{path:path}}",
         tags=["assets"],
-        responses=ok(200, binary=True),
+        responses={**ok(200, binary=True), **REDIRECT},
     )
-    def get_asset_file(name: str, version: int, path: str) -> StreamingResponse:
-        """One file of an asset version, streamed."""
+    def get_asset_file(
+        name: str, version: int, path: str, direct: bool = Query(False, description=_DIRECT_GET)
+    ) -> Response:
+        """One file of an asset version, streamed (or, asked ``direct``, a redirect to the bucket)."""
         check_artifact_path(path)
+        if direct and transfer is not None:
+            download = transfer.asset_file_download(name, version, path)
+            if download.size >= direct_min_size:
+                return redirect(download)
         return _FileResponse(store.open_asset_file(name, version, path))
 
     app.add_middleware(_BodyGuard, body_timeout=body_timeout, json_body_timeout=json_body_timeout)
@@ -666,13 +746,15 @@ def serve(
     send_timeout: float = SEND_STALL_TIMEOUT,
     sweep_interval: float = SWEEP_INTERVAL,
     workers: int = 1,
+    direct: bool = True,
 ) -> int:
     """Run the server until SIGINT/SIGTERM (in-flight requests finish first); returns
     the exit code (0 unless a worker failed).
 
     The timeouts and the sweep interval default to the constants of the same
     meaning in ``_limits`` (see the README's "history service"). With ``workers``
-    above 1, that many processes serve the one port (see ``_workers``).
+    above 1, that many processes serve the one port (see ``_workers``). ``direct``
+    offers clients direct transfers to and from the store's bucket, when it has one.
 
     Raises:
         InvalidInput: a non-loopback ``host`` without a token and without ``insecure``,
@@ -711,6 +793,7 @@ def serve(
         body_timeout=body_timeout,
         json_body_timeout=json_body_timeout,
         sweep_interval=sweep_interval,
+        direct=direct,
     )
     config = uvicorn.Config(
         app,
@@ -722,7 +805,12 @@ def serve(
     print(
         f"runhistory: serving {store.location} on http://{shown}:{bound}"
         + (" (token required)" if token else "")
-        + (f" with {workers} workers" if workers > 1 else ""),
+        + (f" with {workers} workers" if workers > 1 else "")
+        + (
+            " (direct transfers to and from the bucket)"
+            if direct and isinstance(store, DirectTransfer) and store.offers_direct_transfer
+            else ""
+        ),
         file=sys.stderr,
         flush=True,
     )

@@ -170,6 +170,7 @@ SERVE_CONFIG_KEYS: dict[str, type] = {
     "workers": int,
     "max_file_size": int,
     "insecure": bool,
+    "direct": bool,
 }
 
 

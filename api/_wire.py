@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import MISSING, fields
 from typing import Any
 
+from ._blobs import DirectUpload
 from ._errors import InvalidInput
 from ._models import (
     METRIC_KINDS,
@@ -270,6 +271,23 @@ def artifact_from_wire(doc: dict[str, Any]) -> ArtifactInfo:
         _get(doc, "size", (int,)),
         _get(doc, "sha256", _TEXT),
         _get(doc, "created_at", _NUMBER),
+    )
+
+
+def direct_upload_to_wire(u: DirectUpload) -> dict[str, Any]:
+    return {"url": u.url, "headers": u.headers, "upload": u.upload, "sha256": u.sha256, "expires": u.expires}
+
+
+def direct_upload_from_wire(doc: dict[str, Any]) -> DirectUpload:
+    headers = _get(doc, "headers", (dict,))
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise TypeError("'headers' must map names to strings")
+    return DirectUpload(
+        _get(doc, "url", _TEXT),
+        headers,
+        _get(doc, "upload", _TEXT),
+        _get(doc, "sha256", _TEXT),
+        _get(doc, "expires", _NUMBER),
     )
 
 

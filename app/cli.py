@@ -558,6 +558,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         insecure=args.insecure or bool(config.get("insecure", False)),
         max_file_size=pick("max_file_size", None, MAX_ARTIFACT_SIZE),
         workers=pick("workers", None, 1),
+        direct=not args.no_direct and bool(config.get("direct", True)),
     )
 
 
@@ -865,7 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="a TOML file of these settings (host, port, home, db, blobs, token_file, workers, "
-        "max_file_size, insecure); the command line and RUNHISTORY_* variables win over it",
+        "max_file_size, insecure, direct); the command line and RUNHISTORY_* variables win over it",
     )
     serve.add_argument(
         "--token",
@@ -873,6 +874,12 @@ def build_parser() -> argparse.ArgumentParser:
         "visible to other users in `ps`: prefer --token-file FILE or the variable",
     )
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback address without a token")
+    serve.add_argument(
+        "--no-direct",
+        action="store_true",
+        help="send every file through this server, even when its files are in a bucket that clients "
+        "could reach by presigned URL (default: clients move large files to and from the bucket directly)",
+    )
     serve.add_argument(
         "--max-file-size",
         type=int,
