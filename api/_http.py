@@ -3,21 +3,35 @@
 One keep-alive connection pool per process (a forked child opens its own);
 metric batches travel whole up to the server's ``MAX_BATCH_BYTES`` (larger
 ones in parts), artifact bodies stream in pieces both ways.
+
+Direct transfer: when the server offers it, a file of ``direct_min_size`` or
+more goes straight to the store's bucket and comes straight from it, by the
+presigned URLs the server hands out (an upload is hashed here first, sent,
+then verified and recorded by the server; a download is checked against the
+hash the server names). When the server does not offer it (an embedded
+store, ``serve --no-direct``, an older server), or the bucket cannot be
+reached from here, the file goes through the server as before, and the
+client says so in the ``runhistory`` log and does not try again for
+``DIRECT_RECHECK`` seconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 import os
 import threading
+import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 from . import _errors
 from . import _wire as wire
+from ._blobs import DirectUpload
 from ._errors import (
     ArtifactTooLarge,
     BadResponse,
@@ -25,7 +39,7 @@ from ._errors import (
     StoreUnavailable,
     error_from_answer,
 )
-from ._limits import MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, REMOTE_BATCH_POINTS
+from ._limits import DIRECT_MIN_SIZE, DIRECT_RECHECK, MAX_ARTIFACT_SIZE, MAX_BATCH_BYTES, REMOTE_BATCH_POINTS
 from ._models import (
     ArtifactInfo,
     AssetSummary,
@@ -49,6 +63,9 @@ if TYPE_CHECKING:
 
 API = "/api/v1"
 _PIECE = 1 << 20
+log = logging.getLogger("runhistory")
+# A failure the server answers when it has no such route (an older server) or offers no direct transfer.
+_NOT_OFFERED = {"DirectTransferNotOffered", "NotFound", "MethodNotAllowed"}
 _T = TypeVar("_T")
 # What a decoder raises when an answer is not what it should be (InvalidInput is a ValueError).
 _MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError)
@@ -60,8 +77,9 @@ _INHERITED: list[object] = []
 def _after_fork_in_child() -> None:
     # The parent's sockets are the parent's: a child talks through its own.
     for store in list(_CLIENTS):
-        _INHERITED.append(store._client)
+        _INHERITED.extend((store._client, store._bucket))
         store._client = None
+        store._bucket = None
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -93,11 +111,14 @@ class _ResponseReader(io.RawIOBase):
 
     The bytes are taken as they came (a file is never encoded on the way; one
     decoded on the way could be any size), and a body that runs past its
-    ``Content-Length`` stops the download at the first piece beyond it.
+    ``Content-Length`` stops the download at the first piece beyond it. Given a
+    ``sha256`` (a file from the bucket), the bytes are checked against it at their end.
     """
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, sha256: str | None = None) -> None:
         self._response = response
+        self._sha256 = sha256
+        self._digest = hashlib.sha256() if sha256 is not None else None
         self._pieces: Iterator[bytes] = response.iter_raw()
         self._left = b""
         declared = response.headers.get("content-length", "")
@@ -112,6 +133,7 @@ class _ResponseReader(io.RawIOBase):
             try:
                 self._left = next(self._pieces)
             except StopIteration:
+                self._check()
                 return 0
             except Exception as error:
                 raise StoreUnavailable(f"download interrupted: {error}") from error
@@ -122,10 +144,19 @@ class _ResponseReader(io.RawIOBase):
                 raise IntegrityError(
                     f"the server sent more than the {self._declared} bytes it declared; the download was stopped"
                 )
+            if self._digest is not None:
+                self._digest.update(self._left)
         n = min(len(buffer), len(self._left))
         buffer[:n] = self._left[:n]
         self._left = self._left[n:]
         return n
+
+    def _check(self) -> None:
+        if self._digest is not None and self._digest.hexdigest() != self._sha256:
+            found, self._digest = self._digest.hexdigest(), None  # said once
+            raise IntegrityError(
+                f"the {self._received} bytes from {self._response.url.host} have sha256 {found}, not {self._sha256}"
+            )
 
     def close(self) -> None:
         self._response.close()
@@ -139,7 +170,11 @@ class HttpStore:
         url: The server, e.g. ``http://127.0.0.1:5100``.
         token: Bearer token, when the server wants one.
         timeout: Seconds to wait for an answer.
-        transport: An httpx transport (tests use ``httpx.ASGITransport``).
+        transport: An httpx transport (tests use ``httpx.ASGITransport``); the bucket is
+            always reached over the network.
+        direct: Move files straight to and from the store's bucket when the server offers it
+            (see the module docstring).
+        direct_min_size: Smallest file sent to the bucket directly (smaller ones go through the server).
 
     Raises (from every method):
         StoreUnavailable: the server cannot be reached or failed (worth trying again).
@@ -147,9 +182,20 @@ class HttpStore:
     """
 
     def __init__(
-        self, url: str, *, token: str | None = None, timeout: float = 60.0, transport: httpx.BaseTransport | None = None
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        direct: bool = True,
+        direct_min_size: int = DIRECT_MIN_SIZE,
     ) -> None:
         self.url = url.rstrip("/")
+        self.direct = direct
+        self.direct_min_size = direct_min_size
+        self._direct_off_until = 0.0
+        self._bucket: httpx.Client | None = None
         self._token = token
         self._timeout = timeout
         self._transport = transport
@@ -208,13 +254,39 @@ class HttpStore:
                 client = self._client
         return client
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    @property
+    def bucket(self) -> httpx.Client:
+        """The client for presigned URLs: no base URL, and never the server's token."""
+        bucket = self._bucket
+        if bucket is None:
+            import httpx
+
+            with self._lock:
+                if self._bucket is None:
+                    self._bucket = httpx.Client(timeout=httpx.Timeout(self._timeout, connect=5.0))
+                bucket = self._bucket
+        return bucket
+
+    def _direct_now(self) -> bool:
+        return self.direct and time.monotonic() >= self._direct_off_until
+
+    def _direct_off(self, why: str, level: int = logging.WARNING) -> None:
+        """Send files through the server for a while (see the module docstring), and say why."""
+        if time.monotonic() >= self._direct_off_until:
+            log.log(level, "%s: files go through the server for the next %g s: %s", self.url, DIRECT_RECHECK, why)
+        self._direct_off_until = time.monotonic() + DIRECT_RECHECK
+
+    def _call(self, method: str, path: str, *, refusals: Set[str] = frozenset(), **kwargs: Any) -> httpx.Response:
+        """The answer to a request; a failure raised as its error, but for those ``refusals``
+        (by the error's name), which are answered for the caller to read."""
         import httpx
 
         try:
             response = self.client.request(method, API + path, **kwargs)
         except httpx.TransportError as error:
             raise StoreUnavailable(f"{self.url}: {error or type(error).__name__}") from error
+        if response.status_code >= 400 and _error_name(response) in refusals:
+            return response
         _raise_for(response)
         return response
 
@@ -230,19 +302,47 @@ class HttpStore:
             ) from None
 
     def _open(self, path: str) -> BinaryIO:
-        import httpx
-
-        # Files travel as they are: nothing to decode, nothing to be surprised by.
-        request = self.client.build_request("GET", API + path, headers={"Accept-Encoding": "identity"})
-        try:
-            response = self.client.send(request, stream=True)
-        except httpx.TransportError as error:
-            raise StoreUnavailable(f"{self.url}: {error or type(error).__name__}") from error
+        direct = self._direct_now()
+        response = self._send_get(API + path, {"direct": "true"} if direct else None)
+        if direct and response.status_code == 307:
+            response.close()
+            location, sha256 = response.headers.get("location"), response.headers.get("x-runhistory-sha256")
+            fetched = self._fetch(location, sha256) if location and sha256 else None
+            if fetched is not None:
+                return fetched
+            response = self._send_get(API + path, None)
         if response.status_code >= 400:
             response.read()
             response.close()
             _raise_for(response)
         return io.BufferedReader(_ResponseReader(response), _PIECE)
+
+    def _send_get(self, path: str, params: dict[str, str] | None, client: httpx.Client | None = None) -> httpx.Response:
+        import httpx
+
+        client = client or self.client
+        # Files travel as they are: nothing to decode, nothing to be surprised by.
+        request = client.build_request("GET", path, params=params, headers={"Accept-Encoding": "identity"})
+        try:
+            return client.send(request, stream=True)
+        except httpx.TransportError as error:
+            where = self.url if client is self.client else "the bucket"
+            raise StoreUnavailable(f"{where}: {error or type(error).__name__}") from error
+
+    def _fetch(self, url: str, sha256: str) -> BinaryIO | None:
+        """The bytes at a presigned URL, checked against ``sha256``; ``None`` when the bucket
+        cannot be reached or refuses (the caller asks the server for them instead)."""
+        try:
+            response = self._send_get(url, None, self.bucket)
+        except StoreUnavailable as error:
+            self._direct_off(f"the bucket cannot be reached from here ({error.__cause__ or error})")
+            return None
+        if response.status_code != 200:
+            response.read()
+            response.close()
+            self._direct_off(f"the bucket answered a download with {response.status_code}: {response.text[:200]!r}")
+            return None
+        return io.BufferedReader(_ResponseReader(response, sha256), _PIECE)
 
     def health(self) -> bool:
         """Whether the server answers its health check."""
@@ -380,17 +480,80 @@ class HttpStore:
             if len(data) > limit:
                 raise ArtifactTooLarge(f"artifact {path!r} is {len(data)} bytes; the limit is {limit} bytes")
             content = bytes(data)
+            if len(content) >= self.direct_min_size and self._direct_now():
+                stored = self._put_direct(run_id, path, io.BytesIO(content), len(content))
+                if stored is not None:
+                    return stored
         else:
             size = _size_left(data)
             if size is not None:
                 if size > limit:
                     raise ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
                 headers["Content-Length"] = str(size)
+                if size >= self.direct_min_size and self._direct_now():
+                    start = data.tell()
+                    stored = self._put_direct(run_id, path, data, size)
+                    if stored is not None:
+                        return stored
+                    data.seek(start)  # through the server, from the start
             content = _pieces(data)
         response = self._call(
             "PUT", f"/runs/{run_id}/artifacts/{quote(path, safe='/')}", content=content, headers=headers
         )
         return wire.artifact_from_wire(response.json())
+
+    def _put_direct(self, run_id: str, path: str, stream: BinaryIO, size: int) -> ArtifactInfo | None:
+        """Send ``size`` bytes of a file (or of bytes held) straight to the bucket; ``None`` when
+        it must go through the server instead (see the module docstring)."""
+        import httpx
+
+        start = stream.tell()
+        digest = hashlib.sha256()
+        for piece in _pieces(stream, size):
+            digest.update(piece)
+        stream.seek(start)
+        said = {"path": path, "sha256": digest.hexdigest(), "size": size}
+        begun = self._call("POST", f"/runs/{run_id}/direct-uploads", json=said, refusals=_NOT_OFFERED)
+        if begun.status_code >= 400:
+            self._direct_off(f"it offers no direct transfer ({_message(begun)})", logging.INFO)
+            return None
+        try:
+            offer: DirectUpload = wire.direct_upload_from_wire(begun.json())
+        except _MALFORMED as error:
+            raise BadResponse(
+                f"{self.url} answered a direct upload with something else than runhistory's ({error})"
+            ) from None
+        headers = {**offer.headers, "Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        try:
+            sent = self.bucket.put(offer.url, content=_pieces(stream, size), headers=headers)
+        except httpx.TransportError as error:
+            self._direct_off(f"the bucket cannot be reached from here ({error or type(error).__name__})")
+            return None
+        if sent.status_code >= 300:
+            # Refused (a file that changed while it was read, a clock far off): the server takes it.
+            log.warning(
+                "%s: the bucket answered %s to the upload of %r (%s); it goes through the server",
+                self.url,
+                sent.status_code,
+                path,
+                sent.text[:200],
+            )
+            return None
+        finished = self._call(
+            "POST",
+            f"/runs/{run_id}/direct-uploads/{quote(offer.upload, safe='')}",
+            json=said,
+            refusals={"InvalidInput"},
+        )
+        if finished.status_code >= 400:
+            log.warning(
+                "%s: the direct upload of %r was refused (%s); it goes through the server",
+                self.url,
+                path,
+                _message(finished),
+            )
+            return None
+        return wire.artifact_from_wire(finished.json())
 
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[ArtifactInfo]:
         return self._answer(
@@ -426,6 +589,9 @@ class HttpStore:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._bucket is not None:
+            self._bucket.close()
+            self._bucket = None
 
 
 def _list_of(decode: Callable[[Any], _T]) -> Callable[[Any], list[_T]]:
@@ -495,6 +661,33 @@ def _size_left(stream: BinaryIO) -> int | None:
         return None
 
 
-def _pieces(stream: BinaryIO) -> Iterator[bytes]:
-    while piece := stream.read(_PIECE):
+def _pieces(stream: BinaryIO, size: int | None = None) -> Iterator[bytes]:
+    """The stream's bytes in pieces: to its end, or its next ``size`` bytes (fewer when it ends first)."""
+    left = size
+    while left is None or left > 0:
+        piece = stream.read(_PIECE if left is None else min(_PIECE, left))
+        if not piece:
+            return
+        if left is not None:
+            left -= len(piece)
         yield piece
+
+
+def _error_name(response: httpx.Response) -> str | None:
+    """The ``error`` a failure's body names, if it is runhistory's."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    name = body.get("error") if isinstance(body, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _message(response: httpx.Response) -> str:
+    """A refusal in a few words: its status and message."""
+    try:
+        body = response.json()
+        message = body.get("message") if isinstance(body, dict) else None
+    except ValueError:
+        message = None
+    return f"{response.status_code}: {message if isinstance(message, str) else response.text[:200]}"
