@@ -31,7 +31,13 @@ class _WholeBodies(httpx.WSGITransport):
         return super().handle_request(request)
 
 
-def in_process(store: Store, **app_options: Any) -> HttpStore:
-    """An ``HttpStore`` whose requests are answered by ``create_app(store, **app_options)`` in this process."""
-    app = create_app(store, **app_options)
-    return HttpStore("http://runhistory.test", transport=_WholeBodies(app=ASGIMiddleware(app)))  # type: ignore[arg-type]
+def in_process(store: Store, *, direct_min_size: int | None = None, **app_options: Any) -> HttpStore:
+    """An ``HttpStore`` whose requests are answered by ``create_app(store, **app_options)`` in this process.
+
+    With ``direct_min_size``, files of that size or more move straight to and from the store's
+    bucket, both ways, when the store has one (the bucket is reached over the network).
+    """
+    sizes = {} if direct_min_size is None else {"direct_min_size": direct_min_size}
+    app = create_app(store, **app_options, **sizes)
+    transport = _WholeBodies(app=ASGIMiddleware(app))  # type: ignore[arg-type]
+    return HttpStore("http://runhistory.test", transport=transport, **sizes)

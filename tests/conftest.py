@@ -227,10 +227,11 @@ def team(postgres_dsn: str, seaweedfs: SeaweedFS, tmp_path: Path) -> Iterator[Te
 
 @pytest.fixture
 def team_http_store(postgres_store: Store) -> Iterator[Store]:
-    """An HTTP store answered by a server app over the team backend (``postgres_store``), in this process."""
+    """An HTTP store answered by a server app over the team backend (``postgres_store``), in this process;
+    every file, however small, moves straight to and from the bucket (direct transfer)."""
     from ._inprocess import in_process
 
-    with in_process(postgres_store) as store:
+    with in_process(postgres_store, direct_min_size=0) as store:
         yield store
 
 

@@ -1,0 +1,243 @@
+"""Direct transfer: artifact bytes go between a client and the team backend's bucket by
+presigned URL, not through a server replica; and every other case falls back to the server.
+
+Whether bytes passed through the server is measured at its front door: the client talks to
+a real ``runhistory serve`` through a relay that counts the bytes each way (the bucket is
+reached past it). A server that moves the files itself is measured the same way, to show
+that the count sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import httpx
+import pytest
+
+from runhistory.api import HttpStore, IntegrityError, InvalidInput, NewRun, Store
+
+from ._inprocess import in_process
+from ._relay import Relay
+from ._s3 import BUCKET, SeaweedFS
+from ._server import Server, unused_port
+
+if TYPE_CHECKING:
+    from runhistory.api._s3 import S3Blobs
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class Team:
+    """A team backend of the test's own: its ``serve`` arguments, AWS variables, and the store itself."""
+
+    args: tuple[str, ...]
+    env: dict[str, str]
+    store: Store
+    blobs: S3Blobs
+
+
+@pytest.fixture
+def team(postgres_dsn: str, seaweedfs: SeaweedFS, tmp_path: Path) -> Iterator[Team]:
+    from runhistory.api._postgres import PostgresStore
+
+    blobs = seaweedfs.blobs()
+    store = PostgresStore(postgres_dsn, blobs=blobs, staging=tmp_path / "staging")
+    url = f"s3://{blobs.bucket}/{blobs.prefix}"
+    yield Team(("--db", postgres_dsn, "--blobs", url), seaweedfs.environ(), store, blobs)
+    store.close()
+
+
+@pytest.fixture
+def served(team: Team, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Relay]]:
+    """The team backend served by a real ``runhistory serve`` (with the test's extra arguments),
+    reached through a counting relay."""
+    extra: tuple[str, ...] = getattr(request, "param", ())
+    server = Server(tmp_path / "server", *team.args, *extra, env=team.env).start()
+    relay = Relay(server.port)
+    yield server, relay
+    relay.close()
+    server.stop()
+
+
+def _file(tmp_path: Path, size: int) -> tuple[Path, str]:
+    """A file of ``size`` bytes that compress badly, and its sha256."""
+    path = tmp_path / "weights.bin"
+    block = os.urandom(MIB)
+    with open(path, "wb") as out:
+        for n in range(size // MIB):
+            out.write(bytes([n % 256]) + block[1:])
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_all(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    with stream as source:
+        while piece := source.read(MIB):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def _server_io(server: Server) -> int:
+    """Bytes the server process has read and written so far (its sockets and files)."""
+    assert server.process is not None
+    fields = dict(line.split(": ") for line in Path(f"/proc/{server.process.pid}/io").read_text().splitlines())
+    return int(fields["rchar"]) + int(fields["wchar"])
+
+
+@pytest.mark.slow
+def test_a_large_file_goes_to_and_comes_from_the_bucket_past_the_server(
+    served: tuple[Server, Relay], team: Team, tmp_path: Path
+) -> None:
+    server, relay = served
+    path, sha256 = _file(tmp_path, 64 * MIB)
+    client = HttpStore(relay.url)
+    run = client.create_run(NewRun(experiment="direct"))
+    before = relay.counts()
+    with open(path, "rb") as stream:
+        info = client.put_artifact(run.id, "model/weights.bin", stream)
+    sent, received = (now - then for now, then in zip(relay.counts(), before))
+    assert (info.sha256, info.size) == (sha256, 64 * MIB)
+    assert sent < 64 * 1024, f"{sent} bytes of a 64 MiB upload went through the server"
+    assert received < 64 * 1024
+    assert team.store.list_artifacts(run.id) == [info]  # recorded, as the store itself sees it
+
+    before, io_before = relay.counts(), _server_io(server)
+    assert _read_all(client.open_artifact(run.id, "model/weights.bin")) == sha256
+    sent, received = (now - then for now, then in zip(relay.counts(), before))
+    assert received < 64 * 1024, f"{received} bytes of a 64 MiB download came through the server"
+    assert _server_io(server) - io_before < MIB  # nor did the server read the file from the bucket
+
+    client.promote(run.id, "model", "weights")
+    before = relay.counts()
+    assert _read_all(client.open_asset_file("weights", 1, "model/weights.bin")) == sha256
+    assert relay.counts()[1] - before[1] < 64 * 1024
+    client.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("served", [("--no-direct",)], indirect=True)
+def test_a_server_told_no_direct_moves_the_files_itself(
+    served: tuple[Server, Relay], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, relay = served
+    path, sha256 = _file(tmp_path, 16 * MIB)
+    client = HttpStore(relay.url)
+    run = client.create_run(NewRun(experiment="direct"))
+    with caplog.at_level(logging.INFO, logger="runhistory"), open(path, "rb") as stream:
+        info = client.put_artifact(run.id, "weights.bin", stream)
+    assert info.sha256 == sha256
+    assert relay.counts()[0] > 16 * MIB  # the relay sees what passes through the server
+    assert "offers no direct transfer" in caplog.text and "--no-direct" in caplog.text
+    before = relay.counts()[1]
+    assert _read_all(client.open_artifact(run.id, "weights.bin")) == sha256
+    assert relay.counts()[1] - before > 16 * MIB
+    client.close()
+
+
+def test_an_embedded_store_server_takes_the_files_itself(
+    fresh_server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = os.urandom(9 * MIB)
+    client = HttpStore(fresh_server.url)
+    run = client.create_run(NewRun())
+    with caplog.at_level(logging.INFO, logger="runhistory"):
+        info = client.put_artifact(run.id, "a.bin", data)
+    assert info.sha256 == hashlib.sha256(data).hexdigest()
+    assert "offers no direct transfer" in caplog.text
+    assert client.open_artifact(run.id, "a.bin").read() == data
+    answer = httpx.post(
+        f"{fresh_server.url}/api/v1/runs/{run.id}/direct-uploads",
+        json={"path": "b.bin", "sha256": info.sha256, "size": len(data)},
+    )
+    assert answer.status_code == 409 and answer.json()["error"] == "DirectTransferNotOffered"
+    client.close()
+
+
+def test_a_client_that_sends_other_bytes_than_it_said_stores_nothing(
+    served: tuple[Server, Relay], team: Team, seaweedfs: SeaweedFS
+) -> None:
+    server, _ = served
+    api = f"{server.url}/api/v1"
+    run = team.store.create_run(NewRun())
+    said = {"path": "w.bin", "sha256": hashlib.sha256(b"what was said").hexdigest(), "size": 13}
+    offer = httpx.post(f"{api}/runs/{run.id}/direct-uploads", json=said).json()
+    # The bucket checks the signed hash: other bytes are refused at once, and the hash cannot be left out.
+    assert httpx.put(offer["url"], content=b"something els", headers=offer["headers"]).status_code == 400
+    assert httpx.put(offer["url"], content=b"something els").status_code == 403
+    refused = httpx.post(f"{api}/runs/{run.id}/direct-uploads/{offer['upload']}", json=said)
+    assert refused.status_code == 422 and "nothing was uploaded" in refused.json()["message"]
+    # A bucket that kept them anyway: the server hashes what arrived before anything is recorded.
+    offer = httpx.post(f"{api}/runs/{run.id}/direct-uploads", json=said).json()
+    key = f"{team.blobs.prefix}tmp/{offer['upload']}"
+    seaweedfs.client().put_object(Bucket=BUCKET, Key=key, Body=b"something els")
+    refused = httpx.post(f"{api}/runs/{run.id}/direct-uploads/{offer['upload']}", json=said)
+    assert refused.status_code == 422 and f"does not match its sha256 {said['sha256']}" in refused.json()["message"]
+    for upload in ("../blobs/x", "0" * 32):
+        answer = httpx.post(f"{api}/runs/{run.id}/direct-uploads/{upload}", json=said)
+        assert answer.status_code in (404, 422)
+    assert team.store.list_artifacts(run.id) == []
+    left = seaweedfs.client().list_objects_v2(Bucket=BUCKET, Prefix=team.blobs.prefix)
+    assert left.get("Contents", []) == []  # neither a blob nor what was sent
+
+
+def test_begin_checks_the_run_the_path_and_the_size_first(served: tuple[Server, Relay], team: Team) -> None:
+    server, _ = served
+    api = f"{server.url}/api/v1"
+    run = team.store.create_run(NewRun())
+    sha256 = "0" * 64
+    cases = [
+        ("f" * 32, {"path": "a", "size": 1}, 404, "RunNotFound"),
+        (run.id, {"path": "../a", "size": 1}, 422, "InvalidPath"),
+        (run.id, {"path": "a", "size": 513 * MIB}, 413, "ArtifactTooLarge"),
+    ]
+    for run_id, body, status, error in cases:
+        answer = httpx.post(f"{api}/runs/{run_id}/direct-uploads", json={**body, "sha256": sha256})
+        assert (answer.status_code, answer.json()["error"]) == (status, error)
+
+
+def test_a_bucket_the_client_cannot_reach_sends_the_file_through_the_server(
+    team: Team, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every connection the client makes itself (to the bucket; its server answers in this
+    # process) goes to a proxy that is not there: the bucket cannot be reached from here.
+    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{unused_port()}")
+    with in_process(team.store, direct_min_size=0) as client:
+        run = client.create_run(NewRun())
+        data = b"the bucket is out of reach" * 1000
+        with caplog.at_level(logging.WARNING, logger="runhistory"):
+            info = client.put_artifact(run.id, "far.txt", data)
+        assert info.sha256 == hashlib.sha256(data).hexdigest()
+        assert "the bucket cannot be reached from here" in caplog.text
+        assert client.open_artifact(run.id, "far.txt").read() == data
+        assert client.list_artifacts(run.id) == [info]
+        caplog.clear()
+        # It was learnt: the next file goes through the server without trying (and saying so) again.
+        client.put_artifact(run.id, "far2.txt", data)
+        assert caplog.text == ""
+
+
+def test_a_download_from_the_bucket_is_checked_against_its_hash(team: Team, seaweedfs: SeaweedFS) -> None:
+    with in_process(team.store, direct_min_size=0) as client:
+        run = client.create_run(NewRun())
+        info = client.put_artifact(run.id, "x.bin", b"x" * 1000)
+        # Damaged in the bucket: the client finds out at the end of the bytes it fetched there.
+        seaweedfs.client().put_object(Bucket=BUCKET, Key=team.blobs.key(info.sha256), Body=b"y" * 1000)
+        with pytest.raises(IntegrityError, match=f"not {info.sha256}"):
+            client.open_artifact(run.id, "x.bin").read()
+
+
+def test_direct_upload_errors_are_the_stores_own(team: Team) -> None:
+    from runhistory.api._postgres import PostgresStore
+
+    store = team.store
+    assert isinstance(store, PostgresStore) and store.offers_direct_transfer
+    run = store.create_run(NewRun())
+    with pytest.raises(InvalidInput, match="nothing was uploaded"):
+        store.finish_direct_upload(run.id, "a", "0" * 32, "0" * 64)
