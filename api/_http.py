@@ -238,34 +238,37 @@ class HttpStore:
 
     @property
     def client(self) -> httpx.Client:
-        client = self._client
-        if client is None:
-            import httpx
+        """The client for the server's API (its base URL, its token)."""
 
-            with self._lock:
-                if self._client is None:
-                    headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-                    self._client = httpx.Client(
-                        base_url=self.url,
-                        headers=headers,
-                        timeout=httpx.Timeout(self._timeout, connect=5.0),
-                        transport=self._transport,
-                    )
-                client = self._client
-        return client
+        def make(module: Any) -> httpx.Client:
+            headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+            made: httpx.Client = module.Client(
+                base_url=self.url,
+                headers=headers,
+                timeout=module.Timeout(self._timeout, connect=5.0),
+                transport=self._transport,
+            )
+            return made
+
+        return self._made("_client", make)
 
     @property
     def bucket(self) -> httpx.Client:
         """The client for presigned URLs: no base URL, and never the server's token."""
-        bucket = self._bucket
-        if bucket is None:
+        return self._made("_bucket", lambda module: module.Client(timeout=module.Timeout(self._timeout, connect=5.0)))
+
+    def _made(self, name: str, make: Callable[[Any], httpx.Client]) -> httpx.Client:
+        """The client in attribute ``name``, made once by ``make(httpx)`` (httpx is imported when first needed)."""
+        client: httpx.Client | None = getattr(self, name)
+        if client is None:
             import httpx
 
             with self._lock:
-                if self._bucket is None:
-                    self._bucket = httpx.Client(timeout=httpx.Timeout(self._timeout, connect=5.0))
-                bucket = self._bucket
-        return bucket
+                client = getattr(self, name)
+                if client is None:
+                    client = make(httpx)
+                    setattr(self, name, client)
+        return client
 
     def _direct_now(self) -> bool:
         return self.direct and time.monotonic() >= self._direct_off_until
