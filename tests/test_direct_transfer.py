@@ -23,6 +23,7 @@ import pytest
 from runhistory.api import HttpStore, IntegrityError, InvalidInput, NewRun, Store
 
 from ._inprocess import in_process
+from ._processes import partial_files, run
 from ._relay import Relay
 from ._s3 import BUCKET, SeaweedFS
 from ._server import Server, unused_port
@@ -233,3 +234,29 @@ def test_direct_upload_errors_are_the_stores_own(team: Team) -> None:
     run = store.create_run(NewRun())
     with pytest.raises(InvalidInput, match="nothing was uploaded"):
         store.finish_direct_upload(run.id, "a", "0" * 32, "0" * 64)
+
+
+def test_the_loggers_upload_goes_to_the_bucket_and_is_stored_once(
+    served: tuple[Server, Relay], team: Team, tmp_path: Path
+) -> None:
+    _, relay = served
+    done = run(
+        tmp_path,
+        tmp_path / "client",
+        """
+        import os
+        from runhistory.logger import get_logger
+        lg = get_logger(experiment="direct")
+        with open("weights.bin", "wb") as out:
+            out.write(os.urandom(12 * 1024 * 1024))
+        lg.upload_file("weights.bin", "weights.bin").wait()
+        lg.finish()
+        print(lg.run_id)
+        """,
+        RUNHISTORY_URL=relay.url,
+    )
+    assert done.returncode == 0, done.stderr
+    (info,) = team.store.list_artifacts(done.stdout.strip())
+    assert info.sha256 == hashlib.sha256((tmp_path / "weights.bin").read_bytes()).hexdigest()
+    assert relay.counts()[0] < MIB  # the run, its end and the upload's two requests: not the file
+    assert partial_files(tmp_path / "client") == []  # the staged copy is gone
