@@ -200,7 +200,10 @@ def test_a_config_file_sets_what_the_command_line_and_environment_do_not(tmp_pat
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("token = 's'\n", "sets 'token', which is none of: blobs, db, direct, home, host, insecure, max_file_size, port"),
+        (
+            "token = 's'\n",
+            "sets 'token', which is none of: blobs, db, direct, home, host, insecure, max_file_size, port",
+        ),
         ("workers = true\n", "sets workers to True: it must be a whole number"),
         ("db = 'sqlite:///x'\n", ": db='sqlite:///x' is not a postgresql:// URL"),
         ("blobs = 'gs://b'\n", ": blobs='gs://b' is neither an s3://bucket/prefix URL nor a folder"),
