@@ -106,6 +106,7 @@ def pytest_collection_finish() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` picks by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The slow tests first, each group in the order written.
 
@@ -116,16 +117,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     The embedded store's two query plans (``plan``) are one on PostgreSQL, which plans
     queries itself: its second run is left out.
     """
-    same = [
-        item
-        for item in items
-        if _params(item).get("store") in ("postgres", "team_http") and _params(item).get("plan") == "probes"
-    ]
+    same = [item for item in items if _params(item).get("store") in TEAM and _params(item).get("plan") == "probes"]
     if same:
         config.hook.pytest_deselected(items=same)
         left_out = set(same)
         items[:] = [item for item in items if item not in left_out]
+    for item in items:
+        if _SERVICES.intersection(getattr(item, "fixturenames", ())) or _params(item).get("store") in TEAM:
+            item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+#: Fixtures that start real services (a PostgreSQL cluster, an S3 server): the tests that use
+#: them, and those of the backends on them (``TEAM``), are ``slow`` by the marker's meaning
+#: and stay out of the quick run (``-m "not slow"``); the README's command runs them all.
+_SERVICES = {"postgres_cluster", "seaweedfs"}
+TEAM = ("postgres", "team_http")
 
 
 def _params(item: pytest.Item) -> dict[str, object]:
