@@ -62,6 +62,8 @@ SERIES_POINTS = 1_000_000
 SERIES_READ = 1_000
 #: The artifact sent up and read back through a replica, in MiB.
 ARTIFACT_MB = 1024
+#: The replicas' and the client's per-file limit for the artifact measure (bytes).
+MAX_FILE = 2 << 30
 #: Repetitions of each query and read (the median is quoted).
 REPS = 9
 
@@ -102,8 +104,39 @@ def _median_ms(call: Any, reps: int = REPS) -> float:
     return statistics.median(times) * 1000
 
 
-def reads(url: str, replica: TeamReplica, tmp: Path, runs: int, points: int, artifact_mb: int) -> list[tuple[str, str]]:
-    """The queries, the downsampled read and the artifact, through ``url`` (one replica)."""
+def artifact(url: str, replica: TeamReplica, tmp: Path, artifact_mb: int, how: str) -> list[tuple[str, str]]:
+    """An ``artifact_mb`` MiB file up and down through ``url`` (``how`` the replica moves it)."""
+    from runhistory.api import HttpStore, NewRun
+
+    out: list[tuple[str, str]] = []
+    big = tmp / "artifact.bin"
+    with open(big, "wb") as f:
+        block = bytes(range(256)) * 4096
+        for i in range(artifact_mb):
+            f.write(block[i % 256 :] + block[: i % 256])
+    with HttpStore(url) as store:
+        run = store.create_run(NewRun(experiment="artifact"))
+        before = replica.memory()["handler_hwm_mb"]
+        t0 = time.perf_counter()
+        with open(big, "rb") as f:
+            stored = store.put_artifact(run.id, "model.bin", f, max_size=MAX_FILE)
+        up = artifact_mb / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with store.open_artifact(run.id, "model.bin") as f:
+            while f.read(1 << 20):
+                pass
+        down = artifact_mb / (time.perf_counter() - t0)
+        after = replica.memory()["handler_hwm_mb"]
+    big.unlink()
+    assert stored.size == artifact_mb << 20
+    out.append((f"a {artifact_mb:,} MiB artifact up ({how})", f"{up:.0f} MiB/s"))
+    out.append((f"the same artifact down ({how})", f"{down:.0f} MiB/s"))
+    out.append((f"the replica's peak RSS before and after both ({how})", f"{before:.0f} → {after:.0f} MiB"))
+    return out
+
+
+def reads(url: str, tmp: Path, runs: int, points: int) -> list[tuple[str, str]]:
+    """The queries and the downsampled read through ``url`` (one replica)."""
     from runhistory.api import HttpStore, NewRun
     from runhistory.api._models import SeriesBatch
 
@@ -125,40 +158,19 @@ def reads(url: str, replica: TeamReplica, tmp: Path, runs: int, points: int, art
         assert len(series.values) <= SERIES_READ
         read = _median_ms(lambda: store.read_series(run.id, "x", max_points=SERIES_READ))
         out.append((f"a {points:,}-point series read at {SERIES_READ:,} points", f"{read:.1f} ms"))
-        big = tmp / "artifact.bin"
-        with open(big, "wb") as f:
-            block = bytes(range(256)) * 4096
-            for i in range(artifact_mb):
-                f.write(block[i % 256 :] + block[: i % 256])
-        before = replica.memory()["handler_hwm_mb"]
-        t0 = time.perf_counter()
-        with open(big, "rb") as f:
-            stored = store.put_artifact(run.id, "model.bin", f)
-        up = artifact_mb / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        with store.open_artifact(run.id, "model.bin") as f:
-            while f.read(1 << 20):
-                pass
-        down = artifact_mb / (time.perf_counter() - t0)
-        after = replica.memory()["handler_hwm_mb"]
-        big.unlink()
-        assert stored.size == artifact_mb << 20
-        out.append((f"a {artifact_mb:,} MiB artifact up, through the replica", f"{up:.0f} MiB/s"))
-        out.append(("the same artifact down, through the replica", f"{down:.0f} MiB/s"))
-        out.append(("the replica's peak RSS before and after both", f"{before:.0f} → {after:.0f} MiB"))
     return out
 
 
 class TeamReplica(RunhistoryServer):
     """``runhistory serve --db DSN --blobs s3://…`` with the S3 service's variables."""
 
-    def __init__(self, folder: Path, dsn: str, blobs: str, env: dict[str, str]) -> None:
+    def __init__(self, folder: Path, dsn: str, blobs: str, env: dict[str, str], *args: str) -> None:
         super().__init__(folder)
-        self.dsn, self.blobs, self.env = dsn, blobs, env
+        self.dsn, self.blobs, self.env, self.args = dsn, blobs, env, args
 
     def start(self) -> TeamReplica:
         cmd = [sys.executable, "-m", "runhistory.app.cli", "serve", "--db", self.dsn, "--blobs", self.blobs]
-        cmd += ["--port", "0"]
+        cmd += ["--port", "0", *self.args]
         t0 = time.monotonic()
         log = open(self.log, "w")
         self.proc = subprocess.Popen(
@@ -267,15 +279,24 @@ def main(argv: list[str] | None = None) -> int:
                         s.stop()
         print("  runhistory: queries, a series, an artifact …", file=sys.stderr, flush=True)
         database = cluster.new_database()
-        replica = TeamReplica(
-            tmp / "replica-reads", cluster.dsn(database), f"s3://{BUCKET}/{s3.new_prefix()}", s3.environ()
-        )
+        blobs = f"s3://{BUCKET}/{s3.new_prefix()}"
+        limit = ("--max-file-size", str(MAX_FILE))
+        replica = TeamReplica(tmp / "replica-reads", cluster.dsn(database), blobs, s3.environ(), *limit)
         replica.start()
         try:
             fill_runs(cluster, database, RUNS // scale, tmp)
-            read_rows = reads(replica.url, replica, tmp, RUNS // scale, SERIES_POINTS // scale, ARTIFACT_MB // scale)
+            read_rows += reads(replica.url, tmp, RUNS // scale, SERIES_POINTS // scale)
+            read_rows += artifact(replica.url, replica, tmp, ARTIFACT_MB // scale, "direct: client and bucket")
         finally:
             replica.stop()
+        proxied = TeamReplica(
+            tmp / "replica-proxied", cluster.dsn(database), blobs, s3.environ(), *limit, "--no-direct"
+        )
+        proxied.start()
+        try:
+            read_rows += artifact(proxied.url, proxied, tmp, ARTIFACT_MB // scale, "proxied through the replica")
+        finally:
+            proxied.stop()
         if not args.no_mlflow and mlflow_installed():
             database = cluster.new_database()
             server = MlflowTeam(tmp / "mlflow", cluster.dsn(database), s3)
