@@ -113,15 +113,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     The workers take tests from the front of one queue as they finish others: the
     long ones started first run alongside the many short ones, instead of one
     worker finishing a long one while the other has nothing left to do.
-
-    The embedded store's two query plans (``plan``) are one on PostgreSQL, which plans
-    queries itself: its second run is left out.
     """
-    same = [item for item in items if _params(item).get("store") in TEAM and _params(item).get("plan") == "probes"]
-    if same:
-        config.hook.pytest_deselected(items=same)
-        left_out = set(same)
-        items[:] = [item for item in items if item not in left_out]
     for item in items:
         if _SERVICES.intersection(getattr(item, "fixturenames", ())) or _params(item).get("store") in TEAM:
             item.add_marker(pytest.mark.slow)

@@ -205,9 +205,9 @@ QUERIES = {
 
 @pytest.fixture(params=["sets", "probes"])
 def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways the embedded store runs a query: rare terms read as sets first, or every term
-    dense, so runs are read in the sort's index order and probed (the plan large stores take)."""
-    from runhistory.api._embedded import query
+    """Both ways an SQL store runs a query: rare terms read as sets first, or every term dense,
+    so runs are read in the sort's index order and probed (the plan large stores take)."""
+    from runhistory.api._sql import query
 
     if request.param == "probes":
         monkeypatch.setattr(query, "DENSE", 0)

@@ -288,3 +288,28 @@ def terms_of(query: Query | None) -> list[Query]:
     if query is None:
         return []
     return list(query.terms) if isinstance(query, And) else [query]
+
+
+#: A term matching at least this many runs is *dense*: when every term of a query is, runs are
+#: read in the sort's index order and each is probed, and the first page fills after a few
+#: hundred; a rarer term is read as a set first and drives the query.
+DENSE = 2000
+
+
+def estimate(conn: Any, compiler: Compiler, term: Query) -> int | None:
+    """How many runs ``term`` matches, counted up to ``DENSE`` through its index; ``None``
+    when that cannot be told cheaply (text searches, ``or``, ``not``, most attributes)."""
+    sql: str | None = None
+    args: list[Any] = []
+    if isinstance(term, HasTag):
+        sql, args = "SELECT 1 FROM run_tags WHERE tag = ?", [term.tag]
+    elif isinstance(term, Compare) and term.field.kind != "attr" and term.op != "~":
+        set_form = type(compiler)(compiler.now, compiler.now - compiler.cutoff)
+        inner, args = set_form._compare(term)
+        sql = inner[len("(runs.id IN (") : -2].replace("SELECT run_id", "SELECT 1", 1)
+    elif isinstance(term, Compare) and term.field.name in ("experiment", "status") and term.op == "=":
+        inner, args = compiler._compare(term)
+        sql = f"SELECT 1 FROM runs WHERE {inner}"
+    if sql is None:
+        return None
+    return int(conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {DENSE}) AS found", args).fetchone()[0])
