@@ -153,6 +153,17 @@ MIGRATIONS: list[Migration] = [
             "migrated_at DOUBLE PRECISION NOT NULL)"
         ),
     ),
+    # PostgreSQL takes a param's key, kind and text for independent, and judged a common value
+    # (``optimizer = adam``, a quarter of the runs) a few hundred runs: it then drove a sorted
+    # query from that set and sorted every match (190 ms on 100,000 runs). Statistics of the
+    # three together give it the true share, and it reads the sort's index instead (27 ms).
+    Migration(
+        "statistics of params' key, kind and text together",
+        statements(
+            "CREATE STATISTICS run_params_together (mcv, dependencies) ON key, kind, text FROM run_params",
+            "ANALYZE run_params",
+        ),
+    ),
 ]
 
 #: The number of migrations this code applies: the schema version it writes.
