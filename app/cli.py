@@ -8,6 +8,7 @@ Human output by default; ``--json`` prints the documented contract (see
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shlex
 import sys
@@ -439,6 +440,54 @@ def cmd_download(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """A run's metrics as one long table (see ``runhistory.app.export``)."""
+    if args.output is None and args.json:
+        raise UsageError("--json prints a summary of the file -o FILE writes; without -o the table goes to stdout")
+    if args.output is None and args.force:
+        raise UsageError("--force goes with -o FILE")
+    from . import export
+
+    store = _store(args)
+    run = store.get_run(args.run)
+    names = export.chosen_metrics(store, run.id, args.metrics)
+    parquet = args.format == "parquet"
+    if parquet:
+        export.check_parquet()
+    series = export.series_of(store, run.id, names)
+    if args.output is None:
+        if parquet:
+            if sys.stdout.isatty():
+                raise UsageError("Parquet is binary: give -o FILE, or redirect stdout to a file or a pipe")
+            sys.stdout.flush()
+            export.write_parquet(series, run.id, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            export.write_csv(series, run.id, sys.stdout, terminal=sys.stdout.isatty())
+        return 0
+    dest = Path(args.output)
+    with export.atomic_file(dest, force=args.force) as out:
+        if parquet:
+            done = export.write_parquet(series, run.id, out)
+        else:
+            text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+            done = export.write_csv(series, run.id, text)
+            text.detach()
+    size = dest.stat().st_size
+    if args.json:
+        _emit_json(
+            {"path": str(dest), "format": args.format, "metrics": done.metrics, "points": done.points, "bytes": size}
+        )
+        return 0
+    from .human import size as human_size
+
+    print(
+        f"exported {done.metrics} metric{'s' if done.metrics != 1 else ''} ({done.points:,} points) of run "
+        f"{run.short_id} to {safe_line(str(dest))} ({args.format}, {human_size(size)})"
+    )
+    return 0
+
+
 def cmd_assets(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.name is None:
@@ -813,6 +862,23 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("-ap", "--prefix", help="only files at or under this folder")
     download.add_argument("-o", "--output", default=".", metavar="DIR", help="destination folder (default: here)")
     download.add_argument("--overwrite", action="store_true", help="replace files already there with other contents")
+
+    export = command("export", cmd_export, "a run's metrics as one long table (CSV or Parquet), every point")
+    export.add_argument("-r", "--run", required=True, help="run id or any unique prefix")
+    export.add_argument(
+        "-m",
+        "--metric",
+        dest="metrics",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this metric (again for more; default: every metric)",
+    )
+    export.add_argument(
+        "--format", choices=("csv", "parquet"), default="csv", help="csv (default) or parquet (needs pyarrow)"
+    )
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE, atomically (default: stdout)")
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
     assets = command("assets", cmd_assets, "asset names, or one asset's versions")
     assets.add_argument("name", nargs="?", help="show this asset's versions")
