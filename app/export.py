@@ -109,7 +109,7 @@ def iso_time(timestamp: float) -> str:
     return (_EPOCH + timedelta(microseconds=micros(timestamp))).isoformat(timespec="microseconds")
 
 
-def chart_json(values: Sequence[Any]) -> str:
+def chart_json(values: Any) -> str:
     """A chart's numbers as strict JSON (non-finite numbers as ``"NaN"``, ``"Infinity"``, ``"-Infinity"``)."""
     return json.dumps(encode_numbers(values), separators=(",", ":"), allow_nan=False)
 
@@ -125,7 +125,7 @@ def write_csv(series: Iterator[Series], run_id: str, out: IO[str], *, terminal: 
     """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    clean: Callable[[str], str] = safe_line if terminal else str
+    clean: Callable[[Any], str] = safe_line if terminal else str
     metrics = points = 0
     for one in series:
         if one.kind == "number":
