@@ -28,14 +28,16 @@ only when Parquet is asked for.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from itertools import repeat
+from itertools import islice, repeat
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,6 +51,9 @@ FORMATS = ("csv", "parquet")
 COLUMNS = ("run_id", "metric", "step", "time", "value")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: CSV rows of numbers formatted before they are written out together; strings (up to 64 Ki
+#: characters) and charts (up to 100,000 numbers) go in blocks small enough to stay a few MiB.
+_CSV_BLOCK = {"number": 1 << 14, "string": 64, "chart": 8}
 #: Parquet rows a row group at most: a long series is written in parts readers can skip between.
 _ROW_GROUP = 1 << 20
 
@@ -100,13 +105,29 @@ def series_of(store: Store, run_id: str, names: Sequence[str]) -> Iterator[Serie
 
 
 def micros(timestamp: float) -> int:
-    """Epoch seconds as whole microseconds (round half to even), the precision exported."""
-    return round(timestamp * 1_000_000)
+    """Epoch seconds as whole microseconds, the precision exported, rounded as ``datetime`` does.
+
+    The fraction is split off exactly first: at today's epoch seconds, ``timestamp * 1e6``
+    is already rounded to a quarter microsecond, which can tip the last digit.
+    """
+    fraction, whole = math.modf(timestamp)
+    return int(whole) * 1_000_000 + round(fraction * 1_000_000)
 
 
-def iso_time(timestamp: float) -> str:
-    """Epoch seconds as ISO 8601 in UTC, to the microsecond."""
-    return (_EPOCH + timedelta(microseconds=micros(timestamp))).isoformat(timespec="microseconds")
+def iso_times(timestamps: Iterable[float]) -> Iterator[str]:
+    """Epoch seconds as ISO 8601 in UTC, to the microsecond (``micros``).
+
+    The date and time of day are made once a second: a series' points come many a
+    second, and formatting a datetime a point was half the time of a CSV export.
+    """
+    second: int | None = None
+    head = ""
+    for timestamp in timestamps:
+        whole, fraction = divmod(micros(timestamp), 1_000_000)
+        if whole != second:
+            second = whole
+            head = (_EPOCH + timedelta(seconds=whole)).isoformat()[:-6]  # without "+00:00"
+        yield f"{head}.{fraction:06d}+00:00"
 
 
 def chart_json(values: Any) -> str:
@@ -123,7 +144,10 @@ def write_csv(series: Iterator[Series], run_id: str, out: IO[str], *, terminal: 
         out: A text stream opened with ``newline=""`` (or one that does not translate newlines).
         terminal: ``out`` is a terminal: names and string values are cleaned by ``safe_line``.
     """
-    writer = csv.writer(out, lineterminator="\n")
+    # Rows are formatted into a buffer and written a block at a time: a write a row costs a
+    # system call each where stdout is unbuffered (PYTHONUNBUFFERED, common in containers).
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     clean: Callable[[Any], str] = safe_line if terminal else str
     metrics = points = 0
@@ -134,9 +158,15 @@ def write_csv(series: Iterator[Series], run_id: str, out: IO[str], *, terminal: 
             values = map(chart_json, one.values)
         else:
             values = map(clean, one.values)
-        writer.writerows(zip(repeat(run_id), repeat(clean(one.name)), one.steps, map(iso_time, one.times), values))
+        rows = zip(repeat(run_id), repeat(clean(one.name)), one.steps, iso_times(one.times), values)
+        while block := list(islice(rows, _CSV_BLOCK[one.kind])):
+            writer.writerows(block)
+            out.write(buffer.getvalue())
+            buffer.seek(0)
+            buffer.truncate()
         metrics += 1
         points += len(one)
+    out.write(buffer.getvalue())
     out.flush()
     return Exported(metrics, points)
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from runhistory.api import EmbeddedStore, NewRun, SeriesBatch, Store, open_store
-from runhistory.app.export import write_csv
+from runhistory.app.export import iso_times, write_csv
 
 from ._cli import as_json, cli
 from ._processes import clean_env
@@ -226,3 +226,10 @@ def log_run_once(store: Store) -> str:
         return store.get_run("e" * 32).id
     except LookupError:
         return log_run(store)
+
+
+def test_times_are_iso_utc_to_the_microsecond() -> None:
+    times = [0.0, -0.5, -1e-7, 1.5, 0.4999995, T0 + 0.125, 253_402_300_799.5] + [T0 + i / 7 for i in range(20)]
+    assert list(iso_times(times)) == [
+        datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="microseconds") for t in times
+    ]
