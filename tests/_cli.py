@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pty
 import subprocess
 import sys
 import traceback
@@ -141,3 +142,29 @@ def _streams(stdin: io.TextIOWrapper, stdout: io.TextIOWrapper, stderr: io.TextI
 def as_json(done: subprocess.CompletedProcess[bytes]) -> Any:
     assert done.returncode == 0, done.stderr.decode()
     return json.loads(done.stdout, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+
+
+def on_a_terminal(home: Path, *args: str) -> tuple[int, bytes, bytes]:
+    """The CLI with stdout on a pseudo-terminal; (exit code, what the terminal got, stderr)."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runhistory.app.cli", *args],
+        env=clean_env(home),
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    )
+    os.close(follower)
+    got = b""
+    while True:
+        try:
+            piece = os.read(leader, 65536)
+        except OSError:  # the other end closed
+            break
+        if not piece:
+            break
+        got += piece
+    os.close(leader)
+    assert process.stderr is not None
+    err = process.stderr.read()
+    process.stderr.close()
+    return process.wait(timeout=30), got, err

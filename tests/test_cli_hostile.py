@@ -9,20 +9,15 @@ while ``--json`` keeps them exact (JSON escapes).
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from runhistory.api import EmbeddedStore, NewRun, SeriesBatch
 
-from ._cli import cli
+from ._cli import cli, on_a_terminal
 from ._liar import Liar, json_answer
-from ._processes import clean_env
 
 # Title change, clipboard write (OSC 52), clear screen (CSI and 8-bit CSI), a hyperlink.
 HOSTILE = "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[2J\x9b2J\x1b]8;;http://x\x1b\\"
@@ -125,37 +120,11 @@ def test_a_servers_words_are_cleaned_on_the_terminal_and_exact_in_json(tmp_path:
     assert json.loads(as_json.stderr) == {"error": message, "kind": "RunNotFound"}
 
 
-def _on_a_terminal(home: Path, *args: str) -> tuple[int, bytes, bytes]:
-    """The CLI with stdout on a pseudo-terminal; (exit code, what the terminal got, stderr)."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runhistory.app.cli", *args],
-        env=clean_env(home),
-        stdout=follower,
-        stderr=subprocess.PIPE,
-    )
-    os.close(follower)
-    got = b""
-    while True:
-        try:
-            piece = os.read(leader, 65536)
-        except OSError:  # the other end closed
-            break
-        if not piece:
-            break
-        got += piece
-    os.close(leader)
-    assert process.stderr is not None
-    err = process.stderr.read()
-    process.stderr.close()
-    return process.wait(timeout=30), got, err
-
-
 def test_an_artifact_shown_on_a_terminal_is_cleaned_and_a_binary_one_refused(
     hostile: tuple[Path, str], tmp_path: Path
 ) -> None:
     home, run_id = hostile
-    code, shown, _ = _on_a_terminal(home, "info", "-r", run_id[:8], "-a", "a/[red]x.txt")
+    code, shown, _ = on_a_terminal(home, "info", "-r", run_id[:8], "-a", "a/[red]x.txt")
     assert code == 0 and b"hello" in shown and escapes(shown) == []
     # Into a pipe the bytes are exact.
     piped = cli(home, "info", "-r", run_id[:8], "-a", "a/[red]x.txt")
@@ -163,5 +132,5 @@ def test_an_artifact_shown_on_a_terminal_is_cleaned_and_a_binary_one_refused(
     store = EmbeddedStore(home)
     store.put_artifact(run_id, "model.bin", b"\0\1\2" * 1000)
     store.close()
-    code, shown, err = _on_a_terminal(home, "info", "-r", run_id[:8], "-a", "model.bin")
+    code, shown, err = on_a_terminal(home, "info", "-r", run_id[:8], "-a", "model.bin")
     assert code == 1 and shown == b"" and b"binary" in err

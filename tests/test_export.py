@@ -18,7 +18,7 @@ import pytest
 from runhistory.api import EmbeddedStore, NewRun, SeriesBatch, Store, open_store
 from runhistory.app.export import iso_times, write_csv
 
-from ._cli import as_json, cli
+from ._cli import as_json, cli, on_a_terminal
 from ._processes import clean_env
 from ._server import Server
 
@@ -233,3 +233,12 @@ def test_times_are_iso_utc_to_the_microsecond() -> None:
     assert list(iso_times(times)) == [
         datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="microseconds") for t in times
     ]
+
+
+def test_on_a_terminal_csv_is_cleaned_and_parquet_refused(logged: tuple[Path, str]) -> None:
+    home, run_id = logged
+    code, shown, _ = on_a_terminal(home, "export", "-r", run_id, "-m", "note")
+    assert code == 0 and b"\x1b" not in shown
+    assert shown.replace(b"\r\n", b"\n").endswith(b',"a ""quoted"", comma second line red"\n')
+    code, shown, err = on_a_terminal(home, "export", "-r", run_id, "--format", "parquet")
+    assert (code, shown) == (2, b"") and b"Parquet is binary: give -o FILE" in err
