@@ -471,8 +471,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             done = export.write_parquet(series, run.id, out)
         else:
             text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-            done = export.write_csv(series, run.id, text)
-            text.detach()
+            try:
+                done = export.write_csv(series, run.id, text)
+            finally:
+                text.detach()  # the file is atomic_file's to close (or to remove, on an error)
     size = dest.stat().st_size
     if args.json:
         _emit_json(
