@@ -39,10 +39,15 @@ EXIT_TIMEOUT_ENV = "RUNHISTORY_EXIT_TIMEOUT"
 DB_ENV = "RUNHISTORY_DB"
 #: Where the team backend keeps file contents: ``s3://bucket/prefix`` or a folder.
 BLOBS_ENV = "RUNHISTORY_BLOBS"
+#: Seconds between a run's system metrics (CPU, memory, disks, network, GPUs); ``0`` turns them off.
+SYSTEM_METRICS_ENV = "RUNHISTORY_SYSTEM_METRICS"
 
 #: Defaults of the variables above that have one.
 SPOOL_AFTER = 10.0
 EXIT_TIMEOUT = 30.0
+SYSTEM_METRICS_INTERVAL = 10.0
+#: The shortest interval between system metrics samples: shorter would cost the training loop.
+MIN_SYSTEM_METRICS_INTERVAL = 0.1
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -67,6 +72,7 @@ class Settings:
         exit_timeout: Seconds to wait at exit for an absent server.
         db: The team backend's database URL, when set.
         blobs: Where the team backend keeps file contents, when set.
+        system_metrics: Seconds between system metrics samples; 0 when they are off.
     """
 
     home: Path | None = None
@@ -80,6 +86,7 @@ class Settings:
     exit_timeout: float = EXIT_TIMEOUT
     db: str | None = None
     blobs: str | None = None
+    system_metrics: float = SYSTEM_METRICS_INTERVAL
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -116,7 +123,23 @@ class Settings:
             exit_timeout=_number(get(EXIT_TIMEOUT_ENV), EXIT_TIMEOUT_ENV, EXIT_TIMEOUT, "a number of seconds"),
             db=None if db is None else check_db_url(db, DB_ENV),
             blobs=None if blobs is None else check_blobs_url(blobs, BLOBS_ENV),
+            system_metrics=check_system_metrics(get(SYSTEM_METRICS_ENV), SYSTEM_METRICS_ENV),
         )
+
+
+def check_system_metrics(text: str | None, where: str) -> float:
+    """The interval ``text`` gives system metrics, in seconds: 0 (off), or
+    ``MIN_SYSTEM_METRICS_INTERVAL`` or more; ``SYSTEM_METRICS_INTERVAL`` when unset.
+
+    Raises:
+        InvalidSetting: anything else; the message names ``where`` it came from.
+    """
+    seconds = _number(text, where, SYSTEM_METRICS_INTERVAL, "0 (off) or a number of seconds")
+    if 0 < seconds < MIN_SYSTEM_METRICS_INTERVAL:
+        raise InvalidSetting(
+            f"{where}={text!r} is too short: 0 turns system metrics off, else at least {MIN_SYSTEM_METRICS_INTERVAL} seconds"
+        )
+    return seconds
 
 
 def check_db_url(url: str, where: str) -> str:

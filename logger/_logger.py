@@ -5,7 +5,8 @@ queue (a flat list, see ``_writer``): nothing else happens on the caller's threa
 stores sorted batches through the delivery (``_delivery``: retries, the
 spool), and the receipts (``_receipts``) tell a handle's ``wait()`` when its
 value is stored. The process's life (exit, signals, fork, ``outputs/``) is
-followed by ``_process``.
+followed by ``_process``. The run's owner samples system metrics on a thread
+of its own (``_system``), which logs them like any caller.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ from runhistory.api._errors import ParamConflict
 from runhistory.api._limits import HEARTBEAT_INTERVAL, MAX_ERROR_LENGTH
 from runhistory.api._models import Environment
 from runhistory.api._params import check_note, check_tags, flatten_params, same_param
-from runhistory.api._settings import EXPERIMENT_ENV, MAX_FILE_SIZE_ENV, RUN_ID_ENV, Settings
+from runhistory.api._settings import (
+    EXPERIMENT_ENV,
+    MAX_FILE_SIZE_ENV,
+    MIN_SYSTEM_METRICS_INTERVAL,
+    RUN_ID_ENV,
+    Settings,
+)
 from runhistory.api._validate import check_artifact_path, check_metric_name
 
 from ._delivery import Delivery
@@ -55,6 +62,7 @@ from ._process import (
     signature,
 )
 from ._receipts import Receipts
+from ._system import SystemSampler
 from ._values import NUMBER, coerce_step, coerce_value
 from ._writer import OP, Writer
 
@@ -149,6 +157,7 @@ class Logger:
         self._handle_type: type[Handle] = type("Handle", (Handle,), {"__slots__": (), "_logger": self})
         self._exit_status: tuple[str, str | None] = ("completed", None)
         self._finished = False
+        self._sampler: SystemSampler | None = None
         self._fresh_state()
         if unsent_run is not None:  # the server was away when the run started
             self._delivery.start_unsent(unsent_run)
@@ -194,6 +203,7 @@ class Logger:
         """In a forked child: a queue, a writer and a delivery of its own; it never finishes the run."""
         self._fresh_state()
         self._owner = False
+        self._sampler = None  # the parent's thread is not in the child: the parent samples the machine
         self._append = self._append_starting_writer
         if "multiprocessing" in sys.modules:
             # A multiprocessing child leaves through os._exit(), skipping atexit,
@@ -306,6 +316,11 @@ class Logger:
             return writer is not None and writer.is_alive()
 
         self._receipts.wait(seq, timeout, everything_before=everything_before, nudge=nudge, alive=alive)
+
+    def _start_system_metrics(self, interval: float) -> None:
+        """Log the system metrics every ``interval`` seconds until the run finishes (see ``_system``)."""
+        self._sampler = SystemSampler(self.log, interval)
+        self._sampler.start()
 
     # -- what the writer calls ------------------------------------------------
 
@@ -492,6 +507,9 @@ class Logger:
         if self._finished:
             return
         self._finished = True
+        # The sampler stops first, so that its last points are before the flush below, or not logged at all.
+        if self._sampler is not None and self._pid == os.getpid():
+            self._sampler.stop()
         if status is not None:
             self._exit_status = (status, error)
         owner = self._owner and self._pid == os.getpid()
@@ -604,6 +622,7 @@ def get_logger(
     name: str | None = None,
     params: Any = None,
     store: Store | None = None,
+    system_metrics: bool | float | None = None,
 ) -> Logger:
     """This process's logger: starts a run on the first call, or joins one.
 
@@ -616,9 +635,15 @@ def get_logger(
         name: Optional name of a new run.
         params: The run's configuration (see ``Logger.params``), checked before the run starts.
         store: Where to log (default: ``open_store()``, from the environment).
+        system_metrics: Sample CPU, memory, disks, network and GPUs into a new run
+            (``sys/…`` metrics): ``False`` or ``0`` turns it off, a number is the
+            interval in seconds, ``True`` the default; by default
+            ``RUNHISTORY_SYSTEM_METRICS`` decides (10 seconds when unset). A
+            process that joins a run never samples: the run's owner does.
 
     Raises:
         TypeError, ValueError: ``params`` holds something a param cannot (nothing is started).
+        ValueError: ``system_metrics`` is negative or under 0.1 seconds (nothing is started).
         RunNotFound: ``RUNHISTORY_RUN_ID`` names a run the store does not have.
         InvalidSetting: a ``RUNHISTORY_*`` variable makes no sense.
     """
@@ -630,6 +655,7 @@ def get_logger(
                 _LOGGER.params(flat)
             return _LOGGER
         settings = Settings.from_environ()
+        interval = _system_metrics_interval(system_metrics, settings.system_metrics)
         store = store if store is not None else open_store(settings=settings)
         if settings.run_id:
             try:
@@ -648,6 +674,8 @@ def get_logger(
                 run_id, unsent = str(spec.run_id), spec
             os.environ[RUN_ID_ENV] = run_id
             logger = Logger(store, run_id, owner=True, unsent_run=unsent, settings=settings)
+            if interval:
+                logger._start_system_metrics(interval)
         if not store.is_local:
             threading.Thread(target=_sync_other_spools, args=(store,), daemon=True).start()
         _LOGGER = logger
@@ -655,6 +683,22 @@ def get_logger(
         if flat:
             logger.params(flat)
         return logger
+
+
+def _system_metrics_interval(asked: bool | float | None, setting: float) -> float:
+    """Seconds between system metrics samples (0: none), from ``get_logger(system_metrics=…)`` and the setting."""
+    if asked is None:
+        return setting
+    if asked is True:
+        return setting or Settings().system_metrics
+    if asked is False:
+        return 0.0
+    seconds = float(asked)
+    if not (seconds == 0 or MIN_SYSTEM_METRICS_INTERVAL <= seconds < float("inf")):
+        raise ValueError(
+            f"system_metrics={asked!r}: give False (off), True, or seconds, at least {MIN_SYSTEM_METRICS_INTERVAL}"
+        )
+    return seconds
 
 
 def _sync_other_spools(store: Store) -> None:
