@@ -44,6 +44,7 @@ from runhistory.api._settings import (
     MAX_FILE_SIZE_ENV,
     MIN_SYSTEM_METRICS_INTERVAL,
     RUN_ID_ENV,
+    SYSTEM_METRICS_INTERVAL,
     Settings,
 )
 from runhistory.api._validate import check_artifact_path, check_metric_name
@@ -637,7 +638,8 @@ def get_logger(
         store: Where to log (default: ``open_store()``, from the environment).
         system_metrics: Sample CPU, memory, disks, network and GPUs into a new run
             (``sys/…`` metrics): ``False`` or ``0`` turns it off, a number is the
-            interval in seconds, ``True`` the default; by default
+            interval in seconds, ``True`` turns it on (at the interval
+            ``RUNHISTORY_SYSTEM_METRICS`` gives, else 10 seconds); by default
             ``RUNHISTORY_SYSTEM_METRICS`` decides (10 seconds when unset). A
             process that joins a run never samples: the run's owner does.
 
@@ -649,13 +651,16 @@ def get_logger(
     """
     global _LOGGER
     flat = None if params is None else flatten_params(params)
+    asked_interval = _asked_interval(system_metrics)
     with _LOCK:
         if _LOGGER is not None and not _LOGGER._finished:
             if flat:
                 _LOGGER.params(flat)
             return _LOGGER
         settings = Settings.from_environ()
-        interval = _system_metrics_interval(system_metrics, settings.system_metrics)
+        interval = settings.system_metrics if asked_interval is None else asked_interval
+        if system_metrics is True and not interval:  # asked for in the code, off in the environment
+            interval = SYSTEM_METRICS_INTERVAL
         store = store if store is not None else open_store(settings=settings)
         if settings.run_id:
             try:
@@ -685,12 +690,11 @@ def get_logger(
         return logger
 
 
-def _system_metrics_interval(asked: bool | float | None, setting: float) -> float:
-    """Seconds between system metrics samples (0: none), from ``get_logger(system_metrics=…)`` and the setting."""
-    if asked is None:
-        return setting
-    if asked is True:
-        return setting or Settings().system_metrics
+def _asked_interval(asked: bool | float | None) -> float | None:
+    """Seconds between system metrics samples (0: none) that ``get_logger(system_metrics=…)`` asks
+    for; ``None`` leaves it to ``RUNHISTORY_SYSTEM_METRICS``."""
+    if asked is None or asked is True:
+        return None
     if asked is False:
         return 0.0
     seconds = float(asked)

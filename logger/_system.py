@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -209,6 +210,8 @@ def _sources(say_once: Callable[..., None]) -> list[_Source]:
         say_once("psutil", "psutil is not installed: of the system metrics only sys/cpu is logged")
     else:
         sources.append(_Machine(psutil))
+    if sys.platform == "linux" and not os.path.exists("/proc/driver/nvidia"):
+        return sources  # no NVIDIA driver loaded: spare the 20 ms of importing pynvml to learn it
     try:
         # nvidia-ml-py ships no types, and is seldom installed where the type checker runs.
         pynvml = importlib.import_module("pynvml")

@@ -10,9 +10,14 @@ from pathlib import Path
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The test process's environment without runhistory settings, pointed at ``home``."""
+    """The test process's environment without runhistory settings, pointed at ``home``.
+
+    System metrics are off unless ``extra`` turns them on: a test about something else
+    counts the points and series it logged, and a slow machine must not add ``sys/…``.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNHISTORY_")}
     env["RUNHISTORY_HOME"] = str(home)
+    env["RUNHISTORY_SYSTEM_METRICS"] = "0"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

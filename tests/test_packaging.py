@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_core_imports_nothing_heavy(module: str) -> None:
     code = (
         f"import sys, {module}\n"
-        "heavy = [m for m in ('textual', 'fastapi', 'uvicorn', 'httpx', 'numpy', 'plotext', 'pydantic', 'boto3', 'botocore')"
+        "heavy = [m for m in ('textual', 'fastapi', 'uvicorn', 'httpx', 'numpy', 'plotext', 'pydantic', 'boto3', 'botocore', 'psutil', 'pynvml')"
         " if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
