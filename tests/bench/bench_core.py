@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from report import count as _n
-from report import machine_line, mlflow_installed, noisy_loss
+from report import machine_line, mlflow_installed, noisy_loss, timed_plain_loop
 from report import met as _met
 from report import num as _num
 from report import print_table as _print_table
@@ -232,14 +232,7 @@ def worker_rh_bcg(tmp: Path, sz: dict[str, int]) -> dict[str, Any]:
     run_id = logger.run_id
     _checkpoint(home / "runhistory.sqlite3")
     empty_bytes = _folder_bytes(home)
-    # Exactly the plain loop a training script writes: a method call per value,
-    # then wait on the last value's handle.
-    t0 = time.perf_counter()
-    for i in range(n):
-        h = logger.log("loss", float(i))
-    t1 = time.perf_counter()
-    h.wait()
-    t2 = time.perf_counter()
+    loop_s, total_s = timed_plain_loop(logger, "loss", n)
     logger.finish()
 
     # (g): the WAL folded into the database, then every file of the store.
@@ -269,9 +262,9 @@ def worker_rh_bcg(tmp: Path, sz: dict[str, int]) -> dict[str, Any]:
     store.close()
     return {
         "points": n,
-        "log_loop_s": t1 - t0,
-        "flush_s": t2 - t1,
-        "points_per_s": n / (t2 - t0),
+        "log_loop_s": loop_s,
+        "flush_s": total_s - loop_s,
+        "points_per_s": n / total_s,
         "checkpoint": ckpt,
         "store_bytes": total_bytes,
         "empty_store_bytes": empty_bytes,

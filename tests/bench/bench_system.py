@@ -32,7 +32,7 @@ import tempfile
 import time
 from typing import Any
 
-from report import machine_line, num
+from report import machine_line, num, timed_plain_loop
 
 #: Seconds between samples while measuring (``--interval``): ten times as often as the default, to be harsh.
 INTERVAL = 1.0
@@ -47,15 +47,10 @@ def worker(points: int) -> dict[str, Any]:
     logger = get_logger(experiment="bench-system")
     logger.log("x", -1.0).wait()  # the run exists, the writer has started, the series is known
     time.sleep(SETTLE)
-    t0 = time.perf_counter()
-    for i in range(points):
-        h = logger.log("x", float(i))
-    t1 = time.perf_counter()
-    h.wait()
-    t2 = time.perf_counter()
+    loop_s, total_s = timed_plain_loop(logger, "x", points)
     logger.finish()
     sys_points = sum(m.count for m in logger.store.list_metrics(logger.run_id) if m.name.startswith("sys/"))
-    return {"loop_s": t1 - t0, "total_s": t2 - t0, "sys_points": sys_points}
+    return {"loop_s": loop_s, "total_s": total_s, "sys_points": sys_points}
 
 
 def run_once(sampler: bool, points: int, interval: float) -> dict[str, Any]:

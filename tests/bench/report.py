@@ -7,7 +7,9 @@ import math
 import os
 import platform
 import random
+import time
 from pathlib import Path
+from typing import Any
 
 
 def noisy_loss(n: int, seed: int = 1) -> list[float]:
@@ -16,6 +18,18 @@ def noisy_loss(n: int, seed: int = 1) -> list[float]:
     gauss = rng.gauss
     scale = n / 5 or 1
     return [2.0 * math.exp(-i / scale) + 0.1 + 0.05 * gauss(0.0, 1.0) for i in range(n)]
+
+
+def timed_plain_loop(logger: Any, name: str, points: int) -> tuple[float, float]:
+    """Exactly the plain loop a training script writes, a method call per value, then wait on
+    the last value's handle: seconds for the loop, and for the loop and the wait."""
+    t0 = time.perf_counter()
+    for i in range(points):
+        h = logger.log(name, float(i))
+    t1 = time.perf_counter()
+    h.wait()
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t0
 
 
 def mlflow_installed() -> bool:
