@@ -523,13 +523,15 @@ class Server:
 
     kind = ""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, **env: str) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.log = folder / "server.log"
         self.proc: subprocess.Popen[Any] | None = None
         self.url = ""
         self.start_s = 0.0
+        #: Variables the server process gets besides the usual ones (a bucket's, say).
+        self.env = env
 
     def _wait_health(self, t_start: float) -> None:
         assert self.proc is not None
@@ -568,14 +570,17 @@ class RunhistoryServer(Server):
 
     kind = "runhistory serve"
 
+    def serve_args(self) -> list[str]:
+        """What ``runhistory serve`` is given besides ``--port 0``: the store it serves."""
+        return ["--home", str(self.folder / "home")]
+
     def start(self) -> RunhistoryServer:
-        home = self.folder / "home"
-        cmd = [sys.executable, "-m", "runhistory.app.cli", "serve", "--home", str(home), "--port", "0"]
+        cmd = [sys.executable, "-m", "runhistory.app.cli", "serve", *self.serve_args(), "--port", "0"]
         t0 = time.monotonic()
         log = open(self.log, "w")
         self.proc = subprocess.Popen(
             cmd,
-            env=_child_env(),
+            env=_child_env(**self.env),
             cwd=self.folder,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -619,9 +624,10 @@ class MlflowServer(Server):
 
     kind = "mlflow server"
 
-    def __init__(self, folder: Path) -> None:
-        super().__init__(folder)
+    def __init__(self, folder: Path, **env: str) -> None:
+        super().__init__(folder, **env)
         self.db_uri = f"sqlite:///{self.folder / 'mlflow.db'}"
+        self.artifacts = str(self.folder / "artifacts")
         self.leftovers: set[str] = set()
 
     def _find_leftovers(self) -> None:
@@ -658,7 +664,7 @@ class MlflowServer(Server):
             self.db_uri,
             "--serve-artifacts",
             "--artifacts-destination",
-            str(self.folder / "artifacts"),
+            self.artifacts,
             "--host",
             "127.0.0.1",
             "--port",
@@ -668,7 +674,7 @@ class MlflowServer(Server):
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
                 self.cmd,
-                env=_child_env(),
+                env=_child_env(**self.env),
                 cwd=self.folder,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,8 +40,6 @@ sys.path.insert(0, str(HERE.parent.parent))  # the repository: tests._postgres, 
 from bench_server import (  # noqa: E402
     MlflowServer,
     RunhistoryServer,
-    ServerError,
-    _child_env,
     run_workers,
 )
 from report import machine_line, mlflow_installed  # noqa: E402
@@ -165,48 +162,21 @@ class TeamReplica(RunhistoryServer):
     """``runhistory serve --db DSN --blobs s3://…`` with the S3 service's variables."""
 
     def __init__(self, folder: Path, dsn: str, blobs: str, env: dict[str, str], *args: str) -> None:
-        super().__init__(folder)
-        self.dsn, self.blobs, self.env, self.args = dsn, blobs, env, args
+        super().__init__(folder, **env)
+        self.dsn, self.blobs, self.args = dsn, blobs, args
 
-    def start(self) -> TeamReplica:
-        cmd = [sys.executable, "-m", "runhistory.app.cli", "serve", "--db", self.dsn, "--blobs", self.blobs]
-        cmd += ["--port", "0", *self.args]
-        t0 = time.monotonic()
-        log = open(self.log, "w")
-        self.proc = subprocess.Popen(
-            cmd, env=_child_env(**self.env), cwd=self.folder, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "http://" not in self.log.read_text():
-            if self.proc.poll() is not None:
-                raise ServerError(f"runhistory serve exited: {self.log_tail()}")
-            time.sleep(0.05)
-        port = self.log.read_text().split("http://127.0.0.1:", 1)[1].split()[0]
-        self.url = f"http://127.0.0.1:{port}"
-        self._wait_health(t0)
-        return self
+    def serve_args(self) -> list[str]:
+        return ["--db", self.dsn, "--blobs", self.blobs, *self.args]
 
 
 class MlflowTeam(MlflowServer):
     """``mlflow server`` on PostgreSQL, its artifacts in the S3 service (proxied through it)."""
 
     def __init__(self, folder: Path, dsn: str, s3: SeaweedFS) -> None:
-        super().__init__(folder)
+        # MLflow finds the S3 service and its credentials in its server's environment.
+        super().__init__(folder, **s3.environ(), MLFLOW_S3_ENDPOINT_URL=s3.endpoint)
         self.db_uri = dsn.replace("postgresql://", "postgresql+psycopg://")
-        self.s3 = s3
-
-    def start(self) -> MlflowTeam:
-        import bench_server
-
-        # MLflow finds the S3 service and its credentials in the environment of its server.
-        saved = bench_server._child_env
-        env = {**self.s3.environ(), "MLFLOW_S3_ENDPOINT_URL": self.s3.endpoint}
-        bench_server._child_env = lambda **extra: saved(**env, **extra)  # type: ignore[assignment]
-        try:
-            super().start()
-        finally:
-            bench_server._child_env = saved  # type: ignore[assignment]
-        return self
+        self.artifacts = f"s3://{BUCKET}/{s3.new_prefix()}"
 
 
 def ingest(urls: list[str], side: str, writers: int, total: int, tmp: Path) -> dict[str, Any]:
