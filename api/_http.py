@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 from . import _errors
+from . import _rules as rules
 from . import _wire as wire
 from ._blobs import DirectUpload
 from ._errors import (
@@ -459,10 +460,24 @@ class HttpStore:
     def list_metrics(self, run_id: str) -> list[MetricInfo]:
         return self._answer("GET", f"/runs/{run_id}/metrics", _list_of(wire.metric_from_wire))
 
-    def read_series(self, run_id: str, name: str, *, max_points: int | None = None) -> Series:
+    def read_series(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        max_points: int | None = None,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> Series:
+        rules.check_max_points(max_points)
+        rules.check_step_range(start_step, end_step)
         params: dict[str, Any] = {"name": name}
         if max_points is not None:
             params["max_points"] = max_points
+        if start_step is not None:
+            params["start_step"] = start_step
+        if end_step is not None:
+            params["end_step"] = end_step
         return self._answer("GET", f"/runs/{run_id}/series", wire.series_from_wire, params=params)
 
     # -- artifacts --------------------------------------------------------------

@@ -259,3 +259,187 @@ def downsample_blocks(rows: Iterable[Sequence[Any]], count: int, max_points: int
         step = row[2] + (row[3] or 0) * at if steps is None else steps[at]
         kept.append((index, step, values[at], times[at]))
     return kept
+
+
+# -- step ranges -----------------------------------------------------------------------------
+#
+# A read may ask for the points whose step lies in ``[start_step, end_step]`` (either end
+# open). A chunk whose steps all lie inside is taken whole, so its summary or its blocks'
+# extremes still answer a downsampled read; a chunk the range cuts through gives its
+# points one by one. Buckets are counted over the points in the range, in logging order.
+
+#: A chunk a step range takes: ``(chunk_no, n)`` for the whole chunk of ``n`` points, or
+#: ``(chunk_no, [i, …])`` for the indexes (within the chunk) of the points inside.
+Taken = tuple[int, int | list[int]]
+
+
+def check_step_range(start_step: object, end_step: object) -> None:
+    """A read's step range: whole numbers (or ``None`` for an open end), the start not after the end."""
+    for label, value in (("start_step", start_step), ("end_step", end_step)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_INT):
+            raise InvalidInput(f"{label} must be an integer step, got {value!r}")
+    if start_step is not None and end_step is not None and start_step > end_step:  # type: ignore[operator]
+        raise InvalidInput(f"start_step {start_step} is after end_step {end_step}")
+
+
+def steps_in_range(chunks: Iterable[Sequence[Any]], start_step: int | None, end_step: int | None) -> list[Taken]:
+    """Which points of each chunk a step range takes, in logging order.
+
+    Args:
+        chunks: ``(chunk_no, n, step0, stride, steps)`` of every chunk, in order.
+        start_step: The first step taken (``None``: from the start).
+        end_step: The last step taken (``None``: to the end).
+    """
+    lo = -MAX_INT - 1 if start_step is None else start_step
+    hi = MAX_INT + 1 if end_step is None else end_step
+    taken: list[Taken] = []
+    for chunk_no, n, step0, stride, blob in chunks:
+        steps = _chunks.decode_step_range(n, step0, stride, blob)
+        if isinstance(steps, range):
+            low, high = (steps[0], steps[-1]) if steps.step > 0 else (steps[-1], steps[0])
+        elif blob is None:  # every step the same (stride 0)
+            low = high = step0
+        else:
+            low, high = min(steps), max(steps)
+        if high < lo or low > hi:
+            continue
+        if lo <= low and high <= hi:
+            taken.append((chunk_no, n))
+            continue
+        inside = [i for i, s in enumerate(steps) if lo <= s <= hi]
+        if inside:
+            taken.append((chunk_no, inside))
+    return taken
+
+
+def taken_count(taken: Sequence[Taken]) -> int:
+    """Points a step range takes."""
+    return sum(which if isinstance(which, int) else len(which) for _, which in taken)
+
+
+class _Chunk:
+    """One stored chunk, decoded as far as a read needs (a row in ``RANGE_COLUMNS`` order)."""
+
+    __slots__ = ("_steps", "_times", "_values", "row")
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        self.row = row
+        self._steps: Sequence[int] | None = None
+        self._times: array[float] | None = None
+        self._values: Sequence[Any] | None = None
+
+    @property
+    def values(self) -> Sequence[Any]:
+        if self._values is None:
+            if self.row[20] == "json":
+                self._values = _chunks.decode_values(self.row[20], self.row[21])
+            else:
+                unpacked: array[Any] = array(self.row[20])
+                unpacked.frombytes(self.row[21])
+                self._values = unpacked
+        return self._values
+
+    def point(self, chunk_no: int, at: int) -> Point:
+        if self._steps is None:
+            self._steps = _chunks.decode_step_range(self.row[1], self.row[16], self.row[17], self.row[18])
+            self._times = _chunks.decode_times_array(self.row[19])
+        assert self._times is not None
+        value = self.values[at]
+        return (chunk_no * CHUNK_POINTS + at, self._steps[at], value, self._times[at])
+
+
+#: What a read of a step range selects from each chunk it takes: the summary, then the
+#: columns ``_chunks.decode_*`` read.
+RANGE_COLUMNS = (*_chunks.SUMMARY_COLUMNS, "step0", "stride", "steps", "times", "vtype", "vals", "blocks")
+
+
+def read_range(taken: Sequence[Taken], rows: Iterable[Sequence[Any]], kind: str, max_points: int | None) -> list[Point]:
+    """The points of a step range, downsampled to ``max_points`` as a whole read is.
+
+    Args:
+        taken: What ``steps_in_range`` found.
+        rows: The chunks ``taken`` names, in ``RANGE_COLUMNS`` order (others are ignored).
+        kind: The series' kind.
+        max_points: The read's size (``None``: every point).
+    """
+    chunks = {row[0]: _Chunk(row) for row in rows}
+    count = taken_count(taken)
+
+    def every() -> list[Point]:
+        out: list[Point] = []
+        for chunk_no, which in taken:
+            chunk = chunks[chunk_no]
+            for at in range(which) if isinstance(which, int) else which:
+                out.append(chunk.point(chunk_no, at))
+        return out
+
+    if max_points is None or count <= max_points:
+        return every()
+    if kind != "number":
+        points = every()
+        return [points[i] for i in even_picks(count, max_points)]
+    buckets = buckets_for(max_points)
+    width = count // (buckets or 1)
+    if width < _chunks.BLOCK_POINTS or max_points < 4:
+        points = every()
+        kept_at = {0, count - 1}
+        for b in range(buckets):
+            start, end = b * count // buckets, (b + 1) * count // buckets
+            found = _chunks.extremes([p[2] for p in points[start:end]]) if end > start else None  # type: ignore[misc]
+            if found is not None:
+                kept_at.update((start + found[0], start + found[1]))
+        return [points[i] for i in sorted(kept_at)]
+    # Units in logging order: a whole chunk's summary, a whole block's extremes, or one point.
+    lows: dict[int, tuple[float, int, int]] = {}
+    highs: dict[int, tuple[float, int, int]] = {}
+    known: dict[int, Point] = {}
+
+    def consider(position: int, low: float, low_at: tuple[int, int], high: float, high_at: tuple[int, int]) -> None:
+        bucket = position * buckets // count
+        if low == low and (bucket not in lows or low < lows[bucket][0]):
+            lows[bucket] = (low, *low_at)
+        if high == high and (bucket not in highs or high > highs[bucket][0]):
+            highs[bucket] = (high, *high_at)
+
+    position = 0
+    for chunk_no, which in taken:
+        chunk = chunks[chunk_no]
+        row = chunk.row
+        if isinstance(which, int) and width >= CHUNK_POINTS:
+            if row[8] is not None:
+                lo_point: Point = (chunk_no * CHUNK_POINTS + row[8], row[9], row[10], row[11])
+                hi_point: Point = (chunk_no * CHUNK_POINTS + row[12], row[13], row[14], row[15])
+                known[lo_point[0]], known[hi_point[0]] = lo_point, hi_point
+                consider(position, row[10], (chunk_no, row[8]), row[14], (chunk_no, row[12]))
+            position += which
+        elif isinstance(which, int):
+            extremes: array[int] = array("H")
+            extremes.frombytes(row[22])
+            values = chunk.values
+            for j in range(0, len(extremes), 2):
+                lo, hi = extremes[j], extremes[j + 1]
+                if lo != _chunks.NO_POINT:
+                    consider(
+                        position + (j // 2) * _chunks.BLOCK_POINTS,
+                        values[lo],
+                        (chunk_no, lo),
+                        values[hi],
+                        (chunk_no, hi),
+                    )
+            position += which
+        else:
+            values = chunk.values
+            for at in which:
+                consider(position, values[at], (chunk_no, at), values[at], (chunk_no, at))
+                position += 1
+    first_no, first_which = taken[0]
+    last_no, last_which = taken[-1]
+    wanted = {
+        (first_no, 0 if isinstance(first_which, int) else first_which[0]),
+        (last_no, last_which - 1 if isinstance(last_which, int) else last_which[-1]),
+        *((c, a) for _, c, a in lows.values()),
+        *((c, a) for _, c, a in highs.values()),
+    }
+    kept = [known.get(c * CHUNK_POINTS + a) or chunks[c].point(c, a) for c, a in wanted]
+    kept.sort(key=lambda p: p[0])
+    return kept

@@ -579,10 +579,15 @@ def create_app(
 
     @app.get(f"{API}/runs/{{run_id}}/series", tags=["metrics"], responses=ok(200, "Series"))
     def read_series(
-        run_id: str, name: str, max_points: int | None = Query(None, description="at most this many points (2 or more)")
+        run_id: str,
+        name: str,
+        max_points: int | None = Query(None, description="at most this many points (2 or more)"),
+        start_step: int | None = Query(None, description="only points whose step is at least this"),
+        end_step: int | None = Query(None, description="only points whose step is at most this"),
     ) -> Response:
-        """One metric's points; ``max_points`` downsamples on the server."""
-        return _json(wire.series_to_wire(store.read_series(run_id, name, max_points=max_points)))
+        """One metric's points; ``max_points`` downsamples on the server, over the step range when one is given."""
+        found = store.read_series(run_id, name, max_points=max_points, start_step=start_step, end_step=end_step)
+        return _json(wire.series_to_wire(found))
 
     # -- artifacts ----------------------------------------------------------
 

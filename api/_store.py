@@ -231,7 +231,15 @@ class Store(Protocol):
         """The run's metrics, by name, each with its newest value."""
         ...
 
-    def read_series(self, run_id: str, name: str, *, max_points: int | None = None) -> Series:
+    def read_series(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        max_points: int | None = None,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> Series:
         """One metric's points in logging order.
 
         Args:
@@ -241,9 +249,17 @@ class Store(Protocol):
                 keep the shape: the minimum and maximum of each bucket, and
                 the first and last point always. Strings and charts keep
                 evenly spaced points. The result is the same on every call.
+            start_step: Only points whose step is at least this (a zoomed
+                chart's left edge); the buckets of ``max_points`` are then
+                counted over the points in the range, so a narrower range
+                shows more of its detail. ``Series.count`` counts the points
+                in the range.
+            end_step: Only points whose step is at most this.
 
         Raises:
             MetricNotFound: the run has no such metric.
+            InvalidInput: ``max_points`` below 2, or a step range that is not whole
+                numbers from a start to an end not before it.
         """
         ...
 

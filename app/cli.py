@@ -315,8 +315,14 @@ def _err_console() -> Any:
 def cmd_info(args: argparse.Namespace) -> int:
     if args.artifact is not None and args.metric is not None:
         raise UsageError("give either -a PATH or -m NAME, not both")
-    if args.max_points is not None and args.metric is None:
-        raise UsageError("--max-points goes with -m NAME")
+    if args.metric is None:
+        for flag, given in (
+            ("--max-points", args.max_points),
+            ("--from-step", args.from_step),
+            ("--to-step", args.to_step),
+        ):
+            if given is not None:
+                raise UsageError(f"{flag} goes with -m NAME")
     store = _store(args)
     run = store.get_run(args.run)
     if args.artifact is not None:
@@ -330,7 +336,9 @@ def cmd_info(args: argparse.Namespace) -> int:
             out.flush()
         return 0
     if args.metric is not None:
-        series = store.read_series(run.id, args.metric, max_points=args.max_points)
+        series = store.read_series(
+            run.id, args.metric, max_points=args.max_points, start_step=args.from_step, end_step=args.to_step
+        )
         if args.json:
             from .contract import series_doc
 
@@ -835,6 +843,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("-a", "--artifact", metavar="PATH", help="write this artifact's bytes to stdout")
     info.add_argument("-m", "--metric", metavar="NAME", help="print this metric's points")
     info.add_argument("--max-points", type=int, metavar="N", help="downsample the metric to at most N points")
+    info.add_argument("--from-step", type=int, metavar="STEP", help="only the metric's points from this step on")
+    info.add_argument("--to-step", type=int, metavar="STEP", help="only the metric's points up to this step")
 
     tag = command("tag", cmd_tag, "add (+TAG) and remove (-TAG) a run's tags")
     tag.add_argument("-r", "--run", required=True, help="run id or any unique prefix")

@@ -124,6 +124,10 @@ def test_info_metric_points_in_order_and_downsampled(logged: tuple[Path, str, st
     small = as_json(cli(home, "info", "-r", good, "-m", "loss", "--max-points", "10", "--json"))
     assert 2 <= len(small["points"]) <= 10
     assert small["points"][0]["step"] == 0 and small["points"][-1]["step"] == 999
+    ranged = as_json(cli(home, "info", "-r", good, "-m", "loss", "--from-step", "100", "--to-step", "199", "--json"))
+    assert [p["step"] for p in ranged["points"]] == list(range(100, 200))
+    backwards = cli(home, "info", "-r", good, "-m", "loss", "--from-step", "9", "--to-step", "1")
+    assert backwards.returncode != 0 and b"start_step 9 is after end_step 1" in backwards.stderr
     odd = as_json(cli(home, "info", "-r", good, "-m", "odd", "--json"))
     assert [p["value"] for p in odd["points"]] == ["NaN", "Infinity", "-Infinity"]
 

@@ -140,6 +140,85 @@ def test_downsampling_keeps_first_last_and_extremes(store: Store, count: int, ma
         assert 50.0 in small.values and -50.0 in small.values
 
 
+@pytest.mark.parametrize("count", [CHUNK_POINTS * 50 + 7, 5_000])
+@pytest.mark.parametrize(
+    "start, end",
+    [
+        (None, None),
+        (0, CHUNK_POINTS - 1),
+        (CHUNK_POINTS, 4 * CHUNK_POINTS - 1),
+        (1_000, 4_321),
+        (4_000, None),
+        (None, 77),
+    ],
+)
+@pytest.mark.parametrize("max_points", [None, 10, 200, 1000])
+def test_a_step_range_reads_the_points_inside_it(
+    store: Store, count: int, start: int | None, end: int | None, max_points: int | None
+) -> None:
+    r = store.create_run(NewRun())
+    rng = random.Random(count)
+    values = [math.sin(i / 300) + rng.gauss(0, 0.1) for i in range(count)]
+    values[1_500] = 60.0
+    values[2_500] = math.nan
+    for at in range(0, count, 3000):
+        store.append_metrics(
+            r.id, {"x": numbers(values[at : at + 3000], [2 * i for i in range(at, min(count, at + 3000))])}
+        )
+    lo, hi = -math.inf if start is None else start, math.inf if end is None else end
+    inside = [(2 * i, v) for i, v in enumerate(values) if lo <= 2 * i <= hi]
+    got = store.read_series(r.id, "x", max_points=max_points, start_step=start, end_step=end)
+    assert got.count == len(inside)
+    assert repr(got) == repr(store.read_series(r.id, "x", max_points=max_points, start_step=start, end_step=end))
+    if max_points is None or len(inside) <= max_points:
+        assert not got.downsampled
+        assert got.steps == [s for s, _ in inside]
+        assert [repr(v) for v in got.values] == [repr(v) for _, v in inside]
+        return
+    assert got.downsampled and 2 <= len(got) <= max_points
+    assert got.steps[0] == inside[0][0] and got.steps[-1] == inside[-1][0]
+    assert got.steps == sorted(got.steps)
+    exact = dict(inside)
+    for step, value in zip(got.steps, got.values):
+        assert repr(value) == repr(exact[step])
+    finite = [v for _, v in inside if not math.isnan(v)]
+    assert max(finite) in got.values and min(finite) in got.values
+
+
+def test_a_zoomed_read_shows_a_spike_that_the_whole_read_hides(store: Store) -> None:
+    # Two spikes in one bucket of the whole read: only the taller is kept there; a read of
+    # the steps around them, at the same size, keeps both.
+    r = store.create_run(NewRun())
+    count = 100_000
+    values = [0.0] * count
+    values[30_000] = 10.0
+    values[30_050] = 5.0
+    for at in range(0, count, 25_000):
+        store.append_metrics(r.id, {"loss": numbers(values[at : at + 25_000])})
+    whole = store.read_series(r.id, "loss", max_points=200)
+    assert 10.0 in whole.values and 5.0 not in whole.values
+    zoomed = store.read_series(r.id, "loss", max_points=200, start_step=29_000, end_step=31_000)
+    assert zoomed.count == 2_001 and zoomed.downsampled
+    assert dict(zip(zoomed.steps, zoomed.values))[30_050] == 5.0
+
+
+def test_a_step_range_follows_steps_that_go_back(store: Store) -> None:
+    r = store.create_run(NewRun())
+    store.append_metrics(r.id, {"x": numbers([float(i) for i in range(100)])})
+    store.append_metrics(r.id, {"x": numbers([1000.0 + i for i in range(100)], list(range(50, 150)))})  # resumed
+    got = store.read_series(r.id, "x", start_step=60, end_step=62)
+    assert got.steps == [60, 61, 62, 60, 61, 62] and got.values == [60.0, 61.0, 62.0, 1010.0, 1011.0, 1012.0]
+    assert store.read_series(r.id, "x", start_step=500).count == 0
+
+
+@pytest.mark.parametrize("start, end", [(5, 4), (True, None), (None, 1.5), (None, 2**63)])
+def test_a_bad_step_range_is_refused(store: Store, start: object, end: object) -> None:
+    r = store.create_run(NewRun())
+    store.append_metrics(r.id, {"x": numbers([1.0, 2.0])})
+    with pytest.raises(InvalidInput, match="step"):
+        store.read_series(r.id, "x", start_step=start, end_step=end)  # type: ignore[arg-type]
+
+
 def test_downsampling_strings_and_charts_keeps_even_points(store: Store) -> None:
     r = store.create_run(NewRun())
     store.append_metrics(r.id, {"s": SeriesBatch("string", [str(i) for i in range(100)], [None] * 100, [0.0] * 100)})

@@ -25,6 +25,11 @@ _SET_LATEST = upsert("latest_values", ("name", "run_id", "num", "text"), ("name"
 _SERIES = "SELECT id, kind, count, last_step FROM metrics WHERE run_id = ? AND name = ?"
 _SUMMARIES = f"SELECT {', '.join(_chunks.SUMMARY_COLUMNS)} FROM chunks WHERE metric_id = ? ORDER BY chunk_no"
 _POINTS = f"SELECT {', '.join(_chunks.POINT_COLUMNS)} FROM chunks WHERE metric_id = ? ORDER BY chunk_no"
+_STEPS = "SELECT chunk_no, n, step0, stride, steps FROM chunks WHERE metric_id = ? ORDER BY chunk_no"
+_RANGE = (
+    f"SELECT {', '.join(rules.RANGE_COLUMNS)} FROM chunks"
+    " WHERE metric_id = ? AND chunk_no >= ? AND chunk_no <= ? ORDER BY chunk_no"
+)
 
 
 def latest_columns(kind: str, value: object) -> tuple[float | None, str | None]:
@@ -106,9 +111,18 @@ class SeriesPart(StorePart):
             ).fetchall()
         return [MetricInfo(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
-    def read_series(self, run_id: str, name: str, *, max_points: int | None = None) -> Series:
+    def read_series(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        max_points: int | None = None,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> Series:
         """See ``Store.read_series``."""
         rules.check_max_points(max_points)
+        rules.check_step_range(start_step, end_step)
         with self.db.read() as conn:
             row = conn.execute(
                 "SELECT id, kind, count FROM metrics WHERE run_id = ? AND name = ?", (run_id, name)
@@ -116,6 +130,22 @@ class SeriesPart(StorePart):
             if row is None:
                 raise MetricNotFound(f"run {run_id[:8]} has no metric {name!r}")
             metric_id, kind, count = row
+            if start_step is not None or end_step is not None:
+                taken = rules.steps_in_range(conn.execute(_STEPS, (metric_id,)), start_step, end_step)
+                if not taken:
+                    return Series(name, kind, 0, [], [], [])
+                rows = conn.execute(_RANGE, (metric_id, taken[0][0], taken[-1][0]))
+                kept = rules.read_range(taken, rows, kind, max_points)
+                in_range = rules.taken_count(taken)
+                return Series(
+                    name,
+                    kind,
+                    in_range,
+                    [p[1] for p in kept],
+                    [p[2] for p in kept],
+                    [p[3] for p in kept],
+                    downsampled=len(kept) < in_range,
+                )
             if max_points is None or count <= max_points:
                 steps, values, times = _read_all(conn, metric_id)
                 return Series(name, kind, count, steps, values, times)
