@@ -101,6 +101,8 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
     from runhistory.app.screens.runs import RunsScreen
     from runhistory.app.widgets.artifact_tree import ArtifactTree
     from runhistory.app.widgets.chart_grid import ChartGrid
+    from runhistory.app.widgets.compare_chart import CompareChart
+    from runhistory.app.widgets.metric_picker import MetricPicker
     from runhistory.app.widgets.runs_table import RunsTable
 
     app = make_app(EmbeddedStore(home))
@@ -142,14 +144,48 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
         # (per-class accuracy over the epochs, the ROC curve's true positive rates).
         await pilot.press("down", "enter")
         await _settle(pilot)
-        picker = app.screen.query_one("#metric-picker")
-        await pilot.press("enter", "down", "down", "space", "down", "down", "down", "space", "down", "space")
+        picker = app.screen.query_one(MetricPicker)
+
+        async def tick(name: str, key: str = "space") -> None:
+            picker.highlighted = picker._option_values.index(name)
+            await pilot.press(key)
+
+        await tick("train/loss", "enter")
+        for name in ("val/accuracy", "val/per_class_accuracy", "val/roc_tpr"):
+            await tick(name)
         await _settle(pilot)
         await pilot.press("l")
         await _settle(pilot)
         await pilot.pause(0.5)
         assert picker.has_focus
         save("run-charts-log")
+        # Smoothed (the raw points faint behind), then the metric filter.
+        await pilot.press("l", "S")
+        await _settle(pilot)
+        await pilot.pause(0.5)
+        save("run-charts-smooth")
+        await pilot.press("slash", *"val/", "enter")
+        await _settle(pilot)
+        await pilot.press("slash")
+        await pilot.pause(0.5)
+        save("run-charts-filter")
+        await pilot.press("escape", "S")
+        await _settle(pilot)
+        # One chart full size: zoomed in twice, the cursor naming the nearest stored point.
+        await tick("train/loss", "enter")
+        await _settle(pilot)
+        app.screen.query_one(ChartGrid).charts[0].focus()
+        await pilot.press("enter")
+        await _settle(pilot)
+        await pilot.pause(0.3)
+        await pilot.press("i", "plus", "plus")
+        await _settle(pilot)
+        await pilot.press("right", "right", "right")
+        await _settle(pilot)
+        await pilot.pause(0.5)
+        save("chart-zoom")
+        await pilot.press("escape")
+        await _settle(pilot)
         await pilot.press("o")  # the overview beside the charts: params, tags, note, packages, diff
         await _settle(pilot)
         await pilot.pause(0.5)
@@ -200,6 +236,17 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
         await _settle(pilot)
         await pilot.pause(0.5)
         save("compare")
+        # Every run on one chart full size, smoothed, with the cursor.
+        app.screen.query(CompareChart).first().focus()
+        await pilot.press("enter")
+        await _settle(pilot)
+        await pilot.pause(0.3)
+        await pilot.press("S", "i")
+        await _settle(pilot)
+        await pilot.pause(0.5)
+        save("compare-chart")
+        await pilot.press("escape")
+        await _settle(pilot)
         await pilot.press("escape", "u", "home")
         await pilot.pause(0.5)
         # The assets promoted by the demo, with their lineage.

@@ -10,6 +10,7 @@ import pytest
 
 from runhistory.api import EmbeddedStore, NewRun
 from runhistory.app.app import RunHistoryApp, make_app
+from runhistory.app.curves import nice_ticks
 from runhistory.app.key_metrics import key_metric_names, main_series_name, rank_metric_names
 from runhistory.app.run_filter import RunFilter
 from runhistory.app.screens.error import ErrorModal
@@ -18,7 +19,7 @@ from runhistory.app.screens.run import RunScreen
 from runhistory.app.screens.runs import FIRST_PAGE, RunsScreen
 from runhistory.app.widgets.chart_grid import ChartGrid
 from runhistory.app.widgets.console_log import ConsoleLog, clean_line
-from runhistory.app.widgets.metric_chart import MetricChart, nice_ticks
+from runhistory.app.widgets.metric_chart import MetricChart
 from runhistory.app.widgets.metric_picker import MetricPicker
 from runhistory.app.widgets.run_header import RunHeader
 from runhistory.app.widgets.runs_table import RunsTable
@@ -221,19 +222,20 @@ async def test_switch_metric_add_a_chart_and_chart_a_list_metric(store: Embedded
         screen = await open_run(pilot, BASELINE)
         picker = screen.query_one(MetricPicker)
         assert picker.has_focus
-        assert picker.names == ["train/loss", "val/accuracy", "train/lr", "val/per_class_accuracy"]
-        await pilot.press("down", "down", "enter")  # Enter: chart only this one
+        # Listed by group (headers between), in natural order.
+        assert picker.names == ["train/loss", "train/lr", "val/accuracy", "val/per_class_accuracy"]
+        await pilot.press("down", "enter")  # Enter: chart only this one
         await settle(pilot)
         grid = screen.query_one(ChartGrid)
         assert grid.metrics == ["train/lr"]
         assert grid.chart("train/lr").series.count == 300  # type: ignore[union-attr]
-        await pilot.press("down", "space")  # Space: add a chart
+        await pilot.press("down", "down", "space")  # Space: add a chart (the "val/" header is skipped)
         await settle(pilot)
         assert grid.metrics == ["train/lr", "val/per_class_accuracy"]
         chart = grid.chart("val/per_class_accuracy")
         assert chart is not None and chart.series is not None and chart.series.kind == "chart"
         assert "step 299" in str(chart.border_subtitle)
-        await pilot.click(MetricPicker, offset=(4, 0))  # a click ticks train/loss too
+        await pilot.click(MetricPicker, offset=(4, 1))  # a click ticks train/loss too (under the "train/" header)
         await settle(pilot)
         assert grid.metrics == ["train/loss", "train/lr", "val/per_class_accuracy"]
 
@@ -250,7 +252,7 @@ async def test_toggle_log_scale(store: EmbeddedStore) -> None:
         await pilot.press("l")
         await idle(pilot)
         assert all(c.log_scale for c in charts)
-        assert all(c.border_title == f"{c.metric} (log)" for c in charts)
+        assert all(str(c.border_title) == f"{c.metric} · log" for c in charts)
         await pilot.press("l")
         await idle(pilot)
         assert not any(c.log_scale for c in charts)

@@ -11,10 +11,11 @@ from textual.widgets import OptionList, Static
 
 from runhistory.api import EmbeddedStore
 from runhistory.app.app import RunHistoryApp, make_app
+from runhistory.app.curves import time_label, time_ticks
 from runhistory.app.runs_model import MAX_COMPARE
 from runhistory.app.screens.compare import CompareScreen
 from runhistory.app.screens.runs import RunsScreen
-from runhistory.app.widgets.compare_chart import CompareChart, time_label, time_ticks
+from runhistory.app.widgets.compare_chart import CompareChart
 from runhistory.app.widgets.scalars_diff import ScalarsDiff, compare_rows
 
 from ._pilot import SIZE, SNAPSHOT_SIZE, FlakyStore, fixed_app, idle, notifications, runs_table, settle, wait_for
@@ -136,6 +137,7 @@ async def test_compare_overlays_a_metric_with_a_legend(store: EmbeddedStore) -> 
         assert prompts[0] == "train/loss" and "val/accuracy 2/3" in prompts
         picker.highlighted = prompts.index("val/accuracy 2/3")
         await settle(pilot)
+        chart = screen.charts[0]  # the grid starts at the highlighted metric
         assert chart.metric == "val/accuracy"
         assert [len(line.series.values) if line.series else None for line in chart.lines] == [10, 10, None]
         assert chart.lines[0].series is not None and chart.lines[0].series.steps[:2] == [29, 59]
@@ -145,9 +147,12 @@ async def test_compare_overlays_a_metric_with_a_legend(store: EmbeddedStore) -> 
         await pilot.press("x")
         await idle(pilot)
         assert chart.by_time and "x: time since start" in chart.border_subtitle
+        await pilot.press("x")
+        await idle(pilot)
+        assert "x: wall time" in chart.border_subtitle
         await pilot.press("l")
         await idle(pilot)
-        assert chart.log_scale and chart.border_title == "val/accuracy (log)"
+        assert chart.log_scale and str(chart.border_title) == "val/accuracy · log"
         await pilot.press("escape")
         await idle(pilot)
         assert isinstance(app.screen, RunsScreen)
@@ -201,7 +206,8 @@ async def test_compare_follows_a_running_run_and_a_deleted_one(store: EmbeddedSt
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        chart = screen.query_one(CompareChart)
+        await wait_for(pilot, lambda: bool(screen.charts))  # the grid's charts are mounted as the runs are read
+        chart = screen.charts[0]
         await wait_for(pilot, lambda: bool(chart.lines) and chart.lines[0].series is not None)
         assert chart.lines[0].series is not None and chart.lines[0].series.count == 120
         store.append_metrics(LIVE, {"train/loss": batch("number", loss_curve(10, 0.1, 5), NOW, 2.0)})

@@ -18,20 +18,23 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Container, Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Header, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from runhistory.api import Environment, MetricInfo, Run, RunNotFound, Series, Store
+from runhistory.api import Environment, MetricInfo, MetricNotFound, Run, RunNotFound, Series, Store
 from runhistory.api._safe_text import safe_line
 
+from ..curves import DEFAULT_SMOOTHING
 from ..human import value_text
 from ..key_metrics import key_metric_names, rank_metric_names
-from ..widgets.compare_chart import CompareChart, Line, run_color
+from ..widgets.chart_grid import GRID_LAYOUTS
+from ..widgets.compare_chart import X_AXES, CompareChart, Line, XAxis, run_color
 from ..widgets.key_footer import KeyFooter
 from ..widgets.scalars_diff import Row, ScalarsDiff, compare_rows
+from .chart import ChartRun, ChartScreen, next_weight
 from .store_screen import StoreScreen
 
 #: Run statuses that may still change.
@@ -57,16 +60,14 @@ class CompareRunsRead(Message):
 
 @dataclass
 class CompareSeriesRead(Message):
-    """One metric's series of every compared run (``None`` where a run lacks it).
+    """The grid's metrics' series of every compared run (``None`` where a run lacks one).
 
     Attributes:
-        metric: The metric.
-        series: One per run, in marking order.
+        series: By metric, one per run, in marking order.
         max_points: The resolution they were read at.
     """
 
-    metric: str
-    series: list[Series | None]
+    series: dict[str, list[Series | None]]
     max_points: int
 
 
@@ -81,9 +82,12 @@ class CompareScreen(StoreScreen):
     HELP_TITLE = "compare"
     HELP_TEXT = (
         "Compare: the list on the left holds every number metric of the compared runs (n/N: how many "
-        "of them log it); the highlighted one is drawn for each run in the run's colour, as the legend "
-        "above the chart says. x switches the x axis between the step (runs line up step for step) and "
-        "the time since each run started; l switches the y axis to a log scale.\n\n"
+        "of them log it); the highlighted one and those after it are drawn, as many as the grid holds, "
+        "each chart overlaying every run in the run's colour, as the legend above says. x cycles the x "
+        "axis: the step (runs line up step for step), the time since each run started, the wall clock; "
+        "l switches the y axes to a log scale; S smooths ([ and ] change the weight); g cycles the grid "
+        "(as many as fit, 1×1, 2×2, 3×3). Tab to a chart and press Enter to open it full size: zoom, "
+        "pan and inspect every run's exact points.\n\n"
         "The table holds each run's latest value of every metric. Rows whose values differ are "
         "highlighted, with the best value (lowest loss or error, highest score otherwise) in green; f "
         "shows only the rows that differ. Enter on a row draws that metric."
@@ -91,8 +95,12 @@ class CompareScreen(StoreScreen):
 
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("escape", "back", "Back", tooltip="Back to the runs"),
-        Binding("x", "toggle_x", "Step/time", tooltip="Draw over steps or over time since each run started"),
-        Binding("l", "toggle_log_scale", "Log scale", tooltip="Switch the chart's y axis between linear and log"),
+        Binding("x", "toggle_x", "x axis", tooltip="Draw over steps, time since each run started, or the clock"),
+        Binding("l", "toggle_log_scale", "Log scale", tooltip="Switch the charts' y axis between linear and log"),
+        Binding("S", "smooth", "Smooth", tooltip="Smooth the charts with an exponential moving average"),
+        Binding("left_square_bracket", "weight(-1)", "Less smoothing", show=False, key_display="["),
+        Binding("right_square_bracket", "weight(1)", "More smoothing", show=False, key_display="]"),
+        Binding("g", "grid", "Grid", show=False, tooltip="Cycle the grid: as many as fit, 1×1, 2×2, 3×3"),
         Binding("f", "only_differences", "Only differences", tooltip="Show only the rows whose values differ"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the runs again"),
     ]
@@ -103,7 +111,7 @@ class CompareScreen(StoreScreen):
     CompareScreen #compare-metrics {
         width: 24; height: 1fr; border: none; border-right: solid $panel-lighten-2; padding: 0;
     }
-    CompareScreen #compare-chart { width: 1fr; height: 1fr; }
+    CompareScreen #compare-grid { width: 1fr; height: 1fr; layout: grid; grid-gutter: 0 1; }
     CompareScreen #compare-scalars { height: 2fr; min-height: 5; }
     """
 
@@ -118,11 +126,15 @@ class CompareScreen(StoreScreen):
         self.metrics: list[list[MetricInfo]] = [[] for _ in runs]
         self.environments: list[Environment | None] = [None for _ in runs]
         self.metric: str | None = None
-        self.series: list[Series | None] = []
-        self.by_time = False
+        self.series: list[Series | None] = []  # the highlighted metric's
+        self.grid_series: dict[str, list[Series | None]] = {}
+        self.x_axis: XAxis = "step"
         self.log_scale = False
+        self.smoothing: float | None = None
+        self.weight = DEFAULT_SMOOTHING
+        self.layout_size = 0  # 0: as many charts as fit; n: n×n
         self._names: list[str] = []
-        self._read_shape: tuple[str, int, tuple[int, ...]] | None = None
+        self._read_shape: tuple[tuple[str, ...], int, tuple[int, ...]] | None = None
         self._asked = 0  # reads of the runs asked for
         self._shown = 0  # the newest read shown: an older one that answers late is dropped
         self.sub_title = f"compare {len(runs)} runs"
@@ -132,7 +144,7 @@ class CompareScreen(StoreScreen):
         yield Static(id="compare-legend")
         with Horizontal(id="compare-top"):
             yield OptionList(id="compare-metrics")
-            yield CompareChart(id="compare-chart")
+            yield Container(id="compare-grid")
         yield ScalarsDiff(id="compare-scalars")
         yield KeyFooter()
 
@@ -183,22 +195,24 @@ class CompareScreen(StoreScreen):
         self._read_runs(asked)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare-series")
-    def load_series(self, metric: str, max_points: int) -> None:
-        """``metric``'s series of every run that logs it, downsampled to ``max_points``."""
+    def load_series(self, metrics: list[str], max_points: int) -> None:
+        """Each of ``metrics``' series of every run that logs it, downsampled to ``max_points``."""
         worker = get_current_worker()
-        found: list[Series | None] = []
-        for run, infos in zip(self.runs, self.metrics):
-            if worker.is_cancelled:
-                return
-            has = run is not None and any(m.name == metric and m.kind == "number" for m in infos)
-            if run is None or not has:
-                found.append(None)
-                continue
-            try:
-                found.append(self.store.read_series(run.id, metric, max_points=max_points))
-            except RunNotFound:
-                found.append(None)
-        self.post_message(CompareSeriesRead(metric, found, max_points))
+        found: dict[str, list[Series | None]] = {}
+        for metric in metrics:
+            found[metric] = []
+            for run, infos in zip(self.runs, self.metrics):
+                if worker.is_cancelled:
+                    return
+                has = run is not None and any(m.name == metric and m.kind == "number" for m in infos)
+                if run is None or not has:
+                    found[metric].append(None)
+                    continue
+                try:
+                    found[metric].append(self.store.read_series(run.id, metric, max_points=max_points))
+                except (RunNotFound, MetricNotFound):
+                    found[metric].append(None)
+        self.post_message(CompareSeriesRead(found, max_points))
 
     def _live_tick(self) -> None:
         if self.in_view and any(r is not None and r.status in _LIVE_STATUSES for r in self.runs):
@@ -285,35 +299,88 @@ class CompareScreen(StoreScreen):
             rows = [_spread(row, kept, len(self.runs)) for row in rows]
         self.query_one(ScalarsDiff).show(labels, rows)
 
+    def grid_size(self) -> tuple[int, int]:
+        """Columns and rows of charts the grid shows."""
+        if self.layout_size:
+            return self.layout_size, self.layout_size
+        box = self.query_one("#compare-grid", Container).size
+        return max(1, min(3, (box.width or 80) // 40)), max(1, min(2, (box.height or 12) // 10))
+
+    def grid_metrics(self) -> list[str]:
+        """The metrics the grid draws: the highlighted one, then those after it in the list."""
+        if self.metric is None or self.metric not in self._names:
+            return [self.metric] if self.metric is not None else []
+        columns, rows = self.grid_size()
+        start = self._names.index(self.metric)
+        return self._names[start : start + columns * rows]
+
+    @property
+    def charts(self) -> list[CompareChart]:
+        """The grid's charts, in order."""
+        return list(self.query_one("#compare-grid", Container).query(CompareChart))
+
     def _request_series(self) -> None:
-        """Read the chosen metric's series again if it, a run's point count, or the chart's width changed."""
-        chart = self.query_one(CompareChart)
-        if self.metric is None:
+        """Lay the grid out for its metrics, and read their series again if they, a run's point
+        count, or the charts' width changed."""
+        self.run_worker(self._sync_grid, group="compare-grid", exclusive=True)  # type: ignore[arg-type]
+
+    async def _sync_grid(self) -> None:
+        grid = self.query_one("#compare-grid", Container)
+        metrics = self.grid_metrics()
+        columns, rows = self.grid_size()
+        old = {c.metric: c for c in self.charts}
+        for metric, chart in old.items():
+            if metric not in metrics:
+                await chart.remove()
+        for metric in metrics:
+            if metric not in old:
+                chart = CompareChart(metric=metric, label=safe_line(metric, 200))
+                chart.set_axes(x_axis=self.x_axis, log_scale=self.log_scale, smoothing=self.smoothing)
+                await grid.mount(chart)
+        for index, metric in enumerate(metrics):
+            shown = next(c for c in self.charts if c.metric == metric)
+            if grid.children[index] is not shown:
+                grid.move_child(shown, before=index)
+        grid.styles.grid_size_columns = max(1, min(columns, len(metrics) or 1))
+        grid.styles.grid_size_rows = max(1, -(-len(metrics) // columns) if not self.layout_size else rows)
+        if not metrics:
             self.series = []
-            chart.show(None, [])
             return
-        counts = tuple(next((m.count for m in infos if m.name == self.metric), 0) for infos in self.metrics)
-        shape = (self.metric, chart.max_points, counts)
+        charts = self.charts
+        width = min((c.max_points for c in charts if c.size.width), default=charts[0].max_points if charts else 200)
+        counts = tuple(
+            next((m.count for m in infos if m.name == metric), 0) for metric in metrics for infos in self.metrics
+        )
+        shape = (tuple(metrics), width, counts)
         if shape == self._read_shape:
+            self._draw()
             return
         self._read_shape = shape
-        self.load_series(self.metric, chart.max_points)
+        self.load_series(metrics, width)
 
     def on_compare_series_read(self, message: CompareSeriesRead) -> None:
-        if message.metric != self.metric:
-            return
-        self.series = message.series
+        self.grid_series.update(message.series)
+        if self.metric in message.series:
+            self.series = message.series[self.metric]
         self._draw()
 
     def _draw(self) -> None:
-        lines = []
-        for index, (run, series) in enumerate(zip(self.runs, self.series)):
-            if run is None:
-                continue
-            lines.append(Line(_run_label(run), index, series, run.started_at.timestamp()))
-        chart = self.query_one(CompareChart)
-        chart.set_axes(by_time=self.by_time, log_scale=self.log_scale)
-        chart.show(self.metric, lines)
+        for chart in self.charts:
+            series = self.grid_series.get(chart.metric or "", [])
+            lines = []
+            for index, run in enumerate(self.runs):
+                if run is None:
+                    continue
+                lines.append(
+                    Line(
+                        _run_label(run),
+                        index,
+                        series[index] if index < len(series) else None,
+                        run.started_at.timestamp(),
+                    )
+                )
+            chart.set_axes(x_axis=self.x_axis, log_scale=self.log_scale, smoothing=self.smoothing)
+            chart.show(chart.metric, lines if series else [])
 
     # -- actions ----------------------------------------------------------------------
 
@@ -333,22 +400,51 @@ class CompareScreen(StoreScreen):
             self.notify("Only number metrics are drawn; this row is a run field, text or a list.", timeout=3)
 
     def choose(self, metric: str | None) -> None:
-        """Draw ``metric`` for every run."""
+        """Draw ``metric`` (and those after it, as many as the grid holds) for every run."""
         if metric is None or metric == self.metric:
             return
         self.metric = metric
-        self.series = []
+        self.series = self.grid_series.get(metric, [])
         self._show_legend()
-        self.query_one(CompareChart).show(metric, [])
         self._request_series()
 
     @on(CompareChart.Resized)
     def _chart_resized(self) -> None:
         self._request_series()
 
+    def on_resize(self) -> None:
+        self._request_series()
+
+    @on(CompareChart.Open)
+    def _open_chart(self, message: CompareChart.Open) -> None:
+        runs = [ChartRun(run, index, _run_label(run)) for index, run in enumerate(self.runs) if run is not None]
+        self.app.push_screen(
+            ChartScreen(self.store, message.metric, runs, smoothing=self.smoothing, log_scale=self.log_scale)
+        )
+
+    @property
+    def by_time(self) -> bool:
+        """Whether the x axis is a time (since each run's start, or the clock)."""
+        return self.x_axis != "step"
+
     def action_toggle_x(self) -> None:
-        self.by_time = not self.by_time
+        self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
         self._draw()
+
+    def action_smooth(self) -> None:
+        self.smoothing = None if self.smoothing else self.weight
+        self._draw()
+
+    def action_weight(self, direction: int) -> None:
+        self.weight = next_weight(self.weight, direction)
+        self.smoothing = self.weight
+        self._draw()
+
+    def action_grid(self) -> None:
+        self.layout_size = GRID_LAYOUTS[(GRID_LAYOUTS.index(self.layout_size) + 1) % len(GRID_LAYOUTS)]
+        size = self.layout_size
+        self.notify(f"{size}×{size} charts" if size else "as many charts as fit", timeout=1.5)
+        self._request_series()
 
     def action_toggle_log_scale(self) -> None:
         self.log_scale = not self.log_scale

@@ -14,13 +14,14 @@ from typing import BinaryIO, ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import Header, TabbedContent, TabPane, Tree
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Header, Input, TabbedContent, TabPane, Tree
 from textual.worker import get_current_worker
 
 from runhistory.api import ArtifactInfo, ArtifactNotFound, Environment, MetricInfo, Run, RunNotFound, Store
 from runhistory.api._safe_text import safe_line
 
+from ..curves import DEFAULT_SMOOTHING
 from ..key_metrics import chart_metric_names
 from ..messages import (
     ArtifactPreviewed,
@@ -31,6 +32,7 @@ from ..messages import (
     SeriesLoaded,
     TextHistoryLoaded,
 )
+from ..metric_names import grouped
 from ..previews import HEAD_BYTES, IMAGE_BYTES, folder_preview, make_preview, preview_bytes
 from ..run_command import CONSOLE_PATH
 from ..widgets.artifact_preview import ArtifactPreview
@@ -44,6 +46,7 @@ from ..widgets.overview import OverviewPane
 from ..widgets.run_header import RunHeader
 from ..widgets.scalars_table import ScalarsTable
 from ..widgets.text_history import TextHistory
+from .chart import ChartRun, ChartScreen, next_weight
 from .describe import DescribesRuns
 from .download import DownloadModal, run_files_download
 from .error import ErrorModal
@@ -110,9 +113,16 @@ class RunScreen(DescribesRuns, StoreScreen):
 
     HELP_TEXT = (
         "Charts: the list on the left holds the run's number series and its chart metrics (lists of "
-        "numbers, marked ▤). Space or a click adds or removes a chart, Enter charts only the highlighted "
-        "metric, a charts them all. Each chart is read downsampled to its width; its footer says how "
-        "many points the metric holds.\n\n"
+        "numbers, marked ▤), grouped by prefix (train/, val/, sys/) in natural order (layer2 before "
+        "layer10). Space or a click adds or removes a chart, Enter charts only the highlighted "
+        "metric, a charts them all. / filters the list (a substring, or a glob such as val/*); Enter in "
+        "the filter charts every match. Each chart is read downsampled to its width; its footer says how "
+        "many points the metric holds. Lines break where a value is NaN (marked × at the bottom) or "
+        "infinite (▲ at the top, ▼ at the bottom).\n\n"
+        "S smooths the charts (TensorBoard's debiased exponential moving average, raw points faint "
+        "behind); [ and ] change the weight, shown in each chart's title. g cycles the grid: as many "
+        "as fit, 1×1, 2×2, 3×3. Tab to a chart and press Enter (or double-click it) to open it full "
+        "size: zoom, pan, inspect exact points.\n\n"
         "Tabs 1-5: charts, scalars (the latest value of every metric), text (string metrics with their "
         f"history), console ({CONSOLE_PATH}), artifacts (the run's files). While the run runs, all of it "
         "is read again every second.\n\n"
@@ -135,6 +145,11 @@ class RunScreen(DescribesRuns, StoreScreen):
         Binding("4", "tab('console')", "Console", show=False),
         Binding("5", "tab('artifacts')", "Artifacts", show=False),
         Binding("a", "all_charts", "All charts", show=False, tooltip="Chart every metric"),
+        Binding("slash", "filter_metrics", "Filter", tooltip="Filter the metric names (substring or glob)"),
+        Binding("S", "smooth", "Smooth", tooltip="Smooth the charts with an exponential moving average"),
+        Binding("left_square_bracket", "weight(-1)", "Less smoothing", show=False, key_display="["),
+        Binding("right_square_bracket", "weight(1)", "More smoothing", show=False, key_display="]"),
+        Binding("g", "grid", "Grid", show=False, tooltip="Cycle the charts' grid: as many as fit, 1×1, 2×2, 3×3"),
         Binding("d", "download", "Download", tooltip="Save the highlighted file or folder below a folder you name"),
         Binding("p", "promote", "Promote", tooltip="Make the highlighted file or folder the next version of an asset"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the run again"),
@@ -165,7 +180,12 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.environment: Environment | None = None
         self.show_overview: bool | None = None  # None: as the width allows
         self.log_scale = False
-        self._chosen: list[str] | None = None  # None until the metrics are first known
+        self.smoothing: float | None = None
+        self.weight = DEFAULT_SMOOTHING
+        self._chosen: list[str] | None = None
+        self._ranked: list[
+            str
+        ] = []  # the drawable metrics, most telling first  # None until the metrics are first known
         self._series_shape: dict[str, tuple[int, int]] = {}  # metric -> (count, max_points) drawn
         self._reading: dict[str, tuple[int, int]] = {}  # metric -> (count, max_points) being read
         self._text_counts: dict[str, int] | None = None
@@ -181,7 +201,9 @@ class RunScreen(DescribesRuns, StoreScreen):
         with TabbedContent(initial=self.first_tab):
             with TabPane("Charts", id="charts"):
                 with Horizontal():
-                    yield MetricPicker(id="metric-picker")
+                    with Vertical(id="metric-side"):
+                        yield Input(placeholder="filter: loss, val/*", id="metric-filter")
+                        yield MetricPicker(id="metric-picker")
                     yield ChartGrid(id="chart-grid")
                     yield OverviewPane(id="overview")
             with TabPane("Scalars", id="scalars"):
@@ -304,8 +326,11 @@ class RunScreen(DescribesRuns, StoreScreen):
                 width, height = self.size.width - _PICKER_WIDTH - overview, self.size.height - _CHROME_HEIGHT
                 fit = grid.columns_that_fit(width) * grid.rows_that_fit(height)
                 self._chosen = drawable[: max(1, fit)]
+            # Charted most telling first (losses, then scores); listed by group in natural order.
+            self._ranked = drawable
             self._chosen = [n for n in self._chosen if n in drawable]
-            self.query_one(MetricPicker).set_metrics(message.metrics, drawable, self._chosen)
+            listed = [name for _, names in grouped(drawable) for name in names]
+            self.query_one(MetricPicker).set_metrics(message.metrics, listed, self._chosen)
             await self._show_charts()
         texts = {m.name: m.count for m in message.metrics if m.kind == "string"}
         if texts != self._text_counts:
@@ -428,7 +453,10 @@ class RunScreen(DescribesRuns, StoreScreen):
     async def _picked(self, event: MetricPicker.SelectedChanged[str]) -> None:
         picker = self.query_one(MetricPicker)
         selected = set(picker.selected)
-        chosen = [n for n in picker.names if n in selected]
+        listed = set(picker.names)
+        before = set(self._chosen or [])
+        # A chart of a metric the filter hides stays until it is unticked.
+        chosen = [n for n in self._ranked if n in selected or (n not in listed and n in before)]
         if chosen != self._chosen:
             self._chosen = chosen
             await self._show_charts()
@@ -451,6 +479,66 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.log_scale = not self.log_scale
         self.query_one(ChartGrid).set_log_scale(self.log_scale)
         self.notify("log scale" if self.log_scale else "linear scale", timeout=1.5)
+
+    def action_smooth(self) -> None:
+        self.smoothing = None if self.smoothing else self.weight
+        self.query_one(ChartGrid).set_smoothing(self.smoothing)
+
+    def action_weight(self, direction: int) -> None:
+        self.weight = next_weight(self.weight, direction)
+        self.smoothing = self.weight  # a weight is asked for: smoothing on
+        self.query_one(ChartGrid).set_smoothing(self.smoothing)
+
+    def action_grid(self) -> None:
+        size = self.query_one(ChartGrid).cycle_layout()
+        self.notify(f"{size}×{size} charts a screen" if size else "as many charts as fit", timeout=1.5)
+        self.call_after_refresh(self._request_series)
+
+    def action_filter_metrics(self) -> None:
+        if self.query_one(TabbedContent).active != "charts":
+            self.action_tab("charts")
+        box = self.query_one("#metric-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#metric-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(MetricPicker).set_filter(event.value)
+
+    @on(Input.Submitted, "#metric-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        picker = self.query_one(MetricPicker)
+        if event.value.strip() and picker.names:
+            self._chosen = []  # every match charted, and only they
+            self.choose_metrics(picker.names)
+        picker.focus()
+
+    def _close_filter(self) -> bool:
+        box = self.query_one("#metric-filter", Input)
+        if not box.has_focus:
+            return False
+        box.value = ""
+        box.display = False
+        self.query_one(MetricPicker).set_filter("")
+        self.query_one(MetricPicker).focus()
+        return True
+
+    @on(MetricChart.Open)
+    def _open_chart(self, message: MetricChart.Open) -> None:
+        chart = self.query_one(ChartGrid).chart(message.metric)
+        if chart is None or chart.series is None or chart.series.kind != "number":
+            self.notify("Only number series open full size.", timeout=2)
+            return
+        label = safe_line(f"{self.run_data.short_id} {self.run_data.name or self.run_data.experiment}", 60)
+        self.app.push_screen(
+            ChartScreen(
+                self.store,
+                message.metric,
+                [ChartRun(self.run_data, 0, label)],
+                smoothing=self.smoothing,
+                log_scale=self.log_scale,
+            )
+        )
 
     _TAB_FOCUS: ClassVar[dict[str, str]] = {
         "charts": "#metric-picker",
@@ -505,6 +593,8 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.app.push_screen(PromoteModal(self.store, self.run_data.id, prefix))
 
     def action_back(self) -> None:
+        if self._close_filter():
+            return
         self.app.pop_screen()
 
     # -- overview and describing the run ----------------------------------------------

@@ -5,12 +5,15 @@ from __future__ import annotations
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ..metric_names import distinct_labels
 from .metric_chart import MetricChart
 
 #: A chart narrower than this (cells) cannot show its axis labels and a curve.
 MIN_CHART_WIDTH = 40
 #: Nor one lower than this (lines, with its box).
 MIN_CHART_HEIGHT = 10
+#: What ``g`` cycles through: as many as fit, then fixed grids of 1×1, 2×2 and 3×3 charts a screen.
+GRID_LAYOUTS: tuple[int, ...] = (0, 1, 2, 3)
 
 
 def _chart_id(metric: str) -> str:
@@ -29,6 +32,8 @@ class ChartGrid(VerticalScroll):
         super().__init__(id=id)
         self._metrics: list[str] = []
         self.log_scale = False
+        self.smoothing: float | None = None
+        self.layout_size = 0  # 0: as many columns as fit; n: n×n charts a screen
 
     @property
     def metrics(self) -> list[str]:
@@ -47,7 +52,7 @@ class ChartGrid(VerticalScroll):
 
     def columns_that_fit(self, width: int | None = None) -> int:
         """How many charts fit side by side in ``width`` cells (default: the grid's width)."""
-        return max(1, min(3, (width or self.size.width or 80) // MIN_CHART_WIDTH))
+        return max(1, min(4, (width or self.size.width or 80) // MIN_CHART_WIDTH))
 
     def rows_that_fit(self, height: int | None = None) -> int:
         """How many rows of charts fit in ``height`` lines (default: the grid's height) without scrolling."""
@@ -67,6 +72,7 @@ class ChartGrid(VerticalScroll):
             if metric not in old:
                 new = MetricChart(metric, id=_chart_id(metric))
                 new.log_scale = self.log_scale
+                new.smoothing = self.smoothing
                 added.append(new)
                 await self.mount(new)
         # Put them in the asked order.
@@ -82,6 +88,18 @@ class ChartGrid(VerticalScroll):
         self._lay_out()
         return added
 
+    def set_smoothing(self, weight: float | None) -> None:
+        """Smooth every number chart with this EMA weight (``None``: raw)."""
+        self.smoothing = weight
+        for chart in self.charts:
+            chart.smoothing = weight
+
+    def cycle_layout(self) -> int:
+        """The next of ``GRID_LAYOUTS``; returns it (0: as many as fit)."""
+        self.layout_size = GRID_LAYOUTS[(GRID_LAYOUTS.index(self.layout_size) + 1) % len(GRID_LAYOUTS)]
+        self._lay_out()
+        return self.layout_size
+
     def set_log_scale(self, on: bool) -> None:
         """Switch every chart's y axis between linear and log."""
         self.log_scale = on
@@ -93,8 +111,17 @@ class ChartGrid(VerticalScroll):
 
     def _lay_out(self) -> None:
         count = max(1, len(self._metrics))
-        columns = min(self.columns_that_fit(), count)
-        rows = -(-count // columns)
-        height = max(MIN_CHART_HEIGHT, (self.size.height or 20) // rows)
+        if self.layout_size:
+            columns = self.layout_size
+            rows = self.layout_size
+        else:
+            columns = min(self.columns_that_fit(), count)
+            rows = -(-count // columns)
+        height = max(MIN_CHART_HEIGHT if not self.layout_size else 6, (self.size.height or 20) // rows)
         self.styles.grid_size_columns = columns
         self.styles.grid_rows = str(height)
+        # Titles shortened to the charts' width, never two the same.
+        width = max(8, (self.size.width or 80) // columns - 6)
+        labels = distinct_labels(self._metrics, width)
+        for chart in self.charts:
+            chart.set_label(labels.get(chart.metric, chart.metric))

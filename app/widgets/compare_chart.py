@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from rich.text import Text
+from textual import events
 from textual.app import RenderResult
 from textual.message import Message
 
 from runhistory.api import Series
 
-from .metric_chart import ChartBox, nice_ticks, tick_label
+from ..curves import clock_label, time_label, time_ticks
+from .metric_chart import ChartBox, Color, Curve, chart_title, integer_ticks, spread_of
 
 #: One colour per compared run, in marking order: distinct on dark and light themes.
-RUN_COLORS: tuple[tuple[int, int, int], ...] = (
+RUN_COLORS: tuple[Color, ...] = (
     (97, 175, 239),
     (229, 192, 123),
     (224, 108, 117),
@@ -25,7 +26,12 @@ RUN_COLORS: tuple[tuple[int, int, int], ...] = (
     (209, 154, 102),
     (171, 178, 191),
 )
-_WARN = "#e0b040"
+
+#: What the x axis of a compare chart measures: the step, the time since each run's start, or the clock.
+XAxis = Literal["step", "relative", "wall"]
+#: The order ``x`` cycles through them.
+X_AXES: tuple[XAxis, ...] = ("step", "relative", "wall")
+X_AXIS_NAMES: dict[XAxis, str] = {"step": "step", "relative": "time since start", "wall": "wall time"}
 
 
 def run_color(index: int) -> str:
@@ -51,32 +57,54 @@ class Line:
     start: float
 
 
-def _finite(xs: list[float], values: Sequence[object], log: bool) -> tuple[list[float], list[float]]:
-    keep_x: list[float] = []
-    keep_y: list[float] = []
-    for x, v in zip(xs, values):
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not log):
-            keep_x.append(x)
-            keep_y.append(float(v))
-    return keep_x, keep_y
+def line_xs(line: Line, x_axis: XAxis) -> list[float]:
+    """Where each point of ``line`` goes across."""
+    series = line.series
+    if series is None:
+        return []
+    if x_axis == "relative":
+        return [t - line.start for t in series.times]
+    if x_axis == "wall":
+        return list(series.times)
+    return [float(s) for s in series.steps]
 
 
 class CompareChart(ChartBox):
-    """A metric's series from each compared run, over a shared x axis (steps, or time since start)."""
+    """A metric's series from each compared run, over a shared x axis (steps, time since start, or the clock)."""
+
+    can_focus = True
 
     @dataclass
     class Resized(Message):
         """The chart changed size: the series may be worth reading at another resolution."""
 
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, CompareChart.Resized)
+        chart: CompareChart
 
-    def __init__(self, *, id: str | None = None) -> None:
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, CompareChart.Resized) and message.chart is self.chart
+
+    @dataclass
+    class Open(Message):
+        """Enter or a double click on the chart: show it full size, to zoom and inspect."""
+
+        metric: str
+
+    def __init__(self, *, id: str | None = None, metric: str | None = None, label: str | None = None) -> None:
         super().__init__(id=id)
-        self.metric: str | None = None
+        self.metric: str | None = metric
+        self.label = label
         self.lines: list[Line] = []
-        self.by_time = False
+        self.x_axis: XAxis = "step"
         self.log_scale = False
+        self.smoothing: float | None = None
+        self.x_range: tuple[float, float] | None = None
+        self.cursor: float | None = None
+        self._titles()
+
+    @property
+    def by_time(self) -> bool:
+        """Whether x is a time (since each run's start, or the clock) rather than the step."""
+        return self.x_axis != "step"
 
     @property
     def max_points(self) -> int:
@@ -84,7 +112,16 @@ class CompareChart(ChartBox):
         return max(2, 2 * max(10, self.size.width))
 
     def on_resize(self) -> None:
-        self.post_message(self.Resized())
+        self.post_message(self.Resized(self))
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "enter" and self.metric is not None:
+            event.stop()
+            self.post_message(self.Open(self.metric))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.chain == 2 and self.metric is not None:
+            self.post_message(self.Open(self.metric))
 
     def show(self, metric: str | None, lines: list[Line]) -> None:
         """Draw ``lines`` of ``metric``."""
@@ -93,20 +130,33 @@ class CompareChart(ChartBox):
         self._titles()
         self.refresh()
 
-    def set_axes(self, *, by_time: bool, log_scale: bool) -> None:
-        """Steps or time since each run's start across; a linear or log y axis."""
-        self.by_time = by_time
-        self.log_scale = log_scale
+    def set_axes(
+        self,
+        *,
+        x_axis: XAxis | None = None,
+        by_time: bool | None = None,
+        log_scale: bool | None = None,
+        smoothing: float | None | Literal[False] = False,
+    ) -> None:
+        """Steps, time since each run's start, or the clock across; a linear or log y axis; smoothing."""
+        if by_time is not None:
+            self.x_axis = "relative" if by_time else "step"
+        if x_axis is not None:
+            self.x_axis = x_axis
+        if log_scale is not None:
+            self.log_scale = log_scale
+        if smoothing is not False:
+            self.smoothing = smoothing
         self._titles()
         self.refresh()
 
     def _titles(self) -> None:
-        name = self.metric or "no metric"
+        name = self.label or self.metric or "no metric"
+        extra = f"steps {self.x_range[0]:,.0f}–{self.x_range[1]:,.0f}" if self.x_range else ""
         # Text, not markup: a metric's name may hold brackets.
-        self.border_title = Text(f"{name} (log)" if self.log_scale else name)
+        self.border_title = Text(chart_title(name, log_scale=self.log_scale, smoothing=self.smoothing, extra=extra))
         drawn = sum(1 for line in self.lines if line.series is not None and line.series.values)
-        across = "time since start" if self.by_time else "step"
-        self.border_subtitle = f"{drawn} of {len(self.lines)} runs · x: {across}"
+        self.border_subtitle = f"{drawn} of {len(self.lines)} runs · x: {X_AXIS_NAMES[self.x_axis]}"
 
     def render(self) -> RenderResult:
         if self.metric is None:
@@ -114,66 +164,36 @@ class CompareChart(ChartBox):
         if not self.lines:
             return Text("loading…", style="dim")
         self.new_figure()
-        plt = self.plt
-        low, high = math.inf, -math.inf
-        drawn = 0
-        for line in self.lines:
-            series = line.series
-            if series is None or series.kind != "number" or not series.values:
-                continue
-            xs = [t - line.start for t in series.times] if self.by_time else [float(s) for s in series.steps]
-            xs, ys = _finite(xs, series.values, self.log_scale)
-            if not xs:
-                continue
-            low, high = min(low, min(xs)), max(high, max(xs))
-            color = RUN_COLORS[line.color % len(RUN_COLORS)]
-            if len(xs) == 1:
-                plt.scatter(xs, ys, marker="●", color=color)
-            else:
-                plt.plot(xs, ys, marker="braille", color=color)
-            drawn += 1
-        if not drawn:
-            why = "no positive values for a log scale" if self.log_scale else "no finite values to draw"
-            return Text(why, style=_WARN)
-        count = max(2, self.size.width // 10)
-        if self.by_time:
-            ticks = time_ticks(low, high, count)
-            plt.xticks(ticks, [time_label(t) for t in ticks])
-        else:
-            ticks = [t for t in nice_ticks(low, high, count) if t == int(t)]
-            if ticks:
-                plt.xticks(ticks, [tick_label(t) for t in ticks])
-        if self.log_scale:
-            plt.yscale("log")
+        curves = [
+            Curve(
+                line_xs(line, self.x_axis),
+                line.series.values,
+                RUN_COLORS[line.color % len(RUN_COLORS)],
+                spread_of(line.series),
+            )
+            for line in self.lines
+            if line.series is not None and line.series.kind == "number" and line.series.values
+        ]
+        if not curves:
+            return Text("none of these runs has points of this metric", style="dim")
+        note = self.draw_curves(
+            curves,
+            smoothing=self.smoothing,
+            log_scale=self.log_scale,
+            x_range=self.x_range,
+            cursor=self.cursor,
+            x_ticks=self._x_ticks,
+        )
+        if note is not None:
+            return note
         return super().render()
 
-
-#: Spacings of the time axis's ticks, in seconds: round numbers of seconds, minutes, hours and days.
-_TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
-
-
-def time_ticks(low: float, high: float, count: int) -> list[float]:
-    """About ``count`` ticks from ``low`` to ``high`` seconds, a round time apart (10s, 5m, 1h, …)."""
-    if count < 2 or not high > low:
-        return [low]
-    raw = (high - low) / (count - 1)
-    step = next((s for s in _TIME_STEPS if s >= raw), None)
-    if step is None:
-        step = 86400 * math.ceil(raw / 86400)
-    first = math.ceil(low / step) * step
-    return [first + i * step for i in range(int((high - first) // step) + 1)]
-
-
-def time_label(seconds: float) -> str:
-    """Seconds since the start as ``45s``, ``12m``, ``1h30m``, ``2d``."""
-    seconds = round(seconds)
-    if abs(seconds) < 60:
-        return f"{seconds}s"
-    if abs(seconds) < 3600:
-        minutes, rest = divmod(seconds, 60)
-        return f"{minutes}m{rest:02d}s" if rest else f"{minutes}m"
-    if abs(seconds) < 86400:
-        hours, rest = divmod(seconds, 3600)
-        return f"{hours}h{rest // 60:02d}m" if rest >= 60 else f"{hours}h"
-    days, rest = divmod(seconds, 86400)
-    return f"{days}d{rest // 3600}h" if rest >= 3600 else f"{days}d"
+    def _x_ticks(self, low: float, high: float, count: int) -> tuple[list[float], list[str]]:
+        if self.x_axis == "step":
+            return integer_ticks(low, high, count)
+        if self.x_axis == "relative":
+            ticks = time_ticks(low, high, count)
+            return ticks, [time_label(t) for t in ticks]
+        # The clock: ticks a round time apart, counted from midnight UTC (any whole-second grid works).
+        ticks = time_ticks(low, high, count)
+        return ticks, [clock_label(t, high - low) for t in ticks]
