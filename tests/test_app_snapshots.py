@@ -16,6 +16,7 @@ from textual.widgets import Input
 
 from runhistory.api import EmbeddedStore
 from runhistory.app.widgets.artifact_tree import ArtifactTree
+from runhistory.app.widgets.metric_picker import MetricPicker
 
 from ._pilot import SNAPSHOT_SIZE, FlakyStore, fixed_app, idle, open_run, settle
 from .app_data import BASELINE, LIVE, add_assets, make_store
@@ -182,3 +183,31 @@ def test_download_modal_for_an_asset(snap_compare: Any, store: EmbeddedStore, mo
     add_assets(store)
     app = fixed_app(store)
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=download_version)
+
+
+@pytest.mark.slow
+def test_chart_full_size_zoomed_smoothed_with_the_cursor(snap_compare: Any, store: EmbeddedStore, utc: None) -> None:
+    async def zoom_in(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        screen = await open_run(pilot, BASELINE)
+        picker = screen.query_one(MetricPicker)
+        picker.highlighted = picker._option_values.index("train/loss")
+        await pilot.press("z")
+        await settle(pilot)
+        await pilot.press("i", "plus", "plus", "S")
+        await settle(pilot)
+
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=zoom_in)
+
+
+@pytest.mark.slow
+def test_run_screen_smoothed_and_filtered(snap_compare: Any, store: EmbeddedStore) -> None:
+    async def smooth_and_filter(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await open_run(pilot, BASELINE)
+        await pilot.press("S", "slash", "v", "a", "l")
+        await settle(pilot)
+
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=smooth_and_filter)

@@ -204,15 +204,18 @@ class ChartScreen(StoreScreen):
             if worker.is_cancelled:
                 return
             try:
-                found.append(
-                    self.store.read_series(
-                        chart_run.run.id,
-                        self.metric,
-                        max_points=max_points,
-                        start_step=None if view is None else view[0],
-                        end_step=None if view is None else view[1],
-                    )
+                run_id = chart_run.run.id
+                if view is None:
+                    found.append(self.store.read_series(run_id, self.metric, max_points=max_points))
+                    continue
+                inside = self.store.read_series(
+                    run_id, self.metric, max_points=max_points, start_step=view[0], end_step=view[1]
                 )
+                # The points just outside the view, so that the line runs on to its edges: the last
+                # point before it and the first after it (a read of two keeps the first and last).
+                before = self.store.read_series(run_id, self.metric, max_points=2, end_step=view[0] - 1)
+                after = self.store.read_series(run_id, self.metric, max_points=2, start_step=view[1] + 1)
+                found.append(with_neighbours(inside, before, after))
             except MetricNotFound:
                 found.append(None)
         self.post_message(RangeRead(asked, found, view))
@@ -292,6 +295,12 @@ class ChartScreen(StoreScreen):
         if message.cursor != self.cursor:
             return
         self.nearest_points = message.points
+        self.chart.highlights = [
+            (float(point[0]), float(point[1]), chart_run.color)
+            for chart_run, point in zip(self.runs, message.points)
+            if point is not None and isinstance(point[1], (int, float)) and not isinstance(point[1], bool)
+        ]
+        self.chart.refresh()
         self._show_inspect()
 
     def on_raw_read(self, message: RawRead) -> None:
@@ -421,6 +430,7 @@ class ChartScreen(StoreScreen):
     def action_inspect(self) -> None:
         if self.cursor is not None:
             self.cursor = None
+            self.chart.highlights = []
             self._show_inspect()
             self._draw()
             return
@@ -470,6 +480,21 @@ class ChartScreen(StoreScreen):
     def _resized(self) -> None:
         if self.chart.max_points != self._read_width:
             self._ask()
+
+
+def with_neighbours(inside: Series, before: Series, after: Series) -> Series:
+    """``inside`` with the last point of ``before`` and the first of ``after`` around it (its count
+    still that of the points inside)."""
+    steps, values, times = list(inside.steps), list(inside.values), list(inside.times)
+    if before.steps:
+        steps.insert(0, before.steps[-1])
+        values.insert(0, before.values[-1])
+        times.insert(0, before.times[-1])
+    if after.steps:
+        steps.append(after.steps[0])
+        values.append(after.values[0])
+        times.append(after.times[0])
+    return Series(inside.name, inside.kind, inside.count, steps, values, times, inside.downsampled)
 
 
 def next_weight(weight: float, direction: int) -> float:

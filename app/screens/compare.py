@@ -86,8 +86,8 @@ class CompareScreen(StoreScreen):
         "each chart overlaying every run in the run's colour, as the legend above says. x cycles the x "
         "axis: the step (runs line up step for step), the time since each run started, the wall clock; "
         "l switches the y axes to a log scale; S smooths ([ and ] change the weight); g cycles the grid "
-        "(as many as fit, 1×1, 2×2, 3×3). Tab to a chart and press Enter to open it full size: zoom, "
-        "pan and inspect every run's exact points.\n\n"
+        "(as many as fit, 1×1, 2×2, 3×3). z (or Enter on a chart) opens the highlighted metric full "
+        "size: zoom, pan and inspect every run's exact points.\n\n"
         "The table holds each run's latest value of every metric. Rows whose values differ are "
         "highlighted, with the best value (lowest loss or error, highest score otherwise) in green; f "
         "shows only the rows that differ. Enter on a row draws that metric."
@@ -101,6 +101,7 @@ class CompareScreen(StoreScreen):
         Binding("left_square_bracket", "weight(-1)", "Less smoothing", show=False, key_display="["),
         Binding("right_square_bracket", "weight(1)", "More smoothing", show=False, key_display="]"),
         Binding("g", "grid", "Grid", show=False, tooltip="Cycle the grid: as many as fit, 1×1, 2×2, 3×3"),
+        Binding("z", "full_size", "Zoom", tooltip="Open the highlighted metric full size: zoom, pan, inspect"),
         Binding("f", "only_differences", "Only differences", tooltip="Show only the rows whose values differ"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the runs again"),
     ]
@@ -417,10 +418,17 @@ class CompareScreen(StoreScreen):
 
     @on(CompareChart.Open)
     def _open_chart(self, message: CompareChart.Open) -> None:
+        self._open_full_size(message.metric)
+
+    def action_full_size(self) -> None:
+        focused = self.focused
+        metric = focused.metric if isinstance(focused, CompareChart) else self.metric
+        if metric is not None:
+            self._open_full_size(metric)
+
+    def _open_full_size(self, metric: str) -> None:
         runs = [ChartRun(run, index, _run_label(run)) for index, run in enumerate(self.runs) if run is not None]
-        self.app.push_screen(
-            ChartScreen(self.store, message.metric, runs, smoothing=self.smoothing, log_scale=self.log_scale)
-        )
+        self.app.push_screen(ChartScreen(self.store, metric, runs, smoothing=self.smoothing, log_scale=self.log_scale))
 
     @property
     def by_time(self) -> bool:

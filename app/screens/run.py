@@ -121,8 +121,8 @@ class RunScreen(DescribesRuns, StoreScreen):
         "infinite (▲ at the top, ▼ at the bottom).\n\n"
         "S smooths the charts (TensorBoard's debiased exponential moving average, raw points faint "
         "behind); [ and ] change the weight, shown in each chart's title. g cycles the grid: as many "
-        "as fit, 1×1, 2×2, 3×3. Tab to a chart and press Enter (or double-click it) to open it full "
-        "size: zoom, pan, inspect exact points.\n\n"
+        "as fit, 1×1, 2×2, 3×3. z (or Enter on a chart, or a double click) opens the highlighted "
+        "metric's chart full size: zoom, pan, inspect exact points.\n\n"
         "Tabs 1-5: charts, scalars (the latest value of every metric), text (string metrics with their "
         f"history), console ({CONSOLE_PATH}), artifacts (the run's files). While the run runs, all of it "
         "is read again every second.\n\n"
@@ -150,6 +150,7 @@ class RunScreen(DescribesRuns, StoreScreen):
         Binding("left_square_bracket", "weight(-1)", "Less smoothing", show=False, key_display="["),
         Binding("right_square_bracket", "weight(1)", "More smoothing", show=False, key_display="]"),
         Binding("g", "grid", "Grid", show=False, tooltip="Cycle the charts' grid: as many as fit, 1×1, 2×2, 3×3"),
+        Binding("z", "full_size", "Zoom", tooltip="Open the highlighted metric's chart full size: zoom, pan, inspect"),
         Binding("d", "download", "Download", tooltip="Save the highlighted file or folder below a folder you name"),
         Binding("p", "promote", "Promote", tooltip="Make the highlighted file or folder the next version of an asset"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the run again"),
@@ -523,17 +524,26 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.query_one(MetricPicker).focus()
         return True
 
+    def action_full_size(self) -> None:
+        focused = self.focused
+        metric = focused.metric if isinstance(focused, MetricChart) else self.query_one(MetricPicker).highlighted_metric
+        if metric is not None:
+            self._open_full_size(metric)
+
     @on(MetricChart.Open)
     def _open_chart(self, message: MetricChart.Open) -> None:
-        chart = self.query_one(ChartGrid).chart(message.metric)
-        if chart is None or chart.series is None or chart.series.kind != "number":
+        self._open_full_size(message.metric)
+
+    def _open_full_size(self, metric: str) -> None:
+        info = next((m for m in self.metrics if m.name == metric), None)
+        if info is None or info.kind != "number":
             self.notify("Only number series open full size.", timeout=2)
             return
         label = safe_line(f"{self.run_data.short_id} {self.run_data.name or self.run_data.experiment}", 60)
         self.app.push_screen(
             ChartScreen(
                 self.store,
-                message.metric,
+                metric,
                 [ChartRun(self.run_data, 0, label)],
                 smoothing=self.smoothing,
                 log_scale=self.log_scale,

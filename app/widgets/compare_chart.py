@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -99,6 +100,7 @@ class CompareChart(ChartBox):
         self.smoothing: float | None = None
         self.x_range: tuple[float, float] | None = None
         self.cursor: float | None = None
+        self.highlights: list[tuple[float, float, int]] = []  # (x, y, colour index) marked ◆: the cursor's points
         self._titles()
 
     @property
@@ -186,6 +188,9 @@ class CompareChart(ChartBox):
         )
         if note is not None:
             return note
+        for x, y, color in self.highlights:
+            if math.isfinite(y) and (y > 0 or not self.log_scale):
+                self.plt.scatter([x], [y], marker="◆", color=RUN_COLORS[color % len(RUN_COLORS)])
         return super().render()
 
     def _x_ticks(self, low: float, high: float, count: int) -> tuple[list[float], list[str]]:

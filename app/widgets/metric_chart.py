@@ -104,13 +104,15 @@ class ChartBox(PlotextPlot):
                 self._segments(curve.xs, curve.values, curve.color, log_scale)
             for mark in marks(curve.xs, curve.values, positive=log_scale):
                 plt.scatter([mark.x], [high if mark.top else low], marker=mark.symbol, color=curve.color)
-        rows = max(2, (self.size.height or 12) // 3)
+        rows = max(3, (self.size.height or 12) // 2)  # a round tick every two or three lines
         if log_scale:
             plt.yscale("log")
             powers = [10.0**k for k in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)]
             ticks = [t for t in powers if low <= t <= high] or [low, high]
         else:
             ticks = nice_ticks(low, high, rows)
+            if len(ticks) < 2:  # the round numbers fell outside: one notch finer
+                ticks = nice_ticks(low, high, rows * 2 + 1)
         plt.ylim(low, high)
         plt.yticks(ticks, [value_label(t) for t in ticks])
         xs = [x for xs, _ in visible for x in xs]
@@ -147,10 +149,17 @@ def faint(color: Color) -> Color:
 
 
 def _within(curve: Curve, x_range: tuple[float, float] | None) -> tuple[list[float], list[object]]:
+    """The points of ``curve`` in ``x_range``, and where its line crosses the range's edges."""
     if x_range is None:
         return list(curve.xs), list(curve.values)
     low, high = x_range
     kept = [(x, v) for x, v in zip(curve.xs, curve.values) if low <= x <= high]
+    points = list(zip(curve.xs, curve.values))
+    for (x0, v0), (x1, v1) in zip(points, points[1:]):
+        for edge in (low, high):
+            crosses = x0 < edge < x1 or x1 < edge < x0
+            if crosses and isinstance(v0, (int, float)) and isinstance(v1, (int, float)):
+                kept.append((edge, v0 + (v1 - v0) * (edge - x0) / (x1 - x0)))
     return [x for x, _ in kept], [v for _, v in kept]
 
 
@@ -307,7 +316,7 @@ class MetricChart(ChartBox):
             values = [v for i in picks for v in (series.values[i] or []) if isinstance(v, (int, float))]  # type: ignore[union-attr]
             finite = [float(v) for v in values if math.isfinite(v)]
             if finite and max(finite) > min(finite):
-                ticks = nice_ticks(min(finite), max(finite), max(2, (self.size.height or 12) // 3))
+                ticks = nice_ticks(min(finite), max(finite), max(3, (self.size.height or 12) // 2))
                 self.plt.yticks(ticks, [value_label(t) for t in ticks])
         return None
 

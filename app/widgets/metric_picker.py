@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import SelectionList
+from textual.strip import Strip
+from textual.widgets import OptionList, SelectionList
 from textual.widgets.selection_list import Selection
 
 from runhistory.api import MetricInfo
@@ -98,6 +99,13 @@ class MetricPicker(SelectionList[str]):
         if names:
             target = highlighted if highlighted in names else names[0]
             self.highlighted = values.index(target)
+
+    def render_line(self, y: int) -> Strip:
+        # A group's heading is no metric to tick: drawn without the tick box, flush left.
+        index = self.scroll_offset.y + y
+        if 0 <= index < len(self._option_values) and self._option_values[index].startswith(_GROUP):
+            return OptionList.render_line(self, y)
+        return super().render_line(y)
 
     @staticmethod
     def _prompt(name: str, kind: str) -> Text:

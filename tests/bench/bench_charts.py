@@ -41,7 +41,9 @@ def fill(home: Path, points: int) -> tuple[EmbeddedStore, str]:
     for at in range(0, points, step):
         n = min(step, points - at)
         values = [math.exp(-(at + i) / points * 4) + 0.05 * math.sin(at + i) for i in range(n)]
-        store.append_metrics(run.id, {"loss": SeriesBatch("number", values, [None] * n, [now + (at + i) * 1e-3 for i in range(n)])})
+        store.append_metrics(
+            run.id, {"loss": SeriesBatch("number", values, [None] * n, [now + (at + i) * 1e-3 for i in range(n)])}
+        )
     store.finish_run(run.id, "completed")
     return store, run.id
 
@@ -75,7 +77,9 @@ async def measure(store: EmbeddedStore, run_id: str) -> tuple[float, float, floa
         chart.focus()
         start = time.perf_counter()
         await pilot.press("enter")
-        await until(lambda: isinstance(app.screen, ChartScreen) and app.screen.series and app.screen.series[0] is not None)
+        await until(
+            lambda: isinstance(app.screen, ChartScreen) and app.screen.series and app.screen.series[0] is not None
+        )
         await pilot.pause(0)
         full = time.perf_counter() - start
         full_screen = app.screen
@@ -106,7 +110,13 @@ def main() -> None:
             store.read_series(run_id, "loss", max_points=400)
             rows["read whole"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            store.read_series(run_id, "loss", max_points=400, start_step=args.points // 2, end_step=args.points // 2 + args.points // 64)
+            store.read_series(
+                run_id,
+                "loss",
+                max_points=400,
+                start_step=args.points // 2,
+                end_step=args.points // 2 + args.points // 64,
+            )
             rows["read 1/64"].append(time.perf_counter() - t)
     print(f"{platform.system()}, {platform.machine()}, Python {platform.python_version()}; {' '.join(sys.argv)}")
     labels = {
