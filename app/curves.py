@@ -73,30 +73,30 @@ def marks(xs: Sequence[float], values: Sequence[object], *, positive: bool = Fal
     return found
 
 
-def ema(values: Sequence[object], weight: float, spread: float = 1.0) -> list[object]:
+def ema(values: Sequence[object], weight: float, spread: float | Sequence[float] = 1.0) -> list[object]:
     """TensorBoard's debiased exponential moving average; NaN and ±inf pass through unsmoothed.
 
     Args:
         values: The points, in order.
         weight: How much of the average each new point keeps (0: none, raw; 0.999: almost all).
         spread: How many stored points each given point stands for (a downsampled read of
-            1M points at 1,000 stands for 1,000 each): the weight is raised to it, so the
-            curve is about as smooth at any width or zoom.
+            1M points at 1,000 stands for 1,000 each), one number for all or one per point:
+            the weight is raised to it, so the curve is about as smooth at any width or zoom.
     """
     if weight <= 0:
         return list(values)
-    w = weight ** max(1.0, spread)
+    spreads = [spread] * len(values) if isinstance(spread, (int, float)) else list(spread)
     last = 0.0
-    taken = 0
+    kept = 1.0  # how much of the average is still the zero it started from (1 - the debias)
     out: list[object] = []
-    for v in values:
+    for v, each in zip(values, spreads):
         if not finite_number(v):
             out.append(v)
             continue
+        w = weight ** max(1.0, each)
         last = last * w + (1 - w) * float(v)  # type: ignore[arg-type]
-        taken += 1
-        debias = 1 - w**taken if w < 1 else 1.0
-        out.append(last / debias if debias > 0 else float(v))  # type: ignore[arg-type]
+        kept *= w
+        out.append(last / (1 - kept) if kept < 1 else float(v))  # type: ignore[arg-type]
     return out
 
 

@@ -274,3 +274,21 @@ async def test_a_series_with_nan_and_inf_draws_with_gaps(spiky: tuple[EmbeddedSt
         assert "2 not drawn" in str(chart.border_subtitle)
         drawn = chart.render()
         assert not isinstance(drawn, str)  # a plot, not a note
+
+
+def test_a_zoomed_view_smooths_on_from_the_steps_before_it(tmp_path: Path) -> None:
+    from runhistory.api import Series
+    from runhistory.app.screens.chart import ChartRun, with_neighbours, zoomed_line
+
+    values = [math.sin(i / 3) + i / 50 for i in range(100)]
+
+    def part(lo: int, hi: int) -> Series:
+        return Series("x", "number", hi - lo, list(range(lo, hi)), values[lo:hi], [0.0] * (hi - lo))
+
+    drawn = with_neighbours(part(40, 60), part(0, 40), part(60, 100))
+    assert drawn.count == 20 and drawn.steps[0] == 0 and drawn.steps[-1] == 60
+    run = EmbeddedStore(tmp_path / "store").create_run(NewRun())
+    line = zoomed_line(ChartRun(run, 0, "r"), drawn, 40, 1.0)
+    assert line.lead_in == 39  # the lead-in's last point is drawn: the line reaches the view's edge
+    smoothed = ema(drawn.values, 0.8, line.spreads or 1.0)
+    assert smoothed[40:60] == pytest.approx(tensorboard_ema(values, 0.8)[40:60])

@@ -59,6 +59,7 @@ class RangeRead(Message):
     asked: int
     series: list[Series | None]
     x_range: tuple[int, int] | None
+    leads: list[tuple[int, float]]
 
 
 @dataclass
@@ -163,6 +164,7 @@ class ChartScreen(StoreScreen):
         self.view: tuple[float, float] | None = None  # the steps in view (None: all)
         self.cursor: float | None = None
         self.series: list[Series | None] = []
+        self.leads: list[tuple[int, float]] = []
         self.nearest_points: list[tuple[int, object, float] | None] = []
         self.raw_shown = False
         self._asked = 0
@@ -200,6 +202,7 @@ class ChartScreen(StoreScreen):
         """Each run's points of the steps in ``view`` (all when ``None``), downsampled to ``max_points``."""
         worker = get_current_worker()
         found: list[Series | None] = []
+        leads: list[tuple[int, float]] = []
         for chart_run in self.runs:
             if worker.is_cancelled:
                 return
@@ -207,18 +210,23 @@ class ChartScreen(StoreScreen):
                 run_id = chart_run.run.id
                 if view is None:
                     found.append(self.store.read_series(run_id, self.metric, max_points=max_points))
+                    leads.append((0, 1.0))
                     continue
                 inside = self.store.read_series(
                     run_id, self.metric, max_points=max_points, start_step=view[0], end_step=view[1]
                 )
-                # The points just outside the view, so that the line runs on to its edges: the last
-                # point before it and the first after it (a read of two keeps the first and last).
-                before = self.store.read_series(run_id, self.metric, max_points=2, end_step=view[0] - 1)
+                # The steps before the view, read at the same width: they warm the smoothing up
+                # (its average runs on from the start, as on the whole chart) and their last point
+                # carries the line on to the view's left edge. The first point after the view
+                # carries it to the right edge (a read of two keeps the first and last).
+                before = self.store.read_series(run_id, self.metric, max_points=max_points, end_step=view[0] - 1)
                 after = self.store.read_series(run_id, self.metric, max_points=2, start_step=view[1] + 1)
                 found.append(with_neighbours(inside, before, after))
+                leads.append((len(before), before.count / len(before) if len(before) else 1.0))
             except MetricNotFound:
                 found.append(None)
-        self.post_message(RangeRead(asked, found, view))
+                leads.append((0, 1.0))
+        self.post_message(RangeRead(asked, found, view, leads))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chart-nearest")
     def read_nearest(self, cursor: float, cell: float, drawn: list[Series | None]) -> None:
@@ -282,6 +290,7 @@ class ChartScreen(StoreScreen):
         if message.asked != self._asked:
             return
         self.series = message.series
+        self.leads = message.leads
         if message.x_range is None:
             steps = [step for series in message.series if series is not None for step in series.steps]
             self.extent = (float(min(steps)), float(max(steps))) if steps else None
@@ -332,9 +341,9 @@ class ChartScreen(StoreScreen):
                 )
 
     def _draw(self) -> None:
+        leads = self.leads if len(self.leads) == len(self.series) else [(0, 1.0)] * len(self.series)
         lines = [
-            Line(chart_run.label, chart_run.color, series, chart_run.run.started_at.timestamp())
-            for chart_run, series in zip(self.runs, self.series)
+            zoomed_line(chart_run, series, *lead) for chart_run, series, lead in zip(self.runs, self.series, leads)
         ]
         chart = self.chart
         chart.x_range = self.view
@@ -483,18 +492,31 @@ class ChartScreen(StoreScreen):
 
 
 def with_neighbours(inside: Series, before: Series, after: Series) -> Series:
-    """``inside`` with the last point of ``before`` and the first of ``after`` around it (its count
-    still that of the points inside)."""
-    steps, values, times = list(inside.steps), list(inside.values), list(inside.times)
-    if before.steps:
-        steps.insert(0, before.steps[-1])
-        values.insert(0, before.values[-1])
-        times.insert(0, before.times[-1])
-    if after.steps:
-        steps.append(after.steps[0])
-        values.append(after.values[0])
-        times.append(after.times[0])
+    """``inside`` with the points of ``before`` (all of them: they warm the smoothing up) and the
+    first of ``after`` around it; its count still that of the points inside."""
+    steps = [*before.steps, *inside.steps, *after.steps[:1]]
+    values = [*before.values, *inside.values, *after.values[:1]]
+    times = [*before.times, *inside.times, *after.times[:1]]
     return Series(inside.name, inside.kind, inside.count, steps, values, times, inside.downsampled)
+
+
+def zoomed_line(chart_run: ChartRun, series: Series | None, lead_in: int, lead_spread: float) -> Line:
+    """A run's line on the full-size chart: the lead-in (``lead_in`` points, each standing for
+    ``lead_spread``) warms the smoothing up and carries the line to the left edge."""
+    if series is None:
+        return Line(chart_run.label, chart_run.color, None, chart_run.run.started_at.timestamp())
+    inside = len(series) - lead_in
+    spread_inside = series.count / max(1, inside) if series.downsampled else 1.0
+    spreads = [lead_spread] * lead_in + [spread_inside] * inside
+    # The last lead-in point is drawn: the line runs from it to the view's left edge.
+    return Line(
+        chart_run.label,
+        chart_run.color,
+        series,
+        chart_run.run.started_at.timestamp(),
+        spreads=spreads,
+        lead_in=max(0, lead_in - 1),
+    )
 
 
 def next_weight(weight: float, direction: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,12 +51,17 @@ class Line:
         color: Index into ``RUN_COLORS``.
         series: Its points, or ``None`` when the run has no such metric.
         start: The run's start (epoch seconds), for the time axis.
+        spreads: How many stored points each point stands for (default: the series' count
+            over its length, for all).
+        lead_in: Points at the start that only warm the smoothing up (not drawn).
     """
 
     label: str
     color: int
     series: Series | None
     start: float
+    spreads: Sequence[float] | None = None
+    lead_in: int = 0
 
 
 def line_xs(line: Line, x_axis: XAxis) -> list[float]:
@@ -171,7 +177,8 @@ class CompareChart(ChartBox):
                 line_xs(line, self.x_axis),
                 line.series.values,
                 RUN_COLORS[line.color % len(RUN_COLORS)],
-                spread_of(line.series),
+                line.spreads if line.spreads is not None else spread_of(line.series),
+                line.lead_in,
             )
             for line in self.lines
             if line.series is not None and line.series.kind == "number" and line.series.values

@@ -39,13 +39,17 @@ class Curve:
         xs: Where each point is across.
         values: The points' values (NaN and ±inf included: they break the line).
         color: Its colour.
-        spread: How many stored points each drawn point stands for (for smoothing).
+        spread: How many stored points each drawn point stands for (for smoothing): one
+            number for all, or one per point.
+        first: The index of the first point drawn raw (those before only warm the smoothing up:
+            a zoomed chart's lead-in, left of its view).
     """
 
     xs: Sequence[float]
     values: Sequence[object]
     color: Color
-    spread: float = 1.0
+    spread: float | Sequence[float] = 1.0
+    first: int = 0
 
 
 class ChartBox(PlotextPlot):
@@ -96,13 +100,14 @@ class ChartBox(PlotextPlot):
             return Text(why, style=WARN)
         low, high = found
         for curve in curves:
+            xs, values = curve.xs[curve.first :], curve.values[curve.first :]
             if smoothing:
-                smoothed = ema(curve.values, smoothing, curve.spread)
-                self._segments(curve.xs, curve.values, faint(curve.color), log_scale)
-                self._segments(curve.xs, smoothed, curve.color, log_scale)
+                smoothed = ema(curve.values, smoothing, curve.spread)[curve.first :]
+                self._segments(xs, values, faint(curve.color), log_scale)
+                self._segments(xs, smoothed, curve.color, log_scale)
             else:
-                self._segments(curve.xs, curve.values, curve.color, log_scale)
-            for mark in marks(curve.xs, curve.values, positive=log_scale):
+                self._segments(xs, values, curve.color, log_scale)
+            for mark in marks(xs, values, positive=log_scale):
                 plt.scatter([mark.x], [high if mark.top else low], marker=mark.symbol, color=curve.color)
         rows = max(3, (self.size.height or 12) // 2)  # a round tick every two or three lines
         if log_scale:
@@ -151,10 +156,10 @@ def faint(color: Color) -> Color:
 def _within(curve: Curve, x_range: tuple[float, float] | None) -> tuple[list[float], list[object]]:
     """The points of ``curve`` in ``x_range``, and where its line crosses the range's edges."""
     if x_range is None:
-        return list(curve.xs), list(curve.values)
+        return list(curve.xs[curve.first :]), list(curve.values[curve.first :])
     low, high = x_range
-    kept = [(x, v) for x, v in zip(curve.xs, curve.values) if low <= x <= high]
-    points = list(zip(curve.xs, curve.values))
+    points = list(zip(curve.xs, curve.values))[curve.first :]
+    kept = [(x, v) for x, v in points if low <= x <= high]
     for (x0, v0), (x1, v1) in zip(points, points[1:]):
         for edge in (low, high):
             crosses = x0 < edge < x1 or x1 < edge < x0
