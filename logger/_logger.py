@@ -495,8 +495,9 @@ class Logger:
     def finish(self, status: str | None = None, error: str | None = None, exit_code: int | None = None) -> None:
         """Store everything logged, upload ``./outputs`` and finish the run.
 
-        Called at exit on its own; call it to end a run earlier. In a process
-        that joined a run (or a forked child), it only flushes. When a server
+        Called at exit on its own; call it to end a run earlier (the next
+        ``get_logger()`` then starts a new run). In a process that joined a
+        run (or a forked child), it only flushes. When a server
         cannot be reached, it waits ``RUNHISTORY_EXIT_TIMEOUT`` seconds for
         it, then leaves what is left in the local spool for ``runhistory sync``.
 
@@ -532,6 +533,10 @@ class Logger:
             final, why = self._exit_status
             self._delivery.giving_up = True
             self._delivery.send(FinishRun(final, why, exit_code))
+            # The run is over: a subprocess started from now on, or the next get_logger(), starts a run
+            # of its own instead of joining this finished one.
+            if os.environ.get(RUN_ID_ENV) == self.run_id:
+                del os.environ[RUN_ID_ENV]
         self._delivery.close()
 
     @staticmethod

@@ -273,6 +273,31 @@ def test_subprocess_joins_the_run_through_the_environment(tmp_path: Path) -> Non
     assert store.read_series(r.id, "loss").values == [1.0, 0.5]
 
 
+def test_after_finish_the_next_get_logger_starts_a_new_run(tmp_path: Path) -> None:
+    home = tmp_path / "store"
+    done = run(
+        tmp_path,
+        home,
+        """
+        import os
+        from runhistory.logger import get_logger
+        first = get_logger(name="first")
+        first.log("loss", 1.0)
+        first.finish()
+        assert "RUNHISTORY_RUN_ID" not in os.environ
+        second = get_logger(name="second")
+        second.log("loss", 2.0)
+        assert second.run_id != first.run_id and os.environ["RUNHISTORY_RUN_ID"] == second.run_id
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    store = EmbeddedStore(home)
+    runs = {r.name: r for r in store.list_runs().runs}
+    assert {name: r.status for name, r in runs.items()} == {"first": "completed", "second": "completed"}
+    assert store.read_series(runs["first"].id, "loss").values == [1.0]
+    assert store.read_series(runs["second"].id, "loss").values == [2.0]
+
+
 def test_joining_a_missing_run_is_a_clear_error(tmp_path: Path) -> None:
     done = run(
         tmp_path,
