@@ -15,16 +15,51 @@ import runhistory.logger
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("module", ["runhistory.logger", "runhistory.api"])
+#: What a training script must not pay for when it imports the logger: the app's and the server's
+#: libraries, and the frameworks of the integrations (tests/integrations checks these again
+#: where they are installed).
+HEAVY = (
+    "textual",
+    "fastapi",
+    "uvicorn",
+    "httpx",
+    "numpy",
+    "plotext",
+    "pydantic",
+    "boto3",
+    "botocore",
+    "psutil",
+    "pynvml",
+    "torch",
+    "lightning",
+    "pytorch_lightning",
+    "transformers",
+    "keras",
+)
+
+
+@pytest.mark.parametrize("module", ["runhistory.logger", "runhistory.logger.integrations", "runhistory.api"])
 def test_core_imports_nothing_heavy(module: str) -> None:
-    code = (
-        f"import sys, {module}\n"
-        "heavy = [m for m in ('textual', 'fastapi', 'uvicorn', 'httpx', 'numpy', 'plotext', 'pydantic', 'boto3', 'botocore', 'psutil', 'pynvml')"
-        " if m in sys.modules]\n"
-        "print(','.join(heavy))"
-    )
+    code = f"import sys, {module}\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("module", "frameworks"),
+    [("lightning", ["lightning", "pytorch_lightning"]), ("transformers", ["transformers"]), ("keras", ["keras"])],
+)
+def test_an_integration_without_its_framework_says_what_to_install(module: str, frameworks: list[str]) -> None:
+    code = (
+        "import sys\n"
+        + "".join(f"sys.modules[{name!r}] = None\n" for name in frameworks)  # what an interpreter without it sees
+        + f"import runhistory.logger.integrations.{module}\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ImportError: runhistory.logger.integrations.{module} needs "), last
+    assert "pip install 'runhistory[integrations]'" in last
 
 
 @pytest.mark.parametrize("package", [runhistory.api, runhistory.logger])
