@@ -80,12 +80,11 @@ class RunHistoryLogger(Logger):
 
     @property
     def version(self) -> str | None:
-        """The run's id (on rank zero, where it starts the run); ``None`` elsewhere."""
-        if rank_zero_only.rank > 0:
-            return self._run.run_id
-        with self._run.quietly("start the run"):
-            return self._run.logger.run_id
-        return None
+        """The run's id, once training started it (on rank zero); ``None`` before, and on the other ranks.
+
+        Asking does not start the run: the process that asks may not be the one that trains (``ddp_spawn``).
+        """
+        return self._run.run_id
 
     @property
     @rank_zero_experiment
