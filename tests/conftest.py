@@ -75,6 +75,43 @@ def _temporary_folders_in_memory(config: pytest.Config) -> None:
         tempfile.tempdir = str(shm)
 
 
+#: Real trainings with Lightning, Transformers and Keras: collected only with ``--integrations``,
+#: where the ``integrations`` extra is installed (the README's test command does not install it).
+INTEGRATIONS = ROOT / "tests" / "integrations"
+RUN_INTEGRATIONS = (
+    "pip install torch==2.13.0 && pip install -e '.[test,integrations]', then pytest --integrations tests/integrations"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--integrations",
+        action="store_true",
+        help=f"also collect tests/integrations (real Lightning, Transformers and Keras trainings): {RUN_INTEGRATIONS}",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """``tests/integrations`` only with ``--integrations``."""
+    if collection_path == INTEGRATIONS and not config.getoption("--integrations"):
+        return True
+    return None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if config.getoption("--integrations"):
+        return "integrations: collecting tests/integrations (real Lightning, Transformers and Keras trainings)"
+    return f"integrations: tests/integrations not collected; to run them: {RUN_INTEGRATIONS}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Said at the end too (``-q`` leaves the header out): the integration tests were not run."""
+    if not config.getoption("--integrations") and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(
+            f"tests/integrations not collected (framework trainings); to run them: {RUN_INTEGRATIONS}"
+        )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Quick Pilot naps (``_quick_idle``), temporary folders in memory, and the project compiled
     once: the tests start many Python processes, and where PYTHONDONTWRITEBYTECODE is set each
