@@ -201,3 +201,22 @@ def test_a_run_the_script_started_is_joined_and_left_to_the_script(tmp_path: Pat
     assert only.name == "script" and only.status == "completed"
     assert store.read_series(only.id, "mine").values == [1.0, 2.0]
     assert store.read_series(only.id, "loss").values == [1.0]
+
+
+UNAVAILABLE = """
+from runhistory.logger.integrations._run import IntegrationRun
+
+integration = IntegrationRun("demo")
+for step in range(100):  # the training goes on; the run is not looked for again at each step
+    integration.log_metrics({"loss": 1.0}, step=step)
+integration.end("completed")
+print("trained")
+"""
+
+
+def test_a_run_that_cannot_be_joined_is_said_once_and_training_goes_on(tmp_path: Path) -> None:
+    done = run(tmp_path, tmp_path / "store", UNAVAILABLE, RUNHISTORY_RUN_ID="0" * 32)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "trained\n"
+    (said,) = done.stderr.splitlines()
+    assert said.startswith("runhistory: demo: could not log metrics: RUNHISTORY_RUN_ID=" + "0" * 32 + " names no run")

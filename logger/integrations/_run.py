@@ -58,13 +58,14 @@ class IntegrationRun:
         self._logger: Logger | None = None
         self._after: Logger | None = None  # joins the run once it is finished (see the module docstring)
         self._started_here = False
+        self._unavailable: Exception | None = None  # why the run could not be started or joined
         self._said: set[str] = set()
         self._last: dict[str, tuple[int | None, Any]] = {}  # each series' last step and number or text
 
     def __getstate__(self) -> dict[str, Any]:
         # A process launched with a pickled copy (Lightning's ddp_spawn) starts or joins on its own.
         state = self.__dict__.copy()
-        state.update(_logger=None, _after=None, _started_here=False)
+        state.update(_logger=None, _after=None, _started_here=False, _unavailable=None)
         return state
 
     # -- the run ------------------------------------------------------------------
@@ -88,8 +89,14 @@ class IntegrationRun:
         """
         logger = self._logger
         if logger is None:
+            if self._unavailable is not None:  # said once already: not tried again at every step
+                raise self._unavailable
             joined = bool(os.environ.get(RUN_ID_ENV))
-            logger = get_logger(experiment=self.experiment, name=self.name)
+            try:
+                logger = get_logger(experiment=self.experiment, name=self.name)
+            except Exception as error:
+                self._unavailable = error
+                raise
             self._logger, self._started_here = logger, not joined
             return logger
         if not logger._finished:

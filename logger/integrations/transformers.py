@@ -63,6 +63,7 @@ class RunHistoryCallback(TrainerCallback):
         self._run = IntegrationRun("transformers", experiment, name)
         self._checkpoints = checkpoints
         self._pending: list[str] = []  # checkpoint folders saved, not uploaded yet
+        self._set_up = False  # the arguments and the model's config recorded
 
     @property
     def run_id(self) -> str | None:
@@ -70,16 +71,25 @@ class RunHistoryCallback(TrainerCallback):
         return self._run.run_id
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero:
+        if state.is_world_process_zero:
+            self._setup(args, model)
+
+    def _setup(self, args: Any, model: Any) -> None:
+        """Record the arguments and the model's config, at the first event (training's start, or an
+        ``evaluate()``/``predict()`` without training)."""
+        if self._set_up:
             return
+        self._set_up = True
         if self._run.name is None and isinstance(getattr(args, "run_name", None), str):
             self._run.name = args.run_name
-        self._run.log_params(args.to_dict(), "args.")
+        with self._run.quietly("read the TrainingArguments"):
+            self._run.log_params(args.to_dict(), "args.")
         if model is None:
             return
         config = getattr(model, "config", None)
         if config is not None and callable(getattr(config, "to_dict", None)):
-            self._run.log_params(config.to_dict(), "model.")
+            with self._run.quietly("read the model's config"):
+                self._run.log_params(config.to_dict(), "model.")
         with self._run.quietly("read the model's size"):
             self._run.log_params({"class": type(model).__qualname__, "num_parameters": _parameters(model)}, "model.")
         peft = getattr(model, "peft_config", None)
@@ -89,12 +99,14 @@ class RunHistoryCallback(TrainerCallback):
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         if state.is_world_process_zero and logs:
+            self._setup(args, kwargs.get("model"))
             self._run.log_metrics(_renamed(logs), state.global_step)
 
     def on_predict(
         self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> None:
         if state.is_world_process_zero and metrics:
+            self._setup(args, kwargs.get("model"))
             self._run.log_metrics(_renamed(metrics), state.global_step)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
