@@ -176,20 +176,26 @@ def test_ddp_on_two_processes_logs_into_one_run_from_rank_zero(tmp_path: Path, s
 
 
 PYTORCH_LIGHTNING = (
-    MODULE.format(imports="import pytorch_lightning as L")
+    MODULE.format(imports="# hide lightning\nimport pytorch_lightning as L")
     + """
 logger = RunHistoryLogger(experiment="pl")
 trainer(logger, max_steps=2).fit(Regressor(), data())
-print(json.dumps({"losses": LOSSES}))
+print(json.dumps({"losses": LOSSES, "base": RunHistoryLogger.__mro__[1].__module__}))
 """
 )
 
 
-def test_the_pytorch_lightning_trainer_takes_it_too(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lightning_installed", [True, False])
+def test_the_pytorch_lightning_trainer_takes_it(tmp_path: Path, lightning_installed: bool) -> None:
+    # Without lightning (as where only pytorch_lightning is installed), the logger is built on pytorch_lightning's.
+    hide = "" if lightning_installed else 'sys.modules["lightning"] = None'
     home = tmp_path / "store"
-    done = train(tmp_path, home, PYTORCH_LIGHTNING)
+    done = train(tmp_path, home, PYTORCH_LIGHTNING.replace("# hide lightning", hide))
     assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    base = "lightning.pytorch.loggers.logger" if lightning_installed else "pytorch_lightning.loggers.logger"
+    assert report["base"] == base
     (only,) = runs(home).values()
     assert only.status == "completed"
-    assert points(home, only)["train/loss"] == [tuple(p) for p in json.loads(done.stdout.splitlines()[-1])["losses"]]
+    assert points(home, only)["train/loss"] == [tuple(p) for p in report["losses"]]
     assert sorted(artifacts(home, only)) == ["checkpoints/epoch=0-step=2.ckpt"]
