@@ -57,6 +57,7 @@ from ._models import (
     SeriesBatch,
 )
 from ._params import check_note, check_params, check_tags
+from ._rules import check_time
 from ._validate import check_artifact_path, check_asset_name
 
 if TYPE_CHECKING:
@@ -360,6 +361,7 @@ class HttpStore:
     # -- runs -----------------------------------------------------------------
 
     def create_run(self, spec: NewRun) -> Run:
+        check_time(spec.started_at, "started_at")  # NaN has no JSON: refused here, as the store would
         body = {f: getattr(spec, f) for f in NewRun.__dataclass_fields__}
         return self._answer("POST", "/runs", wire.run_from_wire, json=body)
 
@@ -427,8 +429,11 @@ class HttpStore:
         *,
         error: str | None = None,
         exit_code: int | None = None,
+        ended_at: float | None = None,
     ) -> Run:
-        body = {"status": status, "error": error, "exit_code": exit_code}
+        body: dict[str, object] = {"status": status, "error": error, "exit_code": exit_code}
+        if check_time(ended_at, "ended_at") is not None:  # left out when not given: any server takes the call
+            body["ended_at"] = ended_at
         return self._answer("POST", f"/runs/{run_id}/finish", wire.run_from_wire, json=body)
 
     # -- metrics ----------------------------------------------------------------

@@ -46,6 +46,8 @@ class NewRun:
         python: Python version string.
         pid: Process id of the run's owner.
         run_id: Use this id instead of a new one (32 lowercase hex digits).
+        started_at: When the run started, in epoch seconds (default: now); given by
+            ``runhistory import``, which brings runs from other trackers with their times.
     """
 
     experiment: str = "default"
@@ -57,6 +59,7 @@ class NewRun:
     python: str = ""
     pid: int | None = None
     run_id: str | None = None
+    started_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ so that every backend answers the same (the contract tests check it).
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -52,6 +53,15 @@ def check_final_status(status: object) -> RunStatus:
     if status not in FINAL_STATUSES:
         raise InvalidInput(f"a run finishes as one of {', '.join(FINAL_STATUSES)}, not {status!r}")
     return status
+
+
+def check_time(value: object, what: str) -> float | None:
+    """A time given for a run (``None``: now): finite epoch seconds."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"{what} must be a finite number of epoch seconds, got {value!r}")
+    return float(value)
 
 
 def check_page_size(limit: object) -> int:

@@ -267,6 +267,7 @@ class NewRunBody(BaseModel):
     python: str = ""
     pid: int | None = Field(None, ge=0, le=MAX_INT)
     run_id: str | None = Field(None, pattern="^[0-9a-f]{32}$", description="use this id (32 lowercase hex digits)")
+    started_at: float | None = Field(None, description="when the run started, epoch seconds (default: now)")
 
 
 class RunChangesBody(BaseModel):
@@ -318,6 +319,7 @@ class FinishBody(BaseModel):
     status: Literal["completed", "failed", "killed"]
     error: str | None = None
     exit_code: int | None = Field(None, ge=-MAX_INT, le=MAX_INT)
+    ended_at: float | None = Field(None, description="when the run ended, epoch seconds (default: now)")
 
 
 class DirectUploadBody(BaseModel):
@@ -539,7 +541,7 @@ def create_app(
     @app.post(f"{API}/runs/{{run_id}}/finish", tags=["runs"], responses=ok(200, "Run"))
     def finish_run(run_id: str, body: FinishBody) -> Response:
         """End a run."""
-        run = store.finish_run(run_id, body.status, error=body.error, exit_code=body.exit_code)
+        run = store.finish_run(run_id, body.status, error=body.error, exit_code=body.exit_code, ended_at=body.ended_at)
         return _json(wire.run_to_wire(run))
 
     # -- metrics ------------------------------------------------------------

@@ -91,7 +91,8 @@ class Store(Protocol):
 
         Raises:
             InvalidInput: a name is empty, too long or holds control characters,
-                or ``spec.run_id`` is malformed or already taken.
+                ``spec.run_id`` is malformed or already taken, or ``spec.started_at``
+                is not a finite number.
         """
         ...
 
@@ -199,11 +200,20 @@ class Store(Protocol):
         *,
         error: str | None = None,
         exit_code: int | None = None,
+        ended_at: float | None = None,
     ) -> Run:
         """End a run as ``completed``, ``failed`` or ``killed``.
 
+        Args:
+            run_id: Full run id.
+            status: How it ended.
+            error: Why it failed or was killed.
+            exit_code: The exit code, when a wrapper saw it.
+            ended_at: When it ended, in epoch seconds (default: now); given by
+                ``runhistory import`` for a run another tracker recorded.
+
         Raises:
-            InvalidInput: ``status`` is not a final status.
+            InvalidInput: ``status`` is not a final status, or ``ended_at`` is not a finite number.
         """
         ...
 

@@ -81,6 +81,22 @@ def test_metadata_and_finish(store: Store) -> None:
         store.finish_run(r.id, "running")
 
 
+def test_a_run_keeps_the_times_it_is_given(store: Store) -> None:
+    # What `runhistory import` needs: a run another tracker recorded keeps its start and end.
+    r = store.create_run(NewRun(experiment="e", started_at=1_700_000_000.125))
+    assert r.started_at.timestamp() == 1_700_000_000.125
+    assert store.get_run(r.id).started_at.timestamp() == 1_700_000_000.125
+    done = store.finish_run(r.id, "failed", ended_at=1_700_000_100.5)
+    assert (done.status, done.ended_at and done.ended_at.timestamp()) == ("failed", 1_700_000_100.5)
+    assert store.get_run(r.id).ended_at == done.ended_at
+    for bad in (math.nan, math.inf, "soon"):
+        with pytest.raises(InvalidInput, match="started_at"):
+            store.create_run(NewRun(started_at=bad))  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match="ended_at"):
+            store.finish_run(r.id, "completed", ended_at=bad)  # type: ignore[arg-type]
+    assert store.get_run(r.id).status == "failed"
+
+
 def test_steps_default_to_the_previous_plus_one(store: Store) -> None:
     r = store.create_run(NewRun())
     store.append_metrics(r.id, {"x": numbers([1, 2, 3], [None, 10, None])})

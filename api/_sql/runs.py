@@ -78,12 +78,13 @@ class Runs(StorePart):
             check_name(spec.name, "run name", MAX_RUN_NAME_LENGTH)
         run_id = uuid.uuid4().hex if spec.run_id is None else check_run_id(spec.run_id)
         now = self.clock()
+        started = rules.check_time(spec.started_at, "started_at")
         run = Run(
             id=run_id,
             experiment=experiment,
             name=spec.name,
             status="running",
-            started_at=utc(now),  # type: ignore[arg-type]
+            started_at=utc(now if started is None else started),  # type: ignore[arg-type]
             ended_at=None,
             heartbeat_at=utc(now),
             command=list(spec.command),
@@ -458,16 +459,19 @@ class Runs(StorePart):
         *,
         error: str | None = None,
         exit_code: int | None = None,
+        ended_at: float | None = None,
     ) -> Run:
         """See ``Store.finish_run``."""
         rules.check_final_status(status)
         error = rules.kept_error(error)
         now = self.clock()
+        given = rules.check_time(ended_at, "ended_at")
+        ended = now if given is None else given
         with self.db.write() as conn:
             self._require_run(conn, run_id, "change")
             conn.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, heartbeat_at = ?, error = ?, exit_code = ? WHERE id = ?",
-                (status, now, now, error, exit_code, run_id),
+                (status, ended, ended, error, exit_code, run_id),
             )
             row = conn.execute(f"{_SELECT} WHERE id = ?", (run_id,)).fetchone()
         return self._run(row, now)
