@@ -731,6 +731,44 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Runs of another tracker brought into the store (see ``runhistory.app.importers``)."""
+    # The source is looked at first: a wrong path or URL stops the command before the store is opened.
+    if args.import_command == "wandb":
+        from .importers.from_wandb import import_wandb
+
+        import_wandb(args.dir)  # says why W&B's offline runs cannot be read here
+        return 1
+    if args.import_command == "mlflow":
+        from .importers.from_mlflow import check_uri, import_mlflow
+
+        uri = check_uri(args.uri)
+        store = _store(args)
+        progress, close = _progress_line()
+        try:
+            done = import_mlflow(store, uri, source=args.uri, experiments=args.experiments, progress=progress)
+        finally:
+            close()
+    else:
+        from .importers.from_tensorboard import find_runs, import_tensorboard
+
+        found = find_runs(args.logdir)
+        store = _store(args)
+        progress, close = _progress_line()
+        try:
+            done = import_tensorboard(store, found, experiment=args.experiment, progress=progress)
+        finally:
+            close()
+    doc = done.doc()
+    if args.json:
+        _emit_json(doc)
+    else:
+        from .human import import_view
+
+        _print(*import_view(doc, store.location))
+    return 0
+
+
 def cmd_gc(args: argparse.Namespace) -> int:
     if args.grace < 0:
         raise UsageError(f"--grace is a number of seconds, 0 or more; got {args.grace:g}")
@@ -996,6 +1034,53 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"leave contents younger than this: an upload about to be committed (default {GC_GRACE:g})",
     )
     gc.add_argument("--dry-run", action="store_true", help="list what would go, delete nothing")
+
+    imports = commands.add_parser(
+        "import",
+        help="bring runs of another tracker into the store (resumable; a second import adds nothing)",
+        description="bring runs of another tracker into the store (resumable; a second import adds nothing)",
+    )
+    import_commands = imports.add_subparsers(dest="import_command", metavar="SOURCE", required=True)
+    from_mlflow = import_commands.add_parser(
+        "mlflow",
+        parents=[common],
+        help="an MLflow store or server: experiments, runs, every metric point, artifacts, registered models",
+        description="import an MLflow tracking store or server: experiments, runs with params and tags, every "
+        "metric point, artifacts, registered model versions (as assets); needs `pip install mlflow`",
+    )
+    from_mlflow.set_defaults(handler=cmd_import)
+    from_mlflow.add_argument(
+        "uri", metavar="URI", help="an mlruns folder, sqlite:///mlflow.db (or the file), or http://host:port"
+    )
+    from_mlflow.add_argument(
+        "-e",
+        "--experiment",
+        dest="experiments",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this MLflow experiment (again for more; default: every one)",
+    )
+    from_tensorboard = import_commands.add_parser(
+        "tensorboard",
+        parents=[common],
+        help="TensorBoard event files: a run per folder, scalars, text and images",
+        description="import TensorBoard event files: a run per folder holding them, with its scalars (steps and "
+        "wall times), text and images; needs `pip install tensorboard`",
+    )
+    from_tensorboard.set_defaults(handler=cmd_import)
+    from_tensorboard.add_argument("logdir", metavar="LOGDIR", help="the folder TensorBoard reads")
+    from_tensorboard.add_argument(
+        "-e", "--experiment", metavar="NAME", help="experiment of the imported runs (default: LOGDIR's name)"
+    )
+    from_wandb = import_commands.add_parser(
+        "wandb",
+        parents=[common],
+        help="W&B offline run folders (not readable here: see the README)",
+        description="W&B offline run folders: the W&B SDK cannot read them back here (see the README)",
+    )
+    from_wandb.set_defaults(handler=cmd_import)
+    from_wandb.add_argument("dir", metavar="DIR", help="a wandb folder of offline-run-* folders, or one of them")
 
     command("sync", cmd_sync, "send runs spooled while the server was away (resumable, idempotent)")
     command("tui", cmd_tui, "the full-screen terminal app (also: runhistory with no command, on a terminal)")

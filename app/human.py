@@ -349,3 +349,23 @@ def migration_view(doc: dict[str, Any], source: str, target: str) -> list[Any]:
             Text.assemble(("not verified", "red"), ": " + "; ".join(safe_line(p, 300) for p in doc["problems"]))
         )
     return lines
+
+
+def import_view(doc: dict[str, Any], target: str) -> list[Any]:
+    """What ``runhistory import`` did (its ``--json`` summary), each string from the source cleaned."""
+    runs, points, files, assets = doc["runs"], doc["points"], doc["artifacts"], doc["assets"]
+    lines: list[Any] = [
+        literal(f"{doc['source']} → {target}"),
+        literal(
+            f"runs: {runs['imported']:,} imported, {runs['resumed']:,} completed from an earlier import, "
+            f"{runs['skipped']:,} here already (of {runs['found']:,})"
+            + (f"; {runs['running']:,} still running there, left running here" if runs["running"] else "")
+        ),
+        f"points: {points['imported']:,} imported, {points['skipped']:,} here already",
+        f"files: {files['imported']:,} imported, {files['skipped']:,} here already; "
+        f"asset versions: {assets['imported']:,} made, {assets['skipped']:,} here already; {doc['seconds']:.1f} s",
+    ]
+    if doc["left_out"]:
+        lines.append(f"left out ({len(doc['left_out'])}):")
+        lines += [literal("  " + safe_line(what, 300)) for what in doc["left_out"]]
+    return lines

@@ -151,10 +151,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     long ones started first run alongside the many short ones, instead of one
     worker finishing a long one while the other has nothing left to do.
     """
+    missing = _missing_import_extra()
     for item in items:
         if _SERVICES.intersection(getattr(item, "fixturenames", ())) or _params(item).get("store") in TEAM:
             item.add_marker(pytest.mark.slow)
+        if missing and item.get_closest_marker("importers") is not None:
+            item.add_marker(pytest.mark.skip(reason=f"needs {missing}: pip install -e '.[import-test]' (.ci/run does)"))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def _missing_import_extra() -> str:
+    """The libraries of the import-test extra that are not installed (the ``importers`` tests need them)."""
+    import importlib.util
+
+    return ", ".join(name for name in ("mlflow", "wandb") if importlib.util.find_spec(name) is None)
 
 
 #: Fixtures that start real services (a PostgreSQL cluster, an S3 server): the tests that use
