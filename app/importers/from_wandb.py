@@ -45,7 +45,8 @@ def import_wandb(folder: str) -> ImportSummary:
     except metadata.PackageNotFoundError:
         sdk = "the W&B SDK (wandb)"
     raise SourceError(
-        f"found {len(runs)} W&B offline run{'s' if len(runs) != 1 else ''} under {folder}, but their history is "
-        f"only in the run-<id>.wandb files, and {sdk} cannot read those back: it reads them only to upload them "
-        "(wandb sync) or to draw them (wandb leet). Nothing was imported."
+        f"found {len(runs)} W&B offline run{'s' if len(runs) != 1 else ''} under {folder}, but "
+        f"{'its history is' if len(runs) == 1 else 'their history is'} only in the run-<id>.wandb "
+        f"file{'s' if len(runs) != 1 else ''}, and {sdk} cannot read {'it' if len(runs) == 1 else 'them'} back: it reads such a file only to "
+        "upload it (wandb sync) or to draw it (wandb leet). Nothing was imported."
     )
