@@ -126,8 +126,8 @@ def write_logs(logdir: Path, points: int = 300) -> Expected:
         events.close()
     expected.series["val"] = {"acc": ("number", acc), "notes": ("string", notes)}
     expected.images["val"] = images
-    for run in ("train", "val"):
-        expected.first_files[run] = sorted(p.name for p in (logdir / run).iterdir())[0]
+    (expected.first_files["train"],) = (p.name for p in train.iterdir())
+    (expected.first_files["val"],) = (p.name for p in val.iterdir() if p.name.endswith(".part0"))
     return expected
 
 
@@ -172,7 +172,7 @@ def test_every_scalar_text_and_image_is_imported_exactly(logs: tuple[Path, Expec
     logdir, expected = logs
     home = tmp_path / "home"
     done = cli(home, "import", "tensorboard", str(logdir), "--json")
-    assert done.returncode == 0, done.stderr
+    assert (done.returncode, done.stderr) == (0, b"")  # no progress into a pipe
     summary = json.loads(done.stdout)
     points = sum(len(p) for s in expected.series.values() for _, p in s.values())
     assert summary["runs"] == {"found": 2, "imported": 2, "resumed": 0, "skipped": 0, "running": 0}
@@ -297,3 +297,45 @@ def test_names_from_the_logs_reach_the_terminal_cleaned(tmp_path: Path) -> None:
     (run,) = EmbeddedStore(home).list_runs().runs
     assert run.name == "run]0;owned[2J"
     assert [m.name for m in EmbeddedStore(home).list_metrics(run.id)] == ["ok"]
+
+
+@pytest.mark.slow
+def test_progress_is_drawn_on_a_terminal_with_the_runs_names_cleaned(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tensorboard.summary import Writer
+
+    from ._processes import clean_env
+
+    logdir = tmp_path / "logs"
+    for name in ("a", "b\x1b]0;owned\x07"):
+        writer = Writer(str(logdir / name))
+        for i in range(100):
+            writer.add_scalar("loss", 1.0 / (i + 1), step=i)
+        writer.close()
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runhistory.app.cli", "import", "tensorboard", str(logdir)],
+        env=clean_env(tmp_path / "home"),
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
+    os.close(follower)
+    got = b""
+    while True:
+        try:
+            piece = os.read(leader, 65536)
+        except OSError:
+            break
+        if not piece:
+            break
+        got += piece
+    os.close(leader)
+    assert process.wait(timeout=60) == 0
+    # The folder's name is shown without its escape sequence (an OSC title change, dropped whole).
+    assert b"] 2/2 runs, 200 points, 0 files  b\x1b[K" in got
+    assert b"\x07" not in got and b"\x1b]" not in got and b"owned" not in got
+    assert got.endswith(b"\r\x1b[K")  # taken back at the end

@@ -36,8 +36,9 @@ TRACKER = "tensorboard"
 
 #: The file names TensorBoard reads as event files.
 _EVENT_FILE = re.compile(r".*tfevents.*")
-#: ``events.out.tfevents.<time>.<host>…``: files sorted by that time, then by name.
-_FILE_TIME = re.compile(r"tfevents\.(\d+)")
+#: Runs of digits in a file name, compared as numbers: ``events.out.tfevents.<time>.<host>.<pid>.<counter>``
+#: sorts by time, then by the writer's counter (9 before 10), which orders the files one process wrote.
+_DIGITS = re.compile(r"(\d+)")
 
 #: What TensorBoard's plugins are called in the events, for the kinds imported.
 _SCALARS, _TEXT, _IMAGES = "scalars", "text", "images"
@@ -49,9 +50,8 @@ _IMAGE_KINDS = ((b"\x89PNG", "png"), (b"\xff\xd8", "jpg"), (b"GIF8", "gif"), (b"
 def _event_files(folder: Path) -> list[Path]:
     files = [p for p in folder.iterdir() if p.is_file() and _EVENT_FILE.fullmatch(p.name)]
 
-    def order(path: Path) -> tuple[int, str]:
-        found = _FILE_TIME.search(path.name)
-        return (int(found.group(1)) if found else 0, path.name)
+    def order(path: Path) -> list[tuple[int, str]]:
+        return [(int(part), "") if part.isdigit() else (-1, part) for part in _DIGITS.split(path.name)]
 
     return sorted(files, key=order)
 
