@@ -244,6 +244,52 @@ def _pages(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]
             return
 
 
+#: Rows of MLflow's ``metrics`` table fetched at once.
+_ROWS_AT_ONCE = 10_000
+#: The columns of MLflow's ``metrics`` table that ``_SqliteHistory`` reads.
+_METRIC_COLUMNS = {"key", "value", "timestamp", "step", "is_nan", "run_uuid"}
+
+
+class _SqliteHistory:
+    """A metric's points read straight from an MLflow SQLite database: what MLflow's own
+    ``get_metric_history`` answers there (its query: the run's points of the key ordered by
+    timestamp, step and value; NaN where ``is_nan``), without the object it builds for each
+    point, which holds it to about 15,000 points a second on this project's machine.
+
+    The database is opened read-only; when its ``metrics`` table lacks a column this reads
+    (another MLflow's schema), ``open`` returns ``None`` and MLflow's client is used.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    @classmethod
+    def open(cls, uri: str) -> _SqliteHistory | None:
+        path = _sqlite_path(uri) if uri.startswith("sqlite:") else None
+        if path is None:
+            return None
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(metrics)")}
+        if not _METRIC_COLUMNS <= columns:
+            conn.close()
+            return None
+        return cls(conn)
+
+    def __call__(self, run_id: str, key: str) -> Iterator[tuple[int, float, float]]:
+        # SQLite keeps no NaN (it reads back as NULL, here None); its division of an integer
+        # below 2**53 by 1000.0 is the correctly rounded one Python's makes.
+        rows = self.conn.execute(
+            "SELECT step, CASE WHEN is_nan THEN NULL ELSE value END, timestamp / 1000.0 FROM metrics "
+            "WHERE run_uuid = ? AND key = ? ORDER BY timestamp, step, value",
+            (run_id, key),
+        )
+        nan = float("nan")
+        while chunk := rows.fetchmany(_ROWS_AT_ONCE):
+            if any(row[1] is None or type(row[1]) is not float for row in chunk):
+                chunk = [(int(s), nan if v is None else float(v), t) for s, v, t in chunk]
+            yield from chunk
+
+
 class _Reader:
     """What is read of one MLflow store, through its client."""
 
@@ -252,6 +298,7 @@ class _Reader:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
+        self._sqlite = _SqliteHistory.open(uri)
         # Artifacts of a server's runs (mlflow-artifacts:/) are fetched through the tracking URI.
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
@@ -296,6 +343,9 @@ class _Reader:
         return by_run
 
     def history(self, run_id: str, key: str) -> Iterator[tuple[int, float, float]]:
+        if self._sqlite is not None:
+            yield from self._sqlite(run_id, key)
+            return
         for m in self.client.get_metric_history(run_id, key):
             yield int(m.step), float(m.value), m.timestamp / 1000
 

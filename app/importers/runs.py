@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, BinaryIO
 
 from runhistory.api import (
@@ -425,22 +426,21 @@ class RunWriter:
                 continue
             skip = here.count if here is not None else 0
             batch.start(series, skip)
-            seen = 0
-            for step, value, at in series.points():
-                seen += 1
-                if seen <= skip:
-                    continue
-                if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
-                    value = cut(value, MAX_STRING_LENGTH)
-                batch.add(series.name, step, value, at)
-                if batch.points >= self.batch_points:
-                    self._flush(batch)
-            summary.points_skipped += min(seen, skip)
-            if seen < skip:
+            points = iter(series.points())
+            skipped = sum(1 for _ in islice(points, skip))
+            summary.points_skipped += skipped
+            if skipped < skip:
                 summary.leave_out(
-                    f"run {source.label}: metric {series.name} holds {skip} points here, {seen} in the source: "
+                    f"run {source.label}: metric {series.name} holds {skip} points here, {skipped} in the source: "
                     "left as it is"
                 )
+                continue
+            while chunk := list(islice(points, self.batch_points - batch.points)):
+                if series.kind == "string":
+                    chunk = [(s, cut(v, MAX_STRING_LENGTH) if isinstance(v, str) else v, t) for s, v, t in chunk]
+                batch.extend(series.name, chunk)
+                if batch.points >= self.batch_points:
+                    self._flush(batch)
         self._flush(batch)
 
     def _flush(self, batch: _Batch) -> None:
@@ -523,15 +523,17 @@ class _Batch:
         self._kinds[series.name] = series.kind
         self._next[series.name] = stored
 
-    def add(self, name: str, step: int, value: Value, at: float) -> None:
+    def extend(self, name: str, points: list[Point]) -> None:
+        """Add points of one series (in order)."""
         part = self._parts.get(name)
         if part is None:
             part = self._parts[name] = (self._next[name], [], [], [])
-        part[1].append(step)
-        part[2].append(value)
-        part[3].append(at)
-        self._next[name] += 1
-        self.points += 1
+        steps, values, times = zip(*points)
+        part[1].extend(steps)
+        part[2].extend(values)
+        part[3].extend(times)
+        self._next[name] += len(points)
+        self.points += len(points)
 
     def take(self) -> _Stored:
         """The batch, keyed by the run and where each of its series' parts starts and ends."""
