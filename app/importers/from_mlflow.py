@@ -162,7 +162,11 @@ def _check_server(uri: str) -> None:
             f"the MLflow server at {uri} refused the request ({answer.status_code}): set MLFLOW_TRACKING_TOKEN "
             "or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
         )
-    if answer.status_code != 200 or "experiments" not in answer.text[:200]:
+    try:
+        mlflow_like = answer.status_code == 200 and isinstance(answer.json(), dict)
+    except ValueError:
+        mlflow_like = False
+    if not mlflow_like:
         raise SourceError(f"{uri} does not answer as an MLflow tracking server ({url}: HTTP {answer.status_code})")
 
 
@@ -434,6 +438,10 @@ def import_mlflow(
     """
     started = time.monotonic()
     uri = source or tracking_uri
+    if progress is not None:
+        from runhistory.api._safe_text import safe_line
+
+        progress(safe_line(f"opening {uri} with MLflow's client", 200))
     try:
         with warnings.catch_warnings():
             # MLflow's own notices (a deprecated backend, a pydantic detail) are not the user's concern here.

@@ -301,7 +301,7 @@ class RunWriter:
         self.progress(
             f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.summary.runs_found} runs, "
             f"{self.summary.points_imported:,} points, {self.summary.artifacts_imported} files  {self._label}"
-        )
+        )  # the run's label is cleaned (safe_line) when it is set
 
     # -- runs -------------------------------------------------------------------------
 
