@@ -59,7 +59,7 @@ from runhistory.api._limits import (
     REMOTE_BATCH_POINTS,
 )
 from runhistory.api._params import check_tag
-from runhistory.api._safe_text import CUT_MARK
+from runhistory.api._safe_text import CUT_MARK, safe_line
 from runhistory.api._validate import check_artifact_path, check_metric_name, has_control_characters
 
 #: Most points held before they are written as one batch (and one transaction): the
@@ -309,8 +309,6 @@ class RunWriter:
         """Write every run; returns the source keys of those now here, with their ids."""
         here: dict[str, str] = {}
         for source in runs:
-            from runhistory.api._safe_text import safe_line
-
             self._label = safe_line(source.label, 60)
             self._show(force=True)
             if self.write(source):
