@@ -79,10 +79,12 @@ class RunLoaded(Message):
     Attributes:
         run: The run.
         metrics: Every metric with its newest value.
+        system: Its ``sys/`` series, read for the system pane (empty when not wanted).
     """
 
     run: Run
     metrics: list[MetricInfo]
+    system: dict[str, Series] = field(default_factory=dict)
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunLoaded) and message.run.id == self.run.id

@@ -102,6 +102,10 @@ def run_tracked(
         logger.finish("failed", f"could not start {command[0]}: {error}", exit_code=127)
         print(f"runhistory: error: could not start {command[0]}: {error}", file=sys.stderr)
         return 127
+    if settings.system_metrics:
+        # The command's machine figures, sampled here: the run is this process's, so a logger
+        # in the command joins it and leaves the sampling to its owner.
+        logger._start_system_metrics(settings.system_metrics, pid=child.pid)
     assert child.stdout is not None and child.stderr is not None
     # With --json, stdout carries only the JSON document: the command's output goes to stderr.
     out = sys.stderr.buffer if json_output else sys.stdout.buffer

@@ -318,9 +318,10 @@ class Logger:
 
         self._receipts.wait(seq, timeout, everything_before=everything_before, nudge=nudge, alive=alive)
 
-    def _start_system_metrics(self, interval: float) -> None:
-        """Log the system metrics every ``interval`` seconds until the run finishes (see ``_system``)."""
-        self._sampler = SystemSampler(self.log, interval)
+    def _start_system_metrics(self, interval: float, pid: int | None = None) -> None:
+        """Log the system metrics every ``interval`` seconds until the run finishes (see ``_system``);
+        with ``pid``, of that process and those under it."""
+        self._sampler = SystemSampler(self.log, interval, pid)
         self._sampler.start()
 
     # -- what the writer calls ------------------------------------------------

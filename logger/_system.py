@@ -1,14 +1,17 @@
 """System metrics: a daemon thread that logs the machine's state into the run.
 
 Started by ``get_logger()`` in the process that owns the run (not in one that
-joined it through ``RUNHISTORY_RUN_ID``, nor in a forked child), it logs
-through the run's ``log()``, like any caller, every ``interval`` seconds:
+joined it through ``RUNHISTORY_RUN_ID``, nor in a forked child), or by
+``runhistory run`` for the command it runs, it logs through the run's
+``log()``, like any caller, every ``interval`` seconds:
 
 - ``sys/cpu``: CPU time this process (all its threads) used since the last
-  sample, as a % of the whole machine (all cores): 0 … 100.
+  sample, as a % of the whole machine (all cores): 0 … 100. Under
+  ``runhistory run``, the command's processes: it and every process under it.
 - ``sys/memory``: the machine's memory in use, % (what is not available to
   new programs, page cache excluded).
-- ``sys/rss``: this process's resident memory, bytes.
+- ``sys/rss``: this process's resident memory, bytes (under ``runhistory run``,
+  the sum over the command's processes).
 - ``sys/disk_io``: bytes read and written by the machine's disks, per second
   since the last sample.
 - ``sys/net``: bytes sent and received by the machine, per second.
@@ -51,12 +54,15 @@ class SystemSampler(threading.Thread):
     Args:
         log: The run's ``log(name, value)``.
         interval: Seconds between samples (more than 0).
+        pid: Sample this process and every process under it (``runhistory run``'s
+            command) rather than the one the sampler runs in.
     """
 
-    def __init__(self, log: Log, interval: float) -> None:
+    def __init__(self, log: Log, interval: float, pid: int | None = None) -> None:
         super().__init__(name="runhistory-system-metrics", daemon=True)
         self._log = log
         self.interval = interval
+        self.pid = pid
         self._stopping = threading.Event()
         self._said: set[str] = set()  # what went wrong, said once each
 
@@ -68,7 +74,7 @@ class SystemSampler(threading.Thread):
 
     def run(self) -> None:
         try:
-            sources = _sources(self._say_once)
+            sources = _sources(self._say_once, self.pid)
         except Exception as error:  # nothing to sample with: say so, and leave the run alone
             self._say_once("start", f"system metrics are off: {error}")
             return
@@ -131,15 +137,66 @@ class _ProcessCpu(_Source):
         return [("sys/cpu", min(100.0, max(0.0, 100.0 * (cpu1 - cpu0) / ((wall1 - wall0) * self._cores))))]
 
 
+def _tree(process: Any) -> list[Any]:
+    """``process`` and every process under it (those that ended meanwhile left out)."""
+    try:
+        return [process, *process.children(recursive=True)]
+    except Exception:
+        return [process]
+
+
+class _TreeCpu(_Source):
+    """``sys/cpu`` of a process and every process under it (``runhistory run``'s command), through psutil."""
+
+    what = "CPU"
+
+    def __init__(self, psutil: Any, pid: int) -> None:
+        self._psutil = psutil
+        self._cores = os.cpu_count() or 1
+        self._root = psutil.Process(pid)
+        self._last = (time.monotonic(), self._times())
+
+    def _times(self) -> dict[int, float]:
+        found: dict[int, float] = {}
+        for process in _tree(self._root):
+            try:
+                t = process.cpu_times()
+                found[process.pid] = t.user + t.system
+            except self._psutil.Error:  # it ended meanwhile
+                pass
+        return found
+
+    def sample(self) -> list[tuple[str, float]]:
+        (wall0, before), wall1, now = self._last, time.monotonic(), self._times()
+        self._last = (wall1, now)
+        if wall1 <= wall0:
+            return []
+        # A process that started since the last sample counts from its start.
+        used = sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+        return [("sys/cpu", min(100.0, max(0.0, 100.0 * used / ((wall1 - wall0) * self._cores))))]
+
+
 class _Machine(_Source):
     """``sys/memory``, ``sys/rss``, ``sys/disk_io``, ``sys/net`` through psutil."""
 
     what = "memory, disks, network"
 
-    def __init__(self, psutil: Any) -> None:
+    def __init__(self, psutil: Any, pid: int | None = None) -> None:
         self._psutil = psutil
-        self._process = psutil.Process()
+        self._process = psutil.Process(pid)
+        self._tree = pid is not None
         self._last = (time.monotonic(), self._disk(), self._net())
+
+    def _rss(self) -> float:
+        if not self._tree:
+            return float(self._process.memory_info().rss)
+        total = 0
+        for process in _tree(self._process):
+            try:
+                total += process.memory_info().rss
+            except self._psutil.Error:  # it ended meanwhile
+                pass
+        return float(total)
 
     def _disk(self) -> int | None:
         counters = self._psutil.disk_io_counters()
@@ -152,7 +209,7 @@ class _Machine(_Source):
     def sample(self) -> list[tuple[str, float]]:
         values = [
             ("sys/memory", float(self._psutil.virtual_memory().percent)),
-            ("sys/rss", float(self._process.memory_info().rss)),
+            ("sys/rss", self._rss()),
         ]
         now, disk, net = time.monotonic(), self._disk(), self._net()
         then, disk0, net0 = self._last
@@ -201,15 +258,22 @@ class _Gpus(_Source):
             pass
 
 
-def _sources(say_once: Callable[..., None]) -> list[_Source]:
-    """What this machine can be sampled with (imports psutil and pynvml here, in the thread)."""
-    sources: list[_Source] = [_ProcessCpu()]
+def _sources(say_once: Callable[..., None], pid: int | None = None) -> list[_Source]:
+    """What this machine can be sampled with (imports psutil and pynvml here, in the thread).
+
+    With ``pid``, the process figures are of that process and those under it.
+    """
+    sources: list[_Source] = [] if pid is not None else [_ProcessCpu()]
     try:
         import psutil
     except ImportError:
+        if pid is not None:
+            raise RuntimeError("psutil is not installed: another process cannot be sampled") from None
         say_once("psutil", "psutil is not installed: of the system metrics only sys/cpu is logged")
     else:
-        sources.append(_Machine(psutil))
+        if pid is not None:
+            sources.append(_TreeCpu(psutil, pid))
+        sources.append(_Machine(psutil, pid))
     if sys.platform == "linux" and not os.path.exists("/proc/driver/nvidia"):
         return sources  # no NVIDIA driver loaded: spare the 20 ms of importing pynvml to learn it
     try:

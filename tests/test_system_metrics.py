@@ -126,3 +126,36 @@ def test_the_interval_is_checked_naming_the_variable() -> None:
 def test_a_bad_interval_argument_is_refused_before_a_run_starts(bad: float) -> None:
     with pytest.raises(ValueError, match="system_metrics=.*give False \\(off\\), True, or seconds, at least 0.1"):
         get_logger(system_metrics=bad)
+
+
+@pytest.mark.slow
+def test_runhistory_run_samples_the_command_and_the_processes_under_it(tmp_path: Path) -> None:
+    # The command starts a child that keeps a core busy and holds 200 MB: the wrapper's
+    # sampler counts them (its own process idles and holds far less).
+    import subprocess
+    import sys
+
+    from ._processes import clean_env
+
+    busy = (
+        "import subprocess, sys; "
+        "subprocess.run([sys.executable, '-c', "
+        "'import time; block = bytearray(200 * 2**20); start = time.monotonic()\\n"
+        "while time.monotonic() - start < 1.6: pass'])"
+    )
+    home = tmp_path / "home"
+    done = subprocess.run(
+        [sys.executable, "-m", "runhistory.app.cli", "run", "--json", "--", sys.executable, "-c", busy],
+        cwd=tmp_path,
+        env=clean_env(home, RUNHISTORY_SYSTEM_METRICS="0.2"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["id"]
+    series = _series(home, run_id)
+    assert sorted(series) == SYSTEM
+    cores = __import__("os").cpu_count() or 1
+    assert max(series["sys/cpu"]) > 50 / cores  # a busy core among the machine's
+    assert max(series["sys/rss"]) > 200 * 2**20  # the grandchild's block counted

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Input, TabbedContent, TabPane, Tree
 from textual.worker import get_current_worker
 
-from runhistory.api import ArtifactInfo, ArtifactNotFound, Environment, MetricInfo, Run, RunNotFound, Store
+from runhistory.api import ArtifactInfo, ArtifactNotFound, Environment, MetricInfo, Run, RunNotFound, Series, Store
 from runhistory.api._safe_text import safe_line
 
 from ..curves import DEFAULT_SMOOTHING
@@ -45,6 +45,7 @@ from ..widgets.metric_picker import MetricPicker
 from ..widgets.overview import OverviewPane
 from ..widgets.run_header import RunHeader
 from ..widgets.scalars_table import ScalarsTable
+from ..widgets.system_pane import SYSTEM_PANE_WIDTH, SYSTEM_POINTS, SystemPane, is_system_metric
 from ..widgets.text_history import TextHistory
 from .chart import ChartRun, ChartScreen, next_weight
 from .describe import DescribesRuns
@@ -65,6 +66,8 @@ _OVERVIEW_WIDTH = 38
 _CHROME_HEIGHT = 11
 #: The overview shows beside the charts from this width on (``o`` shows or hides it at any width).
 OVERVIEW_FROM_WIDTH = 130
+#: A running run's system metrics show beside its charts from this width on (``y`` shows or hides them).
+SYSTEM_FROM_WIDTH = 110
 #: Statuses in which a run may still change.
 _LIVE_STATUSES = ("running", "lost")
 
@@ -131,6 +134,9 @@ class RunScreen(DescribesRuns, StoreScreen):
         "pretty-printed, CSV and TSV as a table, binary files described. Images (PNG, JPEG, GIF, BMP, "
         f"WebP) are read whole, up to {IMAGE_BYTES // 2**20} MiB, and drawn in coloured half blocks under their "
         "description. Escape sequences and control characters in a file are removed before it is shown.\n\n"
+        f"System: beside the charts of a running run (from {SYSTEM_FROM_WIDTH} columns on; y shows or hides "
+        "it), the machine's metrics the logger samples (sys/cpu, sys/memory, sys/rss, sys/disk_io, sys/net, "
+        "per GPU sys/gpuN/util, memory, temperature, power): the newest value and a sparkline of each.\n\n"
         f"Overview: beside the charts (from {OVERVIEW_FROM_WIDTH} columns on; o shows or hides it), the run's "
         "tags, note, params, installed packages and the diff of a dirty git tree. t adds (+tag) and removes "
         "(-tag) tags, n writes the note, R renames the run, D deletes it (asks first)."
@@ -154,6 +160,7 @@ class RunScreen(DescribesRuns, StoreScreen):
         Binding("d", "download", "Download", tooltip="Save the highlighted file or folder below a folder you name"),
         Binding("p", "promote", "Promote", tooltip="Make the highlighted file or folder the next version of an asset"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the run again"),
+        Binding("y", "toggle_system", "System", show=False, tooltip="Show or hide the run's system metrics"),
         Binding(
             "o", "toggle_overview", "Overview", show=False, tooltip="Show or hide params, tags, note and environment"
         ),
@@ -180,13 +187,13 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.metrics: list[MetricInfo] = []
         self.environment: Environment | None = None
         self.show_overview: bool | None = None  # None: as the width allows
+        self.show_system: bool | None = None  # None: for a running run, as the width allows
         self.log_scale = False
         self.smoothing: float | None = None
         self.weight = DEFAULT_SMOOTHING
-        self._chosen: list[str] | None = None
-        self._ranked: list[
-            str
-        ] = []  # the drawable metrics, most telling first  # None until the metrics are first known
+        self._chosen: list[str] | None = None  # None until the metrics are first known
+        self._ranked: list[str] = []  # the drawable metrics, most telling first
+        self._system_names: list[str] = []  # the run's sys/ metrics
         self._series_shape: dict[str, tuple[int, int]] = {}  # metric -> (count, max_points) drawn
         self._reading: dict[str, tuple[int, int]] = {}  # metric -> (count, max_points) being read
         self._text_counts: dict[str, int] | None = None
@@ -206,6 +213,7 @@ class RunScreen(DescribesRuns, StoreScreen):
                         yield Input(placeholder="filter: loss, val/*", id="metric-filter")
                         yield MetricPicker(id="metric-picker")
                     yield ChartGrid(id="chart-grid")
+                    yield SystemPane(id="system")
                     yield OverviewPane(id="overview")
             with TabPane("Scalars", id="scalars"):
                 yield ScalarsTable(id="scalars-table")
@@ -249,10 +257,15 @@ class RunScreen(DescribesRuns, StoreScreen):
     def _read_run(self) -> None:
         run = self.store.get_run(self.run_data.id)
         metrics = self.store.list_metrics(run.id)
+        system: dict[str, Series] = {}
+        if self.show_system or (self.show_system is None and run.status in _LIVE_STATUSES):
+            for info in metrics:
+                if is_system_metric(info.name) and info.kind == "number":
+                    system[info.name] = self.store.read_series(run.id, info.name, max_points=SYSTEM_POINTS)
         if self.environment is None or run.status in _LIVE_STATUSES and self.environment == Environment():
             # recorded once, soon after the start: read until it is there
             self.environment = self.store.get_environment(run.id)
-        self.post_message(RunLoaded(run, metrics))
+        self.post_message(RunLoaded(run, metrics, system))
 
     def _read_console(self, known_sha: str | None, known_size: int) -> None:
         run_id = self.run_data.id
@@ -317,16 +330,21 @@ class RunScreen(DescribesRuns, StoreScreen):
             self.query_one(RunHeader).show(message.run, now)
             self.query_one(ScalarsTable).show(message.metrics, now)
             self.query_one(OverviewPane).show(message.run, self.environment)
+            self._system_names = sorted(m.name for m in message.metrics if is_system_metric(m.name))
+            if message.system:
+                self.query_one(SystemPane).show(message.system)
             self._place_overview()
             drawable = chart_metric_names(message.metrics)
             grid = self.query_one(ChartGrid)
             if self._chosen is None:
                 # As many charts as the terminal has room for. Its size, not the grid's: the
                 # grid may not be laid out yet, and the first choice should not depend on that.
-                overview = _OVERVIEW_WIDTH if self.size.width >= OVERVIEW_FROM_WIDTH else 0
-                width, height = self.size.width - _PICKER_WIDTH - overview, self.size.height - _CHROME_HEIGHT
+                side = self._side_widths()
+                width, height = self.size.width - _PICKER_WIDTH - side, self.size.height - _CHROME_HEIGHT
                 fit = grid.columns_that_fit(width) * grid.rows_that_fit(height)
-                self._chosen = drawable[: max(1, fit)]
+                # System metrics have their pane: the first charts are the run's own.
+                own = [n for n in drawable if not is_system_metric(n)] or drawable
+                self._chosen = own[: max(1, fit)]
             # Charted most telling first (losses, then scores); listed by group in natural order.
             self._ranked = drawable
             self._chosen = [n for n in self._chosen if n in drawable]
@@ -609,15 +627,51 @@ class RunScreen(DescribesRuns, StoreScreen):
 
     # -- overview and describing the run ----------------------------------------------
 
+    def _wants_system(self) -> bool:
+        if not self._system_names:
+            return False
+        if self.show_system is not None:
+            return self.show_system
+        return self.run_data.status in _LIVE_STATUSES and self.size.width >= SYSTEM_FROM_WIDTH
+
+    def _wants_overview(self) -> bool:
+        if self.show_overview is not None:
+            return self.show_overview
+        system = SYSTEM_PANE_WIDTH if self._wants_system() else 0
+        return self.size.width >= OVERVIEW_FROM_WIDTH + system
+
+    def _side_widths(self) -> int:
+        """Cells the panes beside the charts take."""
+        return (SYSTEM_PANE_WIDTH if self._wants_system() else 0) + (_OVERVIEW_WIDTH if self._wants_overview() else 0)
+
     def _place_overview(self) -> None:
-        pane = self.query_one(OverviewPane)
-        wanted = self.size.width >= OVERVIEW_FROM_WIDTH if self.show_overview is None else self.show_overview
-        if pane.display != wanted:
-            pane.display = wanted
+        changed = False
+        for pane, wanted in (
+            (self.query_one(SystemPane), self._wants_system()),
+            (self.query_one(OverviewPane), self._wants_overview()),
+        ):
+            if pane.display != wanted:
+                pane.display = wanted
+                changed = True
+        if changed:
             self.call_after_refresh(self._request_series)  # the charts' widths changed
 
     def on_resize(self) -> None:
         self._place_overview()
+
+    def action_toggle_system(self) -> None:
+        if not self._system_names:
+            self.notify(
+                "This run has no system metrics (sys/…): the logger samples them unless RUNHISTORY_SYSTEM_METRICS=0.",
+                timeout=3,
+            )
+            return
+        self.show_system = not self.query_one(SystemPane).display
+        if self.query_one(TabbedContent).active != "charts":
+            self.query_one(TabbedContent).active = "charts"
+        self._place_overview()
+        if self.show_system:
+            self.load_run()  # its series, for the pane
 
     def action_toggle_overview(self) -> None:
         self.show_overview = not self.query_one(OverviewPane).display
