@@ -28,6 +28,18 @@ MAX_ARTIFACT_PATH_LENGTH = 1024
 #: file systems allow when the artifact is downloaded).
 MAX_PATH_COMPONENT_BYTES = 255
 
+#: Most pixels (width × height) of an image ``log_image()`` takes: 4096×4096. Checked
+#: before the image is copied or converted; well under what the app draws
+#: (``IMAGE_PIXELS`` in ``app/previews.py``).
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+#: Largest PNG ``log_image()`` stores, in bytes (32 MiB): what the app reads whole to draw
+#: an image (``IMAGE_BYTES`` in ``app/previews.py``), so every logged image can be drawn.
+MAX_IMAGE_BYTES = 32 * 1024 * 1024
+
+#: Longest caption of a logged image, in characters (a text prompt fits).
+MAX_CAPTION_LENGTH = 4096
+
 #: Largest artifact file, in bytes (512 MiB). The logger takes another
 #: value from ``RUNHISTORY_MAX_FILE_SIZE``.
 MAX_ARTIFACT_SIZE = 512 * 1024 * 1024

@@ -27,7 +27,7 @@ from runhistory.api import (
 )
 
 from ._diagnostics import say
-from ._ops import AppendMetrics, CreateRun, Op
+from ._ops import AppendMetrics, CreateRun, Op, PutImage
 from ._receipts import Receipts
 from ._spool import Spool, deliver, spool_root
 
@@ -76,6 +76,12 @@ class Delivery:
 
     def send(self, op: Op) -> None:
         """Store ``op`` now, or spool it; settles its values either way (a spooled one when delivered)."""
+        if isinstance(op, PutImage):
+            try:
+                op.encode()  # before the lock: a fork does not wait for an image to be encoded
+            except Exception as failure:
+                self._refused(op, failure)
+                return
         if self.spool is None:
             deadline = time.monotonic() + self.spool_after
             attempt = 0

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from itertools import count
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +27,7 @@ from typing import Any
 
 from runhistory.api import (
     ArtifactTooLarge,
+    InvalidInput,
     InvalidPath,
     LoggingError,
     MetricKindMismatch,
@@ -36,7 +38,8 @@ from runhistory.api import (
     open_store,
 )
 from runhistory.api._errors import ParamConflict
-from runhistory.api._limits import HEARTBEAT_INTERVAL, MAX_ERROR_LENGTH
+from runhistory.api._limits import HEARTBEAT_INTERVAL, MAX_ERROR_LENGTH, MAX_IMAGE_BYTES
+from runhistory.api._media import media_folder, media_path, parse_media_path
 from runhistory.api._models import Environment
 from runhistory.api._params import check_note, check_tags, flatten_params, same_param
 from runhistory.api._settings import (
@@ -51,7 +54,8 @@ from runhistory.api._validate import check_artifact_path, check_metric_name
 
 from ._delivery import Delivery
 from ._diagnostics import say
-from ._ops import ITEM_WIDTH, FinishRun, Item, Op, PutArtifact, SetNote, SetParams, UpdateRun, UpdateTags
+from ._images import ImageBudget, check_caption, picture_of, raw_bytes
+from ._ops import ITEM_WIDTH, FinishRun, Item, Op, PutArtifact, PutImage, SetNote, SetParams, UpdateRun, UpdateTags
 from ._process import (
     describe_process,
     git_diff,
@@ -73,6 +77,9 @@ __all__ = ["EXPERIMENT_ENV", "MAX_FILE_SIZE_ENV", "RUN_ID_ENV", "Handle", "Logge
 MAX_QUEUED_POINTS = 2_000_000
 #: ``log()`` looks at the queue's length once every this many values.
 HOLD_BACK_EVERY = 16_384
+#: Bytes of logged images (their pixels) waiting to be encoded before ``log_image()``
+#: waits for the writer to catch up (256 MiB: sixteen 4096×4096 RGBA images).
+MAX_QUEUED_IMAGE_BYTES = 256 * 1024 * 1024
 
 _now = time.time
 
@@ -155,6 +162,9 @@ class Logger:
         self._fast: dict[str, type] = {}
         self._params: dict[str, Any] = {}  # what this process set: a changed value is refused at the call
         self._params_lock = threading.Lock()
+        # The highest step each image name was logged at by this process (a forked child goes on from its parent's).
+        self._image_steps: dict[str, int] = {}
+        self._image_lock = threading.Lock()
         self._handle_type: type[Handle] = type("Handle", (Handle,), {"__slots__": (), "_logger": self})
         self._exit_status: tuple[str, str | None] = ("completed", None)
         self._finished = False
@@ -176,6 +186,7 @@ class Logger:
         self.io_lock = threading.Lock()  # held around store calls; fork() waits for it
         self._start_lock = threading.Lock()
         self._writer: Writer | None = None
+        self._image_budget = ImageBudget(MAX_QUEUED_IMAGE_BYTES)
         self._delivery = Delivery(self.store, self.run_id, self._receipts, self._settings.spool_after, self.io_lock)
 
     def _start_writer(self) -> None:
@@ -373,6 +384,89 @@ class Logger:
         with open(fd, "wb") as out:
             out.write(data)
         return self._queue_op(PutArtifact(path, staged, self.max_file_size))
+
+    def log_image(self, name: str, image: Any, step: int | None = None, *, caption: str | None = None) -> Handle:
+        """Log an image at a step; returns once the image is checked and copied.
+
+        The image is stored as a PNG among the run's files, as
+        ``media/<name>/<step>.png`` (the step zero-padded to 8 digits, a name
+        with ``/`` as folders), and shown in the app's media tab with a slider
+        over its steps. Pixels are stored exactly as given, never rescaled.
+        Encoding the PNG happens on the logger's writer thread, not the caller's.
+
+        Args:
+            name: Image name: like a metric name (1 … 256 characters, no control
+                characters); each ``/``-separated part becomes a folder, of at
+                most 255 bytes.
+            image: A NumPy array (or anything ``numpy.asarray`` takes, on the
+                CPU) of shape H×W, H×W×1 (grey), H×W×3 (RGB) or H×W×4 (RGBA):
+                uint8 as is; float in [0, 1], scaled by 255 and rounded; bool,
+                black and white; other integers in 0 … 255; uint16 H×W kept as
+                16-bit grey. Or a PIL image (any mode PNG holds; CMYK, YCbCr
+                and the like become RGB), or the path of an image file Pillow
+                reads (its first frame). At most ``MAX_IMAGE_PIXELS`` pixels.
+            step: The step, 0 or more. By default one past the highest step
+                this process logged ``name`` at, from 0 (a process that joined
+                the run asks the store for the highest stored one first). The
+                same name and step again replaces the image.
+            caption: Text shown with the image (``MAX_CAPTION_LENGTH``
+                characters); kept in the PNG itself (its ``Description``).
+
+        Returns:
+            A handle whose ``wait()`` blocks until the image is stored; it raises
+            ``LoggingError`` if the PNG is larger than ``MAX_IMAGE_BYTES`` (or
+            the per-file limit), which is known only once it is encoded.
+
+        Raises:
+            TypeError: the image (or step, or caption) is of a type that cannot
+                be logged, or an array of an unsupported dtype.
+            ValueError: the name is not acceptable, the step is negative, the
+                array's shape or values are not an image's (each error names
+                the problem and the fix), or a limit is broken. Nothing is stored.
+            OSError: the image file cannot be read.
+        """
+        check_metric_name(name)
+        if step is not None:
+            step = coerce_step(step)
+            if step < 0:
+                raise InvalidInput(f"image step must be 0 or more, not {step}")
+        caption = check_caption(caption)
+        picture = picture_of(image)  # Pillow (and numpy for an array) imported here, not before
+        if self._finished:
+            raise LoggingError("this run is finished; values can no longer be logged")
+        with self._image_lock:
+            if step is None:
+                step = self._next_image_step(name)
+            path = media_path(name, step)
+            self._image_steps[name] = max(step, self._image_steps.get(name, -1))
+        size = raw_bytes(picture)
+        writer = self._writer
+
+        def nudge() -> None:
+            if writer is not None:
+                writer.wake.set()
+
+        self._image_budget.take(size, nudge, lambda: writer is None or writer.is_alive())
+        limit = min(MAX_IMAGE_BYTES, self.max_file_size)
+        op = PutImage(path, picture, caption, limit, self.store.staging_dir(), partial(self._image_budget.give, size))
+        return self._queue_op(op)
+
+    def _next_image_step(self, name: str) -> int:
+        """One past the highest step of image ``name`` this process logged (or, joining a run, the store holds)."""
+        last = self._image_steps.get(name)
+        if last is None and not self._owner:
+            last = self._stored_image_step(name)
+        return 0 if last is None else last + 1
+
+    def _stored_image_step(self, name: str) -> int | None:
+        try:
+            with self.io_lock:
+                files = self.store.list_artifacts(self.run_id, media_folder(name))
+        except Exception as error:  # the server is away: count from this process's own steps
+            say(f"could not read the steps of image {name!r} already stored ({error}); counting from 0")
+            return None
+        steps = [found[1] for f in files if (found := parse_media_path(f.path)) is not None and found[0] == name]
+        return max(steps, default=None)
 
     def upload_file(self, path: str, local_file: str | os.PathLike[str]) -> Handle:
         """Store a local file as the run's file ``path``; returns once the file is copied.

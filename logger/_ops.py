@@ -10,12 +10,14 @@ what becomes of them reaches the right handles.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from runhistory.api import InvalidInput, NewRun, SeriesBatch, Store
+from runhistory.api import ArtifactTooLarge, InvalidInput, LoggingError, NewRun, SeriesBatch, Store
+from runhistory.api._media import CAPTION_KEY
 from runhistory.api._models import Environment
 
 #: A queued value: (seq, name, value, step, time); the queue holds them flat, ``ITEM_WIDTH``
@@ -159,6 +161,87 @@ class PutArtifact:
 
     def describe(self) -> str:
         return self.path
+
+
+@dataclass(slots=True)
+class PutImage:
+    """A logged image: encoded as PNG by the writer (``encode``), then stored like ``PutArtifact``.
+
+    The caller's thread only checked and copied the picture (``_images``); the
+    encoding, tens of milliseconds for a large image, happens here, off the
+    training loop, and Pillow's compressor lets the GIL go while it works. In
+    the spool it is an ``artifact`` line: once encoded it is only a file.
+    """
+
+    KIND: ClassVar[str] = "image"
+    path: str
+    picture: Any  # a PIL image until it is encoded, then None
+    caption: str | None
+    max_size: int
+    staging: Path
+    #: Called once the picture is encoded or dropped (it gives back the queue's budget).
+    release: Callable[[], None]
+    staged: str | None = None
+    seqs: Sequence[int] = field(default_factory=list)
+
+    def encode(self) -> None:
+        """Write the PNG into the staging folder (once); ``ArtifactTooLarge`` past ``max_size``."""
+        if self.staged is not None:
+            return
+        from PIL.PngImagePlugin import PngInfo
+
+        picture, self.picture = self.picture, None
+        self._release()
+        if picture is None:
+            raise LoggingError(f"image {self.path!r} was dropped before it was encoded")
+        info = PngInfo()
+        if self.caption is not None:
+            info.add_itxt(CAPTION_KEY, self.caption)
+        fd, staged = tempfile.mkstemp(dir=self.staging, prefix="staged-")
+        try:
+            with open(fd, "wb") as out:
+                picture.save(out, "PNG", pnginfo=info)
+                size = out.tell()
+            if size > self.max_size:
+                raise ArtifactTooLarge(
+                    f"image {self.path!r} is {size:,} bytes as PNG; the limit is {self.max_size:,} bytes "
+                    "(MAX_IMAGE_BYTES, or RUNHISTORY_MAX_FILE_SIZE when lower): log a smaller image"
+                )
+        except BaseException:
+            os.unlink(staged)
+            raise
+        self.staged = staged
+
+    def _release(self) -> None:
+        release, self.release = self.release, _nothing
+        release()
+
+    def apply(self, store: Store, run_id: str) -> None:
+        self.encode()
+        assert self.staged is not None
+        with open(self.staged, "rb") as stream:
+            store.put_artifact(run_id, self.path, stream, max_size=self.max_size)
+
+    def to_spool(self, files: SpoolFiles) -> dict[str, Any]:
+        self.encode()
+        assert self.staged is not None
+        return PutArtifact(self.path, self.staged, self.max_size).to_spool(files)
+
+    def forget(self) -> None:
+        self.picture = None
+        self._release()
+        if self.staged is not None:
+            try:
+                os.unlink(self.staged)
+            except FileNotFoundError:
+                pass
+
+    def describe(self) -> str:
+        return f"image {self.path}"
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass(slots=True)

@@ -11,10 +11,12 @@ real ``runhistory serve``.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
 from runhistory.api import (
     ArtifactNotFound,
@@ -33,6 +36,7 @@ from runhistory.api import (
     IntegrityError,
     InvalidInput,
     InvalidPath,
+    LoggingError,
     MetricKindMismatch,
     NewRun,
     SeriesBatch,
@@ -46,10 +50,13 @@ from runhistory.api._limits import (
     MAX_ARTIFACT_SIZE,
     MAX_ASSET_NAME_LENGTH,
     MAX_BATCH_BYTES,
+    MAX_CAPTION_LENGTH,
     MAX_CHART_LENGTH,
     MAX_CONCURRENT_BATCHES,
     MAX_ERROR_LENGTH,
     MAX_EXPERIMENT_NAME_LENGTH,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
     MAX_INT,
     MAX_METRIC_NAME_LENGTH,
     MAX_PAGE_SIZE,
@@ -57,7 +64,9 @@ from runhistory.api._limits import (
     MAX_STRING_LENGTH,
     REMOTE_BATCH_POINTS,
 )
-from runhistory.logger._logger import Logger
+from runhistory.api._media import media_path, parse_media_path
+from runhistory.app.previews import IMAGE_BYTES, IMAGE_PIXELS
+from runhistory.logger._logger import MAX_QUEUED_IMAGE_BYTES, Logger
 
 from ._processes import partial_files
 from ._server import Server
@@ -803,6 +812,138 @@ def test_sparse_file_over_the_default_limit_is_refused_quickly(logger: Logger, t
     assert artifacts(store, logger.run_id) == {}
     assert partial_files(store.home) == []
     assert files_under(store.home / "blobs") == blobs
+
+
+# -- images -------------------------------------------------------------------------------------
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_image_at_the_pixel_limit_is_stored(logger: Logger) -> None:
+    side = math.isqrt(MAX_IMAGE_PIXELS)
+    assert side * side == MAX_IMAGE_PIXELS
+    logger.log_image("edge", np.zeros((side, side), np.uint8)).wait()
+    stored = read_artifact(logger.store, logger.run_id, "media/edge/00000000.png")  # type: ignore[arg-type]
+    assert Image.open(io.BytesIO(stored)).size == (side, side)
+
+
+@pytest.mark.parametrize("kind", ["array", "pil", "file"])
+def test_image_one_row_past_the_pixel_limit_is_refused(logger: Logger, tmp_path: Path, kind: str) -> None:
+    side = math.isqrt(MAX_IMAGE_PIXELS)
+    image: Any = np.zeros((side + 1, side), np.uint8)
+    if kind != "array":
+        image = Image.fromarray(image)
+    if kind == "file":
+        (tmp_path / "big.png").write_bytes(_png_bytes(image))
+        image = tmp_path / "big.png"
+    before = snapshot(logger.store, logger.run_id)  # type: ignore[arg-type]
+    with pytest.raises(
+        InvalidInput,
+        match=rf"{side}×{side + 1} = {MAX_IMAGE_PIXELS + side:,} pixels; the limit is {MAX_IMAGE_PIXELS:,}",
+    ):
+        logger.log_image("big", image)
+    logger.flush()
+    assert artifacts(logger.store, logger.run_id) == {}  # type: ignore[arg-type]
+    assert snapshot(logger.store, logger.run_id) == before  # type: ignore[arg-type]
+
+
+def test_image_whose_png_is_at_the_size_limit_is_stored_and_one_byte_more_refused(
+    make_logger: Callable[..., Logger],
+) -> None:
+    """The PNG's size is known once the writer encoded it: the limit is the lower of
+    ``MAX_IMAGE_BYTES`` and the per-file limit, and a larger PNG fails its handle."""
+    noise = np.random.default_rng(3).integers(0, 256, size=(48, 48, 3), dtype=np.uint8)
+    size = len(_png_bytes(Image.fromarray(noise)))
+    at_edge = make_logger(max_file_size=size)
+    at_edge.log_image("edge", noise).wait()
+    assert artifacts(at_edge.store, at_edge.run_id)["media/edge/00000000.png"][0] == size  # type: ignore[arg-type]
+    past = make_logger(max_file_size=size - 1)
+    past.upload("seed.txt", b"seed").wait()
+    with nothing_stored(past):
+        handle = past.log_image("edge", noise)
+        with pytest.raises(LoggingError, match=rf"{size:,} bytes as PNG; the limit is {size - 1:,} bytes"):
+            handle.wait()
+    past.log_image("small", np.zeros((2, 2), np.uint8)).wait()  # the logger goes on
+
+
+@pytest.mark.slow
+def test_image_whose_png_is_past_max_image_bytes_is_refused(logger: Logger) -> None:
+    assert logger.max_file_size > MAX_IMAGE_BYTES
+    assert MAX_IMAGE_BYTES <= IMAGE_BYTES and MAX_IMAGE_PIXELS <= IMAGE_PIXELS  # the app draws every logged image
+    side = math.isqrt(MAX_IMAGE_BYTES // 3) + 16  # noise does not compress: its PNG is larger than its pixels
+    noise = np.random.default_rng(5).integers(0, 256, size=(side, side, 3), dtype=np.uint8)
+    handle = logger.log_image("noise", noise)
+    with pytest.raises(LoggingError, match=rf"as PNG; the limit is {MAX_IMAGE_BYTES:,} bytes \(MAX_IMAGE_BYTES"):
+        handle.wait()
+    assert "media/noise/00000000.png" not in artifacts(logger.store, logger.run_id)  # type: ignore[arg-type]
+
+
+def test_caption_at_the_length_limit_is_kept_and_one_past_refused(logger: Logger) -> None:
+    caption = "é" * MAX_CAPTION_LENGTH
+    logger.log_image("captioned", np.zeros((2, 2), np.uint8), caption=caption).wait()
+    stored = read_artifact(logger.store, logger.run_id, "media/captioned/00000000.png")  # type: ignore[arg-type]
+    assert Image.open(io.BytesIO(stored)).info["Description"] == caption
+    with pytest.raises(
+        InvalidInput, match=rf"caption is {MAX_CAPTION_LENGTH + 1} characters long; the limit is {MAX_CAPTION_LENGTH}"
+    ):
+        logger.log_image("captioned", np.zeros((2, 2), np.uint8), caption=caption + "x")
+    logger.flush()
+    assert [p for p in artifacts(logger.store, logger.run_id) if p.startswith("media/")] == [
+        "media/captioned/00000000.png"
+    ]  # type: ignore[arg-type]
+
+
+def test_image_name_parts_at_the_folder_limit_are_stored_and_one_past_refused(logger: Logger) -> None:
+    longest = "a" * 128 + "/" + "b" * 127  # the longest name, in two folders
+    widest = "c" * MAX_PATH_COMPONENT_BYTES  # the widest folder
+    assert len(longest) == MAX_METRIC_NAME_LENGTH
+    logger.log_image(longest, np.zeros((1, 1), np.uint8))
+    logger.log_image(widest, np.zeros((1, 1), np.uint8)).wait()
+    assert parse_media_path(media_path(longest, 0)) == (longest, 0)
+    assert parse_media_path(media_path(widest, 0)) == (widest, 0)
+    with pytest.raises(InvalidInput, match=f"longer than {MAX_PATH_COMPONENT_BYTES} bytes"):
+        logger.log_image("c" * (MAX_PATH_COMPONENT_BYTES + 1), np.zeros((1, 1), np.uint8))
+    with pytest.raises(InvalidInput, match=f"longer than {MAX_PATH_COMPONENT_BYTES} bytes"):
+        logger.log_image("%" * (MAX_PATH_COMPONENT_BYTES // 3 + 1), np.zeros((1, 1), np.uint8))  # '%' is kept as '%25'
+    with pytest.raises(InvalidInput, match="the limit is 256"):
+        logger.log_image("d" * (MAX_METRIC_NAME_LENGTH + 1), np.zeros((1, 1), np.uint8))
+    logger.flush()
+    assert [p for p in artifacts(logger.store, logger.run_id) if p.startswith("media/")] == sorted(  # type: ignore[arg-type]
+        [media_path(longest, 0), media_path(widest, 0)]
+    )
+
+
+def test_images_queued_up_to_the_limit_go_at_once_and_one_more_waits_for_the_writer(
+    make_logger: Callable[..., Logger],
+) -> None:
+    logger = make_logger()
+    image = np.zeros((16, 16, 3), np.uint8)
+    assert logger._image_budget.limit == MAX_QUEUED_IMAGE_BYTES
+    logger._image_budget.limit = 3 * image.nbytes  # three such images may wait to be encoded, not 256 MiB of them
+    logger.log("started", 1).wait()  # the writer is past its first store calls
+    with logger.io_lock:  # the writer stores nothing: it stops at the first image, encoded
+        logger.log_image("q", image, step=0)
+        deadline = time.monotonic() + 10
+        while logger._image_budget.used and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert logger._image_budget.used == 0
+        for step in (1, 2, 3):  # at the limit: none of them waits
+            logger.log_image("q", image, step=step)
+        assert logger._image_budget.used == 3 * image.nbytes
+        fourth = threading.Thread(target=logger.log_image, args=("q", image, 4))
+        fourth.start()
+        fourth.join(0.3)
+        assert fourth.is_alive()  # one past the limit: it waits for the writer
+    fourth.join(10)
+    assert not fourth.is_alive()
+    logger.flush()
+    assert [p for p in artifacts(logger.store, logger.run_id) if p.startswith("media/")] == [  # type: ignore[arg-type]
+        media_path("q", step) for step in range(5)
+    ]
 
 
 # -- outputs/ ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ HEAVY = (
     "uvicorn",
     "httpx",
     "numpy",
+    "PIL",
     "plotext",
     "pydantic",
     "boto3",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from runhistory.api import EmbeddedStore, NewRun, SeriesBatch
 from runhistory.api._http import HttpStore
@@ -169,6 +171,8 @@ def test_server_down_for_the_whole_run_spools_then_sync_delivers_once(tmp_path: 
             lg.log("x", i)
         lg.log("s", "text")
         lg.upload("notes.txt", "hello")
+        from PIL import Image
+        lg.log_image("samples", Image.new("RGB", (4, 3), (200, 10, 10)), caption="red")
         print(lg.run_id)
         """,
         RUNHISTORY_URL=url,
@@ -190,7 +194,14 @@ def test_server_down_for_the_whole_run_spools_then_sync_delivers_once(tmp_path: 
         assert (r.experiment, r.status) == ("offline", "completed")
         assert store.read_series(run_id, "x").values == list(range(25_000))
         assert store.read_series(run_id, "s").values == ["text"]
-        assert [a.path for a in store.list_artifacts(run_id)] == ["notes.txt", "outputs/model.bin"]
+        assert [a.path for a in store.list_artifacts(run_id)] == [
+            "media/samples/00000000.png",
+            "notes.txt",
+            "outputs/model.bin",
+        ]
+        with store.open_artifact(run_id, "media/samples/00000000.png") as stream:
+            image = Image.open(io.BytesIO(stream.read()))  # encoded while the server was away, kept in the spool
+            assert (image.size, image.getpixel((0, 0)), image.info["Description"]) == ((4, 3), (200, 10, 10), "red")
         # a second sync finds nothing and duplicates nothing
         again_sync = cli(client, "sync", RUNHISTORY_URL=url)
         assert again_sync.returncode == 0 and b"nothing to sync" in again_sync.stdout
