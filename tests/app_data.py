@@ -16,10 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from runhistory.api import EmbeddedStore, NewRun, SeriesBatch, Store
 from runhistory.api._embedded.schema import RUN_TEXT
+from runhistory.api._media import media_path
 
 #: The app's "now" in every test: 2023-11-14 22:13:20 UTC.
 NOW = 1_700_000_000.0
@@ -225,6 +226,59 @@ def insert_runs(home: Path, count: int, newest: float = NOW - 86400) -> None:
             f"INSERT INTO run_text (run_id, body) SELECT id, {RUN_TEXT} FROM runs WHERE id NOT IN (SELECT run_id FROM run_text)"
         )
     conn.close()
+
+
+#: Steps of the images ``add_media`` logs: samples every 100 steps, a confusion matrix at the end of each epoch.
+SAMPLE_STEPS = (0, 100, 200, 300)
+CONFUSION_STEPS = (99, 199, 299)
+
+
+def media_png(step: int, width: int = 48, height: int = 32, caption: str | None = None) -> bytes:
+    """A picture that sharpens as training goes on: rings, blurred by noise that fades with ``step``.
+
+    Made from arithmetic alone (no random module, no resampling) and stored
+    uncompressed, so its bytes are the same on every machine.
+    """
+    image = Image.new("RGB", (width, height))
+    fade = max(0.0, 1 - step / 300)
+    for y in range(height):
+        for x in range(width):
+            ring = (math.hypot(x - width / 2, y - height / 2) // 4) % 2
+            wobble = ((x * 7 + y * 13) % 17) / 16 * fade
+            value = ring * (1 - fade) + wobble
+            image.putpixel((x, y), (int(40 + 200 * value), int(60 + 120 * (y / height)), int(200 - 120 * value)))
+    info = PngImagePlugin.PngInfo()
+    if caption is not None:
+        info.add_itxt("Description", caption)
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=0, pnginfo=info)
+    return out.getvalue()
+
+
+def confusion_png(step: int, classes: int = 6, cell: int = 4) -> bytes:
+    """A confusion matrix whose diagonal brightens with ``step``."""
+    image = Image.new("RGB", (classes * cell, classes * cell))
+    right = 0.4 + 0.5 * step / 300
+    for y in range(classes * cell):
+        for x in range(classes * cell):
+            share = right if x // cell == y // cell else (1 - right) / (classes - 1) * (1 + (x + y) % 3) / 2
+            image.putpixel((x, y), (int(68 + 185 * share), int(1 + 230 * share), int(84 - 47 * share)))
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=0)
+    return out.getvalue()
+
+
+def add_media(store: EmbeddedStore, run_id: str = BASELINE) -> None:
+    """Images as ``log_image`` stores them: ``samples`` (with captions) and ``val/confusion``, at fixed times."""
+    moment = [NOW - 2 * 3600]
+    with store_time(store, moment):
+        for step in SAMPLE_STEPS:
+            moment[0] += 60
+            caption = f"epoch {step // 100} · val loss {2.3 * math.exp(-step / 150):.3f}"
+            store.put_artifact(run_id, media_path("samples", step), media_png(step, caption=caption))
+        for step in CONFUSION_STEPS:
+            moment[0] += 60
+            store.put_artifact(run_id, media_path("val/confusion", step), confusion_png(step))
 
 
 #: Asset versions ``add_assets`` makes: (name, run, prefix, when), in promotion order.

@@ -19,7 +19,7 @@ from runhistory.app.widgets.artifact_tree import ArtifactTree
 from runhistory.app.widgets.metric_picker import MetricPicker
 
 from ._pilot import SNAPSHOT_SIZE, FlakyStore, fixed_app, idle, open_run, settle
-from .app_data import BASELINE, LIVE, add_assets, make_store
+from .app_data import BASELINE, LIVE, add_assets, add_media, make_store
 
 # The screens show times of day: in UTC, so that a snapshot is the same in every time zone.
 pytestmark = pytest.mark.usefixtures("utc")
@@ -74,6 +74,22 @@ def test_run_screen_artifacts_image(snap_compare: Any, store: EmbeddedStore) -> 
 
     app = fixed_app(store)
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_image)
+
+
+@pytest.mark.slow
+def test_run_screen_media(snap_compare: Any, store: EmbeddedStore) -> None:
+    add_media(store)
+
+    async def open_media(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await open_run(pilot, BASELINE)
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("left")  # a step before the last: the slider's mark in the middle
+        await settle(pilot)
+
+    app = fixed_app(store)
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_media)
 
 
 def test_help_modal(snap_compare: Any, store: EmbeddedStore) -> None:

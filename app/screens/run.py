@@ -1,4 +1,4 @@
-"""The run screen: one run's metadata, scalars, charts, text metrics, console and artifacts.
+"""The run screen: one run's metadata, scalars, charts, text metrics, console, artifacts and images.
 
 While the run is running, it is read again every ``live_interval`` seconds:
 the header, the scalars, the charts whose series grew (each read downsampled
@@ -40,6 +40,7 @@ from ..widgets.artifact_tree import ArtifactTree
 from ..widgets.chart_grid import ChartGrid
 from ..widgets.console_log import ConsoleLog
 from ..widgets.key_footer import KeyFooter
+from ..widgets.media_view import MediaView
 from ..widgets.metric_chart import MetricChart
 from ..widgets.metric_picker import MetricPicker
 from ..widgets.overview import OverviewPane
@@ -101,7 +102,7 @@ def _read_head(stream: BinaryIO, count: int) -> bytes:
 
 
 class RunScreen(DescribesRuns, StoreScreen):
-    """One run. Tabs: charts, scalars, text metrics, console, artifacts.
+    """One run. Tabs: charts, scalars, text metrics, console, artifacts, media.
 
     Args:
         store: Where the run is read from.
@@ -126,9 +127,9 @@ class RunScreen(DescribesRuns, StoreScreen):
         "behind); [ and ] change the weight, shown in each chart's title. g cycles the grid: as many "
         "as fit, 1×1, 2×2, 3×3. z (or Enter on a chart, or a double click) opens the highlighted "
         "metric's chart full size: zoom, pan, inspect exact points.\n\n"
-        "Tabs 1-5: charts, scalars (the latest value of every metric), text (string metrics with their "
-        f"history), console ({CONSOLE_PATH}), artifacts (the run's files). While the run runs, all of it "
-        "is read again every second.\n\n"
+        "Tabs 1-6: charts, scalars (the latest value of every metric), text (string metrics with their "
+        f"history), console ({CONSOLE_PATH}), artifacts (the run's files), media (logged images). While the "
+        "run runs, all of it is read again every second.\n\n"
         "Artifacts: the tree holds the run's folders and files with their sizes; the highlighted file is "
         f"previewed beside it from its first {HEAD_BYTES // 1024} KiB: text highlighted by its extension, JSON "
         "pretty-printed, CSV and TSV as a table, binary files described. Images (PNG, JPEG, GIF, BMP, "
@@ -139,7 +140,11 @@ class RunScreen(DescribesRuns, StoreScreen):
         "per GPU sys/gpuN/util, memory, temperature, power): the newest value and a sparkline of each.\n\n"
         f"Overview: beside the charts (from {OVERVIEW_FROM_WIDTH} columns on; o shows or hides it), the run's "
         "tags, note, params, installed packages and the diff of a dirty git tree. t adds (+tag) and removes "
-        "(-tag) tags, n writes the note, R renames the run, D deletes it (asks first)."
+        "(-tag) tags, n writes the note, R renames the run, D deletes it (asks first).\n\n"
+        "Media: the images a training script logged with logger.log_image(name, image, step=…), by name on "
+        "the left (↑ ↓). ← and → go to the previous and next logged step, Home and End to the first and last, "
+        "PageUp and PageDown ten steps; the slider shows where the step is among them. Another name keeps the "
+        "step (its nearest); at the last step, new steps are shown as the run logs them."
     )
 
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
@@ -150,6 +155,7 @@ class RunScreen(DescribesRuns, StoreScreen):
         Binding("3", "tab('text')", "Text", show=False),
         Binding("4", "tab('console')", "Console", show=False),
         Binding("5", "tab('artifacts')", "Artifacts", show=False),
+        Binding("6", "tab('media')", "Media", show=False),
         Binding("a", "all_charts", "All charts", show=False, tooltip="Chart every metric"),
         Binding("slash", "filter_metrics", "Filter", tooltip="Filter the metric names (substring or glob)"),
         Binding("S", "smooth", "Smooth", tooltip="Smooth the charts with an exponential moving average"),
@@ -225,6 +231,8 @@ class RunScreen(DescribesRuns, StoreScreen):
                 with Horizontal():
                     yield ArtifactTree(id="artifact-tree")
                     yield ArtifactPreview(id="artifact-preview")
+            with TabPane("Media", id="media"):
+                yield MediaView(self.store, self.run_data.id, id="media-view")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -443,6 +451,11 @@ class RunScreen(DescribesRuns, StoreScreen):
             return  # the file shown has not changed
         self._preview_node(node.data)
 
+    @on(ArtifactsListed)
+    def _media_listed(self, message: ArtifactsListed) -> None:
+        # The media tab's images are files of the run: the same list, read once for both tabs.
+        self.query_one(MediaView).show_files(message.artifacts)
+
     @on(Tree.NodeHighlighted, "#artifact-tree")
     def _artifact_highlighted(self, event: Tree.NodeHighlighted[ArtifactInfo | str]) -> None:
         self._preview_node(event.node.data)
@@ -574,6 +587,7 @@ class RunScreen(DescribesRuns, StoreScreen):
         "text": "#text-history",
         "console": "#console-log",
         "artifacts": "#artifact-tree",
+        "media": "#media-names",
     }
 
     def action_tab(self, tab: str) -> None:
