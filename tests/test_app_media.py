@@ -15,6 +15,7 @@ from textual.widgets import Static
 from runhistory.api import EmbeddedStore
 from runhistory.api._media import media_path
 from runhistory.app.app import make_app
+from runhistory.app.widgets.artifact_tree import ArtifactTree
 from runhistory.app.widgets.media_view import EMPTY_NOTE, MediaNames, MediaPicture, MediaView, StepSlider
 from runhistory.logger import Logger
 
@@ -67,7 +68,12 @@ def title(view: MediaView) -> str:
 
 async def test_the_media_tab_lists_the_images_and_opens_on_the_last_step(store: EmbeddedStore) -> None:
     async with fixed_app(store).run_test(size=SIZE) as pilot:
-        view = await open_media(pilot)
+        await settle(pilot)
+        screen = await open_run(pilot, BASELINE)
+        view = screen.query_one(MediaView)
+        assert view.step == 300 and drawn(view) is None  # listed with the run's files, not read while hidden
+        await pilot.press("6")
+        await settle(pilot)
         assert pilot.app.focused is view.query_one(MediaNames)
         assert list(view.images) == ["samples", "val/confusion"]
         assert (view.image_name, view.steps, view.step) == ("samples", list(SAMPLE_STEPS), 300)
@@ -173,3 +179,16 @@ async def test_the_media_tab_over_http(store: EmbeddedStore) -> None:
         view = await open_media(pilot)
         assert (view.image_name, view.step) == ("samples", 300)
         assert np.array_equal(drawn(view), rgb(media_png(300)))
+
+
+@pytest.mark.slow
+async def test_the_artifacts_tab_keeps_the_images_folded(store: EmbeddedStore) -> None:
+    async with fixed_app(store).run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await open_run(pilot, BASELINE)
+        await pilot.press("5")
+        await settle(pilot)
+        tree = pilot.app.screen.query_one(ArtifactTree)
+        folded = {str(n.data): n.is_expanded for n in tree._walk() if isinstance(n.data, str) and n.data}
+        assert folded["media/"] is False and folded["outputs/"] is True
+        assert tree.select_path(media_path("samples", 100))  # still there, one key away

@@ -7,6 +7,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from runhistory.api import ArtifactInfo
+from runhistory.api._media import MEDIA_FOLDER
 from runhistory.api._safe_text import safe_line
 
 from ..human import size as human_bytes
@@ -16,7 +17,10 @@ NodeData = ArtifactInfo | str
 
 
 class ArtifactTree(Tree[NodeData]):
-    """Folders (collapsible, with their total size) and files (with their size), sorted by name."""
+    """Folders (collapsible, with their total size) and files (with their size), sorted by name.
+
+    Every folder starts open but ``media/``, whose images (a file per logged step) the media tab shows.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("artifacts", id=id)
@@ -44,7 +48,9 @@ class ArtifactTree(Tree[NodeData]):
                 sizes[prefix] = sizes.get(prefix, 0) + info.size
                 if prefix not in folders:
                     parent = folders["/".join(parts[: depth - 1]) + "/" if depth > 1 else ""]
-                    folders[prefix] = parent.add(parts[depth - 1], data=prefix, expand=first or prefix in opened)
+                    # Logged images (media/…, one file a step) start folded: the media tab shows them.
+                    opens = first and not prefix.startswith(MEDIA_FOLDER + "/")
+                    folders[prefix] = parent.add(parts[depth - 1], data=prefix, expand=opens or prefix in opened)
             parent = folders["/".join(parts[:-1]) + "/" if len(parts) > 1 else ""]
             parent.add_leaf(self._label(parts[-1], info.size, folder=False), data=info)
         for prefix, node in folders.items():

@@ -31,7 +31,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from runhistory.api import ArtifactInfo, ArtifactNotFound, Store
 from runhistory.api._media import CAPTION_KEY, parse_media_path
@@ -208,6 +208,9 @@ class MediaView(Horizontal):
         self._known: list[tuple[str, str]] | None = None
         self._cache: OrderedDict[tuple[str, str], Shown] = OrderedDict()
         self._wanted: ArtifactInfo | None = None
+        self._reader: Worker[None] | None = None
+        # Whether the tab is on screen: images are read only then (a live run's new steps too).
+        self._in_view = False
 
     def compose(self) -> ComposeResult:
         yield MediaNames(id="media-names")
@@ -307,11 +310,18 @@ class MediaView(Horizontal):
             self._cache.move_to_end((info.path, info.sha256))
             self._show(cached)
             return
-        if self._wanted is not None and (self._wanted.path, self._wanted.sha256) == (info.path, info.sha256):
+        reading = self._reader is not None and self._reader.is_running
+        if (
+            reading
+            and self._wanted is not None
+            and (self._wanted.path, self._wanted.sha256) == (info.path, info.sha256)
+        ):
             return  # already being read
         self._wanted = info
         self.query_one("#media-about", Static).update("Reading…")
-        self.screen.run_worker(
+        if not self._in_view:
+            return  # read when the tab is shown (on_show)
+        self._reader = self.screen.run_worker(
             lambda: self._read(info),
             thread=True,
             exclusive=True,
@@ -319,6 +329,14 @@ class MediaView(Horizontal):
             group="media-image",
             name=f"read {info.path}",
         )
+
+    def on_show(self) -> None:
+        self._in_view = True
+        if self.step is not None and self._wanted is not None and not (self._reader and self._reader.is_running):
+            self._go(self.step)
+
+    def on_hide(self) -> None:
+        self._in_view = False
 
     # -- reading (on a worker) ------------------------------------------------------
 
