@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from runhistory.api import EmbeddedStore, NewRun
 from runhistory.logger import Logger
@@ -40,8 +40,8 @@ def _heat(value: float) -> tuple[int, int, int]:
     return r, g, b
 
 
-def _confusion_png(accuracy: list[float], rng: random.Random, cell: int = 4) -> bytes:
-    """A confusion matrix as a PNG heatmap: a square per (true, predicted) class, brighter for more.
+def _confusion_image(accuracy: list[float], rng: random.Random, cell: int = 4) -> Image.Image:
+    """A confusion matrix as a heatmap: a square per (true, predicted) class, brighter for more.
 
     A class's accuracy is on the diagonal; the rest of its row is its errors,
     spread unevenly over the other classes.
@@ -55,9 +55,31 @@ def _confusion_png(accuracy: list[float], rng: random.Random, cell: int = 4) -> 
             share = right if predicted == true else (1 - right) * weight / (sum(weights) or 1.0)
             box = (predicted * cell, true * cell, (predicted + 1) * cell - 1, (true + 1) * cell - 1)
             draw.rectangle(box, fill=_heat(share**0.4))
+    return image
+
+
+def _confusion_png(accuracy: list[float], rng: random.Random) -> bytes:
     out = io.BytesIO()
-    image.save(out, "PNG")
+    _confusion_image(accuracy, rng).save(out, "PNG")
     return out.getvalue()
+
+
+def _sample_image(quality: float, rng: random.Random, size: tuple[int, int] = (64, 40)) -> Image.Image:
+    """What a generative model makes of a landscape: blurred and noisy early on, sharper as ``quality`` (0 to 1) grows."""
+    width, height = size
+    scene = Image.new("RGB", size)
+    draw = ImageDraw.Draw(scene)
+    for y in range(height):  # the sky, lighter towards the horizon
+        draw.line([(0, y), (width, y)], fill=(40 + 3 * y, 90 + 3 * y, 200 - y))
+    draw.ellipse((width - 22, 5, width - 8, 19), fill=(253, 220, 80))  # the sun
+    draw.polygon([(0, height), (20, 14), (38, height)], fill=(70, 80, 95))  # two mountains
+    draw.polygon([(22, height), (44, 18), (width, height)], fill=(95, 105, 120))
+    draw.polygon([(40, 22), (44, 18), (48, 22)], fill=(240, 240, 245))  # snow on the higher one
+    draw.rectangle((0, height - 6, width, height), fill=(60, 130, 60))  # grass
+    quality = max(0.0, min(1.0, quality))
+    scene = scene.filter(ImageFilter.GaussianBlur(3.5 * (1 - quality)))
+    noise = Image.frombytes("RGB", size, rng.randbytes(width * height * 3))
+    return Image.blend(scene, noise, 0.6 * (1 - quality) ** 1.5)
 
 
 def _train(
@@ -133,6 +155,9 @@ def _train(
             logger.log("epoch", epoch + 1, step=step)
             row = [max(0.0, min(1.0, accuracy + rng.gauss(0, 0.02))) for _ in range(10)]
             logger.log("val/per_class_accuracy", row, step=step)
+            caption = f"epoch {epoch + 1} · val accuracy {accuracy:.3f}"
+            logger.log_image("val/samples", _sample_image((accuracy - 0.25) / 0.65, rng), step=step, caption=caption)
+            logger.log_image("val/confusion", _confusion_image(row, random.Random(epoch)), step=step)
             rows.append(f"{epoch + 1},{loss:.4f},{val_loss:.4f},{accuracy:.4f}")
     roc = [round(1 - (1 - x / 20) ** (2 + 8 * (1 - floor)), 4) for x in range(21)]
     logger.log("val/roc_tpr", roc)
@@ -249,11 +274,11 @@ def train_live(
             logger.log("val/loss", val_loss, step=step)
             logger.log("val/accuracy", accuracy, step=step)
             logger.log("epoch", epoch, step=step)
-            logger.log(
-                "val/per_class_accuracy",
-                [max(0.0, min(1.0, accuracy + rng.gauss(0, 0.03))) for _ in range(10)],
-                step=step,
-            )
+            row = [max(0.0, min(1.0, accuracy + rng.gauss(0, 0.03))) for _ in range(10)]
+            logger.log("val/per_class_accuracy", row, step=step)
+            caption = f"epoch {epoch} · val accuracy {accuracy:.3f}"
+            logger.log_image("val/samples", _sample_image((accuracy - 0.25) / 0.65, rng), step=step, caption=caption)
+            logger.log_image("val/confusion", _confusion_image(row, random.Random(epoch)), step=step)
             print(
                 f"\nepoch {epoch:3d}/{epochs}  train_loss {loss:.4f}  val_loss {val_loss:.4f}  val_acc {accuracy:.4f}",
                 flush=True,

@@ -207,6 +207,15 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
         await _settle(pilot)
         await pilot.pause(0.5)
         save("run-artifacts-image")
+        # The images it logged each epoch, a few epochs before the end, with the step slider.
+        await pilot.press("6")
+        await _settle(pilot)
+        await pilot.press("down", "left", "left", "left", "left")  # val/samples, four epochs before the end
+        await _settle(pilot)
+        await pilot.pause(0.5)
+        save("run-media")
+        await pilot.press("5")
+        await _settle(pilot)
         # Download and promote, by keyboard, from the tree's selection.
         app.screen.query_one(ArtifactTree).select_path("outputs/")
         await pilot.pause(0.3)
