@@ -109,16 +109,18 @@ class DirectDownload:
 class PresigningBlobs(BlobStore, Protocol):
     """Blobs a client may send and fetch itself, by presigned URL (the S3 bucket's).
 
-    No URL can make a blob visible: what a client sends lands under a temporary
-    name, and becomes a blob only when ``commit`` has hashed it and it matches.
+    No URL can make a blob visible under a hash its bytes do not have: what a
+    client sends lands at the blob's key only where the service refuses bytes
+    that do not match the hash the URL is signed with, and otherwise under a
+    temporary name, to become a blob only when ``commit`` has hashed it and it matches.
     """
 
     def presigned_get(self, sha256: str) -> str:
         """A URL from which whoever holds it may ``GET`` the blob, for a while."""
         ...
 
-    def presigned_put(self, sha256: str) -> DirectUpload:
-        """A URL to which a client ``PUT``s the bytes of the blob ``sha256``, for a while."""
+    def presigned_put(self, sha256: str, *, size: int | None = None) -> DirectUpload:
+        """A URL to which a client ``PUT``s the bytes (``size`` of them, given) of the blob ``sha256``, for a while."""
         ...
 
     def commit(self, upload: str, sha256: str, *, limit: int, path: str) -> tuple[str, int]:

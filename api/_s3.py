@@ -5,17 +5,28 @@
                                 object a client sent to a presigned URL
     <prefix>tmp/<32 hex>.check  a direct upload's private copy, being verified
 
-A blob's name is only known once its last byte is read, so ``put`` streams a
-large source into a multipart upload under a temporary key and then copies it
-(inside the service) to its content key. Nothing appears under ``blobs/``
-until it is whole and named by its own hash; what a crash leaves under
-``tmp/`` is removed by ``sweep`` once it is ``STALE_UPLOAD_AGE`` old.
+A blob's name is only known once its last byte is read. A large regular file
+is read twice: hashed first (a local read, far quicker than any upload), then
+sent in a multipart upload straight to its content key, which is completed
+only when what was sent hashes the same (a file changed in between is sent
+again the other way). Any other large source is streamed into a multipart
+upload under a temporary key and then copied (inside the service) to its
+content key; a service's copy rewrites the bytes, so it costs about what the
+upload did. Either way nothing appears under ``blobs/`` until it is whole and
+named by its own hash; what a crash leaves under ``tmp/`` is removed by
+``sweep`` once it is ``STALE_UPLOAD_AGE`` old.
 
 A client may also move bytes straight to and from the bucket with presigned
-URLs (``presigned_get``; ``presigned_put`` then ``commit``). ``commit`` copies
-what the client sent to a key the client cannot write, hashes that copy and
-lands it only when it matches: no URL handed out can make a blob visible under
-a hash its bytes do not have.
+URLs (``presigned_get``; ``presigned_put`` then ``commit``). No URL handed out
+can make a blob visible under a hash its bytes do not have. Every upload URL
+is signed with the announced sha256 (``x-amz-checksum-sha256``) and size. When
+the service refuses bytes that do not match that header (``checks_sha256``:
+asked once, by sending it a wrong one), the URL is the blob's own key: the
+service lands the bytes there only if they hash as named, and ``commit`` asks
+it for that hash (and hashes the object itself if it does not say). Otherwise
+the URL is a temporary key, and ``commit`` copies what arrived to a key no URL
+reaches, hashes that copy and lands it only when it matches (two copies in
+the service and a read, where the first way costs none).
 
 Credentials come from the arguments or, as for any AWS tool, from
 ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN`` (and the
@@ -39,7 +50,9 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, BinaryIO
@@ -62,8 +75,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("runhistory")
 
 #: Bytes sent in one part of a multipart upload (8 MiB; S3 wants 5 MiB or more
-#: for every part but the last). ``put`` holds one part in memory at a time.
+#: for every part but the last).
 PART_SIZE = 8 * 1024 * 1024
+
+#: Parts of one upload sent at once. One at a time leaves the service idle
+#: between parts (a local SeaweedFS took 1.5x as long); ``put`` holds at most
+#: this many parts in memory, and one more being read.
+PUT_CONCURRENCY = 4
 
 #: Most parts in one multipart upload (S3's own limit): with ``PART_SIZE`` a
 #: blob may be up to 80,000 MiB.
@@ -140,6 +158,8 @@ class S3Blobs:
         secret_key: See ``access_key``.
         session_token: See ``access_key``.
         environ: Where ``AWS_*`` variables are read (``os.environ`` by default).
+        checks_sha256: Whether the service refuses bytes that do not match their
+            ``x-amz-checksum-sha256`` (see ``checks_sha256``); ``None`` to ask it.
     """
 
     def __init__(
@@ -153,8 +173,10 @@ class S3Blobs:
         secret_key: str | None = None,
         session_token: str | None = None,
         environ: Mapping[str, str] | None = None,
+        checks_sha256: bool | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
+        self._checks_sha256 = checks_sha256
 
         def get(*names: str) -> str | None:
             return next((env[n].strip() for n in names if env.get(n, "").strip()), None)
@@ -211,8 +233,12 @@ class S3Blobs:
     def put(self, data: bytes | BinaryIO, *, limit: int, path: str) -> tuple[str, int]:
         """Stream ``data`` into the bucket, hashing it; returns (sha256, size).
 
-        Memory: one part (``PART_SIZE``) of the source is held at a time, two
-        for a moment while its pieces are joined.
+        A regular file of a part or more is hashed first, then sent straight to
+        its content key (nothing is sent when the blob is there already); any
+        other stream goes through a temporary key (see the module docstring).
+
+        Memory: at most ``PUT_CONCURRENCY`` parts (``PART_SIZE``) of the source
+        are held while they are sent, and one more while it is read.
 
         Raises:
             ArtifactTooLarge: more than ``limit`` bytes; the upload is aborted, nothing is kept.
@@ -229,6 +255,11 @@ class S3Blobs:
         regular = _regular_file_span(data)
         if regular is not None and regular[2] > limit:
             raise too_large(path, regular[2], limit)
+        if regular is not None and regular[2] >= PART_SIZE:
+            named = self._put_named(data, *regular, limit=limit, path=path)
+            if named is not None:
+                return named
+            data.seek(regular[1])  # it changed while it was read: the other way, from its start
         source = HashedSource(data, limit, path)
 
         def next_part() -> bytes:
@@ -257,6 +288,37 @@ class S3Blobs:
                 self._copy(temporary, self.key(sha256), size)
         finally:
             self._forget(temporary)
+        return sha256, size
+
+    def _put_named(
+        self, data: BinaryIO, fd: int, start: int, size: int, *, limit: int, path: str
+    ) -> tuple[str, int] | None:
+        """Put a regular file's ``size`` bytes from ``start`` straight to its content key: hashed
+        first, then sent, the upload completed only when what was sent hashes the same. ``None``
+        when the file changed in between (the upload is aborted, nothing is visible)."""
+        digest = hashlib.sha256()
+        offset = start
+        while piece := os.pread(fd, min(PART_SIZE, start + size - offset), offset):
+            digest.update(piece)
+            offset += len(piece)
+        sha256, size = digest.hexdigest(), offset - start
+        if self.exists(sha256):
+            data.seek(start + size)  # read, as a put reads its source
+            return sha256, size
+        source = HashedSource(data, limit, path)
+
+        def next_part() -> bytes:
+            return source.read(PART_SIZE)
+
+        def unchanged() -> None:
+            if (source.sha256(), source.size) != (sha256, size):
+                raise _Changed
+
+        try:
+            self._multipart(self.key(sha256), next_part, before_completing=unchanged)
+        except _Changed:
+            log.info("%s changed while it was sent to %s; sending it again", path, self._where())
+            return None
         return sha256, size
 
     def open(self, sha256: str) -> BinaryIO:
@@ -355,13 +417,45 @@ class S3Blobs:
                 ExpiresIn=_checked_expiry(expires),
             )
 
-    def presigned_put(self, sha256: str, *, expires: int = PRESIGN_EXPIRY) -> DirectUpload:
+    def checks_sha256(self) -> bool:
+        """Whether the service refuses a presigned ``PUT`` whose bytes do not match its signed
+        ``x-amz-checksum-sha256`` (AWS S3, SeaweedFS and MinIO do). Asked once, by sending it a
+        few bytes under a wrong one; anything but a refusal (an answer of 2xx, a failure, an
+        error other than 400) is taken as no."""
+        if self._checks_sha256 is None:
+            import urllib.error
+            import urllib.request
+
+            key = f"{self._temporary()}.probe"
+            wrong = _base64_sha256(hashlib.sha256(b"").hexdigest())
+            with self._answers("signing an upload URL"):
+                url = self.client.generate_presigned_url(
+                    "put_object", Params={"Bucket": self.bucket, "Key": key, "ChecksumSHA256": wrong}, ExpiresIn=60
+                )
+            request = urllib.request.Request(
+                url, data=b"not empty", method="PUT", headers={"x-amz-checksum-sha256": wrong}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10):
+                    refused = False
+            except urllib.error.HTTPError as error:
+                refused = error.code == 400
+            except OSError:
+                refused = False
+            if not refused:
+                self._forget(key)
+            self._checks_sha256 = refused
+            log.info("%s %s bytes that do not match their sha256", self._where(), "refuses" if refused else "may keep")
+        return self._checks_sha256
+
+    def presigned_put(self, sha256: str, *, size: int | None = None, expires: int = PRESIGN_EXPIRY) -> DirectUpload:
         """A URL to which a client ``PUT``s a blob's bytes itself, for ``expires`` seconds.
 
-        The bytes land under a temporary key; ``commit`` makes them a blob. The
-        URL is signed with the announced sha256 (``x-amz-checksum-sha256``), so a
-        service that checks it refuses other bytes at once; ``commit`` checks
-        again whatever the service did.
+        The URL is signed with the announced sha256 (``x-amz-checksum-sha256``)
+        and, given, the ``size`` (``Content-Length``): nothing else can be sent
+        to it. When the service checks the hash (``checks_sha256``) the bytes
+        land at the blob's own key; otherwise under a temporary key, which
+        ``commit`` verifies and copies (see the module docstring).
 
         Raises:
             InvalidInput: ``sha256`` is not a hash, or ``expires`` is not 1 to ``MAX_PRESIGN_EXPIRY``.
@@ -369,31 +463,36 @@ class S3Blobs:
         upload = uuid.uuid4().hex
         checksum = _base64_sha256(_checked(sha256))
         expires = _checked_expiry(expires)
+        key = self.key(sha256) if self.checks_sha256() else self._temporary(upload)
+        params: dict[str, object] = {"Bucket": self.bucket, "Key": key, "ChecksumSHA256": checksum}
+        if size is not None:
+            params["ContentLength"] = size
         with self._answers("signing an upload URL"):
-            url = self.client.generate_presigned_url(
-                "put_object",
-                Params={"Bucket": self.bucket, "Key": self._temporary(upload), "ChecksumSHA256": checksum},
-                ExpiresIn=expires,
-            )
+            url = self.client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires)
         return DirectUpload(url, {"x-amz-checksum-sha256": checksum}, upload, sha256, time.time() + expires)
 
     def commit(self, upload: str, sha256: str, *, limit: int, path: str) -> tuple[str, int]:
         """Make the bytes a client sent for ``upload`` the blob ``sha256``; returns (sha256, size).
 
-        What the client sent is first copied to a key no URL reaches, then read
-        and hashed there; only a copy that matches lands (is copied to
-        ``blobs/``). Costs one read of the blob by this process.
+        Sent to the blob's own key (a service that checks the hash): the blob is
+        there, and the service's word on its sha256 is asked for (``HEAD`` with
+        its checksum); a service that does not give it has the object read and
+        hashed here. Sent to a temporary key: it is copied to a key no URL
+        reaches, read and hashed there, and only a copy that matches lands (is
+        copied to ``blobs/``).
 
         Raises:
             InvalidInput: ``upload`` is not an upload id, or nothing was sent to it.
-            ArtifactTooLarge: it holds more than ``limit`` bytes (it is dropped).
-            IntegrityError: its bytes do not match ``sha256`` (it is dropped).
+            ArtifactTooLarge: it holds more than ``limit`` bytes (a temporary upload is dropped).
+            IntegrityError: its bytes do not match ``sha256`` (they are dropped).
             StoreUnavailable: the service failed; nothing is visible under ``blobs/``.
         """
         if not _UPLOAD_ID.fullmatch(upload):
             raise InvalidInput(f"{upload!r} is not an upload id")
         sent, private = self._temporary(upload), self._temporary(upload) + ".check"
         size = self._size(sent)
+        if size is None and self.checks_sha256():
+            return self._landed(upload, _checked(sha256), limit=limit, path=path)
         if size is None:
             raise InvalidInput(f"nothing was uploaded for {upload} (or it was committed already)")
         try:
@@ -403,14 +502,10 @@ class S3Blobs:
             size = self._size(private)  # what was sent may have changed before the copy
             if size is None or size > limit:
                 raise too_large(path, "?" if size is None else size, limit)
-            digest = hashlib.sha256()
-            with self._answers(f"reading upload {upload}"):
-                body = self.client.get_object(Bucket=self.bucket, Key=private)["Body"]
-                for piece in body.iter_chunks(_READ_PIECE):
-                    digest.update(piece)
-            if digest.hexdigest() != _checked(sha256):
+            digest = self._hash_of(private, f"reading upload {upload}")
+            if digest != _checked(sha256):
                 raise IntegrityError(
-                    f"upload {upload} for {path!r} does not match its sha256 {sha256} (it has {digest.hexdigest()}); it was dropped"
+                    f"upload {upload} for {path!r} does not match its sha256 {sha256} (it has {digest}); it was dropped"
                 )
             if not self.exists(sha256):
                 self._copy(private, self.key(sha256), size)
@@ -418,6 +513,42 @@ class S3Blobs:
             self._forget(sent)
             self._forget(private)
         return sha256, size
+
+    def _landed(self, upload: str, sha256: str, *, limit: int, path: str) -> tuple[str, int]:
+        """The blob a client sent straight to its key (a service that checks the hash): its size,
+        once the service's sha256 for it (or, when it gives none, a read of it) matches."""
+        key = self.key(sha256)
+        try:
+            with self._answers(f"looking for {key}"):
+                head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except _NoSuchObject:
+            raise InvalidInput(f"nothing was uploaded for {upload}") from None
+        size, said = head["ContentLength"], head.get("ChecksumSHA256")
+        if said is None:
+            digest = self._hash_of(key, f"reading blob {sha256}")
+        elif said == _base64_sha256(sha256):
+            digest = sha256
+        else:
+            digest = base64.b64decode(said).hex()
+        if digest != sha256:
+            # Not what its key says: no row may name it. (A service that checks keeps none such.)
+            self.delete(sha256)
+            raise IntegrityError(
+                f"upload {upload} for {path!r} does not match its sha256 {sha256} (it has {digest}); it was dropped"
+            )
+        if size > limit:
+            # Whole and named by its hash, it stays (a row under a larger limit may name it; gc takes an orphan).
+            raise too_large(path, size, limit)
+        return sha256, size
+
+    def _hash_of(self, key: str, doing: str) -> str:
+        """The sha256 of the object ``key``, read from the service."""
+        digest = hashlib.sha256()
+        with self._answers(doing):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            for piece in body.iter_chunks(_READ_PIECE):
+                digest.update(piece)
+        return digest.hexdigest()
 
     # -- inside -------------------------------------------------------------------
 
@@ -474,25 +605,41 @@ class S3Blobs:
                 Bucket=self.bucket, Key=self.key(sha256), Body=body, ChecksumSHA256=_base64_sha256(sha256)
             )
 
-    def _multipart(self, key: str, next_part: Callable[[], bytes]) -> None:
-        """Upload what ``next_part`` gives until it gives nothing as one object ``key``; any
-        failure (of the source or the service) aborts the upload."""
+    def _multipart(
+        self, key: str, next_part: Callable[[], bytes], *, before_completing: Callable[[], None] | None = None
+    ) -> None:
+        """Upload what ``next_part`` gives until it gives nothing as one object ``key``,
+        ``PUT_CONCURRENCY`` parts at a time; ``before_completing`` may still refuse it (by
+        raising). Any failure (of the source, of the service, or that refusal) aborts the upload."""
         with self._answers("starting an upload"):
             upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+
+        def send(number: int, part: bytes) -> CompletedPartTypeDef:
+            with self._answers(f"uploading part {number}"):
+                answer = self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
+                )
+            return {"ETag": answer["ETag"], "PartNumber": number}
+
         try:
             parts: list[CompletedPartTypeDef] = []
-            part = next_part()
-            while part or not parts:
-                if len(parts) == MAX_PARTS:
-                    raise ArtifactTooLarge(f"a blob may have at most {MAX_PARTS * PART_SIZE} bytes")
-                number = len(parts) + 1
-                with self._answers(f"uploading part {number}"):
-                    answer = self.client.upload_part(
-                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
-                    )
-                parts.append({"ETag": answer["ETag"], "PartNumber": number})
-                part = b""  # let the part go before the next one is read
+            with ThreadPoolExecutor(PUT_CONCURRENCY, thread_name_prefix="runhistory-s3") as pool:
+                sending: deque[Future[CompletedPartTypeDef]] = deque()
+                number = 0
                 part = next_part()
+                while part or number == 0:
+                    if number == MAX_PARTS:
+                        raise ArtifactTooLarge(f"a blob may have at most {MAX_PARTS * PART_SIZE} bytes")
+                    number += 1
+                    sending.append(pool.submit(send, number, part))
+                    part = b""  # the pool holds it until it is sent
+                    if len(sending) == PUT_CONCURRENCY:
+                        parts.append(sending.popleft().result())
+                    part = next_part()
+                while sending:
+                    parts.append(sending.popleft().result())
+            if before_completing is not None:
+                before_completing()
             with self._answers("finishing an upload"):
                 self.client.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
@@ -554,6 +701,10 @@ class S3Blobs:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield item["Key"], item["LastModified"].timestamp()
+
+
+class _Changed(Exception):
+    """A file sent to its content key no longer hashes as it did when it was named."""
 
 
 class _NoSuchObject(Exception):

@@ -64,8 +64,9 @@ class SeaweedFS:
     ``start()`` again brings it back on the same ports with the same data.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *options: str) -> None:
         self.folder = folder
+        self.options = options
         self.ports = {name: unused_port() for name in _PORTS}
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -109,6 +110,7 @@ class SeaweedFS:
             "-s3.port.lance=0",
             "-webdav=false",
             "-admin.ui=false",
+            *self.options,
         ]
         client = self.client()
         begun = time.monotonic()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from runhistory.api._embedded.blobs import LocalBlobs
 from runhistory.api._s3 import (
     MAX_PRESIGN_EXPIRY,
     PART_SIZE,
+    PUT_CONCURRENCY,
     STALE_UPLOAD_AGE,
     S3Blobs,
     parse_s3_url,
@@ -228,7 +230,7 @@ def test_a_large_blob_is_streamed_both_ways(blobs: BlobStore) -> None:
     finally:
         tracemalloc.stop()
     assert (sha256, digest.hexdigest(), got) == (source.sha256(), source.sha256(), size)
-    assert put_peak < 3 * PART_SIZE, f"put held {put_peak / MiB:.1f} MiB"
+    assert put_peak < (PUT_CONCURRENCY + 2) * PART_SIZE, f"put held {put_peak / MiB:.1f} MiB"
     assert get_peak < 8 * MiB, f"open held {get_peak / MiB:.1f} MiB"
 
 
@@ -270,52 +272,148 @@ def test_sweep_takes_only_stale_uploads(s3_blobs: S3Blobs) -> None:
     assert [s for s, _ in s3_blobs.all()] == [sha256]
 
 
+# -- S3: a regular file goes straight to its content key ----------------------------
+
+
+class _ChangedAfterItsHash(io.FileIO):
+    """A real file that another writer changes once the store has hashed it (at the first read)."""
+
+    def read(self, size: int = -1) -> bytes:
+        if self.tell() == 0:
+            os.pwrite(self.fileno(), b"changed", 0)
+        return super().read(size)
+
+
+def test_a_regular_file_is_hashed_first_and_sent_to_its_content_key(s3_blobs: S3Blobs, tmp_path: Path) -> None:
+    file = tmp_path / "weights.bin"
+    data = os.urandom(1024) * (2 * PART_SIZE // 1024 + 3)
+    file.write_bytes(data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    with open(file, "rb") as stream:
+        assert s3_blobs.put(stream, limit=len(data), path="w") == (sha256, len(data))
+        assert stream.tell() == len(data)
+    assert read_all(s3_blobs, sha256) == data and leftovers(s3_blobs) == []
+    # Stored already: not sent again (a mark on the stored object stays).
+    overwrite(s3_blobs, sha256, b"marked")
+    with open(file, "rb") as stream:
+        assert s3_blobs.put(stream, limit=len(data), path="w") == (sha256, len(data))
+        assert stream.tell() == len(data)
+    stored = s3_blobs.client.get_object(Bucket=s3_blobs.bucket, Key=s3_blobs.key(sha256))["Body"].read()
+    assert stored == b"marked"
+
+
+def test_a_file_changed_after_its_hash_is_stored_as_it_was_sent(s3_blobs: S3Blobs, tmp_path: Path) -> None:
+    file = tmp_path / "weights.bin"
+    data = os.urandom(1024) * (PART_SIZE // 1024 + 1)
+    file.write_bytes(data)
+    with _ChangedAfterItsHash(file, "r+") as stream:
+        sha256, size = s3_blobs.put(stream, limit=len(data), path="w")
+    sent = b"changed" + data[7:]
+    assert (sha256, size) == (hashlib.sha256(sent).hexdigest(), len(data))
+    # Nothing under the name it had when it was hashed; no upload left open.
+    assert [s for s, _ in s3_blobs.all()] == [sha256] and read_all(s3_blobs, sha256) == sent
+    assert leftovers(s3_blobs) == []
+
+
 # -- S3: direct transfers ----------------------------------------------------------
 
 
-def test_a_presigned_upload_becomes_a_blob_on_commit(s3_blobs: S3Blobs) -> None:
+@pytest.fixture
+def copying_blobs(s3_blobs: S3Blobs) -> S3Blobs:
+    """The same blobs, told that the service may keep bytes that do not match their hash:
+    direct uploads go to a temporary key, and ``commit`` verifies and copies them."""
+    return S3Blobs(
+        s3_blobs.bucket,
+        s3_blobs.prefix,
+        endpoint=s3_blobs.endpoint,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        checks_sha256=False,
+    )
+
+
+def test_the_service_is_asked_once_whether_it_checks_the_sha256(s3_blobs: S3Blobs) -> None:
+    assert s3_blobs.checks_sha256() is True  # SeaweedFS refuses bytes that do not match
+    assert s3_blobs.checks_sha256() is True
+    assert leftovers(s3_blobs) == [] and list(s3_blobs.all()) == []  # the question left nothing
+
+
+def test_a_presigned_upload_lands_at_its_key_where_the_service_checks_it(s3_blobs: S3Blobs) -> None:
     data = b"sent straight to the bucket" * 1000
     sha256 = hashlib.sha256(data).hexdigest()
-    upload = s3_blobs.presigned_put(sha256)
-    assert httpx.put(upload.url, content=data, headers=upload.headers).status_code == 200
-    assert not s3_blobs.exists(sha256)  # not before it is committed
-    assert s3_blobs.commit(upload.upload, sha256, limit=len(data), path="d") == (sha256, len(data))
-    assert read_all(s3_blobs, sha256) == data
-    assert leftovers(s3_blobs) == []
+    upload = s3_blobs.presigned_put(sha256, size=len(data))
+    assert f"/{s3_blobs.key(sha256)}?" in upload.url
+    # Other bytes, or bytes without the signed hash or of another size, are refused.
+    assert httpx.put(upload.url, content=data[:-1] + b"?", headers=upload.headers).status_code == 400
+    assert httpx.put(upload.url, content=data).status_code == 403
+    assert httpx.put(upload.url, content=data + b"!", headers=upload.headers).status_code == 403
+    assert not s3_blobs.exists(sha256)
     with pytest.raises(InvalidInput, match="nothing was uploaded"):
-        s3_blobs.commit(upload.upload, sha256, limit=len(data), path="d")  # once only
-
+        s3_blobs.commit(upload.upload, sha256, limit=len(data), path="d")
+    assert httpx.put(upload.url, content=data, headers=upload.headers).status_code == 200
+    assert s3_blobs.commit(upload.upload, sha256, limit=len(data), path="d") == (sha256, len(data))
+    assert read_all(s3_blobs, sha256) == data and leftovers(s3_blobs) == []
+    # Past the limit: refused, but the blob is whole and named by its hash, so it stays (for gc).
+    with pytest.raises(ArtifactTooLarge, match=f"is {len(data)} bytes; the limit is 10"):
+        s3_blobs.commit(upload.upload, sha256, limit=10, path="d")
     answer = httpx.get(s3_blobs.presigned_get(sha256))
     assert answer.status_code == 200 and answer.content == data
 
 
-def test_a_presigned_upload_of_other_bytes_never_becomes_a_blob(s3_blobs: S3Blobs, seaweedfs: SeaweedFS) -> None:
+def test_a_blob_at_its_key_that_does_not_hash_as_named_is_dropped(s3_blobs: S3Blobs) -> None:
+    """What no checking service keeps, put there behind its back: commit never names it."""
     claimed = hashlib.sha256(b"what was promised").hexdigest()
     upload = s3_blobs.presigned_put(claimed)
-    # The service checks the signed checksum: other bytes are refused at once.
-    assert httpx.put(upload.url, content=b"something else", headers=upload.headers).status_code == 400
-    # And the signature covers it: it cannot be left out or changed.
-    assert httpx.put(upload.url, content=b"something else").status_code == 403
-    assert leftovers(s3_blobs) == []
-    # A service that kept them anyway: commit hashes what arrived, and drops it.
-    key = s3_blobs.prefix + "tmp/" + upload.upload
-    seaweedfs.client().put_object(Bucket=s3_blobs.bucket, Key=key, Body=b"something else")
+    s3_blobs.client.put_object(Bucket=s3_blobs.bucket, Key=s3_blobs.key(claimed), Body=b"something else")
     with pytest.raises(IntegrityError, match=f"does not match its sha256 {claimed}"):
         s3_blobs.commit(upload.upload, claimed, limit=100, path="d")
     assert list(s3_blobs.all()) == [] and leftovers(s3_blobs) == []
 
 
-def test_commit_refuses_what_is_not_an_upload_or_too_large(s3_blobs: S3Blobs) -> None:
-    sha256, _ = s3_blobs.put(b"a blob", limit=10, path="a")
+def test_a_presigned_upload_becomes_a_blob_on_commit(copying_blobs: S3Blobs) -> None:
+    data = b"sent straight to the bucket" * 1000
+    sha256 = hashlib.sha256(data).hexdigest()
+    upload = copying_blobs.presigned_put(sha256)
+    assert f"/{copying_blobs.prefix}tmp/{upload.upload}?" in upload.url
+    assert httpx.put(upload.url, content=data, headers=upload.headers).status_code == 200
+    assert not copying_blobs.exists(sha256)  # not before it is committed
+    assert copying_blobs.commit(upload.upload, sha256, limit=len(data), path="d") == (sha256, len(data))
+    assert read_all(copying_blobs, sha256) == data
+    assert leftovers(copying_blobs) == []
+    with pytest.raises(InvalidInput, match="nothing was uploaded"):
+        copying_blobs.commit(upload.upload, sha256, limit=len(data), path="d")  # once only
+
+    answer = httpx.get(copying_blobs.presigned_get(sha256))
+    assert answer.status_code == 200 and answer.content == data
+
+
+def test_a_presigned_upload_of_other_bytes_never_becomes_a_blob(copying_blobs: S3Blobs) -> None:
+    claimed = hashlib.sha256(b"what was promised").hexdigest()
+    upload = copying_blobs.presigned_put(claimed)
+    # The service checks the signed checksum: other bytes are refused at once.
+    assert httpx.put(upload.url, content=b"something else", headers=upload.headers).status_code == 400
+    # And the signature covers it: it cannot be left out or changed.
+    assert httpx.put(upload.url, content=b"something else").status_code == 403
+    assert leftovers(copying_blobs) == []
+    # A service that kept them anyway: commit hashes what arrived, and drops it.
+    key = copying_blobs.prefix + "tmp/" + upload.upload
+    copying_blobs.client.put_object(Bucket=copying_blobs.bucket, Key=key, Body=b"something else")
+    with pytest.raises(IntegrityError, match=f"does not match its sha256 {claimed}"):
+        copying_blobs.commit(upload.upload, claimed, limit=100, path="d")
+    assert list(copying_blobs.all()) == [] and leftovers(copying_blobs) == []
+
+
+def test_commit_refuses_what_is_not_an_upload_or_too_large(copying_blobs: S3Blobs) -> None:
+    sha256, _ = copying_blobs.put(b"a blob", limit=10, path="a")
     for upload in ("../blobs/" + sha256[:2] + "/" + sha256, "", "x" * 32):
         with pytest.raises(InvalidInput, match="is not an upload id"):
-            s3_blobs.commit(upload, sha256, limit=10, path="a")
+            copying_blobs.commit(upload, sha256, limit=10, path="a")
     data = b"eleven byte"
-    upload = s3_blobs.presigned_put(hashlib.sha256(data).hexdigest())
+    upload = copying_blobs.presigned_put(hashlib.sha256(data).hexdigest())
     httpx.put(upload.url, content=data, headers=upload.headers).raise_for_status()
     with pytest.raises(ArtifactTooLarge, match="is 11 bytes; the limit is 10"):
-        s3_blobs.commit(upload.upload, upload.sha256, limit=10, path="d")
-    assert leftovers(s3_blobs) == [] and not s3_blobs.exists(upload.sha256)
+        copying_blobs.commit(upload.upload, upload.sha256, limit=10, path="d")
+    assert leftovers(copying_blobs) == [] and not copying_blobs.exists(upload.sha256)
 
 
 def test_presigned_urls_last_at_most_the_named_expiry(s3_blobs: S3Blobs) -> None:

@@ -183,7 +183,7 @@ class PostgresStore(Runs, SeriesPart, Files):
         path, limit = self._upload(run_id, path, max_size)
         if size > limit:
             raise too_large(path, size, limit)
-        return blobs.presigned_put(sha256)
+        return blobs.presigned_put(sha256, size=size)
 
     def finish_direct_upload(
         self, run_id: str, path: str, upload: str, sha256: str, *, max_size: int | None = None
