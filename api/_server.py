@@ -371,7 +371,7 @@ def create_app(
     def direct_transfer() -> DirectTransfer:
         if transfer is None:
             why = (
-                "was started with --no-direct"
+                "was started with --no-direct (or direct = false in its config file)"
                 if not direct
                 else f"keeps files where clients cannot be sent ({store.location})"
             )

@@ -22,6 +22,7 @@ import pytest
 
 from runhistory.api import HttpStore, IntegrityError, InvalidInput, NewRun, Store
 
+from ._balancer import Balancer
 from ._inprocess import in_process
 from ._processes import partial_files, run
 from ._relay import Relay
@@ -132,6 +133,87 @@ def test_a_server_told_no_direct_moves_the_files_itself(
     assert _read_all(client.open_artifact(run.id, "weights.bin")) == sha256
     assert relay.counts()[1] - before > 16 * MIB
     client.close()
+
+
+@pytest.mark.slow
+def test_direct_false_in_the_config_file_sends_the_files_through_the_server(
+    team: Team, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "serve.toml"
+    config.write_text("[serve]\ndirect = false\n")
+    server = Server(tmp_path / "server", *team.args, "--config", str(config), env=team.env).start()
+    relay = Relay(server.port)
+    try:
+        path, sha256 = _file(tmp_path, 16 * MIB)
+        run = team.store.create_run(NewRun(experiment="direct"))
+        # No presigned URL is handed out, and a download asked for directly is answered with its bytes.
+        said = {"path": "weights.bin", "sha256": sha256, "size": 16 * MIB}
+        answer = httpx.post(f"{relay.url}/api/v1/runs/{run.id}/direct-uploads", json=said)
+        assert answer.status_code == 409 and answer.json()["error"] == "DirectTransferNotOffered"
+        assert "direct = false in its config file" in answer.json()["message"]
+        client = HttpStore(relay.url)
+        with caplog.at_level(logging.INFO, logger="runhistory"), open(path, "rb") as stream:
+            info = client.put_artifact(run.id, "weights.bin", stream)
+        assert (info.sha256, info.size) == (sha256, 16 * MIB)
+        assert relay.counts()[0] > 16 * MIB  # the whole file went through the server
+        assert "offers no direct transfer" in caplog.text
+        answer = httpx.get(f"{relay.url}/api/v1/runs/{run.id}/artifacts/weights.bin", params={"direct": "true"})
+        assert answer.status_code == 200 and hashlib.sha256(answer.content).hexdigest() == sha256
+        assert "location" not in answer.headers
+        before = relay.counts()[1]
+        assert _read_all(client.open_artifact(run.id, "weights.bin")) == sha256
+        assert relay.counts()[1] - before > 16 * MIB
+        client.close()
+    finally:
+        relay.close()
+        server.stop()
+
+
+@pytest.mark.slow
+def test_direct_transfers_across_two_replicas_behind_a_balancer(team: Team, tmp_path: Path) -> None:
+    """Two replicas on one PostgreSQL and one bucket, behind nginx, each reached through a relay
+    that counts its bytes: a file sent straight to the bucket through either is read back whole
+    through each, and an upload begun on one replica is finished on the other."""
+    replicas = [Server(tmp_path / f"replica{n}", *team.args, env=team.env).start() for n in range(2)]
+    relays = [Relay(r.port) for r in replicas]
+    balancer = Balancer(tmp_path / "nginx", [r.url.removeprefix("http://") for r in relays]).start()
+    try:
+        path, sha256 = _file(tmp_path, 24 * MIB)
+        client = HttpStore(balancer.url)
+        run = client.create_run(NewRun(experiment="direct"))
+        with open(path, "rb") as stream:
+            info = client.put_artifact(run.id, "model/weights.bin", stream)  # its three steps go round the replicas
+        assert (info.sha256, info.size) == (sha256, 24 * MIB)
+        for relay in relays:
+            alone = HttpStore(relay.url)
+            assert alone.list_artifacts(run.id) == [info]
+            assert _read_all(alone.open_artifact(run.id, "model/weights.bin")) == sha256  # from the bucket
+            through = HttpStore(relay.url, direct=False)
+            assert _read_all(through.open_artifact(run.id, "model/weights.bin")) == sha256  # through the replica
+            alone.close()
+            through.close()
+        # Begun on the first replica, sent to the bucket, finished on the second.
+        said = {"path": "second.bin", "sha256": sha256, "size": 24 * MIB}
+        before = [r.counts() for r in relays]
+        offer = httpx.post(f"{relays[0].url}/api/v1/runs/{run.id}/direct-uploads", json=said)
+        assert offer.status_code == 201
+        upload = offer.json()
+        with open(path, "rb") as stream:
+            sent = httpx.put(upload["url"], content=stream.read(), headers=upload["headers"], timeout=60)
+        assert sent.status_code == 200
+        finished = httpx.post(f"{relays[1].url}/api/v1/runs/{run.id}/direct-uploads/{upload['upload']}", json=said)
+        assert finished.status_code == 201 and finished.json()["sha256"] == sha256
+        moved = [sum(now) - sum(then) for now, then in zip((r.counts() for r in relays), before)]
+        assert max(moved) < 64 * 1024, f"{moved} bytes went through the replicas"
+        assert [a.path for a in HttpStore(relays[0].url).list_artifacts(run.id)] == ["model/weights.bin", "second.bin"]
+        assert _read_all(team.store.open_artifact(run.id, "second.bin")) == sha256
+        client.close()
+    finally:
+        balancer.stop()
+        for relay in relays:
+            relay.close()
+        for replica in replicas:
+            replica.stop()
 
 
 def test_an_embedded_store_server_takes_the_files_itself(
