@@ -239,6 +239,55 @@ def test_a_database_of_a_newer_runhistory_is_refused(postgres_dsn: str, tmp_path
         PostgresStore(postgres_dsn, blobs=folder_blobs(tmp_path))
 
 
+def _word_search_plan(dsn: str) -> str:
+    """PostgreSQL's plan for the runs holding a word, as the store compiles it (sequential
+    scans off, so that a table of a few runs still shows whether the index can be read)."""
+    from runhistory.api._postgres.query import PostgresCompiler
+    from runhistory.api._query import parse_query
+
+    sql, args = PostgresCompiler(time.time(), 60.0).where(parse_query("trial-42"))
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET enable_seqscan = off")
+        rows = conn.execute(f"EXPLAIN SELECT id FROM runs WHERE {sql.replace('?', '%s')}", args).fetchall()
+    return "\n".join(row for (row,) in rows)
+
+
+def test_a_word_search_reads_the_trigram_index(open_store: Callable[[], PostgresStore], postgres_dsn: str) -> None:
+    store = open_store()
+    runs = [store.create_run(NewRun(name=f"trial-{n}")) for n in (4, 42, 420)]
+    assert {r.id for r in store.list_runs(where="TRIAL-42").runs} == {runs[1].id, runs[2].id}
+    assert store.list_runs(where="trial-4_").runs == []  # _ and % are themselves, not wildcards
+    assert "run_text_trigrams" in _word_search_plan(postgres_dsn)
+
+
+def test_without_pg_trgm_a_database_goes_without_the_index(
+    postgres_cluster: Cluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A role that may not create extensions (pg_trgm is trusted: any role that may create in the
+    database may) migrates a new database all the same; its word searches read every row."""
+    database = postgres_cluster.new_database()
+    postgres_cluster.execute("DO $$ BEGIN CREATE ROLE plain LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    postgres_cluster.execute(f"ALTER DATABASE {database} OWNER TO postgres")
+    postgres_cluster.execute(f"REVOKE CREATE ON DATABASE {database} FROM PUBLIC, plain")
+    with psycopg.connect(postgres_cluster.dsn(database), autocommit=True) as conn:
+        conn.execute("GRANT ALL ON SCHEMA public TO plain")
+    dsn = postgres_cluster.dsn(database).replace("postgresql://postgres@", "postgresql://plain@")
+    with caplog.at_level("WARNING", logger="runhistory"):
+        store = PostgresStore(dsn, blobs=folder_blobs(tmp_path))
+    assert "could not create the pg_trgm extension" in caplog.text
+    try:
+        run = store.create_run(NewRun(name="trial-42"))
+        assert [r.id for r in store.list_runs(where="trial-42").runs] == [run.id]
+        with psycopg.connect(dsn) as conn:
+            versions = conn.execute("SELECT count(*) FROM runhistory_migrations").fetchone()
+            index = conn.execute("SELECT to_regclass('run_text_trigrams')").fetchone()
+        assert versions == (SCHEMA_VERSION,) and index == (None,)
+        assert "run_text_trigrams" not in _word_search_plan(dsn)
+    finally:
+        store.close()
+        postgres_cluster.drop_later(database)
+
+
 def test_a_forked_child_opens_connections_of_its_own(open_store: Callable[[], PostgresStore]) -> None:
     store = open_store()
     parent = store.create_run(NewRun(experiment="parent"))

@@ -33,9 +33,10 @@ def glob_regex(pattern: str) -> str:
 
 
 class PostgresCompiler(Compiler):
-    """A query compiled to PostgreSQL: regular expressions for globs, ``ILIKE`` for substrings (both
-    ignore the case of ASCII letters in the ``C`` collation, as SQLite's do), ``strpos`` for the runs' words.
-    Columns that are not text (times, durations) are matched as their text."""
+    """A query compiled to PostgreSQL: regular expressions for globs, ``ILIKE`` for substrings and
+    the runs' words (both ignore the case of ASCII letters in the ``C`` collation, as SQLite's do; a
+    trigram index of the words serves ``ILIKE``, see ``schema``). Columns that are not text (times,
+    durations) are matched as their text."""
 
     def glob(self, column: str, pattern: str) -> tuple[str, list[Any]]:
         """See ``Compiler.glob``."""
@@ -47,4 +48,4 @@ class PostgresCompiler(Compiler):
 
     def words(self, text: str) -> tuple[str, list[Any]]:
         """See ``Compiler.words``."""
-        return "runs.id IN (SELECT run_id FROM run_text WHERE strpos(lower(body), lower(?)) > 0)", [text]
+        return "runs.id IN (SELECT run_id FROM run_text WHERE body ILIKE ? ESCAPE '\\')", [like_pattern(text)]

@@ -77,7 +77,7 @@ def fill_runs(cluster: Cluster, database: str, runs: int, tmp: Path) -> None:
     build_runhistory(home, runs)
     source = sqlite3.connect(home / "runhistory.sqlite3")
     with psycopg.connect(cluster.dsn(database), autocommit=True) as target:
-        for table in ("runs", "run_params", "metrics", "latest_values"):
+        for table in ("runs", "run_params", "metrics", "latest_values", "run_text"):
             rows = source.execute(f"SELECT * FROM {table}")
             columns = [d[0] for d in rows.description if d[0] != "id" or table == "runs"]
             picked = [i for i, d in enumerate(rows.description) if d[0] in columns]
