@@ -135,19 +135,12 @@ def build_runhistory(home: Path, n: int) -> None:
     conn.close()
 
 
-def build_mlflow(folder: Path, n: int) -> tuple[Any, str]:
-    """The same runs in MLflow's own schema (created by MLflow, filled with SQL)."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    experiment = client.create_experiment("bench", artifact_location=str(folder / "artifacts"))
-    client.create_run(experiment)  # makes sure every table exists
+def mlflow_rows(n: int, experiment: str, artifacts: str) -> tuple[list[tuple[Any, ...]], ...]:
+    """The rows of the same ``n`` runs in MLflow's tables: ``runs`` (13 columns, see
+    ``build_mlflow``), ``params`` (key, value, run_uuid) and ``latest_metrics`` (key, value,
+    timestamp, step, is_nan, run_uuid; MLflow metric names may not hold ``/``)."""
     rng = random.Random(1)
     now_ms = int((time.time() - 86400) * 1000)
-    conn = sqlite3.connect(folder / "mlflow.db")
     runs, params_rows, latest_rows = [], [], []
     for i in range(n):
         run_id = uuid.UUID(int=i + 1).hex
@@ -164,7 +157,7 @@ def build_mlflow(folder: Path, n: int) -> tuple[Any, str]:
                 started,
                 started + 600_000,
                 "",
-                str(folder / "artifacts" / run_id),
+                f"{artifacts}/{run_id}",
                 experiment,
                 "active",
                 None,
@@ -172,13 +165,30 @@ def build_mlflow(folder: Path, n: int) -> tuple[Any, str]:
         )
         params_rows += [(k, str(v), run_id) for k, v in params.items()]
         latest_rows += [(k.replace("/", "_"), v, started + 600_000, 0, 0, run_id) for k, v in metrics.items()]
+    return runs, params_rows, latest_rows
+
+
+#: MLflow's ``runs`` columns ``mlflow_rows`` gives, in its order.
+MLFLOW_RUN_COLUMNS = (
+    "run_uuid, name, source_type, source_name, user_id, status, start_time, end_time, "
+    "source_version, artifact_uri, experiment_id, lifecycle_stage, deleted_time"
+)
+
+
+def build_mlflow(folder: Path, n: int) -> tuple[Any, str]:
+    """The same runs in MLflow's own schema (created by MLflow, filled with SQL)."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("bench", artifact_location=str(folder / "artifacts"))
+    client.create_run(experiment)  # makes sure every table exists
+    runs, params_rows, latest_rows = mlflow_rows(n, experiment, str(folder / "artifacts"))
+    conn = sqlite3.connect(folder / "mlflow.db")
     with conn:
-        conn.executemany(
-            "INSERT INTO runs (run_uuid, name, source_type, source_name, user_id, status, start_time, end_time, "
-            "source_version, artifact_uri, experiment_id, lifecycle_stage, deleted_time) VALUES "
-            f"({', '.join('?' * 13)})",
-            runs,
-        )
+        conn.executemany(f"INSERT INTO runs ({MLFLOW_RUN_COLUMNS}) VALUES ({', '.join('?' * 13)})", runs)
         conn.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", params_rows)
         conn.executemany(
             "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)",
