@@ -9,7 +9,8 @@ A plain script, not a pytest test::
 It starts a throwaway PostgreSQL cluster and ``weed mini`` as the tests do, then
 a ``runhistory serve --db … --blobs s3://…`` twice: as it starts (direct transfer
 on) and with ``--no-direct``. For each, an ``HttpStore`` uploads a file of N MiB
-(``put_artifact`` from the file, as the logger does) and reads it back whole
+(``put_artifact`` from the file, as the logger does; its first bytes changed each
+time, since a blob already stored is not sent again) and reads it back whole
 (``open_artifact``, sha256 checked), through a relay that counts the bytes
 passing the server's door. It prints the median seconds and MiB/s each way,
 and the bytes through the server's door. (``/proc/<pid>/io`` is no measure
@@ -39,13 +40,26 @@ from tests._server import Server  # noqa: E402
 MiB = 1024 * 1024
 
 
-def measure(server: Server, file: Path, sha256: str, reps: int) -> dict[str, list[float]]:
+def another(file: Path, mark: str) -> str:
+    """Make ``file`` another file (its first bytes ``mark``), so that no upload finds its blob
+    stored already; its sha256."""
+    with open(file, "r+b") as out:
+        out.write(f"{mark:<16}".encode())
+    digest = hashlib.sha256()
+    with open(file, "rb") as stream:
+        while piece := stream.read(MiB):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def measure(server: Server, file: Path, label: str, reps: int) -> dict[str, list[float]]:
     relay = Relay(server.port)
     client = HttpStore(relay.url)
     run = client.create_run(NewRun(experiment="bench"))
     got: dict[str, list[float]] = {k: [] for k in ("up", "down", "door_up", "door_down")}
     try:
         for rep in range(reps):
+            sha256 = another(file, f"{label}-{rep}")
             door, start = relay.counts()[0], time.perf_counter()
             with open(file, "rb") as stream:
                 info = client.put_artifact(run.id, f"weights-{rep}.bin", stream)
@@ -77,7 +91,6 @@ def main() -> None:
         with open(file, "wb") as out:
             for _ in range(args.mib):
                 out.write(os.urandom(MiB))
-        sha256 = hashlib.sha256(file.read_bytes()).hexdigest()
         cluster, service = Cluster(), SeaweedFS(root / "seaweedfs")
         cluster.start()
         service.start()
@@ -93,7 +106,7 @@ def main() -> None:
                 server_args = ("--db", dsn, "--blobs", f"s3://{blobs.bucket}/{blobs.prefix}", *extra)
                 server = Server(root / label, *server_args, env=service.environ()).start()
                 try:
-                    got = measure(server, file, sha256, args.reps)
+                    got = measure(server, file, label, args.reps)
                 finally:
                     server.stop()
                 m = {k: statistics.median(v) for k, v in got.items()}
