@@ -2,8 +2,9 @@
 
 A plain script, not a pytest test::
 
-    .venv/bin/python tests/bench/bench_team.py            # about 3 minutes with MLflow
+    .venv/bin/python tests/bench/bench_team.py            # about 9 minutes with MLflow
     .venv/bin/python tests/bench/bench_team.py --quick    # points / 10, a smoke run
+    .venv/bin/python tests/bench/bench_team.py --no-ingest --no-mlflow   # the reads and artifacts alone
 
 It starts what a team runs, on this machine: a throwaway PostgreSQL cluster
 (the machine's PostgreSQL, as the tests start it), SeaweedFS as the S3 service,
@@ -361,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="points / 10: a smoke run")
     parser.add_argument("--no-mlflow", action="store_true", help="skip MLflow")
+    parser.add_argument("--no-ingest", action="store_true", help="skip the ingest table (the reads and artifacts only)")
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
     total = TOTAL_POINTS // scale
@@ -370,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, str, float, str]] = []
     try:
         # One replica straight, then behind nginx (what the balancer costs), then two behind it.
-        for replicas, balanced in ((1, False), (1, True), (2, True)):
+        for replicas, balanced in () if args.no_ingest else ((1, False), (1, True), (2, True)):
             for writers in (8, 32):
                 database = cluster.new_database()
                 dsn = cluster.dsn(database)
@@ -417,15 +419,16 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = s3_ceiling(s3, big)
         ml: dict[str, str] = {}
         if not args.no_mlflow and mlflow_installed():
-            database = cluster.new_database()
-            server = MlflowTeam(tmp / "mlflow", cluster.dsn(database), s3)
-            try:
-                print("  MLflow: 8 writers, 1 server …", file=sys.stderr, flush=True)
-                server.start()
-                r = ingest([server.url], "ml", 8, total // 10, tmp)
-                rows.append(("MLflow server", "8 writers, 1 server", r["points_per_s"], ""))
-            finally:
-                server.stop()
+            if not args.no_ingest:
+                database = cluster.new_database()
+                server = MlflowTeam(tmp / "mlflow", cluster.dsn(database), s3)
+                try:
+                    print("  MLflow: 8 writers, 1 server …", file=sys.stderr, flush=True)
+                    server.start()
+                    r = ingest([server.url], "ml", 8, total // 10, tmp)
+                    rows.append(("MLflow server", "8 writers, 1 server", r["points_per_s"], ""))
+                finally:
+                    server.stop()
             database = cluster.new_database()
             server = MlflowTeam(tmp / "mlflow-reads", cluster.dsn(database), s3)
             try:
