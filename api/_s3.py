@@ -440,6 +440,7 @@ class S3Blobs:
                     refused = False
             except urllib.error.HTTPError as error:
                 refused = error.code == 400
+                error.close()  # its answer's socket
             except OSError:
                 refused = False
             if not refused:

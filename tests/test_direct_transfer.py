@@ -205,7 +205,8 @@ def test_direct_transfers_across_two_replicas_behind_a_balancer(team: Team, tmp_
         assert finished.status_code == 201 and finished.json()["sha256"] == sha256
         moved = [sum(now) - sum(then) for now, then in zip((r.counts() for r in relays), before)]
         assert max(moved) < 64 * 1024, f"{moved} bytes went through the replicas"
-        assert [a.path for a in HttpStore(relays[0].url).list_artifacts(run.id)] == ["model/weights.bin", "second.bin"]
+        with HttpStore(relays[0].url) as first:
+            assert [a.path for a in first.list_artifacts(run.id)] == ["model/weights.bin", "second.bin"]
         assert _read_all(team.store.open_artifact(run.id, "second.bin")) == sha256
         client.close()
     finally:
