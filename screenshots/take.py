@@ -178,7 +178,7 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
         await pilot.press("enter")
         await _settle(pilot)
         await pilot.pause(0.3)
-        await pilot.press("i", "plus", "plus", "S")
+        await pilot.press("i", "plus", "plus", "S", *["right_square_bracket"] * 4)
         await _settle(pilot)
         await pilot.press("right", "right", "right")
         await _settle(pilot)

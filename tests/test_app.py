@@ -253,6 +253,10 @@ async def test_toggle_log_scale(store: EmbeddedStore) -> None:
         await idle(pilot)
         assert all(c.log_scale for c in charts)
         assert all(str(c.border_title) == f"{c.metric} · log" for c in charts)
+        for chart in charts:  # each curve is drawn across its plot, on the log axis's own limits
+            drawn = str(getattr(chart.render(), "plain", ""))
+            dots = sum(1 for ch in drawn if 0x2801 <= ord(ch) <= 0x28FF)
+            assert dots > 20, (chart.metric, dots)
         await pilot.press("l")
         await idle(pilot)
         assert not any(c.log_scale for c in charts)

@@ -118,7 +118,10 @@ class ChartBox(PlotextPlot):
             ticks = nice_ticks(low, high, rows)
             if len(ticks) < 2:  # the round numbers fell outside: one notch finer
                 ticks = nice_ticks(low, high, rows * 2 + 1)
-        plt.ylim(low, high)
+        if log_scale:
+            plt.ylim(math.log10(low), math.log10(high))  # plotext takes a log axis's limits as exponents
+        else:
+            plt.ylim(low, high)
         plt.yticks(ticks, [value_label(t) for t in ticks])
         xs = [x for xs, _ in visible for x in xs]
         if x_range is not None:
