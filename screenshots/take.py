@@ -147,7 +147,7 @@ async def _shoot(home: Path, live_id: str, out: Path, size: tuple[int, int], suf
         picker = app.screen.query_one(MetricPicker)
 
         async def tick(name: str, key: str = "space") -> None:
-            picker.highlighted = picker._option_values.index(name)
+            picker.highlight(name)
             await pilot.press(key)
 
         await tick("train/loss", "enter")

@@ -207,7 +207,7 @@ def test_chart_full_size_zoomed_smoothed_with_the_cursor(snap_compare: Any, stor
         await settle(pilot)
         screen = await open_run(pilot, BASELINE)
         picker = screen.query_one(MetricPicker)
-        picker.highlighted = picker._option_values.index("train/loss")
+        picker.highlight("train/loss")
         await pilot.press("z")
         await settle(pilot)
         await pilot.press("i", "plus", "plus", "S")

@@ -132,7 +132,7 @@ def spiky(tmp_path: Path) -> tuple[EmbeddedStore, str]:
 async def open_full_size(pilot: Any, run_id: str, metric: str) -> ChartScreen:
     screen = await open_run(pilot, run_id)
     picker = screen.query_one(MetricPicker)
-    picker.highlighted = picker._option_values.index(metric)
+    picker.highlight(metric)
     await pilot.press("enter")  # chart only this one
     await settle(pilot)
     chart = screen.query_one(ChartGrid).chart(metric)
@@ -266,7 +266,7 @@ async def test_a_series_with_nan_and_inf_draws_with_gaps(spiky: tuple[EmbeddedSt
         await settle(pilot)
         screen = await open_run(pilot, run_id)
         picker = screen.query_one(MetricPicker)
-        picker.highlighted = picker._option_values.index("val/noisy")
+        picker.highlight("val/noisy")
         await pilot.press("enter")
         await settle(pilot)
         chart = screen.query_one(ChartGrid).chart("val/noisy")

@@ -122,6 +122,10 @@ class MetricPicker(SelectionList[str]):
         value = self._option_values[self.highlighted]
         return None if value.startswith(_GROUP) else value
 
+    def highlight(self, metric: str) -> None:
+        """Move the highlight to ``metric`` (listed: not filtered out)."""
+        self.highlighted = self._option_values.index(metric)
+
     def action_only(self) -> None:
         metric = self.highlighted_metric
         if metric is not None:
