@@ -1,10 +1,20 @@
 """The writer: a background thread that stores what ``log()`` queued.
 
 It drains the queue every ``FLUSH_INTERVAL`` seconds (at once when someone
-waits), sorts the items by sequence number (the order of the ``log()``
-calls), groups the points by metric and hands each batch to the delivery as
-one operation; queued operations (uploads, run updates) go in their place in
-that order, and a flush's barrier is settled once everything before it is.
+waits), puts each metric's points in the order of their sequence numbers (the
+order of the ``log()`` calls) and hands each batch to the delivery as one
+operation; queued operations (uploads, run updates) go after the values before
+them, in the order of their numbers, and a flush's barrier is settled once
+everything before it is.
+
+Most batches are one metric's points, perhaps with a few strangers: another
+thread's points (the system metrics sampler's, a few a sample), a barrier, an
+operation. That metric's points go to the store as the queue's columns, sliced
+in C; the strangers are found by counting halves of the names column in C
+(``_dominant``), cut out, and sorted and grouped on their own. Only a batch of
+many metrics, or of one metric logged from several threads, is sorted and
+grouped point by point in Python (tens of milliseconds for 200,000 points, which
+the training loop would wait for: the writer holds the GIL meanwhile).
 
 The queue is one flat list: ``log()`` extends it by an item's ``ITEM_WIDTH``
 slots in one call, so that no tuple outlives the call (thousands of live
@@ -25,7 +35,7 @@ from runhistory.api import SeriesBatch
 
 from ._delivery import Delivery
 from ._diagnostics import say
-from ._ops import ITEM_WIDTH, AppendMetrics, Item
+from ._ops import ITEM_WIDTH, AppendMetrics
 
 #: Seconds the writer sleeps when nobody waits.
 FLUSH_INTERVAL = 0.05
@@ -33,7 +43,16 @@ FLUSH_INTERVAL = 0.05
 #: In a queue item's name slot: an operation (an upload, a run update) rather than a value.
 OP = object()
 
+#: A batch whose one metric holds all but ``1 / MOSTLY`` of its items at most goes to the store
+#: with that metric's points taken by slicing (the strangers picked out, see ``_dominant``);
+#: any other is sorted and grouped point by point.
+MOSTLY = 64
+
 _SEQ = itemgetter(0)
+#: Spans of the queue this short are looked through item by item for strangers.
+_SCAN = 16
+#: Runs of strangers cut out of a batch in place at most (more: copied around).
+_FEW_RUNS = 8
 
 
 class Writer:
@@ -117,24 +136,75 @@ class Writer:
 
     def _store_batch(self, flat: list[Any]) -> None:
         seqs: list[int] = flat[0::ITEM_WIDTH]
-        names, values, steps, times = (flat[i::ITEM_WIDTH] for i in range(1, ITEM_WIDTH))
+        names: list[Any] = flat[1::ITEM_WIDTH]
+        name, strangers = _dominant(names)
+        if name is not None:
+            runs = _runs(strangers)
+            mine = _cut(seqs, runs, 1)
+            ordered = sorted(mine)
+            if ordered == mine:  # the metric's points are in the order of their numbers
+                rows = [flat[i * ITEM_WIDTH : (i + 1) * ITEM_WIDTH] for i in strangers]
+                flat = _cut(flat, runs, ITEM_WIDTH)
+                values, steps, times = (flat[i::ITEM_WIDTH] for i in range(2, ITEM_WIDTH))
+                batch = SeriesBatch(self.kinds[name], values, steps, times)
+                if not strangers:  # the usual case: one metric, no barriers or operations
+                    self._send({name: batch}, mine, {name: mine})
+                else:
+                    self._store_with_strangers(name, batch, mine, ordered, rows)
+                return
+        self._store_grouped(flat)
+
+    def _store_grouped(self, flat: list[Any]) -> None:
+        """Many metrics, or one logged from several threads: every point sorted and grouped."""
+        seqs: list[int] = flat[0::ITEM_WIDTH]
+        names: list[Any] = flat[1::ITEM_WIDTH]
         if sorted(seqs) != seqs:  # another thread queued its value after a later number's
-            rows = sorted(zip(seqs, names, values, steps, times, strict=True), key=_SEQ)
+            columns = (flat[i::ITEM_WIDTH] for i in range(ITEM_WIDTH))
+            rows = sorted(zip(*columns, strict=True), key=_SEQ)
             seqs, names, values, steps, times = (list(column) for column in zip(*rows, strict=True))
-        first = names[0]
-        if type(first) is str and names.count(first) == len(names):
-            # The usual case: one metric, no barriers or operations.
-            self._send({first: SeriesBatch(self.kinds[first], values, steps, times)}, seqs, {first: seqs})
-            return
-        others: list[Item] = []
+        else:
+            values, steps, times = (flat[i::ITEM_WIDTH] for i in range(2, ITEM_WIDTH))
+        others: list[Sequence[Any]] = []
         if names.count(None) or names.count(OP):  # barriers and operations carry no value
-            keep = [i for i, name in enumerate(names) if type(name) is str]
+            keep_at = [i for i, name in enumerate(names) if type(name) is str]
             others = [(seqs[i], names[i], values[i]) for i, name in enumerate(names) if type(name) is not str]
-            seqs, names, values, steps, times = ([c[i] for i in keep] for c in (seqs, names, values, steps, times))
+            seqs, names, values, steps, times = ([c[i] for i in keep_at] for c in (seqs, names, values, steps, times))
         if seqs:
             series, series_seqs = self._group(names, values, steps, times, seqs)
             self._send(series, seqs, series_seqs)
-        for seq, name, value in others:
+        self._settle(others)
+
+    def _store_with_strangers(
+        self, name: str, batch: SeriesBatch, mine: list[int], ordered: list[int], rows: list[list[Any]]
+    ) -> None:
+        """One metric's points (``batch``, numbered ``mine``; ``ordered`` is a copy of ``mine``)
+        and a few items of others (``rows``) in one batch, each metric's points in the order of
+        their numbers; then the operations and barriers among the others, in theirs."""
+        rows.sort(key=_SEQ)
+        kinds = self.kinds
+        where: dict[str, list[list[Any]]] = {}
+        others: list[Sequence[Any]] = []
+        for row in rows:
+            if type(row[1]) is str:
+                where.setdefault(row[1], []).append(row)
+            else:
+                others.append(row)
+        series = {name: batch}
+        series_seqs: dict[str, Sequence[int]] = {name: mine}
+        for other, points in where.items():
+            series[other] = SeriesBatch(
+                kinds[other], [p[2] for p in points], [p[3] for p in points], [p[4] for p in points]
+            )
+            series_seqs[other] = [p[0] for p in points]
+            ordered += series_seqs[other]
+        if where:
+            ordered.sort()  # a long run and a few numbers: merged, not sorted afresh
+        self._send(series, ordered, series_seqs)
+        self._settle(others)
+
+    def _settle(self, others: list[Sequence[Any]]) -> None:
+        """Operations and barriers, in the order of their numbers, after the values before them."""
+        for seq, name, value, *_ in others:
             if name is OP:
                 value.seqs = [seq]
                 self.delivery.send(value)
@@ -169,3 +239,74 @@ class Writer:
                 groups[name] = SeriesBatch(kinds[name], pick(values), pick(steps), pick(times))
                 series_seqs[name] = pick(seqs)
         return groups, series_seqs
+
+
+def _dominant(names: list[Any]) -> tuple[str | None, list[int]]:
+    """The metric that holds all of a batch but ``1 / MOSTLY`` of it at most, and the
+    positions of the rest (the strangers), increasing; ``(None, [])`` when none does.
+
+    The metric is the first item's, the last's or the middle one's (a few strangers cannot
+    be all three), counted in C; the strangers are found by ``_strangers``.
+    """
+    n = len(names)
+    for candidate in (names[0], names[-1], names[n // 2]):
+        if type(candidate) is str:
+            strangers = n - names.count(candidate)
+            if strangers * MOSTLY <= n:
+                return candidate, _strangers(names, candidate, strangers) if strangers else []
+            if strangers * 2 < n:  # it holds most of the batch, and still too little
+                break
+    return None, []
+
+
+def _strangers(names: list[Any], name: str, many: int) -> list[int]:
+    """The positions of the ``many`` items of ``names`` that are not ``name``, increasing.
+
+    Halves that hold none of them are passed over after one count in C, so that a few
+    strangers among 200,000 points cost a few counts of halves, not a step per point.
+    """
+    found: list[int] = []
+
+    def look(lo: int, hi: int, many: int) -> None:  # ``many`` of names[lo:hi] are strangers
+        if many == hi - lo:
+            found.extend(range(lo, hi))
+        elif hi - lo <= _SCAN:
+            found.extend(i for i in range(lo, hi) if names[i] != name)
+        else:
+            mid = (lo + hi) // 2
+            left = mid - lo - names[lo:mid].count(name)
+            if left:
+                look(lo, mid, left)
+            if many > left:
+                look(mid, hi, many - left)
+
+    look(0, len(names), many)
+    return found
+
+
+def _runs(positions: list[int]) -> list[tuple[int, int]]:
+    """Increasing positions as spans ``[a, b)`` of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for i in positions:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def _cut(column: list[Any], runs: list[tuple[int, int]], width: int) -> list[Any]:
+    """``column`` without its items (``width`` slots each) in ``runs``: cut out in place
+    when they are few (each cut moves the rest of the list down, touching no item), else
+    copied around them."""
+    if len(runs) <= _FEW_RUNS:
+        for a, b in reversed(runs):
+            del column[a * width : b * width]
+        return column
+    kept: list[Any] = []
+    start = 0
+    for a, b in runs:
+        kept += column[start * width : a * width]
+        start = b
+    kept += column[start * width :]
+    return kept
