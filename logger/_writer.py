@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import insort
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
@@ -196,9 +197,13 @@ class Writer:
                 kinds[other], [p[2] for p in points], [p[3] for p in points], [p[4] for p in points]
             )
             series_seqs[other] = [p[0] for p in points]
-            ordered += series_seqs[other]
-        if where:
-            ordered.sort()  # a long run and a few numbers: merged, not sorted afresh
+        theirs = [row[0] for row in rows if type(row[1]) is str]
+        if len(theirs) <= _FEW_RUNS:  # each put in its place (a binary search, one move in C)
+            for seq in theirs:
+                insort(ordered, seq)
+        else:  # a long run and the rest: merged by the sort
+            ordered += theirs
+            ordered.sort()
         self._send(series, ordered, series_seqs)
         self._settle(others)
 
@@ -264,23 +269,24 @@ def _strangers(names: list[Any], name: str, many: int) -> list[int]:
 
     Halves that hold none of them are passed over after one count in C, so that a few
     strangers among 200,000 points cost a few counts of halves, not a step per point.
+    (A loop over a stack rather than a nested function calling itself: that would be a
+    reference cycle, holding the names until the cycle collector runs.)
     """
     found: list[int] = []
-
-    def look(lo: int, hi: int, many: int) -> None:  # ``many`` of names[lo:hi] are strangers
-        if many == hi - lo:
-            found.extend(range(lo, hi))
+    spans = [(0, len(names), many)]  # (lo, hi, how many of names[lo:hi] are strangers)
+    while spans:
+        lo, hi, here = spans.pop()
+        if here == hi - lo:
+            found += range(lo, hi)
         elif hi - lo <= _SCAN:
-            found.extend(i for i in range(lo, hi) if names[i] != name)
+            found += [i for i in range(lo, hi) if names[i] != name]
         else:
             mid = (lo + hi) // 2
             left = mid - lo - names[lo:mid].count(name)
+            if here > left:  # the right half goes on the stack first, to be taken after the left
+                spans.append((mid, hi, here - left))
             if left:
-                look(lo, mid, left)
-            if many > left:
-                look(mid, hi, many - left)
-
-    look(0, len(names), many)
+                spans.append((lo, mid, left))
     return found
 
 
