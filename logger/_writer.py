@@ -52,7 +52,8 @@ MOSTLY = 64
 _SEQ = itemgetter(0)
 #: Spans of the queue this short are looked through item by item for strangers.
 _SCAN = 16
-#: Runs of strangers cut out of a batch in place at most (more: copied around).
+#: Runs of strangers cut out of a batch in place, and strangers' numbers put in place one by one,
+#: at most (more: the batch copied around them, the numbers sorted in).
 _FEW_RUNS = 8
 
 
@@ -250,8 +251,9 @@ def _dominant(names: list[Any]) -> tuple[str | None, list[int]]:
     """The metric that holds all of a batch but ``1 / MOSTLY`` of it at most, and the
     positions of the rest (the strangers), increasing; ``(None, [])`` when none does.
 
-    The metric is the first item's, the last's or the middle one's (a few strangers cannot
-    be all three), counted in C; the strangers are found by ``_strangers``.
+    The metric is the first item's, the last's or the middle one's, counted in C (when a
+    stranger sits at all three places, the batch is grouped point by point: same result,
+    more work); the strangers are found by ``_strangers``.
     """
     n = len(names)
     for candidate in (names[0], names[-1], names[n // 2]):
