@@ -85,6 +85,7 @@ async def test_the_media_tab_lists_the_images_and_opens_on_the_last_step(store: 
         assert (slider.steps, slider.index) == (list(SAMPLE_STEPS), 3)
 
 
+@pytest.mark.slow
 async def test_arrows_home_end_and_pages_go_through_the_logged_steps(store: EmbeddedStore) -> None:
     async with fixed_app(store).run_test(size=SIZE) as pilot:
         view = await open_media(pilot)

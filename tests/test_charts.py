@@ -145,6 +145,7 @@ async def open_full_size(pilot: Any, run_id: str, metric: str) -> ChartScreen:
     return full
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_zooming_in_reads_the_range_again_and_shows_the_hidden_spike(spiky: tuple[EmbeddedStore, str]) -> None:
     store, run_id = spiky
@@ -193,6 +194,7 @@ async def test_zooming_in_reads_the_range_again_and_shows_the_hidden_spike(spiky
         assert not isinstance(app.screen, ChartScreen)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_raw_points_are_listed_up_to_the_limit(spiky: tuple[EmbeddedStore, str]) -> None:
     store, run_id = spiky
@@ -217,6 +219,7 @@ async def test_raw_points_are_listed_up_to_the_limit(spiky: tuple[EmbeddedStore,
         assert [c[2] for c in cells if c[1] in ("30,000", "30,050")] == ["10", "5"]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_smoothing_the_grid_and_the_metric_filter(spiky: tuple[EmbeddedStore, str]) -> None:
     store, run_id = spiky

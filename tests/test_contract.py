@@ -6,6 +6,7 @@ folder on this machine or a server in front of one.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -157,48 +158,36 @@ def test_downsampling_keeps_first_last_and_extremes(store: Store, count: int, ma
 
 
 @pytest.mark.parametrize("count", [CHUNK_POINTS * 50 + 7, 5_000])
-@pytest.mark.parametrize(
-    "start, end",
-    [
-        (None, None),
-        (0, CHUNK_POINTS - 1),
-        (CHUNK_POINTS, 4 * CHUNK_POINTS - 1),
-        (1_000, 4_321),
-        (4_000, None),
-        (None, 77),
-    ],
-)
-@pytest.mark.parametrize("max_points", [None, 10, 200, 1000])
-def test_a_step_range_reads_the_points_inside_it(
-    store: Store, count: int, start: int | None, end: int | None, max_points: int | None
-) -> None:
+def test_a_step_range_reads_the_points_inside_it(store: Store, count: int) -> None:
     r = store.create_run(NewRun())
     rng = random.Random(count)
     values = [math.sin(i / 300) + rng.gauss(0, 0.1) for i in range(count)]
     values[1_500] = 60.0
     values[2_500] = math.nan
     for at in range(0, count, 3000):
-        store.append_metrics(
-            r.id, {"x": numbers(values[at : at + 3000], [2 * i for i in range(at, min(count, at + 3000))])}
-        )
-    lo, hi = -math.inf if start is None else start, math.inf if end is None else end
-    inside = [(2 * i, v) for i, v in enumerate(values) if lo <= 2 * i <= hi]
-    got = store.read_series(r.id, "x", max_points=max_points, start_step=start, end_step=end)
-    assert got.count == len(inside)
-    assert repr(got) == repr(store.read_series(r.id, "x", max_points=max_points, start_step=start, end_step=end))
-    if max_points is None or len(inside) <= max_points:
-        assert not got.downsampled
-        assert got.steps == [s for s, _ in inside]
-        assert [repr(v) for v in got.values] == [repr(v) for _, v in inside]
-        return
-    assert got.downsampled and 2 <= len(got) <= max_points
-    assert got.steps[0] == inside[0][0] and got.steps[-1] == inside[-1][0]
-    assert got.steps == sorted(got.steps)
-    exact = dict(inside)
-    for step, value in zip(got.steps, got.values):
-        assert repr(value) == repr(exact[step])
-    finite = [v for _, v in inside if not math.isnan(v)]
-    assert max(finite) in got.values and min(finite) in got.values
+        steps = [2 * i for i in range(at, min(count, at + 3000))]
+        store.append_metrics(r.id, {"x": numbers(values[at : at + 3000], steps)})  # type: ignore[arg-type]
+    ranges = [(None, None), (0, CHUNK_POINTS - 1), (CHUNK_POINTS, 4 * CHUNK_POINTS - 1), (1_000, 4_321), (4_000, None)]
+    for (start, end), max_points in itertools.product([*ranges, (None, 77)], [None, 10, 200, 1000]):
+        lo, hi = -math.inf if start is None else start, math.inf if end is None else end
+        inside = [(2 * i, v) for i, v in enumerate(values) if lo <= 2 * i <= hi]
+        got = store.read_series(r.id, "x", max_points=max_points, start_step=start, end_step=end)
+        where = (start, end, max_points)
+        assert got.count == len(inside), where
+        assert repr(got) == repr(store.read_series(r.id, "x", max_points=max_points, start_step=start, end_step=end))
+        if max_points is None or len(inside) <= max_points:
+            assert not got.downsampled, where
+            assert got.steps == [s for s, _ in inside], where
+            assert [repr(v) for v in got.values] == [repr(v) for _, v in inside], where
+            continue
+        assert got.downsampled and 2 <= len(got) <= max_points, where
+        assert got.steps[0] == inside[0][0] and got.steps[-1] == inside[-1][0], where
+        assert got.steps == sorted(got.steps), where
+        exact = dict(inside)
+        for step, value in zip(got.steps, got.values):
+            assert repr(value) == repr(exact[step]), where
+        finite = [v for _, v in inside if not math.isnan(v)]
+        assert max(finite) in got.values and min(finite) in got.values, where
 
 
 def test_a_zoomed_read_shows_a_spike_that_the_whole_read_hides(store: Store) -> None:
