@@ -392,13 +392,9 @@ def read_range(taken: Sequence[Taken], rows: Iterable[Sequence[Any]], kind: str,
     width = count // (buckets or 1)
     if width < _chunks.BLOCK_POINTS or max_points < 4:
         points = every()
-        kept_at = {0, count - 1}
-        for b in range(buckets):
-            start, end = b * count // buckets, (b + 1) * count // buckets
-            found = _chunks.extremes([p[2] for p in points[start:end]]) if end > start else None  # type: ignore[misc]
-            if found is not None:
-                kept_at.update((start + found[0], start + found[1]))
-        return [points[i] for i in sorted(kept_at)]
+        numbers: list[float] = [p[2] for p in points]  # type: ignore[misc]  # a number series
+        picked = downsample_points([p[1] for p in points], numbers, [p[3] for p in points], max_points)
+        return [points[p[0]] for p in picked]
     # Units in logging order: a whole chunk's summary, a whole block's extremes, or one point.
     lows: dict[int, tuple[float, int, int]] = {}
     highs: dict[int, tuple[float, int, int]] = {}

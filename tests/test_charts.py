@@ -15,7 +15,8 @@ from runhistory.api import EmbeddedStore, NewRun, SeriesBatch
 from runhistory.app.app import make_app
 from runhistory.app.curves import ema, marks, nice_ticks, segments, time_label, time_ticks
 from runhistory.app.metric_names import distinct_labels, grouped, matches, natural_key
-from runhistory.app.screens.chart import RAW_POINTS_MAX, ChartScreen, clamp, next_weight, zoom
+from runhistory.app.screens.chart import RAW_POINTS_MAX, ChartScreen, clamp, zoom
+from runhistory.app.screens.smoothing import next_weight
 from runhistory.app.widgets.chart_grid import ChartGrid
 from runhistory.app.widgets.metric_chart import MetricChart
 from runhistory.app.widgets.metric_picker import MetricPicker

@@ -25,10 +25,11 @@ from textual.worker import get_current_worker
 from runhistory.api import MetricNotFound, Run, Series, Store
 from runhistory.api._safe_text import safe_line
 
-from ..curves import DEFAULT_SMOOTHING, SMOOTHING_WEIGHTS, nearest
+from ..curves import DEFAULT_SMOOTHING, nearest
 from ..human import value_text
 from ..widgets.compare_chart import CompareChart, Line, run_color
 from ..widgets.key_footer import KeyFooter
+from .smoothing import SmoothsCharts
 from .store_screen import StoreScreen
 
 #: ``r`` lists a range's stored points when each run has at most this many in it (more would
@@ -98,7 +99,7 @@ def clamp(extent: tuple[float, float], view: tuple[float, float]) -> tuple[float
     return low, low + width
 
 
-class ChartScreen(StoreScreen):
+class ChartScreen(SmoothsCharts, StoreScreen):
     """A metric full size. ``+``/``-`` zoom, ``←``/``→`` pan, ``0`` resets, ``i`` inspects, ``r`` lists raw points.
 
     Args:
@@ -131,9 +132,7 @@ class ChartScreen(StoreScreen):
         Binding("0", "reset", "All steps"),
         Binding("i", "inspect", "Inspect", tooltip="A cursor naming the nearest stored point of each run"),
         Binding("r", "raw", "Raw points", tooltip="List the stored points of the steps in view"),
-        Binding("S", "smooth", "Smooth", tooltip="Smooth with an exponential moving average"),
-        Binding("left_square_bracket", "weight(-1)", "Less smoothing", show=False, key_display="["),
-        Binding("right_square_bracket", "weight(1)", "More smoothing", show=False, key_display="]"),
+        *SmoothsCharts.SMOOTHING_BINDINGS,
         Binding("l", "toggle_log_scale", "Log scale", show=False),
     ]
 
@@ -466,16 +465,7 @@ class ChartScreen(StoreScreen):
             table.clear(columns=True)
             self.read_raw(self._int_view())
 
-    def action_smooth(self) -> None:
-        self.smoothing = None if self.smoothing else self.weight
-        self._draw()
-
-    def action_weight(self, direction: int) -> None:
-        self.weight = next_weight(self.weight, direction)
-        if self.smoothing is not None:
-            self.smoothing = self.weight
-        else:
-            self.smoothing = self.weight  # changing the weight turns smoothing on
+    def show_smoothing(self) -> None:
         self._draw()
 
     def action_toggle_log_scale(self) -> None:
@@ -517,15 +507,6 @@ def zoomed_line(chart_run: ChartRun, series: Series | None, lead_in: int, lead_s
         spreads=spreads,
         lead_in=max(0, lead_in - 1),
     )
-
-
-def next_weight(weight: float, direction: int) -> float:
-    """The smoothing weight one notch up (``direction`` 1) or down (-1) ``SMOOTHING_WEIGHTS``."""
-    below = [w for w in SMOOTHING_WEIGHTS if w < weight - 1e-9]
-    above = [w for w in SMOOTHING_WEIGHTS if w > weight + 1e-9]
-    if direction > 0:
-        return above[0] if above else SMOOTHING_WEIGHTS[-1]
-    return below[-1] if below and below[-1] > 0 else SMOOTHING_WEIGHTS[1]
 
 
 def _clock(epoch: float) -> str:

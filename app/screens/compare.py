@@ -27,14 +27,14 @@ from textual.worker import get_current_worker
 from runhistory.api import Environment, MetricInfo, MetricNotFound, Run, RunNotFound, Series, Store
 from runhistory.api._safe_text import safe_line
 
-from ..curves import DEFAULT_SMOOTHING
 from ..human import value_text
 from ..key_metrics import key_metric_names, rank_metric_names
 from ..widgets.chart_grid import GRID_LAYOUTS
 from ..widgets.compare_chart import X_AXES, CompareChart, Line, XAxis, run_color
 from ..widgets.key_footer import KeyFooter
 from ..widgets.scalars_diff import Row, ScalarsDiff, compare_rows
-from .chart import ChartRun, ChartScreen, next_weight
+from .chart import ChartRun, ChartScreen
+from .smoothing import SmoothsCharts
 from .store_screen import StoreScreen
 
 #: Run statuses that may still change.
@@ -75,7 +75,7 @@ def _run_label(run: Run) -> str:
     return safe_line(f"{run.short_id} {run.name or run.experiment}", 60)
 
 
-class CompareScreen(StoreScreen):
+class CompareScreen(SmoothsCharts, StoreScreen):
     """Two to eight runs: a metric's curves over one another, and a table of their latest values."""
 
     LIVE_GROUPS = frozenset({"compare-live"})
@@ -97,9 +97,7 @@ class CompareScreen(StoreScreen):
         Binding("escape", "back", "Back", tooltip="Back to the runs"),
         Binding("x", "toggle_x", "x axis", tooltip="Draw over steps, time since each run started, or the clock"),
         Binding("l", "toggle_log_scale", "Log scale", tooltip="Switch the charts' y axis between linear and log"),
-        Binding("S", "smooth", "Smooth", tooltip="Smooth the charts with an exponential moving average"),
-        Binding("left_square_bracket", "weight(-1)", "Less smoothing", show=False, key_display="["),
-        Binding("right_square_bracket", "weight(1)", "More smoothing", show=False, key_display="]"),
+        *SmoothsCharts.SMOOTHING_BINDINGS,
         Binding("g", "grid", "Grid", show=False, tooltip="Cycle the grid: as many as fit, 1×1, 2×2, 3×3"),
         Binding("z", "full_size", "Zoom", tooltip="Open the highlighted metric full size: zoom, pan, inspect"),
         Binding("f", "only_differences", "Only differences", tooltip="Show only the rows whose values differ"),
@@ -131,8 +129,6 @@ class CompareScreen(StoreScreen):
         self.grid_series: dict[str, list[Series | None]] = {}
         self.x_axis: XAxis = "step"
         self.log_scale = False
-        self.smoothing: float | None = None
-        self.weight = DEFAULT_SMOOTHING
         self.layout_size = 0  # 0: as many charts as fit; n: n×n
         self._names: list[str] = []
         self._read_shape: tuple[tuple[str, ...], int, tuple[int, ...]] | None = None
@@ -439,13 +435,7 @@ class CompareScreen(StoreScreen):
         self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
         self._draw()
 
-    def action_smooth(self) -> None:
-        self.smoothing = None if self.smoothing else self.weight
-        self._draw()
-
-    def action_weight(self, direction: int) -> None:
-        self.weight = next_weight(self.weight, direction)
-        self.smoothing = self.weight
+    def show_smoothing(self) -> None:
         self._draw()
 
     def action_grid(self) -> None:

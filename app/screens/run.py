@@ -21,7 +21,6 @@ from textual.worker import get_current_worker
 from runhistory.api import ArtifactInfo, ArtifactNotFound, Environment, MetricInfo, Run, RunNotFound, Series, Store
 from runhistory.api._safe_text import safe_line
 
-from ..curves import DEFAULT_SMOOTHING
 from ..key_metrics import chart_metric_names
 from ..messages import (
     ArtifactPreviewed,
@@ -48,11 +47,12 @@ from ..widgets.run_header import RunHeader
 from ..widgets.scalars_table import ScalarsTable
 from ..widgets.system_pane import SYSTEM_PANE_WIDTH, SYSTEM_POINTS, SystemPane, is_system_metric
 from ..widgets.text_history import TextHistory
-from .chart import ChartRun, ChartScreen, next_weight
+from .chart import ChartRun, ChartScreen
 from .describe import DescribesRuns
 from .download import DownloadModal, run_files_download
 from .error import ErrorModal
 from .promote import PromoteModal
+from .smoothing import SmoothsCharts
 from .store_screen import StoreScreen
 
 #: Bytes of a console read when it is first shown (its end).
@@ -101,7 +101,7 @@ def _read_head(stream: BinaryIO, count: int) -> bytes:
     return b"".join(pieces)
 
 
-class RunScreen(DescribesRuns, StoreScreen):
+class RunScreen(DescribesRuns, SmoothsCharts, StoreScreen):
     """One run. Tabs: charts, scalars, text metrics, console, artifacts, media.
 
     Args:
@@ -158,9 +158,7 @@ class RunScreen(DescribesRuns, StoreScreen):
         Binding("6", "tab('media')", "Media", show=False),
         Binding("a", "all_charts", "All charts", show=False, tooltip="Chart every metric"),
         Binding("slash", "filter_metrics", "Filter", tooltip="Filter the metric names (substring or glob)"),
-        Binding("S", "smooth", "Smooth", tooltip="Smooth the charts with an exponential moving average"),
-        Binding("left_square_bracket", "weight(-1)", "Less smoothing", show=False, key_display="["),
-        Binding("right_square_bracket", "weight(1)", "More smoothing", show=False, key_display="]"),
+        *SmoothsCharts.SMOOTHING_BINDINGS,
         Binding("g", "grid", "Grid", show=False, tooltip="Cycle the charts' grid: as many as fit, 1×1, 2×2, 3×3"),
         Binding("z", "full_size", "Zoom", tooltip="Open the highlighted metric's chart full size: zoom, pan, inspect"),
         Binding("d", "download", "Download", tooltip="Save the highlighted file or folder below a folder you name"),
@@ -195,8 +193,6 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.show_overview: bool | None = None  # None: as the width allows
         self.show_system: bool | None = None  # None: for a running run, as the width allows
         self.log_scale = False
-        self.smoothing: float | None = None
-        self.weight = DEFAULT_SMOOTHING
         self._chosen: list[str] | None = None  # None until the metrics are first known
         self._ranked: list[str] = []  # the drawable metrics, most telling first
         self._system_names: list[str] = []  # the run's sys/ metrics
@@ -512,13 +508,7 @@ class RunScreen(DescribesRuns, StoreScreen):
         self.query_one(ChartGrid).set_log_scale(self.log_scale)
         self.notify("log scale" if self.log_scale else "linear scale", timeout=1.5)
 
-    def action_smooth(self) -> None:
-        self.smoothing = None if self.smoothing else self.weight
-        self.query_one(ChartGrid).set_smoothing(self.smoothing)
-
-    def action_weight(self, direction: int) -> None:
-        self.weight = next_weight(self.weight, direction)
-        self.smoothing = self.weight  # a weight is asked for: smoothing on
+    def show_smoothing(self) -> None:
         self.query_one(ChartGrid).set_smoothing(self.smoothing)
 
     def action_grid(self) -> None:
