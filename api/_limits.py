@@ -93,6 +93,15 @@ GC_GRACE = 3600.0
 #: Largest integer magnitude a number metric or step may have (int64).
 MAX_INT = 2**63 - 1
 
+#: Earliest time a caller can give a run as its start or end (``NewRun.started_at``,
+#: ``finish_run(ended_at=)``), or the server a point (its ``times``), in epoch seconds:
+#: 1970-01-01 00:00 UTC.
+EARLIEST_TIME = 0.0
+
+#: Latest such time: 9999-12-30 00:00 UTC, the last day every time zone can still
+#: show as a date (one more is past what a date holds somewhere).
+LATEST_TIME = 253_402_128_000.0
+
 #: Longest error text kept on a failed run, in characters (the end is kept).
 MAX_ERROR_LENGTH = 65_536
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._limits import MAX_CHART_LENGTH, MAX_METRIC_NAME_LENGTH, MAX_STRING_LENGTH
+from ._limits import EARLIEST_TIME, LATEST_TIME, MAX_CHART_LENGTH, MAX_METRIC_NAME_LENGTH, MAX_STRING_LENGTH
 
 _NUMBER = {
     "anyOf": [{"type": "number"}, {"enum": ["NaN", "Infinity", "-Infinity"]}],
@@ -165,7 +165,7 @@ def _points(kind: str, value: dict[str, Any]) -> dict[str, Any]:
         kind={"const": kind},
         values={**many, "items": value},
         steps={**many, "items": {"type": ["integer", "null"]}, "description": "null: the last step + 1"},
-        times={**many, "items": _TIME},
+        times={**many, "items": {**_TIME, "minimum": EARLIEST_TIME, "maximum": LATEST_TIME}},
     )
 
 

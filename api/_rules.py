@@ -17,6 +17,8 @@ from . import _chunks
 from ._errors import AssetNotFound, InvalidInput
 from ._limits import (
     CHUNK_POINTS,
+    EARLIEST_TIME,
+    LATEST_TIME,
     LOST_AFTER,
     MAX_CHART_LENGTH,
     MAX_ERROR_LENGTH,
@@ -56,11 +58,17 @@ def check_final_status(status: object) -> RunStatus:
 
 
 def check_time(value: object, what: str) -> float | None:
-    """A time given for a run (``None``: now): finite epoch seconds."""
+    """A time given for a run (``None``: now): epoch seconds from ``EARLIEST_TIME``
+    to ``LATEST_TIME`` (1970-01-01 … 9999-12-30 UTC)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidInput(f"{what} must be a finite number of epoch seconds, got {value!r}")
+    if not EARLIEST_TIME <= value <= LATEST_TIME:
+        raise InvalidInput(
+            f"{what} must be epoch seconds from {EARLIEST_TIME:.0f} to {LATEST_TIME:.0f} "
+            f"(1970-01-01 … 9999-12-30 UTC), got {value!r}"
+        )
     return float(value)
 
 

@@ -52,8 +52,10 @@ from ._errors import (
 from ._limits import (
     BODY_READ_TIMEOUT,
     DIRECT_MIN_SIZE,
+    EARLIEST_TIME,
     JSON_BODY_TIMEOUT,
     KEEP_ALIVE_TIMEOUT,
+    LATEST_TIME,
     MAX_ARTIFACT_SIZE,
     MAX_BATCH_BYTES,
     MAX_CONCURRENT_BATCHES,
@@ -267,7 +269,9 @@ class NewRunBody(BaseModel):
     python: str = ""
     pid: int | None = Field(None, ge=0, le=MAX_INT)
     run_id: str | None = Field(None, pattern="^[0-9a-f]{32}$", description="use this id (32 lowercase hex digits)")
-    started_at: float | None = Field(None, description="when the run started, epoch seconds (default: now)")
+    started_at: float | None = Field(
+        None, ge=EARLIEST_TIME, le=LATEST_TIME, description="when the run started, epoch seconds (default: now)"
+    )
 
 
 class RunChangesBody(BaseModel):
@@ -319,7 +323,9 @@ class FinishBody(BaseModel):
     status: Literal["completed", "failed", "killed"]
     error: str | None = None
     exit_code: int | None = Field(None, ge=-MAX_INT, le=MAX_INT)
-    ended_at: float | None = Field(None, description="when the run ended, epoch seconds (default: now)")
+    ended_at: float | None = Field(
+        None, ge=EARLIEST_TIME, le=LATEST_TIME, description="when the run ended, epoch seconds (default: now)"
+    )
 
 
 class DirectUploadBody(BaseModel):

@@ -15,6 +15,7 @@ from typing import Any
 
 from ._blobs import DirectUpload
 from ._errors import InvalidInput
+from ._limits import EARLIEST_TIME, LATEST_TIME
 from ._models import (
     METRIC_KINDS,
     RUN_STATUSES,
@@ -164,6 +165,14 @@ def batch_from_wire(doc: Any) -> dict[str, SeriesBatch]:
             raise InvalidInput(f"{what}: times must be numbers (epoch seconds)") from None
         if True in set(map(bool.__instancecheck__, times)):
             raise InvalidInput(f"{what}: times must be numbers (epoch seconds), not booleans")
+        if checked_times and not EARLIEST_TIME <= min(checked_times) <= max(checked_times) <= LATEST_TIME:
+            # (a NaN that min or max returns fails here; one they skip makes the sum NaN below)
+            raise InvalidInput(
+                f"{what}: times must be epoch seconds from {EARLIEST_TIME:.0f} to {LATEST_TIME:.0f} "
+                "(1970-01-01 … 9999-12-30 UTC)"
+            )
+        if math.isnan(sum(checked_times)):
+            raise InvalidInput(f"{what}: times must be epoch seconds, not NaN")
         batch[name] = SeriesBatch(kind, values, steps, checked_times)
     return batch
 

@@ -27,13 +27,19 @@ from runhistory.api import (
 from runhistory.api._wire import encode_value, encode_values
 
 
-def iso(moment: datetime | float | None) -> str | None:
-    """ISO 8601 with zone, from an aware datetime or epoch seconds."""
+def iso(moment: datetime | float | None) -> str | float | None:
+    """ISO 8601 with zone, from an aware datetime or epoch seconds. A point's time
+    that no date holds (a server takes any number) stays the number it is, as
+    ``encode_value`` writes numbers (NaN as ``"NaN"``)."""
     if moment is None:
         return None
-    if not isinstance(moment, datetime):
-        moment = datetime.fromtimestamp(moment, tz=timezone.utc)
-    return moment.isoformat()
+    if isinstance(moment, datetime):
+        return moment.isoformat()
+    try:
+        return datetime.fromtimestamp(moment, tz=timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        number: str | float = encode_value("number", moment)
+        return number
 
 
 def run_doc(run: Run) -> dict[str, Any]:

@@ -224,7 +224,10 @@ def clock_label(epoch: float, span: float) -> str:
     """A wall-clock tick: ``14:05`` (``14:05:30`` when the axis spans minutes, ``05.250`` below seconds)."""
     import time as _time
 
-    local = _time.localtime(epoch)
+    try:
+        local = _time.localtime(epoch)
+    except (OverflowError, OSError, ValueError):  # a point's time no date holds
+        return f"{epoch:g}"
     if span < 5:
         return f"{local.tm_sec:02d}.{int((epoch % 1) * 1000):03d}"
     if span < 600:

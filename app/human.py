@@ -80,6 +80,18 @@ def size(n: int) -> str:
     return f"{value:.1f} PiB"
 
 
+def clock_text(epoch: float, millis: bool = False, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """Epoch seconds as local time (``.250`` appended with ``millis``). A time no date
+    holds (NaN, or centuries past the year 9999: a server takes any number for a
+    point's time) is shown as its number, never an error."""
+    try:
+        local = time.localtime(epoch)
+        text = time.strftime(fmt, local)
+    except (OverflowError, OSError, ValueError):
+        return f"{epoch:g}"
+    return text + f".{int((epoch % 1) * 1000):03d}" if millis else text
+
+
 def value_text(value: Any, width: int = 40) -> str:
     """A metric value on one line, safe to show (a string value is cleaned by ``safe_line``)."""
     if isinstance(value, float):
@@ -265,7 +277,7 @@ def series_table(series: Series) -> list[Any]:
     table.add_column("value")
     table.add_column("time", no_wrap=True)
     for step, value, moment in zip(series.steps, series.values, series.times):
-        when = datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        when = clock_text(moment, millis=True)
         table.add_row(literal(str(step)), literal(value_text(value, 120)), when)
     return [Text(title, style="bold"), table]
 

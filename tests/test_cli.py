@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from runhistory.api import EmbeddedStore, NewRun
+from runhistory.api import EmbeddedStore, NewRun, SeriesBatch
 
 from ._cli import as_json, cli
 from ._processes import clean_env, run
@@ -334,3 +334,18 @@ def test_demo_logs_runs_with_files_and_promoted_assets(tmp_path: Path) -> None:
     versions = as_json(cli(tmp_path / "unused", "--home", str(home), "assets", "mnist-classifier", "--json"))
     assert [(v["version"], v["run"]) for v in versions] == [(1, by_name["high-lr"]), (2, by_name["baseline"])]
     assert "outputs/plots/confusion.png" in [f["path"] for f in versions[1]["files"]]
+
+
+def test_point_times_no_date_holds_are_shown_as_numbers(tmp_path: Path) -> None:
+    # A server takes times in range; an older store, or the Python API, may hold any number.
+    home = tmp_path / "home"
+    store = EmbeddedStore(home)
+    run_id = store.create_run(NewRun()).id
+    odd = [1e300, float("nan"), -1e20, 1_700_000_000.25]
+    store.append_metrics(run_id, {"x": SeriesBatch("number", [1.0, 2.0, 3.0, 4.0], [None] * 4, odd)})
+    store.close()
+    shown = cli(home, "info", "-r", run_id, "-m", "x").stdout.decode()
+    assert "1e+300" in shown and "nan" in shown and "-1e+20" in shown and "2023-11-" in shown
+    doc = as_json(cli(home, "info", "-r", run_id, "-m", "x", "--json"))
+    assert [p["time"] for p in doc["points"]][:3] == [1e300, "NaN", -1e20]
+    assert doc["points"][3]["time"].startswith("2023-11-14T22:13:20.25")

@@ -23,7 +23,7 @@ from runhistory.api import (
     SeriesBatch,
     Store,
 )
-from runhistory.api._limits import CHUNK_POINTS
+from runhistory.api._limits import CHUNK_POINTS, EARLIEST_TIME, LATEST_TIME
 
 
 def numbers(values: list[float], steps: list[int | None] | None = None) -> SeriesBatch:
@@ -90,7 +90,12 @@ def test_a_run_keeps_the_times_it_is_given(store: Store) -> None:
     done = store.finish_run(r.id, "failed", ended_at=1_700_000_100.5)
     assert (done.status, done.ended_at and done.ended_at.timestamp()) == ("failed", 1_700_000_100.5)
     assert store.get_run(r.id).ended_at == done.ended_at
-    for bad in (math.nan, math.inf, "soon"):
+    for edge in (EARLIEST_TIME, LATEST_TIME):
+        at_edge = store.create_run(NewRun(started_at=edge))
+        assert store.get_run(at_edge.id).started_at.timestamp() == edge
+        assert store.finish_run(at_edge.id, "completed", ended_at=edge).ended_at == at_edge.started_at
+    just_past = (math.nextafter(EARLIEST_TIME, -math.inf), math.nextafter(LATEST_TIME, math.inf), -2.8e16)
+    for bad in (math.nan, math.inf, "soon", *just_past):
         with pytest.raises(InvalidInput, match="started_at"):
             store.create_run(NewRun(started_at=bad))  # type: ignore[arg-type]
         with pytest.raises(InvalidInput, match="ended_at"):

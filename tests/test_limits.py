@@ -46,6 +46,8 @@ from runhistory.api import _wire as wire
 from runhistory.api._http import HttpStore
 from runhistory.api._limits import (
     CHUNK_POINTS,
+    EARLIEST_TIME,
+    LATEST_TIME,
     MAX_ARTIFACT_PATH_LENGTH,
     MAX_ARTIFACT_SIZE,
     MAX_ASSET_NAME_LENGTH,
@@ -1304,3 +1306,34 @@ def test_json_bodies_are_read_at_most_max_concurrent_batches_at_once(server: Ser
     assert create_run_takes() < 1.0
     for s in edge:
         s.close()
+
+
+def test_run_times_past_what_a_date_holds_are_a_clear_error_from_the_server(server: Server) -> None:
+    # A start a century of millennia ago was once a 500: the store could not make a date of it.
+    url = f"{server.url}/api/v1/runs"
+    for field, value in (("started_at", -2.79e16), ("started_at", LATEST_TIME + 1), ("started_at", -1)):
+        refused = httpx.post(url, json={field: value})
+        assert refused.status_code == 422 and field in refused.text
+    run_id = httpx.post(url, json={"started_at": LATEST_TIME}).json()["id"]
+    late = httpx.post(f"{url}/{run_id}/finish", json={"status": "completed", "ended_at": LATEST_TIME + 1})
+    assert late.status_code == 422 and "ended_at" in late.text
+    assert httpx.get(f"{url}/{run_id}").json()["status"] == "running"
+
+
+def test_point_times_the_server_takes_are_dates(server: Server) -> None:
+    run_id = httpx.post(f"{server.url}/api/v1/runs", json={}).json()["id"]
+    url = f"{server.url}/api/v1/runs/{run_id}/metrics"
+
+    def send(times: str) -> httpx.Response:
+        n = times.count(",") + 1
+        points = f'"kind": "number", "values": [{", ".join(["1.5"] * n)}], "steps": [{", ".join(["null"] * n)}]'
+        body = f'{{"series": {{"x": {{{points}, "times": [{times}]}}}}}}'
+        return httpx.post(url, content=body.encode(), headers={"Content-Type": "application/json"})
+
+    assert send(f"{EARLIEST_TIME}, {LATEST_TIME}").status_code == 200
+    for bad in (f"{LATEST_TIME + 1}", "-1", "1.0, -1e20", "1.0, 2.0, NaN", "NaN, 1.0", "1e999"):
+        refused = send(bad)
+        assert refused.status_code == 422, bad
+        assert "times must be epoch seconds" in refused.json()["message"] or "NaN" in refused.text, bad
+    with HttpStore(server.url) as remote:
+        assert remote.read_series(run_id, "x").times == [EARLIEST_TIME, LATEST_TIME]

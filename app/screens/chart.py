@@ -10,7 +10,6 @@ exactly from the store around the cursor.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -26,7 +25,7 @@ from runhistory.api import MetricNotFound, Run, Series, Store
 from runhistory.api._safe_text import safe_line
 
 from ..curves import DEFAULT_SMOOTHING, nearest
-from ..human import value_text
+from ..human import clock_text, value_text
 from ..widgets.compare_chart import CompareChart, Line, run_color
 from ..widgets.key_footer import KeyFooter
 from .smoothing import SmoothsCharts
@@ -336,7 +335,7 @@ class ChartScreen(SmoothsCharts, StoreScreen):
                     swatch + Text(chart_run.label, no_wrap=True),
                     f"{step:,}",
                     safe_line(value_text(value, 24), 40),
-                    _clock(at),
+                    clock_text(at, millis=True),
                 )
 
     def _draw(self) -> None:
@@ -386,7 +385,7 @@ class ChartScreen(SmoothsCharts, StoreScreen):
             text.append(f"  step {step:,}  value ")
             text.append(safe_line(value_text(value, 24), 40), style="bold")
             since = at - chart_run.run.started_at.timestamp()
-            text.append(f"  {_clock(at)} (+{since:,.3f}s)", style="dim")
+            text.append(f"  {clock_text(at, millis=True)} (+{since:,.3f}s)", style="dim")
         panel.update(text)
 
     # -- actions ----------------------------------------------------------------------
@@ -507,8 +506,3 @@ def zoomed_line(chart_run: ChartRun, series: Series | None, lead_in: int, lead_s
         spreads=spreads,
         lead_in=max(0, lead_in - 1),
     )
-
-
-def _clock(epoch: float) -> str:
-    local = time.localtime(epoch)
-    return time.strftime("%Y-%m-%d %H:%M:%S", local) + f".{int((epoch % 1) * 1000):03d}"

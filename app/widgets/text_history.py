@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from rich.text import Text
 from textual.widgets import DataTable
 
 from runhistory.api import Series
 
-from ..human import value_text
+from ..human import clock_text, value_text
 from .cells import fit
 
 
@@ -35,7 +33,7 @@ class TextHistory(DataTable[Text]):
         self.clear()
         for name, s in sorted(series.items()):
             for step, value, moment in zip(s.steps, s.values, s.times):
-                when = datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S")
+                when = clock_text(moment)
                 self.add_row(
                     Text(name, style="bold"),
                     Text(str(step), justify="right"),
