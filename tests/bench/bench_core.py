@@ -59,6 +59,7 @@ FULL = {
     "a_calls": 200_000,  # runhistory log() calls timed one by one
     "a_ml_calls": 2_000,  # mlflow.log_metric calls (each costs milliseconds)
     "b_points": 1_000_000,  # points logged, then read back in (c)
+    "b_reps": 5,  # runs of the plain loop, each in a process of its own: (b) is their median
     "b_ml_points": 100_000,  # points MLflow logs with log_batch
     "c_reps": 5,
     "d_runs": 100_000,
@@ -282,6 +283,18 @@ def worker_rh_bcg(tmp: Path, sz: dict[str, int]) -> dict[str, Any]:
     }
 
 
+def worker_rh_b(tmp: Path, sz: dict[str, int]) -> dict[str, Any]:
+    """(b) again: only the plain loop and the wait, in a fresh process and store."""
+    from runhistory.logger import get_logger
+
+    n = sz["b_points"]
+    logger = get_logger(experiment="bench-b")
+    logger.flush()
+    loop_s, total_s = timed_plain_loop(logger, "loss", n)
+    logger.finish()
+    return {"points": n, "log_loop_s": loop_s, "flush_s": total_s - loop_s, "points_per_s": n / total_s}
+
+
 def worker_ml_bcg(tmp: Path, sz: dict[str, int]) -> dict[str, Any]:
     """MLflow's (b), (g) and (c): log_batch of 1000 metrics per call, file size, history reads."""
     from mlflow.entities import Metric
@@ -486,6 +499,7 @@ WORKERS: dict[str, Callable[[Path, dict[str, int]], dict[str, Any]]] = {
     "rh_a": worker_rh_a,
     "ml_a": worker_ml_a,
     "rh_bcg": worker_rh_bcg,
+    "rh_b": worker_rh_b,
     "ml_bcg": worker_ml_bcg,
     "rh_d": worker_rh_d,
     "ml_d": worker_ml_d,
@@ -494,6 +508,14 @@ WORKERS: dict[str, Callable[[Path, dict[str, int]], dict[str, Any]]] = {
 
 
 # -- the driver -------------------------------------------------------------------------
+
+
+def _b_median(first: dict[str, Any], more: list[dict[str, Any]]) -> None:
+    """(b) as the median run of the plain loop: ``first`` (whose store (c) and (g) read) and ``more``."""
+    runs = sorted([first, *(r for r in more if "error" not in r)], key=lambda r: r["points_per_s"])
+    middle = runs[len(runs) // 2]
+    first["b_all_points_per_s"] = [r["points_per_s"] for r in runs]
+    first.update({k: middle[k] for k in ("log_loop_s", "flush_s", "points_per_s")})
 
 
 def run_worker(name: str, sizes: dict[str, int], keep: bool) -> dict[str, Any]:
@@ -616,7 +638,13 @@ def build_rows(res: dict[str, Any], sizes: dict[str, int], have_ml: bool, absent
         rows.append(
             [
                 f'(b) `h = logger.log("loss", float(i))` × {_n(sizes["b_points"])} + `h.wait()`, points/s',
-                rh_cell("rh_bcg", lambda r: f"{_rate(r['points_per_s'])} ({_n(r['points'])} points)"),
+                rh_cell(
+                    "rh_bcg",
+                    lambda r: (
+                        f"{_rate(r['points_per_s'])} (median of {len(r.get('b_all_points_per_s', [0]))} runs "
+                        f"of {_n(r['points'])} points)"
+                    ),
+                ),
                 ml_cell(
                     "ml_bcg",
                     lambda r: f"{_rate(r['points_per_s'])} (`log_batch` ×{ML_BATCH}, {_n(r['points'])} points)",
@@ -765,8 +793,9 @@ def print_notes(res: dict[str, Any], sizes: dict[str, int], quick: bool) -> None
     r = res.get("rh_bcg")
     if r and "error" not in r:
         notes.append(
-            f"(b) runhistory: `log()` loop {r['log_loop_s']:.2f} s + `h.wait()` {r['flush_s']:.2f} s "
-            f"(caller side alone {_rate(r['points'] / r['log_loop_s'])}). "
+            f"(b) runhistory, the median run: `log()` loop {r['log_loop_s']:.2f} s + `h.wait()` {r['flush_s']:.2f} s "
+            f"(caller side alone {_rate(r['points'] / r['log_loop_s'])}); every run, points/s: "
+            f"{', '.join(_n(round(x)) for x in r.get('b_all_points_per_s', [r['points_per_s']]))}. "
             f"(g): WAL checkpoint (busy, log, checkpointed) = {r['checkpoint']}; empty store "
             f"{_n(r['empty_store_bytes'])} B. (c) all reads, ms: whole {[round(x, 1) for x in r['read_full_all_ms']]}, "
             f"downsampled {[round(x, 1) for x in r['read_ds_all_ms']]}. "
@@ -864,6 +893,8 @@ def main(argv: list[str] | None = None) -> int:
     for letters, rh_name, ml_name in plan:
         if only & set(letters):
             res[rh_name] = run_worker(rh_name, sizes, args.keep)
+            if letters == "bcg" and "error" not in res[rh_name]:
+                _b_median(res[rh_name], [run_worker("rh_b", sizes, args.keep) for _ in range(sizes["b_reps"] - 1)])
             if have_ml:
                 res[ml_name] = run_worker(ml_name, sizes, args.keep)
     if "e" in only:
