@@ -28,17 +28,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from ._errors import ArtifactTooLarge
+from ._errors import ArtifactTooLarge, IntegrityError
 
 
 class BlobStore(Protocol):
     """Content-addressed, immutable bytes (see the module docstring)."""
 
-    def put(self, data: bytes | BinaryIO, *, limit: int, path: str) -> tuple[str, int]:
+    def put(self, data: bytes | BinaryIO, *, limit: int, path: str, sha256: str | None = None) -> tuple[str, int]:
         """Stream ``data`` in, hashing it; returns (sha256, size).
+
+        ``sha256``, when given, is the hash the caller says ``data`` has: the bytes
+        may then go to their final place as they are read (a bucket's content key),
+        and they are kept only if they hash the same.
 
         Raises:
             ArtifactTooLarge: more than ``limit`` bytes (nothing is kept); ``path`` names it in the message.
+            IntegrityError: the bytes do not hash to the ``sha256`` given (nothing is kept).
         """
         ...
 
@@ -133,6 +138,14 @@ class PresigningBlobs(BlobStore, Protocol):
             IntegrityError: the bytes sent do not match ``sha256`` (they are dropped).
         """
         ...
+
+
+def announced_mismatch(path: str, announced: str, found: str) -> IntegrityError:
+    """The error for an upload whose bytes do not hash to the sha256 sent with them."""
+    return IntegrityError(
+        f"the bytes sent for {path!r} do not match the sha256 sent with them ({announced}; they have {found}): "
+        "nothing was stored"
+    )
 
 
 def too_large(path: str, size: int | str, limit: int) -> ArtifactTooLarge:

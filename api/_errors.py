@@ -15,7 +15,7 @@ The hierarchy::
     │   ├── ArtifactTooLarge
     │   ├── BatchTooLarge     a metrics request past the server's size limit
     │   └── BodyStalled       a request body stopped arriving
-    ├── IntegrityError        a downloaded file does not match its sha256
+    ├── IntegrityError        a file does not match its sha256 (downloaded, or announced with an upload)
     ├── DownloadConflict      files on disk are in the way of a download
     ├── StoreVersionError     the store was written by a newer runhistory
     ├── StoreCorrupt          the store's database file is damaged
@@ -123,7 +123,7 @@ class RunStillRunning(RunhistoryError):
 
 
 class IntegrityError(RunhistoryError):
-    """Downloaded bytes do not match the recorded sha256."""
+    """Bytes do not match their sha256: a download's the recorded one, an upload's the one announced."""
 
 
 class DownloadConflict(RunhistoryError):
@@ -205,6 +205,7 @@ HTTP_STATUS: tuple[tuple[type[RunhistoryError], int], ...] = (
     (BodyStalled, 408),
     (BatchTooLarge, 413),
     (ArtifactTooLarge, 413),
+    (IntegrityError, 422),
     (InvalidPath, 422),
     (MetricKindMismatch, 422),
     (InvalidInput, 422),

@@ -58,7 +58,8 @@ from ._models import (
 )
 from ._params import check_note, check_params, check_tags
 from ._rules import check_time
-from ._validate import check_artifact_path, check_asset_name
+from ._validate import check_artifact_path, check_asset_name, check_sha256
+from ._wire import SHA256_HEADER
 
 if TYPE_CHECKING:
     import httpx
@@ -311,7 +312,7 @@ class HttpStore:
         response = self._send_get(API + path, {"direct": "true"} if direct else None)
         if direct and response.status_code == 307:
             response.close()
-            location, sha256 = response.headers.get("location"), response.headers.get("x-runhistory-sha256")
+            location, sha256 = response.headers.get("location"), response.headers.get(SHA256_HEADER)
             fetched = self._fetch(location, sha256) if location and sha256 else None
             if fetched is not None:
                 return fetched
@@ -494,8 +495,16 @@ class HttpStore:
         data: bytes | BinaryIO,
         *,
         max_size: int | None = None,
+        sha256: str | None = None,
     ) -> ArtifactInfo:
+        """See ``Store.put_artifact``. A file of ``direct_min_size`` or more is hashed first
+        (when ``sha256`` is not given): it goes to the bucket directly when the server offers
+        that, and otherwise through the server with its sha256 announced
+        (``x-runhistory-sha256``), which lets the server pass the bytes on as they arrive."""
         check_artifact_path(path)
+        if sha256 is not None:
+            check_sha256(sha256)
+        given = sha256
         limit = MAX_ARTIFACT_SIZE if max_size is None else max_size
         headers = {"Content-Type": "application/octet-stream"}
         content: bytes | Iterator[bytes]
@@ -503,39 +512,55 @@ class HttpStore:
             if len(data) > limit:
                 raise ArtifactTooLarge(f"artifact {path!r} is {len(data)} bytes; the limit is {limit} bytes")
             content = bytes(data)
-            if len(content) >= self.direct_min_size and self._direct_now():
-                stored = self._put_direct(run_id, path, io.BytesIO(content), len(content))
-                if stored is not None:
-                    return stored
+            if len(content) >= self.direct_min_size:
+                sha256 = sha256 or hashlib.sha256(content).hexdigest()
+                if self._direct_now():
+                    stored = self._put_direct(run_id, path, io.BytesIO(content), len(content), sha256)
+                    if stored is not None:
+                        return stored
         else:
             size = _size_left(data)
             if size is not None:
                 if size > limit:
                     raise ArtifactTooLarge(f"artifact {path!r} is {size} bytes; the limit is {limit} bytes")
                 headers["Content-Length"] = str(size)
-                if size >= self.direct_min_size and self._direct_now():
+                if size >= self.direct_min_size:
                     start = data.tell()
-                    stored = self._put_direct(run_id, path, data, size)
-                    if stored is not None:
-                        return stored
-                    data.seek(start)  # through the server, from the start
+                    if sha256 is None:
+                        digest = hashlib.sha256()
+                        for piece in _pieces(data, size):
+                            digest.update(piece)
+                        sha256 = digest.hexdigest()
+                        data.seek(start)
+                    if self._direct_now():
+                        stored = self._put_direct(run_id, path, data, size, sha256)
+                        if stored is not None:
+                            return stored
+                        data.seek(start)  # through the server, from the start
             content = _pieces(data)
-        response = self._call(
-            "PUT", f"/runs/{run_id}/artifacts/{quote(path, safe='/')}", content=content, headers=headers
-        )
+        where = f"/runs/{run_id}/artifacts/{quote(path, safe='/')}"
+        if sha256 is None:
+            return wire.artifact_from_wire(self._call("PUT", where, content=content, headers=headers).json())
+        headers[SHA256_HEADER] = sha256
+        if given is not None or isinstance(data, (bytes, bytearray, memoryview)):
+            # The caller's hash, or one of bytes held: a refusal is theirs to hear.
+            return wire.artifact_from_wire(self._call("PUT", where, content=content, headers=headers).json())
+        start = data.tell()  # a file this client hashed
+        response = self._call("PUT", where, content=content, refusals={"IntegrityError"}, headers=headers)
+        if response.status_code >= 400:
+            # It changed after it was hashed here: it is stored as it is now, as any stream is.
+            log.info("%s: %r changed while it was sent; sending it again as it is", self.url, path)
+            data.seek(start)
+            del headers[SHA256_HEADER], headers["Content-Length"]
+            response = self._call("PUT", where, content=_pieces(data), headers=headers)
         return wire.artifact_from_wire(response.json())
 
-    def _put_direct(self, run_id: str, path: str, stream: BinaryIO, size: int) -> ArtifactInfo | None:
-        """Send ``size`` bytes of a file (or of bytes held) straight to the bucket; ``None`` when
-        it must go through the server instead (see the module docstring)."""
+    def _put_direct(self, run_id: str, path: str, stream: BinaryIO, size: int, sha256: str) -> ArtifactInfo | None:
+        """Send ``size`` bytes of a file (or of bytes held), which hash to ``sha256``, straight to
+        the bucket; ``None`` when they must go through the server instead (see the module docstring)."""
         import httpx
 
-        start = stream.tell()
-        digest = hashlib.sha256()
-        for piece in _pieces(stream, size):
-            digest.update(piece)
-        stream.seek(start)
-        said = {"path": path, "sha256": digest.hexdigest(), "size": size}
+        said = {"path": path, "sha256": sha256, "size": size}
         begun = self._call("POST", f"/runs/{run_id}/direct-uploads", json=said, refusals=_NOT_OFFERED)
         if begun.status_code >= 400:
             self._direct_off(f"it offers no direct transfer ({_message(begun)})", logging.INFO)
@@ -566,7 +591,7 @@ class HttpStore:
             "POST",
             f"/runs/{run_id}/direct-uploads/{quote(offer.upload, safe='')}",
             json=said,
-            refusals={"InvalidInput"},
+            refusals={"InvalidInput", "IntegrityError"},
         )
         if finished.status_code >= 400:
             log.warning(

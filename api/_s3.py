@@ -62,10 +62,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.response import StreamingBody
 
-from ._blobs import DirectUpload, HashedSource, too_large
+from ._blobs import DirectUpload, HashedSource, announced_mismatch, too_large
 from ._embedded.blobs import _regular_file_span
 from ._errors import ArtifactTooLarge, IntegrityError, InvalidInput, StoreUnavailable
 from ._settings import InvalidSetting
+from ._validate import check_sha256
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -230,12 +231,15 @@ class S3Blobs:
         """The object key of the blob ``sha256``."""
         return f"{self.prefix}blobs/{sha256[:2]}/{sha256}"
 
-    def put(self, data: bytes | BinaryIO, *, limit: int, path: str) -> tuple[str, int]:
+    def put(self, data: bytes | BinaryIO, *, limit: int, path: str, sha256: str | None = None) -> tuple[str, int]:
         """Stream ``data`` into the bucket, hashing it; returns (sha256, size).
 
         A regular file of a part or more is hashed first, then sent straight to
         its content key (nothing is sent when the blob is there already); any
-        other stream goes through a temporary key (see the module docstring).
+        other stream goes through a temporary key (see the module docstring),
+        unless the caller says its ``sha256``: then it is sent straight to that
+        content key as it is read, and the upload completed only if it hashes the
+        same (``IntegrityError`` otherwise, with nothing kept).
 
         Memory: at most ``PUT_CONCURRENCY`` parts (``PART_SIZE``) of the source
         are held while they are sent, and one more while it is read.
@@ -245,6 +249,8 @@ class S3Blobs:
             StoreUnavailable: the service failed; nothing is visible under ``blobs/``.
         """
 
+        if sha256 is not None:
+            return self._put_announced(data, check_sha256(sha256), limit=limit, path=path)
         if isinstance(data, (bytes, bytearray, memoryview)):
             body = bytes(data)
             if len(body) > limit:
@@ -263,12 +269,7 @@ class S3Blobs:
         source = HashedSource(data, limit, path)
 
         def next_part() -> bytes:
-            pieces: list[bytes] = []
-            held = 0
-            while held < PART_SIZE and (piece := source.read(min(_READ_PIECE, PART_SIZE - held))):
-                pieces.append(piece)
-                held += len(piece)
-            return b"".join(pieces)
+            return _part_of(source)
 
         first = next_part()
         if len(first) < PART_SIZE:  # the whole source fits in one request
@@ -289,6 +290,36 @@ class S3Blobs:
         finally:
             self._forget(temporary)
         return sha256, size
+
+    def _put_announced(self, data: bytes | BinaryIO, sha256: str, *, limit: int, path: str) -> tuple[str, int]:
+        """Put bytes said to hash to ``sha256`` at its content key as they are read (a stream
+        received by the server is sent on while it arrives), completing the upload only
+        when they do; read and hashed only when the blob is there already."""
+        held = isinstance(data, (bytes, bytearray, memoryview))
+        source = HashedSource(io.BytesIO(bytes(data)) if held else data, limit, path)  # type: ignore[arg-type]
+
+        def same() -> None:
+            if source.sha256() != sha256:
+                raise announced_mismatch(path, sha256, source.sha256())
+
+        if self.exists(sha256):
+            while source.read(_READ_PIECE):
+                pass
+            same()
+            return sha256, source.size
+        first = _part_of(source)
+        if len(first) < PART_SIZE:  # the whole source, in one request the service checks too
+            same()
+            self._put_whole(sha256, first)
+            return sha256, source.size
+        waiting = [first]
+        del first
+
+        def parts() -> bytes:
+            return waiting.pop() if waiting else _part_of(source)
+
+        self._multipart(self.key(sha256), parts, before_completing=same)
+        return sha256, source.size
 
     def _put_named(
         self, data: BinaryIO, fd: int, start: int, size: int, *, limit: int, path: str
@@ -334,7 +365,7 @@ class S3Blobs:
         """
         try:
             with self._answers(f"reading blob {sha256}"):
-                answer = self.client.get_object(Bucket=self.bucket, Key=self.key(_checked(sha256)))
+                answer = self.client.get_object(Bucket=self.bucket, Key=self.key(check_sha256(sha256)))
         except _NoSuchObject:
             raise FileNotFoundError(f"blob {sha256} is not in {self._where()}") from None
         raw = _CheckedBody(answer["Body"], sha256, answer["ContentLength"], self._where())
@@ -342,16 +373,16 @@ class S3Blobs:
 
     def exists(self, sha256: str) -> bool:
         """Whether the blob is stored."""
-        return self._size(self.key(_checked(sha256))) is not None
+        return self._size(self.key(check_sha256(sha256))) is not None
 
     def size(self, sha256: str) -> int | None:
         """The blob's size in bytes (``None`` when it is not there)."""
-        return self._size(self.key(_checked(sha256)))
+        return self._size(self.key(check_sha256(sha256)))
 
     def delete(self, sha256: str) -> None:
         """Remove the blob (nothing happens when it is not there)."""
         with self._answers(f"deleting blob {sha256}"):
-            self.client.delete_object(Bucket=self.bucket, Key=self.key(_checked(sha256)))
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(check_sha256(sha256)))
 
     def all(self) -> Iterator[tuple[str, float]]:
         """Every blob with when it was stored (epoch seconds), page by page."""
@@ -413,7 +444,7 @@ class S3Blobs:
         with self._answers("signing a download URL"):
             return self.client.generate_presigned_url(
                 "get_object",
-                Params={"Bucket": self.bucket, "Key": self.key(_checked(sha256))},
+                Params={"Bucket": self.bucket, "Key": self.key(check_sha256(sha256))},
                 ExpiresIn=_checked_expiry(expires),
             )
 
@@ -462,7 +493,7 @@ class S3Blobs:
             InvalidInput: ``sha256`` is not a hash, or ``expires`` is not 1 to ``MAX_PRESIGN_EXPIRY``.
         """
         upload = uuid.uuid4().hex
-        checksum = _base64_sha256(_checked(sha256))
+        checksum = _base64_sha256(check_sha256(sha256))
         expires = _checked_expiry(expires)
         key = self.key(sha256) if self.checks_sha256() else self._temporary(upload)
         params: dict[str, object] = {"Bucket": self.bucket, "Key": key, "ChecksumSHA256": checksum}
@@ -493,7 +524,7 @@ class S3Blobs:
         sent, private = self._temporary(upload), self._temporary(upload) + ".check"
         size = self._size(sent)
         if size is None and self.checks_sha256():
-            return self._landed(upload, _checked(sha256), limit=limit, path=path)
+            return self._landed(upload, check_sha256(sha256), limit=limit, path=path)
         if size is None:
             raise InvalidInput(f"nothing was uploaded for {upload} (or it was committed already)")
         try:
@@ -504,7 +535,7 @@ class S3Blobs:
             if size is None or size > limit:
                 raise too_large(path, "?" if size is None else size, limit)
             digest = self._hash_of(private, f"reading upload {upload}")
-            if digest != _checked(sha256):
+            if digest != check_sha256(sha256):
                 raise IntegrityError(
                     f"upload {upload} for {path!r} does not match its sha256 {sha256} (it has {digest}); it was dropped"
                 )
@@ -753,10 +784,14 @@ class _CheckedBody(io.RawIOBase):
         super().close()
 
 
-def _checked(sha256: str) -> str:
-    if not _SHA256.fullmatch(sha256):
-        raise InvalidInput(f"{sha256!r} is not a sha256 (64 lowercase hex digits)")
-    return sha256
+def _part_of(source: HashedSource) -> bytes:
+    """The next ``PART_SIZE`` bytes of ``source`` (fewer at its end, none past it)."""
+    pieces: list[bytes] = []
+    held = 0
+    while held < PART_SIZE and (piece := source.read(min(_READ_PIECE, PART_SIZE - held))):
+        pieces.append(piece)
+        held += len(piece)
+    return b"".join(pieces)
 
 
 def _checked_expiry(expires: int) -> int:

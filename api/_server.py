@@ -14,6 +14,7 @@ token.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, cast
 
 import anyio
 from fastapi import FastAPI, Query, Request
@@ -74,7 +75,7 @@ from ._openapi import FILE_BODY, METRICS_BODY, REDIRECT, complete, ok
 from ._query import MAX_QUERY_LENGTH
 from ._scratch import scratch_folder, sweep
 from ._store import DirectTransfer, Store
-from ._validate import check_artifact_path
+from ._validate import check_artifact_path, check_sha256
 
 API = "/api/v1"
 _PIECE = 1 << 20
@@ -254,6 +255,47 @@ _DIRECT_GET = (
     "(x-runhistory-sha256: the hash to check); otherwise, or when off, the bytes"
 )
 _PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters (as _validate checks)
+
+
+class _Arriving(io.RawIOBase):
+    """A request body as a file a store reads on a worker thread: each ``read`` waits for
+    the next piece to arrive (on the event loop), so the body is read as fast as the
+    store takes it and never held whole."""
+
+    def __init__(self, pieces: AsyncIterator[bytes]) -> None:
+        super().__init__()
+        self._pieces = pieces
+        self._held = b""
+        self._at = 0  # what of _held was read
+        self._ended = False
+
+    async def _next(self) -> bytes:
+        try:
+            return await self._pieces.__anext__()
+        except StopAsyncIteration:
+            return b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        while self._at == len(self._held) and not self._ended:
+            self._held, self._at = anyio.from_thread.run(self._next), 0
+            self._ended = not self._held
+        if size is None or size < 0:
+            pieces = [self._held[self._at :]]
+            while not self._ended:
+                piece = anyio.from_thread.run(self._next)
+                self._ended = not piece
+                pieces.append(piece)
+            self._held, self._at = b"", 0
+            return b"".join(pieces)
+        if self._at == 0 and size >= len(self._held):  # the usual case: a whole piece, not copied
+            piece, self._held = self._held, b""
+            return piece
+        piece = self._held[self._at : self._at + size]
+        self._at += len(piece)
+        return piece
 
 
 class NewRunBody(BaseModel):
@@ -604,14 +646,36 @@ def create_app(
         status_code=201,
         tags=["artifacts"],
         responses=ok(201, "Artifact"),
-        openapi_extra={"requestBody": FILE_BODY},
+        openapi_extra={
+            "requestBody": FILE_BODY,
+            "parameters": [
+                {
+                    "name": wire.SHA256_HEADER,
+                    "in": "header",
+                    "required": False,
+                    "description": "the sha256 of the bytes sent: they are passed on to the store as they "
+                    "arrive and kept only if they match (422 IntegrityError otherwise)",
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                }
+            ],
+        },
     )
     async def put_artifact(run_id: str, path: str, request: Request) -> Response:
-        """Store a file, streamed; 413 past the per-file limit."""
+        """Store a file, streamed; 413 past the per-file limit. With its sha256 announced
+        (``x-runhistory-sha256``) the bytes are passed on to the store as they arrive and kept
+        only if they hash as announced (422 ``IntegrityError`` otherwise); without it they are
+        received whole first."""
         check_artifact_path(path)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_file_size:
             raise ArtifactTooLarge(f"artifact {path!r} is {declared} bytes; the limit is {max_file_size} bytes")
+        announced = request.headers.get(wire.SHA256_HEADER)
+        if announced is not None:
+            body = cast(BinaryIO, _Arriving(request.stream()))  # read() is all a store calls
+            stored = await run_in_threadpool(
+                lambda: store.put_artifact(run_id, path, body, max_size=max_file_size, sha256=check_sha256(announced))
+            )
+            return _json(wire.artifact_to_wire(stored), 201)
         fd, name = tempfile.mkstemp(dir=scratch_folder(tmp), prefix="receive-")
         try:
             size = 0

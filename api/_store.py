@@ -282,6 +282,7 @@ class Store(Protocol):
         data: bytes | BinaryIO,
         *,
         max_size: int | None = None,
+        sha256: str | None = None,
     ) -> ArtifactInfo:
         """Store a file with the run, streaming it; a path stored again is replaced.
 
@@ -290,10 +291,15 @@ class Store(Protocol):
             path: Relative POSIX path.
             data: The bytes, or a binary stream read to its end in pieces.
             max_size: Refuse files larger than this (default ``MAX_ARTIFACT_SIZE``).
+            sha256: The hash the caller knows the bytes have (64 lowercase hex digits),
+                checked: a store may then send them to their final place as they are
+                read (a server passes them on to its bucket while they arrive).
 
         Raises:
             InvalidPath: the path is absolute, climbs with ``..``, or holds control characters.
             ArtifactTooLarge: the data is larger than ``max_size``; nothing is kept.
+            IntegrityError: ``sha256`` is given and the bytes hash otherwise; nothing is kept.
+            InvalidInput: ``sha256`` is not a sha256.
         """
         ...
 

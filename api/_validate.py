@@ -18,6 +18,7 @@ from ._limits import (
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def has_control_characters(text: str) -> bool:
@@ -73,6 +74,13 @@ def check_run_id(run_id: object) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise InvalidInput(f"run id must be 32 lowercase hex digits, got {run_id!r}")
     return run_id
+
+
+def check_sha256(sha256: object) -> str:
+    """A file's sha256: 64 lowercase hex digits."""
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise InvalidInput(f"{sha256!r} is not a sha256 (64 lowercase hex digits)")
+    return sha256
 
 
 def check_artifact_path(path: object) -> str:

@@ -36,6 +36,11 @@ from ._models import (
 from ._params import check_params
 from ._rows import RUN_FIELD_KINDS, wire_item_type, wire_types
 
+#: The header naming a file's sha256: on an upload, the hash its sender says it has (checked;
+#: it lets the server pass the bytes on while they arrive); on a redirect to a bucket, the hash
+#: to check the bytes fetched there against.
+SHA256_HEADER = "x-runhistory-sha256"
+
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _NUMBER = (int, float)
 _TEXT = (str,)

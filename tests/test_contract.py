@@ -6,10 +6,12 @@ folder on this machine or a server in front of one.
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import random
 import time
+from typing import Any
 
 import pytest
 
@@ -246,6 +248,49 @@ def test_asset_versions_out_of_range_are_not_found(store: Store) -> None:
             store.get_asset("m", version)
         with pytest.raises(AssetNotFound):
             store.open_asset_file("m", version, "x")
+
+
+class Trickle(io.RawIOBase):
+    """A stream that is no file: what a server passes on from a request body."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        piece = self._data.read(min(len(buffer), 65_536))
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+
+@pytest.mark.parametrize("size", [3, 9 * 1024 * 1024], ids=["small", "past-a-part"])
+def test_an_artifact_with_its_sha256_announced_is_kept_only_when_it_matches(store: Store, size: int) -> None:
+    import hashlib
+
+    from runhistory.api import IntegrityError
+
+    r = store.create_run(NewRun())
+    payload, other = random.Random(size).randbytes(size), b"x" * size
+    right, wrong = hashlib.sha256(payload).hexdigest(), hashlib.sha256(other).hexdigest()
+    kept = store.put_artifact(r.id, "model.bin", b"before")
+    for data in (payload, Trickle(payload)):
+        with pytest.raises(IntegrityError, match="do not match the sha256 sent with them"):
+            store.put_artifact(r.id, "model.bin", data, sha256=wrong)  # type: ignore[arg-type]
+        assert [(a.path, a.sha256) for a in store.list_artifacts(r.id)] == [("model.bin", kept.sha256)]
+    with pytest.raises(InvalidInput, match="is not a sha256"):
+        store.put_artifact(r.id, "model.bin", payload, sha256=right.upper())
+    stored = store.put_artifact(r.id, "model.bin", Trickle(payload), sha256=right)
+    assert (stored.sha256, stored.size) == (right, size)
+    again = store.put_artifact(r.id, "copy.bin", Trickle(payload), sha256=right)  # the blob is there already
+    assert again.sha256 == right
+    with pytest.raises(IntegrityError):  # there already, but these bytes are not it
+        store.put_artifact(r.id, "copy.bin", Trickle(other), sha256=right)
+    for path in ("model.bin", "copy.bin"):
+        with store.open_artifact(r.id, path) as f:
+            assert f.read() == payload
 
 
 def test_artifacts_stream_in_and_out_and_prefixes_cover_folders(store: Store) -> None:

@@ -662,3 +662,47 @@ def test_sixteen_batches_at_the_byte_limit_at_once_keep_the_server_under_200_mib
     store = EmbeddedStore(server.home)
     assert {m.name for m in store.list_metrics(run_id)} == {f"{k}{i}" for k in "ns" for i in range(8)}
     assert store.read_series(run_id, "s7", max_points=2).values[-1] == "ab"
+
+
+class ChangesAfterItIsHashed(io.FileIO):
+    """A real file that someone rewrites (same size, other bytes) once it has been read to its end."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "rb")
+        self.path = path
+        self.rewritten = False
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if not self.rewritten and self.tell() > 0:  # read through once: hashed
+            self.rewritten = True
+            self.path.write_bytes(b"B" * self.path.stat().st_size)
+        return super().seek(offset, whence)
+
+
+def test_a_file_announced_with_its_sha256_is_stored_as_it_arrives_or_again_when_it_changed(
+    server: Server, tmp_path: Path
+) -> None:
+    import hashlib
+
+    payload = b"A" * (3 << 20)
+    with HttpStore(server.url, direct_min_size=1 << 20) as remote:
+        run_id = remote.create_run(NewRun()).id
+        (tmp_path / "steady.bin").write_bytes(payload)
+        with open(tmp_path / "steady.bin", "rb") as f:
+            steady = remote.put_artifact(run_id, "steady.bin", f)
+        assert steady.sha256 == hashlib.sha256(payload).hexdigest()
+        (tmp_path / "moving.bin").write_bytes(payload)
+        with ChangesAfterItIsHashed(tmp_path / "moving.bin") as f:
+            moved = remote.put_artifact(run_id, "moving.bin", f)  # type: ignore[arg-type]
+        assert f.rewritten and moved.sha256 == hashlib.sha256(b"B" * len(payload)).hexdigest()
+        with remote.open_artifact(run_id, "moving.bin") as got:
+            assert got.read() == b"B" * len(payload)
+    # Said by hand: a wrong hash is refused with what was wrong, a malformed one too.
+    url = f"{server.url}/api/v1/runs/{run_id}/artifacts/raw.bin"
+    refused = httpx.put(url, content=b"abc", headers={"x-runhistory-sha256": hashlib.sha256(b"abd").hexdigest()})
+    assert (refused.status_code, refused.json()["error"]) == (422, "IntegrityError")
+    assert "do not match the sha256 sent with them" in refused.json()["message"]
+    malformed = httpx.put(url, content=b"abc", headers={"x-runhistory-sha256": "abc"})
+    assert malformed.status_code == 422 and "is not a sha256" in malformed.json()["message"]
+    ok = httpx.put(url, content=b"abc", headers={"x-runhistory-sha256": hashlib.sha256(b"abc").hexdigest()})
+    assert ok.status_code == 201 and ok.json()["size"] == 3

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .._blobs import HashedSource, too_large
+from .._blobs import HashedSource, announced_mismatch, too_large
 from .._scratch import scratch_folder, sweep
 
 _COPY_PIECE = 1 << 20  # bytes read or hashed at a time when streaming
@@ -52,20 +52,23 @@ class LocalBlobs:
         """Where the blob ``sha256`` is (or would be)."""
         return self.folder / sha256[:2] / sha256[2:]
 
-    def stage(self, data: bytes | BinaryIO, *, limit: int, path: str) -> Staged:
+    def stage(self, data: bytes | BinaryIO, *, limit: int, path: str, sha256: str | None = None) -> Staged:
         """Write ``data`` to a temporary file, hashing it.
 
         Raises:
             ArtifactTooLarge: more than ``limit`` bytes (nothing is kept).
+            IntegrityError: ``sha256`` is given and the bytes hash otherwise (nothing is kept).
         """
         fd, name = tempfile.mkstemp(dir=scratch_folder(self.tmp), prefix="upload-")
         try:
             with open(fd, "wb") as out:
-                sha256, size = _copy_hashing(data, out, limit, path)
+                found, size = _copy_hashing(data, out, limit, path)
+            if sha256 is not None and found != sha256:
+                raise announced_mismatch(path, sha256, found)
         except BaseException:
             os.unlink(name)
             raise
-        return Staged(Path(name), sha256, size)
+        return Staged(Path(name), found, size)
 
     def land(self, staged: Staged) -> None:
         """Move a staged file into place as its blob (dropping it when the blob exists)."""
@@ -80,9 +83,9 @@ class LocalBlobs:
         """Drop a staged file that will not land."""
         staged.file.unlink(missing_ok=True)
 
-    def put(self, data: bytes | BinaryIO, *, limit: int, path: str) -> tuple[str, int]:
+    def put(self, data: bytes | BinaryIO, *, limit: int, path: str, sha256: str | None = None) -> tuple[str, int]:
         """Stage and land ``data``; returns (sha256, size)."""
-        staged = self.stage(data, limit=limit, path=path)
+        staged = self.stage(data, limit=limit, path=path, sha256=sha256)
         self.land(staged)
         return staged.sha256, staged.size
 

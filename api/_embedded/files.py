@@ -24,11 +24,17 @@ class EmbeddedFiles(Files):
     blobs: LocalBlobs
 
     def put_artifact(
-        self, run_id: str, path: str, data: bytes | BinaryIO, *, max_size: int | None = None
+        self,
+        run_id: str,
+        path: str,
+        data: bytes | BinaryIO,
+        *,
+        max_size: int | None = None,
+        sha256: str | None = None,
     ) -> ArtifactInfo:
         """See ``Store.put_artifact``."""
-        path, limit = self._upload(run_id, path, max_size)
-        staged = self.blobs.stage(data, limit=limit, path=path)
+        path, limit = self._upload(run_id, path, max_size, sha256)
+        staged = self.blobs.stage(data, limit=limit, path=path, sha256=sha256)
         try:
             now = self.clock()
             with self.db.write() as conn:

@@ -127,13 +127,19 @@ class PostgresStore(Runs, SeriesPart, Files):
     # -- artifacts: blob first, then its row ------------------------------------
 
     def put_artifact(
-        self, run_id: str, path: str, data: bytes | BinaryIO, *, max_size: int | None = None
+        self,
+        run_id: str,
+        path: str,
+        data: bytes | BinaryIO,
+        *,
+        max_size: int | None = None,
+        sha256: str | None = None,
     ) -> ArtifactInfo:
         """See ``Store.put_artifact``."""
-        path, limit = self._upload(run_id, path, max_size)
+        path, limit = self._upload(run_id, path, max_size, sha256)
         start = _position(data)
-        sha256, size = self.blobs.put(data, limit=limit, path=path)
-        return self._name_blob(run_id, path, sha256, size, lambda: self._put_again(data, start, limit, path))
+        found, size = self.blobs.put(data, limit=limit, path=path, sha256=sha256)
+        return self._name_blob(run_id, path, found, size, lambda: self._put_again(data, start, limit, path))
 
     def _name_blob(self, run_id: str, path: str, sha256: str, size: int, put_again: Callable[[], None]) -> ArtifactInfo:
         """Record the blob ``sha256``, just put, as the run's file ``path`` (see the module docstring)."""

@@ -16,7 +16,7 @@ from .. import _rules as rules
 from .._errors import ArtifactNotFound, AssetNotFound
 from .._limits import GC_GRACE, MAX_ARTIFACT_SIZE
 from .._models import ArtifactInfo, AssetFile, AssetSummary, AssetVersion
-from .._validate import check_artifact_path, check_asset_name, check_prefix
+from .._validate import check_artifact_path, check_asset_name, check_prefix, check_sha256
 from .part import Connection, StorePart, upsert
 
 _VERSION = "SELECT name, version, run_id, prefix, created_at FROM assets"
@@ -81,10 +81,13 @@ class Files(StorePart):
 
     # -- artifacts ------------------------------------------------------------
 
-    def _upload(self, run_id: str, path: str, max_size: int | None) -> tuple[str, int]:
+    def _upload(self, run_id: str, path: str, max_size: int | None, sha256: str | None = None) -> tuple[str, int]:
         """The checked path of a file about to be stored, and the most bytes it may have;
-        ``RunNotFound`` before a large file is copied for a run that is not there."""
+        ``RunNotFound`` before a large file is copied for a run that is not there, and
+        ``InvalidInput`` for a ``sha256`` announced with it that is no sha256."""
         path = check_artifact_path(path)
+        if sha256 is not None:
+            check_sha256(sha256)
         with self.db.read() as conn:
             self._require_run(conn, run_id)
         return path, MAX_ARTIFACT_SIZE if max_size is None else max_size
