@@ -39,7 +39,8 @@ class BlobStore(Protocol):
 
         ``sha256``, when given, is the hash the caller says ``data`` has: the bytes
         may then go to their final place as they are read (a bucket's content key),
-        and they are kept only if they hash the same.
+        and they are kept only if they hash the same. A stream that is no file may
+        say how many bytes it holds with an int ``length`` attribute.
 
         Raises:
             ArtifactTooLarge: more than ``limit`` bytes (nothing is kept); ``path`` names it in the message.
@@ -140,11 +141,12 @@ class PresigningBlobs(BlobStore, Protocol):
         ...
 
 
-def announced_mismatch(path: str, announced: str, found: str) -> IntegrityError:
-    """The error for an upload whose bytes do not hash to the sha256 sent with them."""
+def announced_mismatch(path: str, announced: str, found: str | None, why: str = "") -> IntegrityError:
+    """The error for an upload whose bytes do not hash to the sha256 sent with them
+    (``found``: theirs, when it is known; ``why``: how it was found out, when it is not)."""
+    they = f"they have {found}" if found is not None else why
     return IntegrityError(
-        f"the bytes sent for {path!r} do not match the sha256 sent with them ({announced}; they have {found}): "
-        "nothing was stored"
+        f"the bytes sent for {path!r} do not match the sha256 sent with them ({announced}; {they}): nothing was stored"
     )
 
 

@@ -88,6 +88,11 @@ PUT_CONCURRENCY = 4
 #: blob may be up to 80,000 MiB.
 MAX_PARTS = 10_000
 
+#: Largest blob put in one request (S3's limit, 5 GiB): bytes whose sha256 and size are
+#: announced go to a service that checks the sha256 (``checks_sha256``) in one ``PUT``
+#: it checks, up to this size; larger ones in a multipart upload this module checks.
+MAX_PUT_SIZE = 5 * 1024 * 1024 * 1024
+
 #: Largest object the service copies in one request (S3's limit, 5 GiB); a
 #: larger blob is copied in parts of ``COPY_PART_SIZE``.
 MAX_COPY_SIZE = 5 * 1024 * 1024 * 1024
@@ -296,9 +301,18 @@ class S3Blobs:
         received by the server is sent on while it arrives), completing the upload only
         when they do; read and hashed only when the blob is there already."""
         held = isinstance(data, (bytes, bytearray, memoryview))
-        source = HashedSource(io.BytesIO(bytes(data)) if held else data, limit, path)  # type: ignore[arg-type]
+        length = len(data) if held else _length_of(data)  # type: ignore[arg-type]
+        if length is not None and length > limit:
+            raise too_large(path, length, limit)
+        stream: BinaryIO = io.BytesIO(bytes(data)) if held else data  # type: ignore[assignment,arg-type]
+        if length is not None and PART_SIZE <= length <= MAX_PUT_SIZE and not self.exists(sha256):
+            if self.checks_sha256():
+                return self._put_checked(stream, sha256, length, limit=limit, path=path)
+        source = HashedSource(stream, limit, path)
 
         def same() -> None:
+            if length is not None and source.size != length:
+                raise announced_mismatch(path, sha256, None, f"{length} bytes were announced, {source.size} came")
             if source.sha256() != sha256:
                 raise announced_mismatch(path, sha256, source.sha256())
 
@@ -320,6 +334,36 @@ class S3Blobs:
 
         self._multipart(self.key(sha256), parts, before_completing=same)
         return sha256, source.size
+
+    def _put_checked(self, data: BinaryIO, sha256: str, size: int, *, limit: int, path: str) -> tuple[str, int]:
+        """Send ``size`` bytes said to hash to ``sha256`` to its content key in one ``PUT`` that
+        the service checks against it (as a client's direct upload is): the bytes pass through
+        once, unhashed here, and land whole or not at all."""
+        import httpx
+
+        offer = self.presigned_put(sha256, size=size)
+
+        def pieces() -> Iterator[bytes]:
+            left = size
+            while left > 0 and (piece := data.read(min(_READ_PIECE, left))):
+                left -= len(piece)
+                yield piece
+            if left or data.read(1):
+                raise announced_mismatch(path, sha256, None, f"{size} bytes were announced")
+
+        headers = {**offer.headers, "Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        try:
+            with httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0)) as http:
+                answer = http.put(offer.url, content=pieces(), headers=headers)
+        except httpx.TransportError as error:
+            raise StoreUnavailable(f"S3 {self._where()} cannot be reached (writing blob {sha256}): {error}") from None
+        if answer.status_code == 400:  # the bytes are not what their checksum says: nothing landed
+            raise announced_mismatch(path, sha256, None, f"the service refused them: {answer.text[:200]!r}")
+        if answer.status_code >= 300:
+            raise StoreUnavailable(
+                f"S3 {self._where()} answered {answer.status_code} writing blob {sha256}: {answer.text[:200]!r}"
+            )
+        return self._landed(offer.upload, sha256, limit=limit, path=path)
 
     def _put_named(
         self, data: BinaryIO, fd: int, start: int, size: int, *, limit: int, path: str
@@ -782,6 +826,16 @@ class _CheckedBody(io.RawIOBase):
         if not self.closed:
             self._body.close()
         super().close()
+
+
+def _length_of(data: BinaryIO) -> int | None:
+    """The bytes left in ``data`` when it says: a regular file's, or a ``length`` it carries
+    (a request body with its ``Content-Length``)."""
+    regular = _regular_file_span(data)
+    if regular is not None:
+        return regular[2]
+    length = getattr(data, "length", None)
+    return length if isinstance(length, int) else None
 
 
 def _part_of(source: HashedSource) -> bytes:

@@ -262,8 +262,9 @@ class _Arriving(io.RawIOBase):
     the next piece to arrive (on the event loop), so the body is read as fast as the
     store takes it and never held whole."""
 
-    def __init__(self, pieces: AsyncIterator[bytes]) -> None:
+    def __init__(self, pieces: AsyncIterator[bytes], length: int | None) -> None:
         super().__init__()
+        self.length = length  # what its Content-Length says (see BlobStore.put)
         self._pieces = pieces
         self._held = b""
         self._at = 0  # what of _held was read
@@ -671,7 +672,8 @@ def create_app(
             raise ArtifactTooLarge(f"artifact {path!r} is {declared} bytes; the limit is {max_file_size} bytes")
         announced = request.headers.get(wire.SHA256_HEADER)
         if announced is not None:
-            body = cast(BinaryIO, _Arriving(request.stream()))  # read() is all a store calls
+            length = int(declared) if declared is not None and declared.isdigit() else None
+            body = cast(BinaryIO, _Arriving(request.stream(), length))  # read() is all a store calls
             stored = await run_in_threadpool(
                 lambda: store.put_artifact(run_id, path, body, max_size=max_file_size, sha256=check_sha256(announced))
             )
