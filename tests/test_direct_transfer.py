@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -174,10 +175,18 @@ def test_direct_transfers_across_two_replicas_behind_a_balancer(team: Team, tmp_
     """Two replicas on one PostgreSQL and one bucket, behind nginx, each reached through a relay
     that counts its bytes: a file sent straight to the bucket through either is read back whole
     through each, and an upload begun on one replica is finished on the other."""
-    replicas = [Server(tmp_path / f"replica{n}", *team.args, env=team.env).start() for n in range(2)]
-    relays = [Relay(r.port) for r in replicas]
-    balancer = Balancer(tmp_path / "nginx", [r.url.removeprefix("http://") for r in relays]).start()
-    try:
+    with ExitStack() as started:  # whatever started is stopped, even when a later start fails
+        replicas: list[Server] = []
+        for n in range(2):
+            replicas.append(Server(tmp_path / f"replica{n}", *team.args, env=team.env))
+            started.callback(replicas[-1].stop)
+            replicas[-1].start()
+        relays = [Relay(r.port) for r in replicas]
+        for relay in relays:
+            started.callback(relay.close)
+        balancer = Balancer(tmp_path / "nginx", [r.url.removeprefix("http://") for r in relays])
+        started.callback(balancer.stop)
+        balancer.start()
         path, sha256 = _file(tmp_path, 24 * MIB)
         client = HttpStore(balancer.url)
         run = client.create_run(NewRun(experiment="direct"))
@@ -209,12 +218,6 @@ def test_direct_transfers_across_two_replicas_behind_a_balancer(team: Team, tmp_
             assert [a.path for a in first.list_artifacts(run.id)] == ["model/weights.bin", "second.bin"]
         assert _read_all(team.store.open_artifact(run.id, "second.bin")) == sha256
         client.close()
-    finally:
-        balancer.stop()
-        for relay in relays:
-            relay.close()
-        for replica in replicas:
-            replica.stop()
 
 
 def test_an_embedded_store_server_takes_the_files_itself(

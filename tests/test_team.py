@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -100,9 +101,15 @@ def test_eight_writers_through_two_replicas_lose_and_repeat_nothing_when_one_is_
     tmp_path: Path, team: Team
 ) -> None:
     """Two replicas over PostgreSQL and S3 behind nginx; one is SIGKILLed mid-run."""
-    replicas = [Server(tmp_path / f"replica{n}", *team.args, env=team.env).start() for n in range(2)]
-    balancer = Balancer(tmp_path / "nginx", [r.url.removeprefix("http://") for r in replicas]).start()
-    try:
+    with ExitStack() as started:  # whatever started is stopped, even when a later start fails
+        replicas: list[Server] = []
+        for n in range(2):
+            replicas.append(Server(tmp_path / f"replica{n}", *team.args, env=team.env))
+            started.callback(replicas[-1].stop)
+            replicas[-1].start()
+        balancer = Balancer(tmp_path / "nginx", [r.url.removeprefix("http://") for r in replicas])
+        started.callback(balancer.stop)
+        balancer.start()
         writers = _start_writers(tmp_path, balancer.url, WRITER_WITH_FILE)
         _wait_for_points(team.store, 8, POINTS // 5)
         replicas[0].kill()  # SIGKILL mid-run: the batches in flight on it are cut off
@@ -110,10 +117,6 @@ def test_eight_writers_through_two_replicas_lose_and_repeat_nothing_when_one_is_
         for run in team.store.list_runs(experiment="team").runs:
             (artifact,) = [a for a in team.store.list_artifacts(run.id) if a.path == "weights.bin"]
             assert artifact.sha256 == hashlib.sha256(bytes(range(256)) * 4096).hexdigest()
-    finally:
-        balancer.stop()
-        for r in replicas:
-            r.stop()
 
 
 @pytest.mark.slow
