@@ -177,8 +177,8 @@ class _DeletedWhileUploading(LocalBlobs):
         super().__init__(folder, tmp)
         self.raced: set[str] = set()
 
-    def put(self, data: bytes | BinaryIO, *, limit: int, path: str) -> tuple[str, int]:
-        sha256, size = super().put(data, limit=limit, path=path)
+    def put(self, data: bytes | BinaryIO, *, limit: int, path: str, sha256: str | None = None) -> tuple[str, int]:
+        sha256, size = super().put(data, limit=limit, path=path, sha256=sha256)
         if sha256 not in self.raced:
             self.raced.add(sha256)
             self.delete(sha256)
