@@ -7,6 +7,7 @@ answered, one past it is cut off.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import select
@@ -139,6 +140,12 @@ def put_head(run_id: str, length: int) -> bytes:
     ).encode()
 
 
+def announced_put_head(run_id: str, length: int) -> bytes:
+    """An upload whose sha256 is said (that of ``length`` bytes of ``z``): passed on as it arrives."""
+    sha256 = hashlib.sha256(b"z" * length).hexdigest()
+    return put_head(run_id, length).replace(b"\r\n\r\n", f"\r\nx-runhistory-sha256: {sha256}\r\n\r\n".encode())
+
+
 def metrics_head(run_id: str, length: int) -> bytes:
     return (
         f"POST /api/v1/runs/{run_id}/metrics HTTP/1.1\r\nHost: x\r\n"
@@ -147,7 +154,7 @@ def metrics_head(run_id: str, length: int) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("head", [put_head, metrics_head])
+@pytest.mark.parametrize("head", [put_head, announced_put_head, metrics_head])
 def test_a_body_that_stalls_gets_408_and_leaves_nothing(server: Server, run_id: str, head: object) -> None:
     with connect(server) as sock:
         sock.sendall(head(run_id, 1000) + b"{" + b" " * 99)  # type: ignore[operator]
@@ -159,9 +166,10 @@ def test_a_body_that_stalls_gets_408_and_leaves_nothing(server: Server, run_id: 
 
 
 @pytest.mark.slow
-def test_a_body_whose_pieces_come_within_the_body_timeout_is_stored(server: Server, run_id: str) -> None:
+@pytest.mark.parametrize("head", [put_head, announced_put_head])
+def test_a_body_whose_pieces_come_within_the_body_timeout_is_stored(server: Server, run_id: str, head: object) -> None:
     with connect(server) as sock:
-        sock.sendall(put_head(run_id, 4000))
+        sock.sendall(head(run_id, 4000))  # type: ignore[operator]
         dribble(sock, b"z" * 4000, 4, BODY / 2)  # 2 s in all, but never 1 s without a piece
         assert read_response(sock).startswith(b"HTTP/1.1 201 ")
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -251,6 +252,56 @@ def test_the_bucket_gone_during_an_upload_through_the_server_is_a_clear_error_an
         again = Generated(4 * PART_SIZE)
         stored = client.put_artifact(run.id, "weights.bin", io.BufferedReader(again))
         assert stored.sha256 == again.sha256() and stored.size == 4 * PART_SIZE
+        client.close()
+    finally:
+        server.stop()
+        service.stop()
+
+
+@pytest.mark.slow
+def test_the_bucket_gone_during_an_upload_the_server_passes_on_leaves_nothing(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """The same with the file's sha256 and length announced, so that the replica sends the bytes
+    on in one PUT as they arrive: SeaweedFS killed midway, nothing is left in the bucket or the
+    database, and the upload works once the bucket is back."""
+    from runhistory.api import HttpStore, NewRun
+    from runhistory.api._s3 import PART_SIZE
+
+    from ._s3 import BUCKET
+    from ._s3 import SeaweedFS as OwnSeaweedFS
+    from .test_blobs import Generated
+
+    size = 4 * PART_SIZE
+    whole = Generated(size)
+    while whole.read(1 << 20):
+        pass
+    service = OwnSeaweedFS(tmp_path / "seaweedfs").start()
+    server = Server(tmp_path / "replica", "--db", postgres_dsn, "--blobs", f"s3://{BUCKET}/p", env=service.environ())
+    try:
+        server.start()
+        client = HttpStore(server.url)
+        run = client.create_run(NewRun(experiment="team"))
+        url = f"{server.url}/api/v1/runs/{run.id}/artifacts/weights.bin"
+        headers = {"Content-Length": str(size), "x-runhistory-sha256": whole.sha256()}
+
+        def body(source: Generated) -> Iterator[bytes]:
+            while piece := source.read(1 << 20):
+                yield piece
+
+        cut = Generated(size, lambda _: service.kill(), after=2 * PART_SIZE + 1)
+        try:
+            answer = httpx.put(url, content=body(cut), headers=headers, timeout=60)
+        except httpx.TransportError:  # the replica answered and closed before the body was all sent
+            pass
+        else:
+            assert answer.status_code == 503 and "cannot be reached" in answer.json()["message"], answer.text
+        service.start()
+        assert client.list_artifacts(run.id) == []
+        assert list(service.blobs_at("p").all()) == []
+        stored = httpx.put(url, content=body(Generated(size)), headers=headers, timeout=60)
+        assert stored.status_code == 201 and stored.json()["sha256"] == whole.sha256()
+        assert [a.size for a in client.list_artifacts(run.id)] == [size]
         client.close()
     finally:
         server.stop()
