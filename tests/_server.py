@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -107,3 +108,14 @@ class Server:
                 self.process.wait()
         if self.process is not None and self.process.stderr is not None:
             self.process.stderr.close()
+
+
+def start_replicas(started: ExitStack, folder: Path, count: int, *args: str, env: dict[str, str]) -> list[Server]:
+    """``count`` servers of the same ``args`` (a team's database and bucket) in ``folder``, each
+    stopped when ``started`` closes, even when a later one fails to start."""
+    replicas: list[Server] = []
+    for n in range(count):
+        replicas.append(Server(folder / f"replica{n}", *args, env=env))
+        started.callback(replicas[-1].stop)
+        replicas[-1].start()
+    return replicas

@@ -33,6 +33,7 @@ from runhistory.api._settings import InvalidSetting
 
 from ._s3 import ACCESS_KEY, BUCKET, SECRET_KEY, SeaweedFS
 from ._server import unused_port
+from ._streams import Trickle
 
 MiB = 1024 * 1024
 
@@ -517,23 +518,6 @@ def test_the_service_gone_midway_through_an_upload(tmp_path: Path) -> None:
         service.stop()
 
 
-class Arriving(io.RawIOBase):
-    """A stream that is no file but says how long it is, as a request body does (``length``)."""
-
-    def __init__(self, data: bytes, length: int) -> None:
-        super().__init__()
-        self._data = io.BytesIO(data)
-        self.length = length
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        piece = self._data.read(min(len(buffer), 65_536))
-        buffer[: len(piece)] = piece
-        return len(piece)
-
-
 @pytest.mark.parametrize("checks", [True, False], ids=["service-checks", "blobs-check"])
 def test_announced_bytes_of_known_length_land_whole_and_checked_or_not_at_all(
     s3_blobs: S3Blobs, copying_blobs: S3Blobs, checks: bool
@@ -544,20 +528,20 @@ def test_announced_bytes_of_known_length_land_whole_and_checked_or_not_at_all(
     right, wrong = hashlib.sha256(payload).hexdigest(), hashlib.sha256(b"other").hexdigest()
     short = hashlib.sha256(payload[:-1]).hexdigest()
     cases = [
-        (Arriving(payload, len(payload)), wrong),
-        (Arriving(payload[:-1], len(payload)), short),  # fewer bytes than said
-        (Arriving(payload, len(payload) - 1), right),  # more (a request body cannot: its Content-Length ends it)
+        (Trickle(payload, len(payload)), wrong),
+        (Trickle(payload[:-1], len(payload)), short),  # fewer bytes than said
+        (Trickle(payload, len(payload) - 1), right),  # more (a request body cannot: its Content-Length ends it)
     ]
     for stream, sha256 in cases:
         with pytest.raises(IntegrityError, match="do not match the sha256"):
             blobs.put(stream, limit=len(payload), path="m.bin", sha256=sha256)  # type: ignore[arg-type]
         assert not blobs.exists(sha256)
     assert list(blobs.all()) == []
-    assert blobs.put(Arriving(payload, len(payload)), limit=len(payload), path="m.bin", sha256=right) == (  # type: ignore[arg-type]
+    assert blobs.put(Trickle(payload, len(payload)), limit=len(payload), path="m.bin", sha256=right) == (  # type: ignore[arg-type]
         right,
         len(payload),
     )
     with blobs.open(right) as f:
         assert f.read() == payload
     with pytest.raises(ArtifactTooLarge):  # past the limit: refused from its length, before a byte is read
-        blobs.put(Arriving(payload, len(payload)), limit=len(payload) - 1, path="m.bin", sha256=right)  # type: ignore[arg-type]
+        blobs.put(Trickle(payload, len(payload)), limit=len(payload) - 1, path="m.bin", sha256=right)  # type: ignore[arg-type]

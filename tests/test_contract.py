@@ -11,7 +11,6 @@ import itertools
 import math
 import random
 import time
-from typing import Any
 
 import pytest
 
@@ -26,6 +25,8 @@ from runhistory.api import (
     Store,
 )
 from runhistory.api._limits import CHUNK_POINTS, EARLIEST_TIME, LATEST_TIME
+
+from ._streams import Trickle
 
 
 def numbers(values: list[float], steps: list[int | None] | None = None) -> SeriesBatch:
@@ -250,22 +251,6 @@ def test_asset_versions_out_of_range_are_not_found(store: Store) -> None:
             store.open_asset_file("m", version, "x")
 
 
-class Trickle(io.RawIOBase):
-    """A stream that is no file: what a server passes on from a request body."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__()
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        piece = self._data.read(min(len(buffer), 65_536))
-        buffer[: len(piece)] = piece
-        return len(piece)
-
-
 @pytest.mark.parametrize("size", [3, 9 * 1024 * 1024], ids=["small", "past-a-part"])
 def test_an_artifact_with_its_sha256_announced_is_kept_only_when_it_matches(store: Store, size: int) -> None:
     import hashlib
@@ -294,7 +279,6 @@ def test_an_artifact_with_its_sha256_announced_is_kept_only_when_it_matches(stor
 
 
 def test_artifacts_stream_in_and_out_and_prefixes_cover_folders(store: Store) -> None:
-    import io
 
     from runhistory.api import ArtifactNotFound, ArtifactTooLarge, InvalidPath
 

@@ -28,7 +28,7 @@ from ._inprocess import in_process
 from ._processes import partial_files, run
 from ._relay import Relay
 from ._s3 import BUCKET, SeaweedFS
-from ._server import Server, unused_port
+from ._server import Server, start_replicas, unused_port
 
 if TYPE_CHECKING:
     from runhistory.api._s3 import S3Blobs
@@ -176,11 +176,7 @@ def test_direct_transfers_across_two_replicas_behind_a_balancer(team: Team, tmp_
     that counts its bytes: a file sent straight to the bucket through either is read back whole
     through each, and an upload begun on one replica is finished on the other."""
     with ExitStack() as started:  # whatever started is stopped, even when a later start fails
-        replicas: list[Server] = []
-        for n in range(2):
-            replicas.append(Server(tmp_path / f"replica{n}", *team.args, env=team.env))
-            started.callback(replicas[-1].stop)
-            replicas[-1].start()
+        replicas = start_replicas(started, tmp_path, 2, *team.args, env=team.env)
         relays = [Relay(r.port) for r in replicas]
         for relay in relays:
             started.callback(relay.close)

@@ -24,7 +24,7 @@ from runhistory.api._settings import InvalidSetting, read_serve_config
 from ._balancer import Balancer
 from ._postgres import Cluster
 from ._processes import clean_env, start
-from ._server import Server
+from ._server import Server, start_replicas
 from .conftest import Team
 
 #: Each writer logs this many points, in bursts, over a few seconds.
@@ -103,11 +103,7 @@ def test_eight_writers_through_two_replicas_lose_and_repeat_nothing_when_one_is_
 ) -> None:
     """Two replicas over PostgreSQL and S3 behind nginx; one is SIGKILLed mid-run."""
     with ExitStack() as started:  # whatever started is stopped, even when a later start fails
-        replicas: list[Server] = []
-        for n in range(2):
-            replicas.append(Server(tmp_path / f"replica{n}", *team.args, env=team.env))
-            started.callback(replicas[-1].stop)
-            replicas[-1].start()
+        replicas = start_replicas(started, tmp_path, 2, *team.args, env=team.env)
         balancer = Balancer(tmp_path / "nginx", [r.url.removeprefix("http://") for r in replicas])
         started.callback(balancer.stop)
         balancer.start()
@@ -225,11 +221,14 @@ def test_a_config_file_is_checked_key_by_key(tmp_path: Path, text: str, message:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("announced", [False, True], ids=["received-first", "passed-on"])
 def test_the_bucket_gone_during_an_upload_through_the_server_is_a_clear_error_and_leaves_nothing(
-    tmp_path: Path, postgres_dsn: str
+    tmp_path: Path, postgres_dsn: str, announced: bool
 ) -> None:
-    """SeaweedFS killed while a 32 MiB file streams through a replica into it: the client gets a
-    clear error; with the bucket back, no artifact and no blob is there, and the same upload works."""
+    """SeaweedFS killed while a 32 MiB file streams through a replica into it (received whole
+    first, or passed on in one PUT as it arrives when its sha256 and length are announced): the
+    client gets a clear error; with the bucket back, no artifact and no blob is there, and the
+    same upload works."""
     from runhistory.api import HttpStore, NewRun, StoreUnavailable
     from runhistory.api._s3 import PART_SIZE
 
@@ -237,70 +236,48 @@ def test_the_bucket_gone_during_an_upload_through_the_server_is_a_clear_error_an
     from ._s3 import SeaweedFS as OwnSeaweedFS
     from .test_blobs import Generated
 
-    service = OwnSeaweedFS(tmp_path / "seaweedfs").start()
-    server = Server(tmp_path / "replica", "--db", postgres_dsn, "--blobs", f"s3://{BUCKET}/p", env=service.environ())
-    try:
-        server.start()
-        client = HttpStore(server.url)
-        run = client.create_run(NewRun(experiment="team"))
-        source = Generated(4 * PART_SIZE, lambda _: service.kill(), after=2 * PART_SIZE + 1)
-        with pytest.raises(StoreUnavailable, match=rf"S3 bucket '{BUCKET}' at .* cannot be reached"):
-            client.put_artifact(run.id, "weights.bin", io.BufferedReader(source))
-        service.start()
-        assert client.list_artifacts(run.id) == []
-        assert list(service.blobs_at("p").all()) == []
-        again = Generated(4 * PART_SIZE)
-        stored = client.put_artifact(run.id, "weights.bin", io.BufferedReader(again))
-        assert stored.sha256 == again.sha256() and stored.size == 4 * PART_SIZE
-        client.close()
-    finally:
-        server.stop()
-        service.stop()
-
-
-@pytest.mark.slow
-def test_the_bucket_gone_during_an_upload_the_server_passes_on_leaves_nothing(
-    tmp_path: Path, postgres_dsn: str
-) -> None:
-    """The same with the file's sha256 and length announced, so that the replica sends the bytes
-    on in one PUT as they arrive: SeaweedFS killed midway, nothing is left in the bucket or the
-    database, and the upload works once the bucket is back."""
-    from runhistory.api import HttpStore, NewRun
-    from runhistory.api._s3 import PART_SIZE
-
-    from ._s3 import BUCKET
-    from ._s3 import SeaweedFS as OwnSeaweedFS
-    from .test_blobs import Generated
-
     size = 4 * PART_SIZE
-    whole = Generated(size)
-    while whole.read(1 << 20):
-        pass
     service = OwnSeaweedFS(tmp_path / "seaweedfs").start()
     server = Server(tmp_path / "replica", "--db", postgres_dsn, "--blobs", f"s3://{BUCKET}/p", env=service.environ())
     try:
         server.start()
         client = HttpStore(server.url)
         run = client.create_run(NewRun(experiment="team"))
-        url = f"{server.url}/api/v1/runs/{run.id}/artifacts/weights.bin"
-        headers = {"Content-Length": str(size), "x-runhistory-sha256": whole.sha256()}
 
-        def body(source: Generated) -> Iterator[bytes]:
-            while piece := source.read(1 << 20):
-                yield piece
+        def upload(source: Generated) -> str:
+            """The sha256 stored; ``StoreUnavailable`` when the replica answers that it could not."""
+            if not announced:
+                return client.put_artifact(run.id, "weights.bin", io.BufferedReader(source)).sha256
+            whole = Generated(size)
+            while whole.read(1 << 20):
+                pass
 
-        cut = Generated(size, lambda _: service.kill(), after=2 * PART_SIZE + 1)
-        try:
-            answer = httpx.put(url, content=body(cut), headers=headers, timeout=60)
-        except httpx.TransportError:  # the replica answered and closed before the body was all sent
-            pass
-        else:
-            assert answer.status_code == 503 and "cannot be reached" in answer.json()["message"], answer.text
+            def body() -> Iterator[bytes]:
+                while piece := source.read(1 << 20):
+                    yield piece
+
+            headers = {"Content-Length": str(size), "x-runhistory-sha256": whole.sha256()}
+            try:
+                answer = httpx.put(
+                    f"{server.url}/api/v1/runs/{run.id}/artifacts/weights.bin",
+                    content=body(),
+                    headers=headers,
+                    timeout=60,
+                )
+            except httpx.TransportError:  # the replica answered and closed before the body was all sent
+                raise StoreUnavailable(f"S3 bucket '{BUCKET}' at (the replica's answer) cannot be reached") from None
+            if answer.status_code == 503:
+                raise StoreUnavailable(answer.json()["message"])
+            assert answer.status_code == 201, answer.text
+            return str(answer.json()["sha256"])
+
+        with pytest.raises(StoreUnavailable, match=rf"S3 bucket '{BUCKET}' at .* cannot be reached"):
+            upload(Generated(size, lambda _: service.kill(), after=2 * PART_SIZE + 1))
         service.start()
         assert client.list_artifacts(run.id) == []
         assert list(service.blobs_at("p").all()) == []
-        stored = httpx.put(url, content=body(Generated(size)), headers=headers, timeout=60)
-        assert stored.status_code == 201 and stored.json()["sha256"] == whole.sha256()
+        again = Generated(size)
+        assert upload(again) == again.sha256()
         assert [a.size for a in client.list_artifacts(run.id)] == [size]
         client.close()
     finally:
