@@ -539,16 +539,14 @@ class HttpStore:
                         data.seek(start)  # through the server, from the start
             content = _pieces(data)
         where = f"/runs/{run_id}/artifacts/{quote(path, safe='/')}"
-        if sha256 is None:
+        if sha256 is not None:
+            headers[SHA256_HEADER] = sha256
+        if sha256 is None or given is not None or isinstance(data, (bytes, bytearray, memoryview)):
+            # No hash, the caller's, or one of bytes held: a refusal is theirs to hear.
             return wire.artifact_from_wire(self._call("PUT", where, content=content, headers=headers).json())
-        headers[SHA256_HEADER] = sha256
-        if given is not None or isinstance(data, (bytes, bytearray, memoryview)):
-            # The caller's hash, or one of bytes held: a refusal is theirs to hear.
-            return wire.artifact_from_wire(self._call("PUT", where, content=content, headers=headers).json())
-        start = data.tell()  # a file this client hashed
+        start = data.tell()  # a file this client hashed, which may have changed since
         response = self._call("PUT", where, content=content, refusals={"IntegrityError"}, headers=headers)
-        if response.status_code >= 400:
-            # It changed after it was hashed here: it is stored as it is now, as any stream is.
+        if response.status_code >= 400:  # it did: stored as it is now, as any stream is
             log.info("%s: %r changed while it was sent; sending it again as it is", self.url, path)
             data.seek(start)
             del headers[SHA256_HEADER], headers["Content-Length"]

@@ -206,6 +206,16 @@ FILE_BODY = {
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
 }
 
+#: The header an upload may announce its bytes' sha256 in.
+SHA256_UPLOAD_HEADER = {
+    "name": "x-runhistory-sha256",
+    "in": "header",
+    "required": False,
+    "description": "the sha256 of the bytes sent: they are passed on to the store as they arrive "
+    "and kept only if they match (422 IntegrityError otherwise)",
+    "schema": _SHA256,
+}
+
 _ERRORS = {
     401: "no valid bearer token",
     404: "no such run, metric, artifact or asset",

@@ -66,7 +66,7 @@ from ._blobs import DirectUpload, HashedSource, announced_mismatch, too_large
 from ._embedded.blobs import _regular_file_span
 from ._errors import ArtifactTooLarge, IntegrityError, InvalidInput, StoreUnavailable
 from ._settings import InvalidSetting
-from ._validate import check_sha256
+from ._validate import check_sha256, is_sha256
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -113,7 +113,6 @@ MAX_PRESIGN_EXPIRY = 12 * 3600
 STALE_UPLOAD_AGE = 24 * 3600
 
 _READ_PIECE = 1024 * 1024  # bytes read from a source at a time (the limit is checked between them)
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 # What the service says when it does not take the credentials.
 _REFUSED = {
@@ -305,9 +304,9 @@ class S3Blobs:
         if length is not None and length > limit:
             raise too_large(path, length, limit)
         stream: BinaryIO = io.BytesIO(bytes(data)) if held else data  # type: ignore[assignment,arg-type]
-        if length is not None and PART_SIZE <= length <= MAX_PUT_SIZE and not self.exists(sha256):
-            if self.checks_sha256():
-                return self._put_checked(stream, sha256, length, limit=limit, path=path)
+        there = self.exists(sha256)
+        if not there and length is not None and PART_SIZE <= length <= MAX_PUT_SIZE and self.checks_sha256():
+            return self._put_checked(stream, sha256, length, limit=limit, path=path)
         source = HashedSource(stream, limit, path)
 
         def same() -> None:
@@ -316,7 +315,7 @@ class S3Blobs:
             if source.sha256() != sha256:
                 raise announced_mismatch(path, sha256, source.sha256())
 
-        if self.exists(sha256):
+        if there:
             while source.read(_READ_PIECE):
                 pass
             same()
@@ -432,7 +431,7 @@ class S3Blobs:
         """Every blob with when it was stored (epoch seconds), page by page."""
         for key, modified in self._objects(f"{self.prefix}blobs/"):
             sha256 = key.rsplit("/", 1)[-1]
-            if _SHA256.fullmatch(sha256) and key == self.key(sha256):
+            if is_sha256(sha256) and key == self.key(sha256):
                 yield sha256, modified
 
     # -- checks and upkeep --------------------------------------------------------

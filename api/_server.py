@@ -71,7 +71,7 @@ from ._limits import (
     SWEEP_INTERVAL,
 )
 from ._models import Environment, NewRun
-from ._openapi import FILE_BODY, METRICS_BODY, REDIRECT, complete, ok
+from ._openapi import FILE_BODY, METRICS_BODY, REDIRECT, SHA256_UPLOAD_HEADER, complete, ok
 from ._query import MAX_QUERY_LENGTH
 from ._scratch import scratch_folder, sweep
 from ._store import DirectTransfer, Store
@@ -647,19 +647,7 @@ def create_app(
         status_code=201,
         tags=["artifacts"],
         responses=ok(201, "Artifact"),
-        openapi_extra={
-            "requestBody": FILE_BODY,
-            "parameters": [
-                {
-                    "name": wire.SHA256_HEADER,
-                    "in": "header",
-                    "required": False,
-                    "description": "the sha256 of the bytes sent: they are passed on to the store as they "
-                    "arrive and kept only if they match (422 IntegrityError otherwise)",
-                    "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                }
-            ],
-        },
+        openapi_extra={"requestBody": FILE_BODY, "parameters": [SHA256_UPLOAD_HEADER]},
     )
     async def put_artifact(run_id: str, path: str, request: Request) -> Response:
         """Store a file, streamed; 413 past the per-file limit. With its sha256 announced
@@ -667,15 +655,16 @@ def create_app(
         only if they hash as announced (422 ``IntegrityError`` otherwise); without it they are
         received whole first."""
         check_artifact_path(path)
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_file_size:
-            raise ArtifactTooLarge(f"artifact {path!r} is {declared} bytes; the limit is {max_file_size} bytes")
+        declared = request.headers.get("content-length", "")
+        length = int(declared) if declared.isdigit() else None
+        if length is not None and length > max_file_size:
+            raise ArtifactTooLarge(f"artifact {path!r} is {length} bytes; the limit is {max_file_size} bytes")
         announced = request.headers.get(wire.SHA256_HEADER)
         if announced is not None:
-            length = int(declared) if declared is not None and declared.isdigit() else None
+            sha256 = check_sha256(announced)
             body = cast(BinaryIO, _Arriving(request.stream(), length))  # read() is all a store calls
             stored = await run_in_threadpool(
-                lambda: store.put_artifact(run_id, path, body, max_size=max_file_size, sha256=check_sha256(announced))
+                lambda: store.put_artifact(run_id, path, body, max_size=max_file_size, sha256=sha256)
             )
             return _json(wire.artifact_to_wire(stored), 201)
         fd, name = tempfile.mkstemp(dir=scratch_folder(tmp), prefix="receive-")

@@ -76,9 +76,14 @@ def check_run_id(run_id: object) -> str:
     return run_id
 
 
+def is_sha256(text: str) -> bool:
+    """Whether ``text`` is a sha256 as blobs are named: 64 lowercase hex digits."""
+    return _SHA256.fullmatch(text) is not None
+
+
 def check_sha256(sha256: object) -> str:
     """A file's sha256: 64 lowercase hex digits."""
-    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+    if not isinstance(sha256, str) or not is_sha256(sha256):
         raise InvalidInput(f"{sha256!r} is not a sha256 (64 lowercase hex digits)")
     return sha256
 

@@ -170,14 +170,15 @@ def batch_from_wire(doc: Any) -> dict[str, SeriesBatch]:
             raise InvalidInput(f"{what}: times must be numbers (epoch seconds)") from None
         if True in set(map(bool.__instancecheck__, times)):
             raise InvalidInput(f"{what}: times must be numbers (epoch seconds), not booleans")
-        if checked_times and not EARLIEST_TIME <= min(checked_times) <= max(checked_times) <= LATEST_TIME:
-            # (a NaN that min or max returns fails here; one they skip makes the sum NaN below)
+        # A NaN fails the comparison when min or max returns it, and makes the sum NaN when they skip it.
+        if checked_times and not (
+            EARLIEST_TIME <= min(checked_times) <= max(checked_times) <= LATEST_TIME
+            and not math.isnan(sum(checked_times))
+        ):
             raise InvalidInput(
                 f"{what}: times must be epoch seconds from {EARLIEST_TIME:.0f} to {LATEST_TIME:.0f} "
-                "(1970-01-01 … 9999-12-30 UTC)"
+                "(1970-01-01 … 9999-12-30 UTC), not NaN"
             )
-        if math.isnan(sum(checked_times)):
-            raise InvalidInput(f"{what}: times must be epoch seconds, not NaN")
         batch[name] = SeriesBatch(kind, values, steps, checked_times)
     return batch
 

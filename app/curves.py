@@ -222,16 +222,12 @@ def time_label(seconds: float) -> str:
 
 def clock_label(epoch: float, span: float) -> str:
     """A wall-clock tick: ``14:05`` (``14:05:30`` when the axis spans minutes, ``05.250`` below seconds)."""
-    import time as _time
+    from .human import clock_text
 
-    try:
-        local = _time.localtime(epoch)
-    except (OverflowError, OSError, ValueError):  # a point's time no date holds
-        return f"{epoch:g}"
     if span < 5:
-        return f"{local.tm_sec:02d}.{int((epoch % 1) * 1000):03d}"
+        return clock_text(epoch, millis=True, fmt="%S")
     if span < 600:
-        return _time.strftime("%H:%M:%S", local)
+        return clock_text(epoch, fmt="%H:%M:%S")
     if span < 3 * 86400:
-        return _time.strftime("%H:%M", local)
-    return _time.strftime("%m-%d %H:%M", local)
+        return clock_text(epoch, fmt="%H:%M")
+    return clock_text(epoch, fmt="%m-%d %H:%M")
