@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,13 @@ def train(
     return subprocess.run(
         [*launcher, str(script), *(args or [])], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def reports(folder: Path) -> list[Any]:
+    """What each process of a multi-process script wrote to ``report-<rank>.json`` in ``folder``, by rank.
+    A file each, because the processes share one stdout and their lines can interleave there."""
+    found = [json.loads(path.read_text()) for path in folder.glob("report-*.json")]
+    return sorted(found, key=lambda r: r["rank"])
 
 
 def runs(home: Path) -> dict[str | None, Run]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ._train import artifacts, points, runs, train
+from ._train import artifacts, points, reports, runs, train
 
 # A linear-ish regressor on 64 random rows, 16 a batch: 4 optimizer steps an epoch. Each loss is
 # also written down by the module, to compare with what the run stored.
@@ -146,7 +146,8 @@ def main():  # ddp_spawn starts its processes with multiprocessing's spawn: they
     logger = RunHistoryLogger(experiment="ddp")
     fit = trainer(logger, devices=2, strategy=sys.argv[1])
     fit.fit(Regressor(), data())
-    print(json.dumps({"rank": fit.global_rank, "version": logger.version}), flush=True)
+    with open(f"report-{fit.global_rank}.json", "w") as report:
+        json.dump({"rank": fit.global_rank, "version": logger.version}, report)
 
 if __name__ == "__main__":
     main()
@@ -159,14 +160,12 @@ def test_ddp_on_two_processes_logs_into_one_run_from_rank_zero(tmp_path: Path, s
     home = tmp_path / "store"
     done = train(tmp_path, home, DDP, args=[strategy])  # Lightning starts the other processes itself
     assert done.returncode == 0, done.stderr
-    reports = sorted(
-        (json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"')), key=lambda r: r["rank"]
-    )
+    done_by = reports(tmp_path)
     (only,) = runs(home).values()
     if strategy == "ddp":  # the script runs again as rank 1; rank 0 is this process, which trained
-        assert reports == [{"rank": 0, "version": only.id}, {"rank": 1, "version": None}]
+        assert done_by == [{"rank": 0, "version": only.id}, {"rank": 1, "version": None}]
     else:  # this process only launched the two that trained (with a copy of the logger)
-        assert reports == [{"rank": 0, "version": None}]
+        assert done_by == [{"rank": 0, "version": None}]
     assert only.experiment == "ddp" and only.status == "completed" and only.params["lr"] == 0.1
     metrics = points(home, only)
     # 64 rows over 2 processes, 16 a batch: 2 steps an epoch, each logged once, by rank zero.

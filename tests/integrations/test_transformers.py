@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ._train import artifacts, points, runs, train
+from ._train import artifacts, points, reports, runs, train
 
 # 32 random sequences of 16 tokens, 4 a batch, 6 optimizer steps; nothing downloaded.
 TRAINING = """
@@ -92,8 +92,9 @@ def test_train_evaluate_and_predict_log_into_one_run(tmp_path: Path) -> None:
 DDP = (
     TRAINING
     + """
-print(json.dumps({"rank": int(os.environ["RANK"]), "zero": trainer.state.is_world_process_zero,
-                  "run": callback.run_id, "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h]}))
+with open(f"report-{os.environ['RANK']}.json", "w") as report:
+    json.dump({"rank": int(os.environ["RANK"]), "zero": trainer.state.is_world_process_zero,
+               "run": callback.run_id, "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h]}, report)
 """
 )
 
@@ -102,14 +103,12 @@ def test_torchrun_with_two_processes_logs_into_one_run_from_process_zero(tmp_pat
     home = tmp_path / "store"
     done = train(tmp_path, home, DDP, processes=2)
     assert done.returncode == 0, done.stderr
-    reports = sorted(
-        (json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"')), key=lambda r: r["rank"]
-    )
+    done_by = reports(tmp_path)
     (only,) = runs(home).values()
-    assert [(r["rank"], r["zero"], r["run"]) for r in reports] == [(0, True, only.id), (1, False, None)]
+    assert [(r["rank"], r["zero"], r["run"]) for r in done_by] == [(0, True, only.id), (1, False, None)]
     assert only.status == "completed"
     metrics = points(home, only)
-    assert metrics["train/loss"] == list(zip([2, 4, 6], reports[0]["losses"]))
+    assert metrics["train/loss"] == list(zip([2, 4, 6], done_by[0]["losses"]))
     assert [s for s, _ in metrics["eval/loss"]] == [2, 4, 6]
     files = artifacts(home, only)
     # Uploaded after the next step, when the other process had written its part of the checkpoint.
