@@ -71,7 +71,8 @@ async def test_the_media_tab_lists_the_images_and_opens_on_the_last_step(store: 
         await settle(pilot)
         screen = await open_run(pilot, BASELINE)
         view = screen.query_one(MediaView)
-        assert view.step == 300 and drawn(view) is None  # listed with the run's files, not read while hidden
+        # Listed with the run's files; neither built nor read while hidden.
+        assert view.step == 300 and not view.built and not view.query(MediaPicture)
         await pilot.press("6")
         await settle(pilot)
         assert pilot.app.focused is view.query_one(MediaNames)

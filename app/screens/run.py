@@ -577,7 +577,7 @@ class RunScreen(DescribesRuns, SmoothsCharts, StoreScreen):
         "text": "#text-history",
         "console": "#console-log",
         "artifacts": "#artifact-tree",
-        "media": "#media-names",
+        "media": "#media-view",  # its names list, once built (MediaView.focus)
     }
 
     def action_tab(self, tab: str) -> None:

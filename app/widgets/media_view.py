@@ -11,6 +11,10 @@ Every logged step is reachable: ← and → go to the previous and next one,
 Home and End to the first and last, PageUp and PageDown ten at a time. The
 slider shows where the step is among them. Another name keeps the step (the
 nearest one it has); at the last step, new steps are followed as they come.
+
+The tab's widgets are built when it is first shown: a run screen opened on its
+charts pays nothing for a tab it may never show. Until then the view keeps only
+what the run holds (names, steps, the step to show).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import io
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from PIL import Image
 from rich.console import RenderableType
@@ -211,16 +215,50 @@ class MediaView(Horizontal):
         self._reader: Worker[None] | None = None
         # Whether the tab is on screen: images are read only then (a live run's new steps too).
         self._in_view = False
+        # Whether the tab's widgets are there (built when it is first shown), and whether
+        # the names list is to take the focus once they are.
+        self.built = False
+        self._focus_when_built = False
 
     def compose(self) -> ComposeResult:
-        yield MediaNames(id="media-names")
-        with Vertical(id="media-pane"):
-            yield Static("", id="media-title", markup=False)
-            yield StepSlider(id="media-slider")
-            yield Static("", id="media-about", markup=False)
-            yield Static("", id="media-caption", markup=False)
-            yield Static("Reading the run's files…", id="media-note", markup=False)
-            yield MediaPicture(id="media-picture")
+        yield from ()  # the widgets come when the tab is first shown (_build)
+
+    async def _build(self) -> None:
+        """The tab's widgets, then what the run holds drawn into them."""
+        self.built = True
+        await self.mount_all(
+            [
+                MediaNames(id="media-names"),
+                Vertical(
+                    Static("", id="media-title", markup=False),
+                    StepSlider(id="media-slider"),
+                    Static("", id="media-about", markup=False),
+                    Static("", id="media-caption", markup=False),
+                    Static("Reading the run's files…", id="media-note", markup=False),
+                    MediaPicture(id="media-picture"),
+                    id="media-pane",
+                ),
+            ]
+        )
+        if self._focus_when_built:
+            self._focus_when_built = False
+            self.query_one(MediaNames).focus()
+        if self._known is None:
+            return  # the run's files are not read yet: show_files draws them
+        self._list_names()
+        if self.image_name is None:
+            self._note("No images", EMPTY_NOTE)
+        elif self.step is not None:
+            self._go(self.step)
+
+    def focus(self, scroll_visible: bool = True) -> Self:
+        """Focus the names list (once the tab's widgets are built, when they are not yet)."""
+        names = self.query(MediaNames)
+        if names:
+            names.first().focus(scroll_visible)
+        else:
+            self._focus_when_built = True
+        return self
 
     # -- what the run holds ---------------------------------------------------------
 
@@ -248,15 +286,19 @@ class MediaView(Horizontal):
         if self.image_name not in self.images:
             self.image_name = next(iter(self.images), None)
             at_end = True
-        self._list_names()
         if self.image_name is None:
             self.step = None
+        else:
+            steps = self.steps
+            # At the last step (or nothing shown yet): follow the run to its newest one.
+            self.step = steps[-1] if at_end or self.step is None else self._nearest(self.step)
+        if not self.built:
+            return  # drawn when the tab is first shown (_build)
+        self._list_names()
+        if self.step is None:
             self._note("No images", EMPTY_NOTE)
-            return
-        steps = self.steps
-        # At the last step (or nothing shown yet): follow the run to its newest one.
-        step = steps[-1] if at_end or self.step is None else self._nearest(self.step)
-        self._go(step)
+        else:
+            self._go(self.step)
 
     def _list_names(self) -> None:
         names = self.query_one(MediaNames)
@@ -330,8 +372,11 @@ class MediaView(Horizontal):
             name=f"read {info.path}",
         )
 
-    def on_show(self) -> None:
+    async def on_show(self) -> None:
         self._in_view = True
+        if not self.built:
+            await self._build()  # which reads the step shown
+            return
         if self.step is not None and self._wanted is not None and not (self._reader and self._reader.is_running):
             self._go(self.step)
 
