@@ -243,13 +243,8 @@ class MediaView(Horizontal):
         if self._focus_when_built:
             self._focus_when_built = False
             self.query_one(MediaNames).focus()
-        if self._known is None:
-            return  # the run's files are not read yet: show_files draws them
-        self._list_names()
-        if self.image_name is None:
-            self._note("No images", EMPTY_NOTE)
-        elif self.step is not None:
-            self._go(self.step)
+        if self._known is not None:  # else the run's files are not read yet: show_files draws them
+            self._draw()
 
     def focus(self, scroll_visible: bool = True) -> Self:
         """Focus the names list (once the tab's widgets are built, when they are not yet)."""
@@ -292,8 +287,11 @@ class MediaView(Horizontal):
             steps = self.steps
             # At the last step (or nothing shown yet): follow the run to its newest one.
             self.step = steps[-1] if at_end or self.step is None else self._nearest(self.step)
-        if not self.built:
-            return  # drawn when the tab is first shown (_build)
+        if self.built:  # else drawn when the tab is first shown (_build)
+            self._draw()
+
+    def _draw(self) -> None:
+        """What the run holds, into the tab's widgets: the names, then the step shown (or a note)."""
         self._list_names()
         if self.step is None:
             self._note("No images", EMPTY_NOTE)
